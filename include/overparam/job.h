@@ -1,0 +1,173 @@
+/* job.h — job files: one table of keys drives parsing, bounds, defaults,
+ * help text and which keys a [grid] may sweep; the grid expands to runs.
+ *
+ * Contract: op_job_load either returns OP_OK with a fully validated job
+ * (every run's configuration in bounds, grid non-empty) or OP_ERR_INPUT with
+ * a message "FILE:LINE: [section] key = value: problem (allowed: ...)".
+ * Nothing is written anywhere by loading. Run indices are stable: the
+ * cartesian product in the table's axis order, last axis fastest. */
+#ifndef OVERPARAM_JOB_H
+#define OVERPARAM_JOB_H
+
+#include <stdint.h>
+
+#include "overparam/error.h"
+
+#define OP_PATH_MAX 1024
+#define OP_LIST_MAX 64 /* entries in a list-valued key (frequencies, ridge) */
+#define OP_AXES_MAX 16 /* swept axes in one grid */
+#define OP_RUNS_MAX 10000000
+
+typedef enum { OP_ACT_RELU, OP_ACT_ERF, OP_ACT_TANH } op_activation;
+typedef enum { OP_PARAM_STANDARD, OP_PARAM_NTK } op_parameterization;
+typedef enum { OP_LOSS_MSE, OP_LOSS_XENT } op_loss;
+typedef enum { OP_OPT_SGD, OP_OPT_ADAM } op_optimizer;
+typedef enum {
+    OP_SRC_FASHION_MNIST,
+    OP_SRC_GAUSSIAN, /* x ~ N(0, I/d) */
+    OP_SRC_SPHERE,   /* x uniform on the unit sphere S^{d-1} */
+    OP_SRC_SINES,    /* 1-D: x on [lo, hi], y = sum a_k sin(f_k x) */
+    OP_SRC_TEACHER   /* Gaussian x, y from a random teacher network */
+} op_source;
+typedef enum {
+    OP_CORRUPT_NONE,
+    OP_CORRUPT_RANDOM_LABELS,
+    OP_CORRUPT_SHUFFLED_PIXELS, /* one permutation for all images */
+    OP_CORRUPT_RANDOM_PIXELS,   /* a permutation per image */
+    OP_CORRUPT_GAUSSIAN         /* Gaussian images, matching mean/variance */
+} op_corruption;
+
+typedef struct {
+    op_source source;
+    char path[OP_PATH_MAX]; /* directory of the IDX .gz files */
+    int n_train, n_test;
+    int balanced;      /* class-balanced subsets */
+    int downsample;    /* average-pool factor: 28x28 -> 28/f */
+    int standardize;   /* per-feature zero mean, unit variance (train stats) */
+    int dim;           /* synthetic input dimension d */
+    int classes;       /* synthetic K; 1 = scalar +-1 / regression target */
+    int n_freq;        /* sines: frequencies and amplitudes */
+    double freq[OP_LIST_MAX];
+    double amp[OP_LIST_MAX];
+    double lo, hi;     /* sines: interval */
+    int teacher_width; /* teacher: hidden width of the random teacher */
+    op_corruption corruption;
+    double label_noise; /* swept: fraction of train labels made wrong */
+    double zca;         /* ZCA whitening regularizer zeta; < 0 = off */
+} op_data_cfg;
+
+typedef struct {
+    op_activation activation;
+    op_parameterization param;
+    int width, depth;   /* depth = number of hidden layers */
+    double sigma_w2;    /* weight variance sigma_w^2 (kernel convention) */
+    double sigma_b2;    /* bias variance sigma_b^2; 0 = no bias */
+    double init_scale;  /* multiplies every initial std */
+    double init_scale_first, init_scale_last; /* extra factors, layer 1/L+1 */
+    int freeze_first;   /* random features: first layer not trained */
+} op_model_cfg;
+
+typedef struct {
+    op_loss loss;
+    op_optimizer optimizer;
+    double lr, momentum, beta1, beta2, adam_eps;
+    int batch;          /* 0 = full batch */
+    int epochs;         /* maximum epochs */
+    double lr_decay;    /* lr *= lr_decay every lr_step epochs */
+    int lr_step;
+    double weight_decay;
+    double target_loss; /* stop when train loss <= target (0 = off) */
+    int stop_at_fit;    /* stop at 100% training accuracy */
+    int precision;      /* 4 (float32) or 8 (float64) */
+    int log_every;      /* epochs between curve points */
+    int center;         /* subtract the initial network's output */
+    int ensemble;       /* average predictions over this many init seeds */
+} op_train_cfg;
+
+typedef struct {
+    char path[OP_PATH_MAX]; /* archive; the -o option overrides */
+    int save_weights;       /* 0 none, 1 init and final, 2 every log point */
+    int fsync;              /* fsync the journal after every record */
+} op_output_cfg;
+
+typedef struct {
+    int enabled;
+    int nngp, ntk;          /* which kernels */
+    op_activation activation;
+    op_parameterization param;
+    int depth;              /* swept through [grid] kernel_depth */
+    double sigma_w2, sigma_b2;
+    int n_ridge;            /* diagonal regularizers epsilon */
+    double ridge[OP_LIST_MAX];
+    int ridge_relative;     /* epsilon relative to mean diagonal */
+    int n_time;             /* gradient-descent times t */
+    double time[OP_LIST_MAX];
+    int eig32, eig64;       /* eigenspectra in float32 and/or float64 */
+    int block;              /* block-cyclic block size */
+    int grid_rows, grid_cols; /* 0 = near-square automatically */
+    int save_matrix;
+    int empirical_widths[OP_LIST_MAX]; /* empirical NTK of finite nets */
+    int n_empirical;
+} op_kernel_cfg;
+
+typedef struct {
+    int lipschitz;          /* lower/upper Lipschitz bounds */
+    int lipschitz_pairs;    /* random points on segments between pairs */
+    int frequency;          /* 1-D DFT error per target frequency */
+    int freq_grid;          /* points of the output grid for the DFT */
+    double freq_tol;        /* Delta(k) below which frequency k converged */
+    double filter_delta;    /* high-dim low/high split; <= 0 = off */
+    int condensation;       /* first-layer direction statistics */
+    double cluster_angle;   /* radians within which directions cluster */
+    int lazy;               /* per-layer weight change, NTK drift */
+    int ntk_points;         /* points for the empirical NTK drift */
+} op_measure_cfg;
+
+/* One run's full configuration: the base file plus this run's grid point. */
+typedef struct {
+    uint64_t seed;          /* [job] seed: the root of every random stream */
+    int seed_index;         /* swept `seed` axis value (data noise, init) */
+    op_data_cfg data;
+    op_model_cfg model;
+    op_train_cfg train;
+    op_output_cfg output;
+    op_kernel_cfg kernel;
+    op_measure_cfg measure;
+} op_config;
+
+/* A swept axis: the key it sets and its values (as doubles; integer keys
+ * hold integral values). */
+typedef struct {
+    int key;               /* index into the key table */
+    const char *name;      /* "width", "lr", ... */
+    int n;
+    double *values;
+} op_axis;
+
+typedef struct {
+    char file[OP_PATH_MAX];
+    char *text;            /* the job file's bytes, stored in the archive */
+    op_config base;
+    int n_axes;
+    op_axis axes[OP_AXES_MAX];
+    long n_runs;           /* product of axis lengths */
+    int n_kernel_depths;   /* kernel depths swept (kernel_depth axis) */
+    int kernel_depths[OP_LIST_MAX];
+} op_job;
+
+op_status op_job_load(op_job *job, const char *path);
+op_status op_job_load_string(op_job *job, const char *name, const char *text);
+void op_job_free(op_job *job);
+
+/* The configuration of run `run` (0 <= run < n_runs). */
+void op_job_config(const op_job *job, long run, op_config *cfg);
+/* Value of axis `a` for run `run`. */
+double op_job_axis_value(const op_job *job, long run, int a);
+/* Index of the axis named `name`, or -1 when that key is not swept. */
+int op_job_axis_find(const op_job *job, const char *name);
+
+/* Writes the key table (section, key, type, default, bounds, help) as
+ * Markdown; `overparam keys` prints it. */
+void op_job_print_keys(FILE *out);
+
+#endif

@@ -1,0 +1,31 @@
+#!/bin/sh
+# run_tests.sh BIN... — runs each Check test binary; those named test_mpi_*
+# run under mpirun with 1, 2 and 4 ranks. Ends with "N passed, N failed".
+MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
+export OMPI_MCA_rmaps_base_oversubscribe=1
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
+export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-600}
+passed=0; failed=0; failures=""
+for bin in "$@"; do
+    name=$(basename "$bin")
+    case "$name" in
+    test_mpi_*) ranks="1 2 4" ;;
+    *) ranks="" ;;
+    esac
+    if [ -z "$ranks" ]; then
+        if "$bin"; then passed=$((passed + 1)); else failed=$((failed + 1)); failures="$failures $name"; fi
+    else
+        for np in $ranks; do
+            echo "== $name on $np rank(s)"
+            if CK_FORK=no $MPIRUN -np "$np" "$bin"; then passed=$((passed + 1)); else failed=$((failed + 1)); failures="$failures $name@$np"; fi
+        done
+    fi
+done
+for script in tests/t_*.sh; do
+    [ -f "$script" ] || continue
+    echo "== $script"
+    if BUILD=${BUILD:-build} MPIRUN="$MPIRUN" sh "$script"; then passed=$((passed + 1)); else failed=$((failed + 1)); failures="$failures $script"; fi
+done
+[ -n "$failures" ] && echo "failed:$failures"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
