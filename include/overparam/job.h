@@ -9,7 +9,9 @@
 #ifndef OVERPARAM_JOB_H
 #define OVERPARAM_JOB_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "overparam/error.h"
 
@@ -46,7 +48,7 @@ typedef struct {
     int standardize;   /* per-feature zero mean, unit variance (train stats) */
     int dim;           /* synthetic input dimension d */
     int classes;       /* synthetic K; 1 = scalar +-1 / regression target */
-    int n_freq;        /* sines: frequencies and amplitudes */
+    int n_freq, n_amp; /* sines: frequencies and amplitudes (equal counts) */
     double freq[OP_LIST_MAX];
     double amp[OP_LIST_MAX];
     double lo, hi;     /* sines: interval */
@@ -95,7 +97,9 @@ typedef struct {
     int nngp, ntk;          /* which kernels */
     op_activation activation;
     op_parameterization param;
-    int depth;              /* swept through [grid] kernel_depth */
+    int depth;              /* the depth of this kernel, one of depths[] */
+    int n_depths;           /* [kernel] depth = 1, 2, 3: one kernel each */
+    int depths[OP_LIST_MAX];
     double sigma_w2, sigma_b2;
     int n_ridge;            /* diagonal regularizers epsilon */
     double ridge[OP_LIST_MAX];
@@ -151,8 +155,6 @@ typedef struct {
     int n_axes;
     op_axis axes[OP_AXES_MAX];
     long n_runs;           /* product of axis lengths */
-    int n_kernel_depths;   /* kernel depths swept (kernel_depth axis) */
-    int kernel_depths[OP_LIST_MAX];
 } op_job;
 
 op_status op_job_load(op_job *job, const char *path);
@@ -165,6 +167,12 @@ void op_job_config(const op_job *job, long run, op_config *cfg);
 double op_job_axis_value(const op_job *job, long run, int a);
 /* Index of the axis named `name`, or -1 when that key is not swept. */
 int op_job_axis_find(const op_job *job, const char *name);
+
+/* Text of axis `a`'s value (enum names for enum keys) into buf. */
+const char *op_job_axis_label(const op_job *job, int a, double value,
+                              char *buf, size_t len);
+/* Whether axis `a` holds integers (int, bool, enum keys). */
+int op_job_axis_is_integer(const op_job *job, int a);
 
 /* Writes the key table (section, key, type, default, bounds, help) as
  * Markdown; `overparam keys` prints it. */

@@ -75,6 +75,9 @@ int op_layout_add(op_layout *layout, const char *group, const char *name,
 int op_layout_find(const op_layout *layout, const char *group,
                    const char *name);
 
+/* Adds the [measure] section's fields (measure.c). */
+op_status op_layout_measures(const op_job *job, op_layout *layout);
+
 op_status op_result_alloc(op_result *res, const op_layout *layout);
 /* Resets the row to pending for `run` and every value to NaN. */
 void op_result_reset(op_result *res, const op_layout *layout, long run);

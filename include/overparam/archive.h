@@ -1,0 +1,77 @@
+/* archive.h — the one parallel HDF5 file every result goes into, and the
+ * journal beside it that makes a kill at any moment lose nothing.
+ *
+ * Layout (all created collectively, up front, before any run starts):
+ *   /                 attributes: format_version, program_version,
+ *                     git_revision, mpi_size, start_time, end_time,
+ *                     job_file, job_text, n_runs
+ *   /runs             compound [n_runs]: run, width, depth, init_scale,
+ *                     label_noise, seed, <other swept keys>, n_params,
+ *                     status, train_loss, test_loss, train_acc, test_acc,
+ *                     epochs, fit_epoch, seconds, rank
+ *   /grid/<axis>      float64 [n] values of each swept axis ("labels"
+ *                     attribute for enum axes)
+ *   /curves/<name>    float64 [n_runs][n_log] (epoch, train_loss, ...)
+ *   /measures/<name>  float64 [n_runs][dims...]
+ *   /kernels/<id>/    written by the kernel phase (kernel_io.h)
+ *
+ * Contract: every function here is collective over the archive's
+ * communicator except op_archive_put, which only the coordinator (rank 0)
+ * calls, with independent I/O into space allocated at creation, so a run's
+ * row touches no HDF5 metadata. Before writing a row, the coordinator
+ * appends the whole result to PATH.journal (CRC-checked records); --resume
+ * replays the journal, so a finished run survives a kill even when the HDF5
+ * file itself does not. An existing archive is never replaced without
+ * force. */
+#ifndef OVERPARAM_ARCHIVE_H
+#define OVERPARAM_ARCHIVE_H
+
+#include <hdf5.h>
+#include <mpi.h>
+
+#include "overparam/error.h"
+#include "overparam/job.h"
+#include "overparam/result.h"
+
+#define OP_FORMAT_VERSION 1
+
+typedef struct op_archive op_archive;
+
+typedef enum {
+    OP_ARCHIVE_CREATE, /* fail (input error) if the file exists */
+    OP_ARCHIVE_FORCE,  /* replace an existing file */
+    OP_ARCHIVE_RESUME  /* continue an existing archive of the same job */
+} op_archive_mode;
+
+/* Opens or creates `path` for `job` on `comm` (collective). On resume,
+ * done[run] (n_runs bytes, on every rank) is set for finished runs, and
+ * done_kernels[i] for finished kernels (may be NULL). */
+op_status op_archive_open(op_archive **ar, const char *path,
+                          const op_job *job, const op_layout *layout,
+                          MPI_Comm comm, op_archive_mode mode,
+                          unsigned char *done, unsigned char *done_kernels,
+                          int n_kernels);
+
+/* Coordinator only: journal then write one finished run. */
+op_status op_archive_put(op_archive *ar, const op_result *res);
+/* Coordinator only: journal that kernel `index` is complete in the file. */
+op_status op_archive_put_kernel(op_archive *ar, int index);
+
+/* Collective: makes everything written so far durable in the HDF5 file. */
+op_status op_archive_flush(op_archive *ar);
+/* Collective: writes end_time, closes the file and the journal. */
+op_status op_archive_close(op_archive *ar);
+
+hid_t op_archive_file(const op_archive *ar);
+
+/* Serial helpers for `overparam info` and tests. */
+op_status op_archive_info(const char *path, FILE *out);
+/* Compares every dataset of two archives (rows, curves, measures, kernel
+ * numbers), ignoring the seconds and rank columns, timings and attributes:
+ * exactly, except under /kernels where |a-b| <= ktol*max|a| is accepted
+ * (ScaLAPACK rounding depends on the process grid). Prints differences to
+ * `out`; *n_diff counts them. */
+op_status op_archive_compare(const char *a, const char *b, double ktol,
+                             FILE *out, long *n_diff);
+
+#endif

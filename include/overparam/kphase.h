@@ -1,0 +1,23 @@
+/* kphase.h — the kernel phase of a job: one NNGP/NTK computation per
+ * [kernel] depth, on all ranks of one BLACS grid, each written to
+ * /kernels/<id>/ and journaled as done.
+ *
+ * Contract: collective over `comm`; kernels already done (done[i]) are
+ * skipped, so a resumed job computes only the missing ones. */
+#ifndef OVERPARAM_KPHASE_H
+#define OVERPARAM_KPHASE_H
+
+#include <mpi.h>
+
+#include "overparam/archive.h"
+#include "overparam/data.h"
+#include "overparam/job.h"
+
+/* Number of kernel computations the job asks for (0 without [kernel]). */
+int op_kphase_count(const op_job *job);
+
+op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
+                        const op_dataset *train, const op_dataset *test,
+                        const unsigned char *done, int *n_done);
+
+#endif

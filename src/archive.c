@@ -1,0 +1,1138 @@
+/* archive.c — the parallel HDF5 archive and its journal (see archive.h for
+ * the layout and the contract).
+ *
+ * Why a journal: HDF5 cannot promise a readable file after a kill in the
+ * middle of a metadata write, and rows written through MPI-IO may sit in
+ * buffers. The coordinator appends each finished result to PATH.journal
+ * (fixed-size records with a CRC) before touching the HDF5 file; resume
+ * truncates a torn last record, rebuilds the HDF5 file if it cannot be
+ * opened, and replays every record. All metadata is created and flushed
+ * collectively at open, so afterwards a row write is raw data only. */
+#include "overparam/archive.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#ifndef OP_VERSION
+#define OP_VERSION "dev"
+#endif
+#ifndef OP_GIT_REV
+#define OP_GIT_REV "unknown"
+#endif
+
+#define JOURNAL_MAGIC "OPJRNL01"
+#define RECORD_MAGIC 0x4f505243u /* "OPRC" */
+#define REC_RUN 1u
+#define REC_KERNEL 2u
+#define H5HINT "check the archive path, free disk space and file locking " \
+               "(HDF5_USE_FILE_LOCKING=FALSE on parallel file systems)"
+
+/* One column of /runs: its name, HDF5 type and where it sits in the packed
+ * memory row. */
+typedef struct {
+    char name[OP_FIELD_NAME];
+    int is_int;   /* int64 or float64 */
+    size_t off;
+    int axis;     /* swept axis feeding it, -1 for fixed columns */
+} column;
+
+enum { COL_RUN, COL_WIDTH, COL_DEPTH, COL_INIT_SCALE, COL_LABEL_NOISE,
+       COL_SEED, COL_FIXED_CONFIG };
+
+#define MAX_COLS (OP_AXES_MAX + 20)
+
+typedef struct {
+    char magic[8];
+    uint32_t format;
+    uint32_t job_crc;
+    int64_t n_runs;
+    int64_t total;
+    uint32_t row_size;
+    uint32_t pad;
+} journal_header;
+
+struct op_archive {
+    MPI_Comm comm;
+    int rank;
+    char path[OP_PATH_MAX];
+    char jpath[OP_PATH_MAX + 16];
+    const op_job *job;
+    const op_layout *layout;
+    hid_t file;
+    hid_t runs;          /* /runs dataset */
+    hid_t row_type;      /* memory compound type */
+    hid_t fields[OP_FIELDS_MAX];
+    int n_cols;
+    column cols[MAX_COLS];
+    size_t row_bytes;
+    unsigned char *row_buf;
+    FILE *journal;       /* rank 0 */
+    size_t rec_bytes;
+    unsigned char *rec_buf;
+    int fsync;
+};
+
+/* ---- columns of /runs ------------------------------------------------ */
+
+static const char *const fixed_tail[] = {
+    "n_params", "status", "train_loss", "test_loss", "train_acc",
+    "test_acc", "epochs", "fit_epoch", "seconds", "rank"};
+static const int fixed_tail_int[] = {1, 1, 0, 0, 0, 0, 1, 1, 0, 1};
+#define N_TAIL 10
+
+static int reserved_name(const char *name)
+{
+    if (!strcmp(name, "run"))
+        return 1;
+    for (int i = 0; i < N_TAIL; i++)
+        if (!strcmp(name, fixed_tail[i]))
+            return 1;
+    return 0;
+}
+
+static void add_col(op_archive *ar, const char *name, int is_int, int axis)
+{
+    column *c = &ar->cols[ar->n_cols++];
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->is_int = is_int;
+    c->axis = axis;
+    c->off = ar->row_bytes;
+    ar->row_bytes += 8;
+}
+
+static void build_columns(op_archive *ar)
+{
+    const op_job *job = ar->job;
+    ar->n_cols = 0;
+    ar->row_bytes = 0;
+    add_col(ar, "run", 1, -1);
+    add_col(ar, "width", 1, -1);
+    add_col(ar, "depth", 1, -1);
+    add_col(ar, "init_scale", 0, -1);
+    add_col(ar, "label_noise", 0, -1);
+    add_col(ar, "seed", 1, -1);
+    for (int a = 0; a < job->n_axes; a++) {
+        const char *n = job->axes[a].name;
+        if (!strcmp(n, "width") || !strcmp(n, "depth") ||
+            !strcmp(n, "init_scale") || !strcmp(n, "label_noise") ||
+            !strcmp(n, "seed"))
+            continue;
+        char name[OP_FIELD_NAME];
+        /* A swept key named like a result column gets a prefix. */
+        snprintf(name, sizeof name, "%s%s", reserved_name(n) ? "cfg_" : "",
+                 n);
+        add_col(ar, name, op_job_axis_is_integer(job, a), a);
+    }
+    for (int i = 0; i < N_TAIL; i++)
+        add_col(ar, fixed_tail[i], fixed_tail_int[i], -1);
+    ar->row_type = H5Tcreate(H5T_COMPOUND, ar->row_bytes);
+    OP_H5_CHECK(ar->row_type, "creating the /runs row type");
+    for (int i = 0; i < ar->n_cols; i++)
+        OP_H5_CHECK(H5Tinsert(ar->row_type, ar->cols[i].name, ar->cols[i].off,
+                              ar->cols[i].is_int ? H5T_NATIVE_INT64
+                                                 : H5T_NATIVE_DOUBLE),
+                    "building the /runs row type");
+}
+
+static void put_col(op_archive *ar, int c, double v)
+{
+    unsigned char *p = ar->row_buf + ar->cols[c].off;
+    if (ar->cols[c].is_int) {
+        int64_t i = (int64_t)v;
+        memcpy(p, &i, 8);
+    } else {
+        memcpy(p, &v, 8);
+    }
+}
+
+/* Packs the /runs row of `run` (configuration columns from the job, result
+ * columns from `row`, or pending when row is NULL). */
+static void pack_row(op_archive *ar, long run, const op_row *row)
+{
+    op_config cfg;
+    op_job_config(ar->job, run, &cfg);
+    memset(ar->row_buf, 0, ar->row_bytes);
+    put_col(ar, COL_RUN, (double)run);
+    put_col(ar, COL_WIDTH, cfg.model.width);
+    put_col(ar, COL_DEPTH, cfg.model.depth);
+    put_col(ar, COL_INIT_SCALE, cfg.model.init_scale);
+    put_col(ar, COL_LABEL_NOISE, cfg.data.label_noise);
+    put_col(ar, COL_SEED, cfg.seed_index);
+    int c = COL_FIXED_CONFIG;
+    for (; c < ar->n_cols - N_TAIL; c++)
+        put_col(ar, c, op_job_axis_value(ar->job, run, ar->cols[c].axis));
+    op_row pending = {.run = run, .status = OP_RUN_PENDING, .fit_epoch = -1,
+                      .rank = -1, .train_loss = NAN, .test_loss = NAN,
+                      .train_acc = NAN, .test_acc = NAN, .seconds = NAN};
+    if (!row)
+        row = &pending;
+    double tail[N_TAIL] = {(double)row->n_params, row->status,
+                           row->train_loss, row->test_loss, row->train_acc,
+                           row->test_acc, row->epochs, row->fit_epoch,
+                           row->seconds, row->rank};
+    for (int i = 0; i < N_TAIL; i++)
+        put_col(ar, c + i, tail[i]);
+}
+
+/* ---- small HDF5 helpers --------------------------------------------- */
+
+static void attr_string(hid_t obj, const char *name, const char *value)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    OP_H5_CHECK(t, "string type");
+    OP_H5_CHECK(H5Tset_size(t, strlen(value) + 1), "string type");
+    hid_t s = H5Screate(H5S_SCALAR);
+    if (H5Aexists(obj, name) > 0)
+        OP_H5_CHECK(H5Adelete(obj, name), "replacing an attribute");
+    hid_t a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+    OP_H5_CHECK(a, "creating an attribute");
+    OP_H5_CHECK(H5Awrite(a, t, value), "writing an attribute");
+    H5Aclose(a);
+    H5Sclose(s);
+    H5Tclose(t);
+}
+
+static void attr_long(hid_t obj, const char *name, long long value)
+{
+    hid_t s = H5Screate(H5S_SCALAR);
+    if (H5Aexists(obj, name) > 0)
+        OP_H5_CHECK(H5Adelete(obj, name), "replacing an attribute");
+    hid_t a = H5Acreate2(obj, name, H5T_NATIVE_LLONG, s, H5P_DEFAULT,
+                         H5P_DEFAULT);
+    OP_H5_CHECK(a, "creating an attribute");
+    OP_H5_CHECK(H5Awrite(a, H5T_NATIVE_LLONG, &value), "writing an attribute");
+    H5Aclose(a);
+    H5Sclose(s);
+}
+
+/* Reads a string attribute into a malloc'ed buffer, or NULL. */
+static char *attr_read_string(hid_t obj, const char *name)
+{
+    if (H5Aexists(obj, name) <= 0)
+        return NULL;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0)
+        return NULL;
+    hid_t ft = H5Aget_type(a);
+    char *out = NULL;
+    if (H5Tget_class(ft) == H5T_STRING && !H5Tis_variable_str(ft)) {
+        size_t n = H5Tget_size(ft);
+        out = calloc(n + 1, 1);
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, n);
+        if (out && H5Aread(a, mt, out) < 0) {
+            free(out);
+            out = NULL;
+        }
+        H5Tclose(mt);
+    }
+    H5Tclose(ft);
+    H5Aclose(a);
+    return out;
+}
+
+static long long attr_read_long(hid_t obj, const char *name, long long dflt)
+{
+    long long v = dflt;
+    if (H5Aexists(obj, name) <= 0)
+        return dflt;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0 || H5Aread(a, H5T_NATIVE_LLONG, &v) < 0)
+        v = dflt;
+    if (a >= 0)
+        H5Aclose(a);
+    return v;
+}
+
+/* Time stamp of rank 0, shared: attribute writes are collective and must
+ * carry identical data on every rank. */
+static void now_string(MPI_Comm comm, char *buf, size_t len)
+{
+    time_t t = time(NULL);
+    long long tt = (long long)t;
+    OP_MPI_CHECK(MPI_Bcast(&tt, 1, MPI_LONG_LONG, 0, comm), "time stamp");
+    t = (time_t)tt;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static hid_t make_group(hid_t parent, const char *name)
+{
+    hid_t g = H5Gcreate2(parent, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    OP_H5_CHECK(g, "creating a group");
+    return g;
+}
+
+/* ---- creation -------------------------------------------------------- */
+
+static void create_layout(op_archive *ar)
+{
+    const op_job *job = ar->job;
+    const op_layout *lay = ar->layout;
+    hid_t root = ar->file;
+    char stamp[32];
+    now_string(ar->comm, stamp, sizeof stamp);
+    int size;
+    MPI_Comm_size(ar->comm, &size);
+    attr_long(root, "format_version", OP_FORMAT_VERSION);
+    attr_string(root, "program", "overparam");
+    attr_string(root, "program_version", OP_VERSION);
+    attr_string(root, "git_revision", OP_GIT_REV);
+    attr_long(root, "mpi_size", size);
+    attr_string(root, "start_time", stamp);
+    attr_string(root, "end_time", "running                         ");
+    attr_string(root, "job_file", job->file);
+    attr_string(root, "job_text", job->text);
+    attr_long(root, "n_runs", job->n_runs);
+    attr_long(root, "seed", (long long)job->base.seed);
+
+    /* /runs: contiguous, space allocated now, so row writes are raw data. */
+    hsize_t n = (hsize_t)job->n_runs;
+    hid_t space = H5Screate_simple(1, &n, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    OP_H5_CHECK(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY), "dcpl");
+    OP_H5_CHECK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), "dcpl");
+    ar->runs = H5Dcreate2(root, "runs", ar->row_type, space, H5P_DEFAULT,
+                          dcpl, H5P_DEFAULT);
+    OP_H5_CHECK(ar->runs, "creating /runs");
+    attr_string(ar->runs, "status_codes",
+                "0 pending, 1 done, 2 diverged, 3 failed");
+    H5Pclose(dcpl);
+    H5Sclose(space);
+
+    hid_t grid = make_group(root, "grid");
+    for (int a = 0; a < job->n_axes; a++) {
+        hsize_t na = (hsize_t)job->axes[a].n;
+        hid_t s = H5Screate_simple(1, &na, NULL);
+        hid_t d = H5Dcreate2(grid, job->axes[a].name, H5T_NATIVE_DOUBLE, s,
+                             H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        OP_H5_CHECK(d, "creating /grid axis");
+        if (ar->rank == 0)
+            OP_H5_CHECK(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL,
+                                 H5P_DEFAULT, job->axes[a].values),
+                        "writing /grid axis");
+        char labels[4096] = "";
+        size_t used = 0;
+        for (int i = 0; i < job->axes[a].n && used < sizeof labels; i++) {
+            char b[64];
+            used += (size_t)snprintf(labels + used, sizeof labels - used,
+                                     "%s%s", i ? "," : "",
+                                     op_job_axis_label(job, a,
+                                                       job->axes[a].values[i],
+                                                       b, sizeof b));
+        }
+        attr_string(d, "labels", labels);
+        H5Dclose(d);
+        H5Sclose(s);
+    }
+    H5Gclose(grid);
+
+    /* Per-run arrays: NaN-filled at allocation, so unwritten runs read as
+     * missing rather than as zeros. */
+    hid_t groups[2] = {make_group(root, "curves"), make_group(root, "measures")};
+    double nan = NAN;
+    for (int i = 0; i < lay->n; i++) {
+        const op_field *f = &lay->f[i];
+        hsize_t dims[4] = {n, 0, 0, 0};
+        for (int k = 0; k < f->ndim; k++)
+            dims[k + 1] = (hsize_t)f->dims[k];
+        hid_t s = H5Screate_simple(f->ndim + 1, dims, NULL);
+        hid_t p = H5Pcreate(H5P_DATASET_CREATE);
+        OP_H5_CHECK(H5Pset_alloc_time(p, H5D_ALLOC_TIME_EARLY), "dcpl");
+        OP_H5_CHECK(H5Pset_fill_value(p, H5T_NATIVE_DOUBLE, &nan), "dcpl");
+        OP_H5_CHECK(H5Pset_fill_time(p, H5D_FILL_TIME_ALLOC), "dcpl");
+        hid_t g = strcmp(f->group, "curves") ? groups[1] : groups[0];
+        ar->fields[i] = H5Dcreate2(g, f->name, H5T_NATIVE_DOUBLE, s,
+                                   H5P_DEFAULT, p, H5P_DEFAULT);
+        OP_H5_CHECK(ar->fields[i], "creating a per-run dataset");
+        attr_string(ar->fields[i], "units", f->units);
+        H5Pclose(p);
+        H5Sclose(s);
+    }
+    H5Gclose(groups[0]);
+    H5Gclose(groups[1]);
+    hid_t k = make_group(root, "kernels");
+    H5Gclose(k);
+
+    /* Every row starts pending with its configuration, written by the
+     * coordinator in slabs. */
+    if (ar->rank == 0) {
+        const long slab = 4096;
+        unsigned char *buf = OP_XMALLOC(ar->row_bytes * (size_t)slab);
+        hid_t fs = H5Dget_space(ar->runs);
+        for (long r0 = 0; r0 < job->n_runs; r0 += slab) {
+            long m = job->n_runs - r0 < slab ? job->n_runs - r0 : slab;
+            for (long r = 0; r < m; r++) {
+                pack_row(ar, r0 + r, NULL);
+                memcpy(buf + (size_t)r * ar->row_bytes, ar->row_buf,
+                       ar->row_bytes);
+            }
+            hsize_t start = (hsize_t)r0, count = (hsize_t)m;
+            hid_t ms = H5Screate_simple(1, &count, NULL);
+            OP_H5_CHECK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL,
+                                            &count, NULL), "selecting rows");
+            OP_H5_CHECK(H5Dwrite(ar->runs, ar->row_type, ms, fs, H5P_DEFAULT,
+                                 buf), "writing pending rows");
+            H5Sclose(ms);
+        }
+        H5Sclose(fs);
+        free(buf);
+    }
+}
+
+static void open_layout(op_archive *ar)
+{
+    ar->runs = H5Dopen2(ar->file, "runs", H5P_DEFAULT);
+    OP_H5_CHECK(ar->runs, "opening /runs");
+    for (int i = 0; i < ar->layout->n; i++) {
+        char p[128];
+        snprintf(p, sizeof p, "%s/%s", ar->layout->f[i].group,
+                 ar->layout->f[i].name);
+        ar->fields[i] = H5Dopen2(ar->file, p, H5P_DEFAULT);
+        OP_H5_CHECK(ar->fields[i], "opening a per-run dataset");
+    }
+    int size;
+    MPI_Comm_size(ar->comm, &size);
+    attr_long(ar->file, "mpi_size", size);
+}
+
+/* ---- journal --------------------------------------------------------- */
+
+static void journal_header_make(const op_archive *ar, journal_header *h)
+{
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, JOURNAL_MAGIC, 8);
+    h->format = OP_FORMAT_VERSION;
+    h->job_crc = (uint32_t)crc32(0L, (const Bytef *)ar->job->text,
+                                 (uInt)strlen(ar->job->text));
+    h->n_runs = ar->job->n_runs;
+    h->total = ar->layout->total;
+    h->row_size = sizeof(op_row);
+}
+
+static size_t record_bytes(const op_layout *lay)
+{
+    /* magic, kind, index, row, values, crc */
+    return 4 + 4 + 8 + sizeof(op_row) + sizeof(double) * (size_t)lay->total +
+           4;
+}
+
+/* Reads the journal: marks done runs/kernels and replays runs into the
+ * archive when `replay`. A torn last record (kill mid-append) is cut off.
+ * Returns OP_ERR_INPUT when the journal belongs to another job. */
+static op_status journal_replay(op_archive *ar, unsigned char *done,
+                                unsigned char *done_kernels, int n_kernels,
+                                int replay, long *n_replayed);
+
+static op_status put_row(op_archive *ar, const op_result *res);
+
+static op_status journal_open_append(op_archive *ar, int fresh)
+{
+    ar->journal = fopen(ar->jpath, fresh ? "wb" : "ab");
+    if (!ar->journal)
+        return op_error(OP_ERR_IO, "%s: cannot open journal: %s", ar->jpath,
+                        strerror(errno));
+    if (fresh) {
+        journal_header h;
+        journal_header_make(ar, &h);
+        if (fwrite(&h, sizeof h, 1, ar->journal) != 1 ||
+            fflush(ar->journal) != 0)
+            return op_error(OP_ERR_IO, "%s: cannot write journal: %s",
+                            ar->jpath, strerror(errno));
+    }
+    return OP_OK;
+}
+
+static op_status journal_append(op_archive *ar, uint32_t kind, int64_t index,
+                                const op_result *res)
+{
+    unsigned char *p = ar->rec_buf;
+    uint32_t magic = RECORD_MAGIC;
+    memset(p, 0, ar->rec_bytes);
+    memcpy(p, &magic, 4);
+    memcpy(p + 4, &kind, 4);
+    memcpy(p + 8, &index, 8);
+    if (res) {
+        memcpy(p + 16, &res->row, sizeof(op_row));
+        memcpy(p + 16 + sizeof(op_row), res->values,
+               sizeof(double) * (size_t)ar->layout->total);
+    }
+    uint32_t crc = (uint32_t)crc32(0L, p + 4, (uInt)(ar->rec_bytes - 8));
+    memcpy(p + ar->rec_bytes - 4, &crc, 4);
+    if (fwrite(p, ar->rec_bytes, 1, ar->journal) != 1 ||
+        fflush(ar->journal) != 0)
+        return op_error(OP_ERR_IO, "%s: cannot append to journal: %s",
+                        ar->jpath, strerror(errno));
+    if (ar->fsync)
+        fsync(fileno(ar->journal));
+    return OP_OK;
+}
+
+static op_status journal_replay(op_archive *ar, unsigned char *done,
+                                unsigned char *done_kernels, int n_kernels,
+                                int replay, long *n_replayed)
+{
+    *n_replayed = 0;
+    FILE *f = fopen(ar->jpath, "rb");
+    if (!f)
+        return OP_OK; /* no journal: nothing finished yet */
+    journal_header want, got;
+    journal_header_make(ar, &want);
+    if (fread(&got, sizeof got, 1, f) != 1) {
+        fclose(f); /* torn header: the journal held nothing */
+        return OP_OK;
+    }
+    if (memcmp(got.magic, JOURNAL_MAGIC, 8) != 0) {
+        fclose(f);
+        return op_error(OP_ERR_INPUT, "%s: not an overparam journal",
+                        ar->jpath);
+    }
+    if (got.format != want.format || got.job_crc != want.job_crc ||
+        got.n_runs != want.n_runs || got.total != want.total ||
+        got.row_size != want.row_size) {
+        fclose(f);
+        return op_error(OP_ERR_INPUT, "%s: journal of a different job or "
+                        "program version (runs %lld vs %lld); use --force to "
+                        "start over", ar->jpath, (long long)got.n_runs,
+                        (long long)want.n_runs);
+    }
+    op_result res;
+    res.values = (double *)(ar->rec_buf + 16 + sizeof(op_row));
+    long good_end = (long)sizeof got;
+    while (fread(ar->rec_buf, ar->rec_bytes, 1, f) == 1) {
+        uint32_t magic, kind, crc;
+        int64_t index;
+        memcpy(&magic, ar->rec_buf, 4);
+        memcpy(&kind, ar->rec_buf + 4, 4);
+        memcpy(&index, ar->rec_buf + 8, 8);
+        memcpy(&crc, ar->rec_buf + ar->rec_bytes - 4, 4);
+        if (magic != RECORD_MAGIC ||
+            crc != (uint32_t)crc32(0L, ar->rec_buf + 4,
+                                   (uInt)(ar->rec_bytes - 8)))
+            break;
+        if (kind == REC_RUN && index >= 0 && index < ar->job->n_runs) {
+            done[index] = 1;
+            if (replay) {
+                double *vals = OP_XMALLOC(sizeof(double) *
+                                          (size_t)(ar->layout->total + 1));
+                memcpy(&res.row, ar->rec_buf + 16, sizeof(op_row));
+                memcpy(vals, res.values,
+                       sizeof(double) * (size_t)ar->layout->total);
+                op_result r = {res.row, vals};
+                op_status s = put_row(ar, &r);
+                free(vals);
+                if (s != OP_OK) {
+                    fclose(f);
+                    return s;
+                }
+                (*n_replayed)++;
+            }
+        } else if (kind == REC_KERNEL && done_kernels && index >= 0 &&
+                   index < n_kernels) {
+            done_kernels[index] = 1;
+        } else {
+            break;
+        }
+        good_end += (long)ar->rec_bytes;
+    }
+    fclose(f);
+    /* Cut a torn tail so later appends start on a record boundary. */
+    if (truncate(ar->jpath, good_end) != 0)
+        return op_error(OP_ERR_IO, "%s: cannot truncate journal: %s",
+                        ar->jpath, strerror(errno));
+    return OP_OK;
+}
+
+/* ---- open ------------------------------------------------------------ */
+
+static hid_t open_parallel(op_archive *ar, int create)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    OP_H5_CHECK(fapl, "file access list");
+    OP_H5_CHECK(H5Pset_fapl_mpio(fapl, ar->comm, MPI_INFO_NULL),
+                "selecting the MPI-IO driver");
+    hid_t f = create ? H5Fcreate(ar->path, H5F_ACC_EXCL, H5P_DEFAULT, fapl)
+                     : H5Fopen(ar->path, H5F_ACC_RDWR, fapl);
+    H5Pclose(fapl);
+    return f;
+}
+
+/* Serial check (rank 0) that `path` is an archive of this job. Returns
+ * OP_OK, OP_ERR_INPUT (another program, version or job) or OP_ERR_IO
+ * (unreadable: a kill may have torn it). */
+static op_status check_existing(const op_archive *ar)
+{
+    op_status s = OP_OK;
+    hid_t f = -1;
+    H5E_BEGIN_TRY
+    {
+        if (H5Fis_hdf5(ar->path) <= 0)
+            s = OP_ERR_IO;
+        else
+            f = H5Fopen(ar->path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    }
+    H5E_END_TRY;
+    if (s != OP_OK || f < 0)
+        return op_error(OP_ERR_IO, "%s: not a readable HDF5 file", ar->path);
+    char *prog = attr_read_string(f, "program");
+    long long fmt = attr_read_long(f, "format_version", -1);
+    char *text = attr_read_string(f, "job_text");
+    if (!prog || strcmp(prog, "overparam") != 0)
+        s = op_error(OP_ERR_INPUT, "%s: not an overparam archive (no "
+                     "'program' attribute); refusing to touch it", ar->path);
+    else if (fmt != OP_FORMAT_VERSION)
+        s = op_error(OP_ERR_INPUT, "%s: archive format version %lld, this "
+                     "program writes version %d", ar->path, fmt,
+                     OP_FORMAT_VERSION);
+    else if (!text || strcmp(text, ar->job->text) != 0)
+        s = op_error(OP_ERR_INPUT, "%s: made by a different job file (its "
+                     "job_text attribute differs from %s); use another -o or "
+                     "--force", ar->path, ar->job->file);
+    free(prog);
+    free(text);
+    H5Fclose(f);
+    return s;
+}
+
+static op_status bcast_status(op_archive *ar, op_status s)
+{
+    int v = s;
+    OP_MPI_CHECK(MPI_Bcast(&v, 1, MPI_INT, 0, ar->comm), "archive status");
+    if (v != OP_OK && ar->rank != 0)
+        op_error((op_status)v, "see rank 0");
+    return (op_status)v;
+}
+
+static int file_exists(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0;
+}
+
+op_status op_archive_open(op_archive **out, const char *path,
+                          const op_job *job, const op_layout *layout,
+                          MPI_Comm comm, op_archive_mode mode,
+                          unsigned char *done, unsigned char *done_kernels,
+                          int n_kernels)
+{
+    *out = NULL;
+    op_archive *ar = OP_XCALLOC(1, sizeof *ar);
+    ar->comm = comm;
+    MPI_Comm_rank(comm, &ar->rank);
+    snprintf(ar->path, sizeof ar->path, "%s", path);
+    snprintf(ar->jpath, sizeof ar->jpath, "%s.journal", path);
+    ar->job = job;
+    ar->layout = layout;
+    ar->fsync = job->base.output.fsync;
+    ar->file = -1;
+    build_columns(ar);
+    ar->row_buf = OP_XMALLOC(ar->row_bytes);
+    ar->rec_bytes = record_bytes(layout);
+    ar->rec_buf = OP_XMALLOC(ar->rec_bytes);
+    memset(done, 0, (size_t)job->n_runs);
+    if (done_kernels)
+        memset(done_kernels, 0, (size_t)n_kernels);
+
+    /* Rank 0 decides what to do with the files; everyone follows. */
+    enum { ACT_CREATE, ACT_OPEN, ACT_REBUILD } act = ACT_CREATE;
+    op_status s = OP_OK;
+    if (ar->rank == 0) {
+        int have = file_exists(ar->path), have_j = file_exists(ar->jpath);
+        if (mode == OP_ARCHIVE_CREATE && have)
+            s = op_error(OP_ERR_INPUT, "%s: archive exists; use --resume to "
+                         "continue it or --force to replace it", path);
+        else if (mode == OP_ARCHIVE_CREATE && have_j)
+            s = op_error(OP_ERR_INPUT, "%s: a journal of an interrupted run "
+                         "exists; use --resume or --force", ar->jpath);
+        else if (mode == OP_ARCHIVE_FORCE) {
+            if ((have && unlink(ar->path) != 0) ||
+                (have_j && unlink(ar->jpath) != 0))
+                s = op_error(OP_ERR_IO, "%s: cannot remove: %s", path,
+                             strerror(errno));
+        } else if (mode == OP_ARCHIVE_RESUME && have) {
+            s = check_existing(ar);
+            if (s == OP_OK)
+                act = ACT_OPEN;
+            else if (s == OP_ERR_IO) {
+                /* Torn by a kill: keep it aside, rebuild from the journal. */
+                char aside[OP_PATH_MAX + 32];
+                snprintf(aside, sizeof aside, "%s.torn", path);
+                fprintf(stderr, "overparam: %s is unreadable; moved to %s, "
+                        "rebuilding from %s\n", path, aside, ar->jpath);
+                s = rename(path, aside) == 0
+                        ? OP_OK
+                        : op_error(OP_ERR_IO, "%s: cannot move aside: %s",
+                                   path, strerror(errno));
+                act = ACT_REBUILD;
+            }
+        } else if (mode == OP_ARCHIVE_RESUME && have_j) {
+            act = ACT_REBUILD;
+        }
+        if (s == OP_OK && act != ACT_CREATE) {
+            /* Validate the journal before anything is written. */
+            long n;
+            unsigned char *tmp = OP_XCALLOC((size_t)job->n_runs, 1);
+            s = journal_replay(ar, tmp, NULL, 0, 0, &n);
+            free(tmp);
+        }
+    }
+    s = bcast_status(ar, s);
+    int a = (int)act;
+    OP_MPI_CHECK(MPI_Bcast(&a, 1, MPI_INT, 0, comm), "archive action");
+    act = a;
+    if (s != OP_OK) {
+        H5Tclose(ar->row_type);
+        free(ar->row_buf);
+        free(ar->rec_buf);
+        free(ar);
+        return s;
+    }
+
+    ar->file = open_parallel(ar, act != ACT_OPEN);
+    OP_H5_CHECK(ar->file, H5HINT);
+    if (act == ACT_OPEN)
+        open_layout(ar);
+    else
+        create_layout(ar);
+
+    long replayed = 0;
+    if (ar->rank == 0) {
+        if (act == ACT_CREATE)
+            s = journal_open_append(ar, 1);
+        else {
+            s = journal_replay(ar, done, done_kernels, n_kernels, 1,
+                               &replayed);
+            if (s == OP_OK)
+                s = journal_open_append(ar, !file_exists(ar->jpath));
+            if (act == ACT_REBUILD && done_kernels) /* kernels were lost */
+                memset(done_kernels, 0, (size_t)n_kernels);
+        }
+    }
+    s = bcast_status(ar, s);
+    if (s != OP_OK)
+        op_abort_all(__FILE__, __LINE__, "journal", op_error_message(),
+                     "check the journal beside the archive");
+    OP_MPI_CHECK(MPI_Bcast(done, (int)job->n_runs, MPI_UNSIGNED_CHAR, 0, comm),
+                 "sharing finished runs");
+    if (done_kernels && n_kernels > 0)
+        OP_MPI_CHECK(MPI_Bcast(done_kernels, n_kernels, MPI_UNSIGNED_CHAR, 0,
+                               comm), "sharing finished kernels");
+    /* Structure on disk before the first row: afterwards only raw data. */
+    OP_H5_CHECK(H5Fflush(ar->file, H5F_SCOPE_GLOBAL), H5HINT);
+    if (ar->rank == 0 && replayed > 0)
+        fprintf(stderr, "overparam: resumed %s: %ld finished runs kept\n",
+                path, replayed);
+    *out = ar;
+    return OP_OK;
+}
+
+/* ---- writing --------------------------------------------------------- */
+
+static op_status put_row(op_archive *ar, const op_result *res)
+{
+    long run = res->row.run;
+    pack_row(ar, run, &res->row);
+    hsize_t start[4] = {(hsize_t)run, 0, 0, 0}, one = 1;
+    hid_t ms = H5Screate_simple(1, &one, NULL);
+    hid_t fs = H5Dget_space(ar->runs);
+    OP_H5_CHECK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, &one,
+                                    NULL), "selecting a row");
+    OP_H5_CHECK(H5Dwrite(ar->runs, ar->row_type, ms, fs, H5P_DEFAULT,
+                         ar->row_buf), H5HINT);
+    H5Sclose(fs);
+    H5Sclose(ms);
+    for (int i = 0; i < ar->layout->n; i++) {
+        const op_field *f = &ar->layout->f[i];
+        hsize_t count[4] = {1, 1, 1, 1}, mdim = (hsize_t)f->size;
+        for (int k = 0; k < f->ndim; k++)
+            count[k + 1] = (hsize_t)f->dims[k];
+        hid_t m = H5Screate_simple(1, &mdim, NULL);
+        hid_t s = H5Dget_space(ar->fields[i]);
+        OP_H5_CHECK(H5Sselect_hyperslab(s, H5S_SELECT_SET, start, NULL, count,
+                                        NULL), "selecting a run's array");
+        OP_H5_CHECK(H5Dwrite(ar->fields[i], H5T_NATIVE_DOUBLE, m, s,
+                             H5P_DEFAULT, res->values + f->offset), H5HINT);
+        H5Sclose(s);
+        H5Sclose(m);
+    }
+    return OP_OK;
+}
+
+op_status op_archive_put(op_archive *ar, const op_result *res)
+{
+    op_status s = journal_append(ar, REC_RUN, res->row.run, res);
+    if (s != OP_OK)
+        return s;
+    return put_row(ar, res);
+}
+
+op_status op_archive_put_kernel(op_archive *ar, int index)
+{
+    return journal_append(ar, REC_KERNEL, index, NULL);
+}
+
+op_status op_archive_flush(op_archive *ar)
+{
+    OP_H5_CHECK(H5Fflush(ar->file, H5F_SCOPE_GLOBAL), H5HINT);
+    return OP_OK;
+}
+
+op_status op_archive_close(op_archive *ar)
+{
+    char stamp[32];
+    now_string(ar->comm, stamp, sizeof stamp);
+    attr_string(ar->file, "end_time", stamp);
+    for (int i = 0; i < ar->layout->n; i++)
+        H5Dclose(ar->fields[i]);
+    H5Dclose(ar->runs);
+    H5Tclose(ar->row_type);
+    OP_H5_CHECK(H5Fclose(ar->file), H5HINT);
+    if (ar->journal)
+        fclose(ar->journal);
+    free(ar->row_buf);
+    free(ar->rec_buf);
+    free(ar);
+    return OP_OK;
+}
+
+hid_t op_archive_file(const op_archive *ar) { return ar->file; }
+
+/* ---- reading: info and compare (serial) ------------------------------ */
+
+static hid_t open_serial(const char *path)
+{
+    hid_t f = -1;
+    H5E_BEGIN_TRY
+    {
+        if (H5Fis_hdf5(path) > 0)
+            f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    }
+    H5E_END_TRY;
+    return f;
+}
+
+static op_status open_archive_serial(const char *path, hid_t *f)
+{
+    if (!file_exists(path))
+        return op_error(OP_ERR_INPUT, "%s: no such archive", path);
+    *f = open_serial(path);
+    if (*f < 0)
+        return op_error(OP_ERR_INPUT, "%s: not an HDF5 file", path);
+    char *prog = attr_read_string(*f, "program");
+    long long fmt = attr_read_long(*f, "format_version", -1);
+    op_status s = OP_OK;
+    if (!prog || strcmp(prog, "overparam") != 0)
+        s = op_error(OP_ERR_INPUT, "%s: not an overparam archive (no "
+                     "'program' attribute)", path);
+    else if (fmt != OP_FORMAT_VERSION)
+        s = op_error(OP_ERR_INPUT, "%s: archive format version %lld, this "
+                     "program reads version %d", path, fmt, OP_FORMAT_VERSION);
+    else if (H5Lexists(*f, "runs", H5P_DEFAULT) <= 0)
+        s = op_error(OP_ERR_INPUT, "%s: dataset /runs missing", path);
+    free(prog);
+    if (s != OP_OK)
+        H5Fclose(*f);
+    return s;
+}
+
+/* Reads member `name` of a 1-D compound dataset as doubles (HDF5 converts
+ * integer members). Returns 0, or -1 when there is no such member. */
+static int read_member(hid_t d, const char *name, double *out)
+{
+    hid_t ft = H5Dget_type(d);
+    int idx = H5Tget_member_index(ft, name);
+    H5Tclose(ft);
+    if (idx < 0)
+        return -1;
+    hid_t mt = H5Tcreate(H5T_COMPOUND, sizeof(double));
+    H5Tinsert(mt, name, 0, H5T_NATIVE_DOUBLE);
+    herr_t e = H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, out);
+    H5Tclose(mt);
+    return e < 0 ? -1 : 0;
+}
+
+op_status op_archive_info(const char *path, FILE *out)
+{
+    hid_t f;
+    op_status s = open_archive_serial(path, &f);
+    if (s != OP_OK)
+        return s;
+    char *job_file = attr_read_string(f, "job_file");
+    char *ver = attr_read_string(f, "program_version");
+    char *rev = attr_read_string(f, "git_revision");
+    char *t0 = attr_read_string(f, "start_time");
+    char *t1 = attr_read_string(f, "end_time");
+    long long size = attr_read_long(f, "mpi_size", -1);
+    hid_t d = H5Dopen2(f, "runs", H5P_DEFAULT);
+    hid_t sp = H5Dget_space(d);
+    hsize_t n = 0;
+    H5Sget_simple_extent_dims(sp, &n, NULL);
+    H5Sclose(sp);
+    fprintf(out, "archive   %s (format %d, overparam %s, rev %s)\n", path,
+            OP_FORMAT_VERSION, ver ? ver : "?", rev ? rev : "?");
+    fprintf(out, "job       %s: %llu runs, last on %lld ranks, %s -> %s\n",
+            job_file ? job_file : "?", (unsigned long long)n, size,
+            t0 ? t0 : "?", t1 ? t1 : "?");
+    hid_t ft = H5Dget_type(d);
+    int nm = H5Tget_nmembers(ft);
+    /* Configuration columns sit between "run" and "n_params". */
+    char *names[MAX_COLS];
+    int nc = 0, first_cfg = 1, last_cfg = nm;
+    for (int i = 0; i < nm && nc < MAX_COLS; i++) {
+        names[nc++] = H5Tget_member_name(ft, (unsigned)i);
+        if (!strcmp(names[i], "n_params"))
+            last_cfg = i;
+    }
+    H5Tclose(ft);
+    double *col = OP_XMALLOC(sizeof(double) * (size_t)(n ? n : 1) *
+                             (size_t)nc);
+    for (int i = 0; i < nc; i++)
+        read_member(d, names[i], col + (size_t)i * n);
+    long counts[4] = {0, 0, 0, 0};
+    int ist = -1;
+    for (int i = 0; i < nc; i++)
+        if (!strcmp(names[i], "status"))
+            ist = i;
+    for (hsize_t r = 0; r < n; r++) {
+        int st = ist >= 0 ? (int)col[(size_t)ist * n + r] : 0;
+        if (st >= 0 && st < 4)
+            counts[st]++;
+    }
+    fprintf(out, "status    done %ld, diverged %ld, failed %ld, pending %ld\n",
+            counts[1], counts[2], counts[3], counts[0]);
+    /* Group rows by configuration (seed excluded): mean and spread over
+     * seeds, so a sweep reads as one line per grid point. */
+    static const char *const shown[] = {"n_params", "train_acc", "test_acc",
+                                        "test_loss", "epochs", "fit_epoch"};
+    int idx_shown[6];
+    for (int k = 0; k < 6; k++) {
+        idx_shown[k] = -1;
+        for (int i = 0; i < nc; i++)
+            if (!strcmp(names[i], shown[k]))
+                idx_shown[k] = i;
+    }
+    fprintf(out, "\n");
+    for (int i = first_cfg; i < last_cfg; i++)
+        if (strcmp(names[i], "seed"))
+            fprintf(out, "%12s ", names[i]);
+    fprintf(out, "%6s %6s", "seeds", "done");
+    for (int k = 0; k < 6; k++)
+        fprintf(out, " %16s", shown[k]);
+    fprintf(out, "\n");
+    unsigned char *used = OP_XCALLOC((size_t)n + 1, 1);
+    int printed = 0;
+    for (hsize_t r = 0; r < n && printed < 200; r++) {
+        if (used[r])
+            continue;
+        double sum[6] = {0}, sq[6] = {0};
+        int cnt = 0, ndone = 0;
+        for (hsize_t q = r; q < n; q++) {
+            int same = 1;
+            for (int i = first_cfg; i < last_cfg && same; i++)
+                if (strcmp(names[i], "seed"))
+                    same = col[(size_t)i * n + q] == col[(size_t)i * n + r];
+            if (!same)
+                continue;
+            used[q] = 1;
+            cnt++;
+            if (ist >= 0 && col[(size_t)ist * n + q] != OP_RUN_DONE)
+                continue;
+            ndone++;
+            for (int k = 0; k < 6; k++) {
+                double v = idx_shown[k] >= 0
+                               ? col[(size_t)idx_shown[k] * n + q] : NAN;
+                sum[k] += v;
+                sq[k] += v * v;
+            }
+        }
+        for (int i = first_cfg; i < last_cfg; i++)
+            if (strcmp(names[i], "seed"))
+                fprintf(out, "%12.6g ", col[(size_t)i * n + r]);
+        fprintf(out, "%6d %6d", cnt, ndone);
+        for (int k = 0; k < 6; k++) {
+            if (ndone == 0) {
+                fprintf(out, " %16s", "-");
+                continue;
+            }
+            double m = sum[k] / ndone;
+            double sd = ndone > 1 ? sqrt(fmax(0, sq[k] / ndone - m * m)) : 0;
+            char b[64];
+            if (ndone > 1)
+                snprintf(b, sizeof b, "%.4g±%.2g", m, sd);
+            else
+                snprintf(b, sizeof b, "%.4g", m);
+            fprintf(out, " %16s", b);
+        }
+        fprintf(out, "\n");
+        printed++;
+    }
+    if (printed == 200)
+        fprintf(out, "... (first 200 configurations shown)\n");
+    /* Kernels, if any. */
+    if (H5Lexists(f, "kernels", H5P_DEFAULT) > 0) {
+        hid_t g = H5Gopen2(f, "kernels", H5P_DEFAULT);
+        H5G_info_t gi;
+        if (g >= 0 && H5Gget_info(g, &gi) >= 0 && gi.nlinks > 0)
+            fprintf(out, "\nkernels   %llu in /kernels\n",
+                    (unsigned long long)gi.nlinks);
+        if (g >= 0)
+            H5Gclose(g);
+    }
+    free(used);
+    free(col);
+    for (int i = 0; i < nc; i++)
+        H5free_memory(names[i]);
+    H5Dclose(d);
+    H5Fclose(f);
+    free(job_file);
+    free(ver);
+    free(rev);
+    free(t0);
+    free(t1);
+    return OP_OK;
+}
+
+typedef struct {
+    hid_t b;
+    double ktol;
+    FILE *out;
+    long n_diff;
+    long n_checked;
+} compare_state;
+
+static int same_value(double x, double y, double tol, double scale)
+{
+    if (isnan(x) || isnan(y))
+        return isnan(x) && isnan(y);
+    return tol > 0 ? fabs(x - y) <= tol * scale : x == y;
+}
+
+static void compare_arrays(compare_state *cs, const char *what,
+                           const double *x, const double *y, hsize_t n,
+                           double tol)
+{
+    double scale = 0;
+    for (hsize_t i = 0; i < n; i++)
+        if (isfinite(x[i]) && fabs(x[i]) > scale)
+            scale = fabs(x[i]);
+    long shown = 0;
+    for (hsize_t i = 0; i < n; i++) {
+        cs->n_checked++;
+        if (!same_value(x[i], y[i], tol, scale)) {
+            if (shown++ < 3)
+                fprintf(cs->out, "differs: %s[%llu]: %.17g vs %.17g\n", what,
+                        (unsigned long long)i, x[i], y[i]);
+            cs->n_diff++;
+        }
+    }
+}
+
+static herr_t compare_visit(hid_t a, const char *name, const H5O_info_t *info,
+                            void *data)
+{
+    compare_state *cs = data;
+    if (info->type != H5O_TYPE_DATASET)
+        return 0;
+    double tol = !strncmp(name, "kernels/", 8) ? cs->ktol : 0;
+    /* Timings are not results. */
+    if (strstr(name, "seconds") || strstr(name, "timing"))
+        return 0;
+    hid_t da = H5Dopen2(a, name, H5P_DEFAULT);
+    hid_t db = -1;
+    H5E_BEGIN_TRY { db = H5Dopen2(cs->b, name, H5P_DEFAULT); }
+    H5E_END_TRY;
+    if (db < 0) {
+        fprintf(cs->out, "differs: %s missing in the second archive\n", name);
+        cs->n_diff++;
+        H5Dclose(da);
+        return 0;
+    }
+    hid_t sa = H5Dget_space(da), sb = H5Dget_space(db);
+    hssize_t na = H5Sget_simple_extent_npoints(sa);
+    hssize_t nb = H5Sget_simple_extent_npoints(sb);
+    hid_t ta = H5Dget_type(da);
+    H5T_class_t cls = H5Tget_class(ta);
+    if (na != nb) {
+        fprintf(cs->out, "differs: %s has %lld vs %lld elements\n", name,
+                (long long)na, (long long)nb);
+        cs->n_diff++;
+    } else if (na > 0 && cls == H5T_COMPOUND) {
+        double *x = OP_XMALLOC(sizeof(double) * (size_t)na);
+        double *y = OP_XMALLOC(sizeof(double) * (size_t)na);
+        int nm = H5Tget_nmembers(ta);
+        for (int i = 0; i < nm; i++) {
+            char *m = H5Tget_member_name(ta, (unsigned)i);
+            if (strcmp(m, "seconds") && strcmp(m, "rank")) {
+                char what[256];
+                snprintf(what, sizeof what, "%s.%s", name, m);
+                if (read_member(da, m, x) || read_member(db, m, y)) {
+                    fprintf(cs->out, "differs: %s missing\n", what);
+                    cs->n_diff++;
+                } else {
+                    compare_arrays(cs, what, x, y, (hsize_t)na, tol);
+                }
+            }
+            H5free_memory(m);
+        }
+        free(x);
+        free(y);
+    } else if (na > 0 && (cls == H5T_FLOAT || cls == H5T_INTEGER)) {
+        double *x = OP_XMALLOC(sizeof(double) * (size_t)na);
+        double *y = OP_XMALLOC(sizeof(double) * (size_t)na);
+        if (H5Dread(da, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) <
+                0 ||
+            H5Dread(db, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, y) <
+                0) {
+            fprintf(cs->out, "differs: %s unreadable\n", name);
+            cs->n_diff++;
+        } else {
+            compare_arrays(cs, name, x, y, (hsize_t)na, tol);
+        }
+        free(x);
+        free(y);
+    }
+    H5Tclose(ta);
+    H5Sclose(sa);
+    H5Sclose(sb);
+    H5Dclose(da);
+    H5Dclose(db);
+    return 0;
+}
+
+op_status op_archive_compare(const char *a, const char *b, double ktol,
+                             FILE *out, long *n_diff)
+{
+    hid_t fa, fb;
+    op_status s = open_archive_serial(a, &fa);
+    if (s != OP_OK)
+        return s;
+    s = open_archive_serial(b, &fb);
+    if (s != OP_OK) {
+        H5Fclose(fa);
+        return s;
+    }
+    compare_state cs = {fb, ktol, out, 0, 0};
+    H5Ovisit(fa, H5_INDEX_NAME, H5_ITER_NATIVE, compare_visit, &cs);
+    /* Datasets only in b count too. */
+    compare_state rev = {fa, ktol, fopen("/dev/null", "w"), 0, 0};
+    H5Ovisit(fb, H5_INDEX_NAME, H5_ITER_NATIVE, compare_visit, &rev);
+    if (rev.out)
+        fclose(rev.out);
+    if (rev.n_diff > cs.n_diff)
+        cs.n_diff = rev.n_diff;
+    fprintf(out, "compared %ld values: %ld differ\n", cs.n_checked, cs.n_diff);
+    *n_diff = cs.n_diff;
+    H5Fclose(fa);
+    H5Fclose(fb);
+    return OP_OK;
+}

@@ -1,0 +1,1112 @@
+/* job.c — job files: the key table, INI parsing through libinih, value
+ * parsing with bounds, grid axes and their expansion into runs.
+ *
+ * One table (op_keys below) drives everything: which section a key lives in,
+ * its type, bounds, default, help text and whether a [grid] may sweep it.
+ * Errors name "FILE:LINE: [section] key = value: problem (allowed ...)"; the
+ * line numbers come from our own line reader, since Debian's inih is built
+ * without INI_HANDLER_LINENO. Loading never writes anything. */
+#include "overparam/job.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LINE_MAX_BYTES 1024 /* longer lines are rejected, not truncated */
+#define JOB_BYTES_MAX (1 << 20)
+
+typedef enum { K_INT, K_DOUBLE, K_BOOL, K_ENUM, K_STRING, K_DLIST, K_ILIST,
+               K_U64, K_KERNELS } key_type;
+
+typedef struct {
+    const char *section;
+    const char *name;
+    key_type type;
+    size_t offset;       /* into op_config */
+    size_t count_offset; /* lists: the int holding the length */
+    double lo, hi;       /* bounds for numbers and list entries */
+    const char *def;     /* default, parsed like a file value */
+    const char *const *names; /* enum value names, NULL-terminated */
+    const int *values;   /* enum stored values (NULL: index) */
+    int sweep;           /* may appear in [grid] */
+    const char *help;
+} op_key;
+
+static const char *const src_names[] = {"fashion_mnist", "gaussian", "sphere",
+                                        "sines", "teacher", NULL};
+static const char *const corrupt_names[] = {
+    "none", "random_labels", "shuffled_pixels", "random_pixels", "gaussian",
+    NULL};
+static const char *const act_names[] = {"relu", "erf", "tanh", NULL};
+static const char *const kact_names[] = {"relu", "erf", NULL};
+static const char *const param_names[] = {"standard", "ntk", NULL};
+static const char *const loss_names[] = {"mse", "xent", NULL};
+static const char *const opt_names[] = {"sgd", "adam", NULL};
+static const char *const prec_names[] = {"float32", "float64", NULL};
+static const int prec_values[] = {4, 8};
+static const char *const weights_names[] = {"none", "init_final", "logged",
+                                            NULL};
+static const char *const kernel_names[] = {"nngp", "ntk", NULL};
+
+#define OFF(f) offsetof(op_config, f)
+#define NOCOUNT 0
+#define BIG 1e300
+
+/* clang-format off */
+static const op_key op_keys[] = {
+ {"job", "seed", K_U64, OFF(seed), NOCOUNT, 0, 1.8e19, "0", NULL, NULL, 0,
+  "root of every random stream: runs depend only on (seed, run index)"},
+
+ {"data", "source", K_ENUM, OFF(data.source), NOCOUNT, 0, 0, "fashion_mnist", src_names, NULL, 0,
+  "data set: Fashion-MNIST IDX files or a synthetic set generated in C"},
+ {"data", "path", K_STRING, OFF(data.path), NOCOUNT, 0, 0, "/usr/share/datasets/fashion-mnist", NULL, NULL, 0,
+  "directory of the gzipped IDX files (Debian's dataset-fashion-mnist)"},
+ {"data", "n_train", K_INT, OFF(data.n_train), NOCOUNT, 1, 10000000, "1000", NULL, NULL, 1,
+  "training points (Fashion-MNIST: at most 60000)"},
+ {"data", "n_test", K_INT, OFF(data.n_test), NOCOUNT, 1, 10000000, "1000", NULL, NULL, 1,
+  "test points (Fashion-MNIST: at most 10000)"},
+ {"data", "balanced", K_BOOL, OFF(data.balanced), NOCOUNT, 0, 1, "true", NULL, NULL, 0,
+  "class-balanced subsets"},
+ {"data", "downsample", K_INT, OFF(data.downsample), NOCOUNT, 1, 28, "1", NULL, NULL, 0,
+  "average-pooling factor for images (28x28 -> 28/f), must divide 28"},
+ {"data", "standardize", K_BOOL, OFF(data.standardize), NOCOUNT, 0, 1, "true", NULL, NULL, 0,
+  "zero mean, unit variance per feature, from training statistics"},
+ {"data", "dim", K_INT, OFF(data.dim), NOCOUNT, 1, 1000000, "16", NULL, NULL, 1,
+  "input dimension d of synthetic sets"},
+ {"data", "classes", K_INT, OFF(data.classes), NOCOUNT, 1, 1000, "2", NULL, NULL, 0,
+  "classes K of synthetic sets (1: one output, labels +-1)"},
+ {"data", "frequencies", K_DLIST, OFF(data.freq), OFF(data.n_freq), 0, 1e6, "1, 3, 5", NULL, NULL, 0,
+  "sines: angular frequencies of sum a_k sin(f_k x)"},
+ {"data", "amplitudes", K_DLIST, OFF(data.amp), OFF(data.n_amp), -1e6, 1e6, "1, 1, 1", NULL, NULL, 0,
+  "sines: amplitudes, one per frequency"},
+ {"data", "lo", K_DOUBLE, OFF(data.lo), NOCOUNT, -1e6, 1e6, "-3.141592653589793", NULL, NULL, 0,
+  "sines: interval start"},
+ {"data", "hi", K_DOUBLE, OFF(data.hi), NOCOUNT, -1e6, 1e6, "3.141592653589793", NULL, NULL, 0,
+  "sines: interval end"},
+ {"data", "teacher_width", K_INT, OFF(data.teacher_width), NOCOUNT, 1, 1000000, "32", NULL, NULL, 0,
+  "teacher: hidden width of the random teacher network"},
+ {"data", "corruption", K_ENUM, OFF(data.corruption), NOCOUNT, 0, 0, "none", corrupt_names, NULL, 1,
+  "Zhang et al.'s corruptions of the training set"},
+ {"data", "label_noise", K_DOUBLE, OFF(data.label_noise), NOCOUNT, 0, 1, "0", NULL, NULL, 1,
+  "fraction of training labels replaced by a random other class"},
+ {"data", "zca", K_DOUBLE, OFF(data.zca), NOCOUNT, -1, 1e6, "-1", NULL, NULL, 1,
+  "ZCA whitening regularizer zeta (relative to mean eigenvalue); < 0 = off"},
+
+ {"model", "activation", K_ENUM, OFF(model.activation), NOCOUNT, 0, 0, "relu", act_names, NULL, 1,
+  "nonlinearity of every hidden layer"},
+ {"model", "parameterization", K_ENUM, OFF(model.param), NOCOUNT, 0, 0, "standard", param_names, NULL, 1,
+  "standard: W ~ N(0, sw2/fan_in); ntk: W ~ N(0,1) scaled by sqrt(sw2/fan_in)"},
+ {"model", "width", K_INT, OFF(model.width), NOCOUNT, 1, 1 << 24, "64", NULL, NULL, 1,
+  "hidden width m"},
+ {"model", "depth", K_INT, OFF(model.depth), NOCOUNT, 1, 64, "1", NULL, NULL, 1,
+  "hidden layers L"},
+ {"model", "sigma_w2", K_DOUBLE, OFF(model.sigma_w2), NOCOUNT, 1e-12, 1e6, "2", NULL, NULL, 1,
+  "weight variance sigma_w^2 (times 1/fan_in)"},
+ {"model", "sigma_b2", K_DOUBLE, OFF(model.sigma_b2), NOCOUNT, 0, 1e6, "0", NULL, NULL, 1,
+  "bias variance sigma_b^2; 0 = no biases"},
+ {"model", "init_scale", K_DOUBLE, OFF(model.init_scale), NOCOUNT, 1e-300, 1e6, "1", NULL, NULL, 1,
+  "multiplies every initial standard deviation"},
+ {"model", "init_scale_first", K_DOUBLE, OFF(model.init_scale_first), NOCOUNT, 1e-300, 1e6, "1", NULL, NULL, 1,
+  "extra factor on the first layer's initial std"},
+ {"model", "init_scale_last", K_DOUBLE, OFF(model.init_scale_last), NOCOUNT, 1e-300, 1e6, "1", NULL, NULL, 1,
+  "extra factor on the readout layer's initial std"},
+ {"model", "freeze_first", K_BOOL, OFF(model.freeze_first), NOCOUNT, 0, 1, "false", NULL, NULL, 1,
+  "random features: the first layer stays at its initialization"},
+
+ {"train", "seed", K_INT, OFF(seed_index), NOCOUNT, 0, 2147483647, "0", NULL, NULL, 1,
+  "seed axis: label-noise draw and, with the run index, the init"},
+ {"train", "loss", K_ENUM, OFF(train.loss), NOCOUNT, 0, 0, "mse", loss_names, NULL, 1,
+  "mse: 0.5*mean_i ||f(x_i)-y_i||^2 on one-hot targets; xent: softmax cross-entropy"},
+ {"train", "optimizer", K_ENUM, OFF(train.optimizer), NOCOUNT, 0, 0, "sgd", opt_names, NULL, 1,
+  "sgd (with momentum) or adam"},
+ {"train", "lr", K_DOUBLE, OFF(train.lr), NOCOUNT, 1e-300, 1e12, "0.01", NULL, NULL, 1,
+  "learning rate"},
+ {"train", "momentum", K_DOUBLE, OFF(train.momentum), NOCOUNT, 0, 0.999999, "0.9", NULL, NULL, 1,
+  "SGD momentum"},
+ {"train", "beta1", K_DOUBLE, OFF(train.beta1), NOCOUNT, 0, 0.999999, "0.9", NULL, NULL, 1,
+  "Adam beta1"},
+ {"train", "beta2", K_DOUBLE, OFF(train.beta2), NOCOUNT, 0, 0.99999999, "0.999", NULL, NULL, 1,
+  "Adam beta2"},
+ {"train", "adam_eps", K_DOUBLE, OFF(train.adam_eps), NOCOUNT, 1e-300, 1, "1e-8", NULL, NULL, 1,
+  "Adam epsilon"},
+ {"train", "batch", K_INT, OFF(train.batch), NOCOUNT, 0, 100000000, "0", NULL, NULL, 1,
+  "mini-batch size; 0 = full batch"},
+ {"train", "epochs", K_INT, OFF(train.epochs), NOCOUNT, 0, 100000000, "100", NULL, NULL, 1,
+  "maximum epochs"},
+ {"train", "lr_decay", K_DOUBLE, OFF(train.lr_decay), NOCOUNT, 1e-300, 1, "1", NULL, NULL, 1,
+  "step decay factor"},
+ {"train", "lr_step", K_INT, OFF(train.lr_step), NOCOUNT, 0, 100000000, "0", NULL, NULL, 1,
+  "epochs between decays; 0 = constant"},
+ {"train", "weight_decay", K_DOUBLE, OFF(train.weight_decay), NOCOUNT, 0, 1e6, "0", NULL, NULL, 1,
+  "L2 coefficient added to the gradient"},
+ {"train", "target_loss", K_DOUBLE, OFF(train.target_loss), NOCOUNT, 0, 1e30, "0", NULL, NULL, 1,
+  "stop when the training loss falls to this (0 = off)"},
+ {"train", "stop_at_fit", K_BOOL, OFF(train.stop_at_fit), NOCOUNT, 0, 1, "false", NULL, NULL, 1,
+  "stop at 100% training accuracy"},
+ {"train", "precision", K_ENUM, OFF(train.precision), NOCOUNT, 0, 0, "float32", prec_names, prec_values, 1,
+  "arithmetic of training"},
+ {"train", "log_every", K_INT, OFF(train.log_every), NOCOUNT, 1, 100000000, "1", NULL, NULL, 0,
+  "epochs between learning-curve points"},
+ {"train", "center", K_BOOL, OFF(train.center), NOCOUNT, 0, 1, "false", NULL, NULL, 1,
+  "subtract the initial network's output"},
+ {"train", "ensemble", K_INT, OFF(train.ensemble), NOCOUNT, 1, 1024, "1", NULL, NULL, 1,
+  "average the predictions of this many initializations"},
+
+ {"output", "path", K_STRING, OFF(output.path), NOCOUNT, 0, 0, "results/out.h5", NULL, NULL, 0,
+  "archive path (the -o option overrides)"},
+ {"output", "save_weights", K_ENUM, OFF(output.save_weights), NOCOUNT, 0, 0, "none", weights_names, NULL, 0,
+  "store weights at init and end, or at every log point"},
+ {"output", "fsync", K_BOOL, OFF(output.fsync), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
+  "fsync the journal after every finished run (survives node crashes)"},
+
+ {"kernel", "kernels", K_KERNELS, 0, NOCOUNT, 0, 0, "nngp, ntk", kernel_names, NULL, 0,
+  "which infinite-width kernels: nngp, ntk"},
+ {"kernel", "activation", K_ENUM, OFF(kernel.activation), NOCOUNT, 0, 0, "relu", kact_names, NULL, 0,
+  "relu (arc-cosine) or erf (arcsin); default: [model] activation"},
+ {"kernel", "parameterization", K_ENUM, OFF(kernel.param), NOCOUNT, 0, 0, "ntk", param_names, NULL, 0,
+  "default: [model] parameterization"},
+ {"kernel", "depth", K_ILIST, OFF(kernel.depths), OFF(kernel.n_depths), 1, 64, "1", NULL, NULL, 0,
+  "hidden layers; a list computes one kernel per depth; default: [model] depth"},
+ {"kernel", "sigma_w2", K_DOUBLE, OFF(kernel.sigma_w2), NOCOUNT, 1e-12, 1e6, "2", NULL, NULL, 0,
+  "default: [model] sigma_w2"},
+ {"kernel", "sigma_b2", K_DOUBLE, OFF(kernel.sigma_b2), NOCOUNT, 0, 1e6, "0", NULL, NULL, 0,
+  "default: [model] sigma_b2"},
+ {"kernel", "ridge", K_DLIST, OFF(kernel.ridge), OFF(kernel.n_ridge), 0, 1e30, "0, 1e-6, 1e-4, 1e-2, 1", NULL, NULL, 0,
+  "diagonal regularizers epsilon for K + epsilon*I"},
+ {"kernel", "ridge_relative", K_BOOL, OFF(kernel.ridge_relative), NOCOUNT, 0, 1, "true", NULL, NULL, 0,
+  "epsilon relative to the mean diagonal of K (neural-tangents' default)"},
+ {"kernel", "time", K_DLIST, OFF(kernel.time), OFF(kernel.n_time), 0, 1e300, "1, 10, 100, 1000, 10000", NULL, NULL, 0,
+  "gradient-descent times t of the infinite-width predictor"},
+ {"kernel", "eig32", K_BOOL, OFF(kernel.eig32), NOCOUNT, 0, 1, "true", NULL, NULL, 0,
+  "eigenvalues in float32 too"},
+ {"kernel", "eig64", K_BOOL, OFF(kernel.eig64), NOCOUNT, 0, 1, "true", NULL, NULL, 0,
+  "eigenvalues in float64"},
+ {"kernel", "block", K_INT, OFF(kernel.block), NOCOUNT, 1, 8192, "64", NULL, NULL, 0,
+  "block-cyclic block size"},
+ {"kernel", "grid_rows", K_INT, OFF(kernel.grid_rows), NOCOUNT, 0, 1000000, "0", NULL, NULL, 0,
+  "BLACS process rows; 0 = near-square automatically"},
+ {"kernel", "grid_cols", K_INT, OFF(kernel.grid_cols), NOCOUNT, 0, 1000000, "0", NULL, NULL, 0,
+  "BLACS process columns; 0 = near-square automatically"},
+ {"kernel", "save_matrix", K_BOOL, OFF(kernel.save_matrix), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
+  "store the full train kernel matrix"},
+ {"kernel", "empirical_widths", K_ILIST, OFF(kernel.empirical_widths), OFF(kernel.n_empirical), 1, 1 << 20, "", NULL, NULL, 0,
+  "widths of finite networks whose empirical NTK at init is stored"},
+
+ {"measure", "lipschitz", K_BOOL, OFF(measure.lipschitz), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
+  "Lipschitz lower bound (max input-gradient norm) and upper bound"},
+ {"measure", "lipschitz_pairs", K_INT, OFF(measure.lipschitz_pairs), NOCOUNT, 0, 10000000, "1000", NULL, NULL, 0,
+  "random points on segments between pairs of points"},
+ {"measure", "frequency", K_BOOL, OFF(measure.frequency), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
+  "1-D: DFT error per target frequency at every log point"},
+ {"measure", "freq_grid", K_INT, OFF(measure.freq_grid), NOCOUNT, 8, 1 << 20, "256", NULL, NULL, 0,
+  "grid points of the output DFT"},
+ {"measure", "freq_tol", K_DOUBLE, OFF(measure.freq_tol), NOCOUNT, 1e-12, 1e6, "0.1", NULL, NULL, 0,
+  "relative error below which a frequency counts as converged"},
+ {"measure", "filter_delta", K_DOUBLE, OFF(measure.filter_delta), NOCOUNT, 0, 1e6, "0", NULL, NULL, 0,
+  "high-dimensional low/high split by a Gaussian filter of this width; 0 = off"},
+ {"measure", "condensation", K_BOOL, OFF(measure.condensation), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
+  "first-layer direction statistics"},
+ {"measure", "cluster_angle", K_DOUBLE, OFF(measure.cluster_angle), NOCOUNT, 1e-9, 3.2, "0.05", NULL, NULL, 0,
+  "radians within which two directions share a cluster"},
+ {"measure", "lazy", K_BOOL, OFF(measure.lazy), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
+  "relative weight change per layer and empirical-NTK drift"},
+ {"measure", "ntk_points", K_INT, OFF(measure.ntk_points), NOCOUNT, 1, 100000, "64", NULL, NULL, 0,
+  "points for the empirical NTK drift"},
+};
+/* clang-format on */
+#define N_KEYS ((int)(sizeof op_keys / sizeof op_keys[0]))
+
+static const char *const sections[] = {"job",    "data",    "model", "train",
+                                       "output", "kernel",  "measure", "grid",
+                                       NULL};
+
+/* Parser state shared by the line reader and the inih handler. */
+typedef struct {
+    op_job *job;
+    const char *text; /* cursor into job->text */
+    int line;         /* line the handler is looking at */
+    int key_line[N_KEYS];
+    int axis_line[OP_AXES_MAX];
+    op_status status;
+    char *msg;        /* first error */
+    int kernel_seen;
+} parse_state;
+
+static op_status fail(parse_state *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static op_status fail(parse_state *st, const char *fmt, ...)
+{
+    if (st->status != OP_OK)
+        return st->status; /* keep the first error: later ones may cascade */
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    st->status = op_error(OP_ERR_INPUT, "%s:%d: %s", st->job->file, st->line,
+                          buf);
+    return st->status;
+}
+
+/* ---- values ---------------------------------------------------------- */
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+static int parse_number(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *trim(end) != '\0' || errno == ERANGE || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void describe_allowed(const op_key *k, char *buf, size_t len)
+{
+    switch (k->type) {
+    case K_ENUM:
+    case K_KERNELS: {
+        size_t used = (size_t)snprintf(buf, len, "one of");
+        for (int i = 0; k->names[i] && used < len; i++)
+            used += (size_t)snprintf(buf + used, len - used, "%s %s",
+                                     i ? "," : "", k->names[i]);
+        break;
+    }
+    case K_BOOL:
+        snprintf(buf, len, "true or false");
+        break;
+    case K_STRING:
+        snprintf(buf, len, "a path of at most %d bytes", OP_PATH_MAX - 1);
+        break;
+    case K_INT:
+    case K_U64:
+    case K_ILIST:
+        snprintf(buf, len, "%s integer%s in [%.17g, %.17g]",
+                 k->type == K_ILIST ? "comma-separated" : "an",
+                 k->type == K_ILIST ? "s" : "", k->lo, k->hi);
+        break;
+    case K_DOUBLE:
+    case K_DLIST:
+        snprintf(buf, len, "%s number%s in [%g, %g]",
+                 k->type == K_DLIST ? "comma-separated" : "a",
+                 k->type == K_DLIST ? "s" : "", k->lo, k->hi);
+        break;
+    }
+}
+
+/* Parses one scalar of key k into *out (as a double; enums by index or
+ * stored value). Returns 0 or -1 with *why set. */
+static int parse_scalar(const op_key *k, const char *raw, double *out,
+                        const char **why)
+{
+    char buf[LINE_MAX_BYTES];
+    snprintf(buf, sizeof buf, "%s", raw);
+    char *s = trim(buf);
+    switch (k->type) {
+    case K_BOOL:
+        if (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "1"))
+            *out = 1;
+        else if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "0"))
+            *out = 0;
+        else {
+            *why = "not a boolean";
+            return -1;
+        }
+        return 0;
+    case K_ENUM:
+        for (int i = 0; k->names[i]; i++)
+            if (!strcmp(s, k->names[i])) {
+                *out = k->values ? k->values[i] : i;
+                return 0;
+            }
+        *why = "unknown value";
+        return -1;
+    case K_INT:
+    case K_U64:
+    case K_ILIST:
+    case K_DOUBLE:
+    case K_DLIST: {
+        double v;
+        if (parse_number(s, &v) != 0) {
+            *why = "not a number";
+            return -1;
+        }
+        if (k->type != K_DOUBLE && k->type != K_DLIST && v != floor(v)) {
+            *why = "not an integer";
+            return -1;
+        }
+        if (v < k->lo || v > k->hi) {
+            *why = "out of range";
+            return -1;
+        }
+        *out = v;
+        return 0;
+    }
+    default:
+        *why = "not a scalar key";
+        return -1;
+    }
+}
+
+static void store_scalar(const op_key *k, op_config *cfg, double v)
+{
+    char *base = (char *)cfg + k->offset;
+    switch (k->type) {
+    case K_U64:
+        *(uint64_t *)base = (uint64_t)v;
+        break;
+    case K_DOUBLE:
+        *(double *)base = v;
+        break;
+    default: /* int, bool, enum */
+        *(int *)base = (int)v;
+        break;
+    }
+}
+
+/* Splits a comma-separated list; returns the count or -1 when too long. */
+static int split_list(char *s, char **items, int max)
+{
+    int n = 0;
+    if (*trim(s) == '\0')
+        return 0;
+    for (char *tok = s;;) {
+        char *comma = strchr(tok, ',');
+        if (comma)
+            *comma = '\0';
+        if (n == max)
+            return -1;
+        items[n++] = trim(tok);
+        if (!comma)
+            break;
+        tok = comma + 1;
+    }
+    return n;
+}
+
+static op_status set_value(parse_state *st, const op_key *k, op_config *cfg,
+                           const char *value)
+{
+    char allowed[512];
+    describe_allowed(k, allowed, sizeof allowed);
+    char buf[LINE_MAX_BYTES];
+    snprintf(buf, sizeof buf, "%s", value);
+    const char *why = NULL;
+    if (k->type == K_STRING) {
+        char *s = trim(buf);
+        if (strlen(s) >= OP_PATH_MAX || *s == '\0')
+            return fail(st, "[%s] %s = %s: %s (allowed: %s)", k->section,
+                        k->name, value, *s ? "too long" : "empty", allowed);
+        memcpy((char *)cfg + k->offset, s, strlen(s) + 1);
+        return OP_OK;
+    }
+    if (k->type == K_DLIST || k->type == K_ILIST || k->type == K_KERNELS) {
+        char *items[OP_LIST_MAX + 1];
+        int n = split_list(buf, items, OP_LIST_MAX);
+        if (n < 0)
+            return fail(st, "[%s] %s = %s: more than %d entries", k->section,
+                        k->name, value, OP_LIST_MAX);
+        if (k->type == K_KERNELS) {
+            if (n == 0)
+                return fail(st, "[kernel] kernels = %s: empty (allowed: %s)",
+                            value, allowed);
+            cfg->kernel.nngp = cfg->kernel.ntk = 0;
+            for (int i = 0; i < n; i++) {
+                if (!strcmp(items[i], "nngp"))
+                    cfg->kernel.nngp = 1;
+                else if (!strcmp(items[i], "ntk"))
+                    cfg->kernel.ntk = 1;
+                else
+                    return fail(st, "[kernel] kernels = %s: unknown kernel "
+                                "'%s' (allowed: %s)", value, items[i], allowed);
+            }
+            return OP_OK;
+        }
+        for (int i = 0; i < n; i++) {
+            double v;
+            if (parse_scalar(k, items[i], &v, &why) != 0)
+                return fail(st, "[%s] %s = %s: entry '%s' %s (allowed: %s)",
+                            k->section, k->name, value, items[i], why,
+                            allowed);
+            char *base = (char *)cfg + k->offset;
+            if (k->type == K_DLIST)
+                ((double *)base)[i] = v;
+            else
+                ((int *)base)[i] = (int)v;
+        }
+        *(int *)((char *)cfg + k->count_offset) = n;
+        return OP_OK;
+    }
+    double v;
+    if (parse_scalar(k, buf, &v, &why) != 0)
+        return fail(st, "[%s] %s = %s: %s (allowed: %s)", k->section, k->name,
+                    value, why, allowed);
+    store_scalar(k, cfg, v);
+    return OP_OK;
+}
+
+/* ---- keys and sections ---------------------------------------------- */
+
+static int key_find(const char *section, const char *name)
+{
+    for (int i = 0; i < N_KEYS; i++)
+        if (!strcmp(op_keys[i].section, section) &&
+            !strcmp(op_keys[i].name, name))
+            return i;
+    return -1;
+}
+
+/* A [grid] name: "key" (the first sweepable key of that name) or
+ * "section.key". */
+static int key_find_sweep(const char *name)
+{
+    const char *dot = strchr(name, '.');
+    if (dot) {
+        char sec[32];
+        size_t n = (size_t)(dot - name);
+        if (n >= sizeof sec)
+            return -1;
+        memcpy(sec, name, n);
+        sec[n] = '\0';
+        int k = key_find(sec, dot + 1);
+        return k >= 0 && op_keys[k].sweep ? k : -1;
+    }
+    for (int i = 0; i < N_KEYS; i++)
+        if (op_keys[i].sweep && !strcmp(op_keys[i].name, name))
+            return i;
+    return -1;
+}
+
+static void list_keys(const char *section, int sweep_only, char *buf,
+                      size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < N_KEYS && used < len; i++)
+        if ((!section || !strcmp(op_keys[i].section, section)) &&
+            (!sweep_only || op_keys[i].sweep))
+            used += (size_t)snprintf(buf + used, len - used, "%s%s",
+                                     used ? ", " : "", op_keys[i].name);
+}
+
+static int section_known(const char *s)
+{
+    for (int i = 0; sections[i]; i++)
+        if (!strcmp(sections[i], s))
+            return 1;
+    return 0;
+}
+
+/* ---- grid axes ------------------------------------------------------- */
+
+/* "linspace(a, b, n)", "geomspace(a, b, n)", "range(a, b, step)" or a plain
+ * list. Integer keys round and drop repeated values. */
+static op_status parse_axis(parse_state *st, int k, const char *value)
+{
+    const op_key *key = &op_keys[k];
+    op_job *job = st->job;
+    if (job->n_axes == OP_AXES_MAX)
+        return fail(st, "[grid] %s: more than %d swept keys", key->name,
+                    OP_AXES_MAX);
+    char buf[LINE_MAX_BYTES];
+    snprintf(buf, sizeof buf, "%s", value);
+    char *s = trim(buf);
+    double *vals = NULL;
+    int n = 0;
+    char allowed[512];
+    describe_allowed(key, allowed, sizeof allowed);
+    const char *fn = NULL;
+    if (!strncmp(s, "linspace(", 9))
+        fn = "linspace";
+    else if (!strncmp(s, "geomspace(", 10))
+        fn = "geomspace";
+    else if (!strncmp(s, "range(", 6))
+        fn = "range";
+    if (fn) {
+        size_t len = strlen(s);
+        if (s[len - 1] != ')')
+            return fail(st, "[grid] %s = %s: missing ')'", key->name, value);
+        s[len - 1] = '\0';
+        char *items[4];
+        int m = split_list(strchr(s, '(') + 1, items, 3);
+        double a[3];
+        if (m != 3 || parse_number(items[0], &a[0]) ||
+            parse_number(items[1], &a[1]) || parse_number(items[2], &a[2]))
+            return fail(st, "[grid] %s = %s: %s takes three numbers "
+                        "(start, stop, %s)", key->name, value, fn,
+                        strcmp(fn, "range") ? "count" : "step");
+        if (key->type == K_ENUM || key->type == K_BOOL)
+            return fail(st, "[grid] %s = %s: %s of a non-numeric key "
+                        "(allowed: %s)", key->name, value, fn, allowed);
+        double count;
+        if (!strcmp(fn, "range")) {
+            if (a[2] == 0 || (a[1] - a[0]) / a[2] < 0)
+                return fail(st, "[grid] %s = %s: step must move from start "
+                            "towards stop", key->name, value);
+            count = floor((a[1] - a[0]) / a[2] * (1 + 1e-12)) + 1;
+        } else {
+            count = a[2];
+            if (count < 1 || count != floor(count))
+                return fail(st, "[grid] %s = %s: count must be a positive "
+                            "integer", key->name, value);
+            if (!strcmp(fn, "geomspace") && (a[0] <= 0 || a[1] <= 0))
+                return fail(st, "[grid] %s = %s: geomspace needs positive "
+                            "start and stop", key->name, value);
+        }
+        if (count > 1000000)
+            return fail(st, "[grid] %s = %s: %.0f values, at most 1000000",
+                        key->name, value, count);
+        n = (int)count;
+        vals = malloc(sizeof *vals * (size_t)n);
+        if (!vals)
+            return fail(st, "out of memory");
+        for (int i = 0; i < n; i++) {
+            double t = n > 1 ? (double)i / (n - 1) : 0;
+            if (!strcmp(fn, "range"))
+                vals[i] = a[0] + i * a[2];
+            else if (!strcmp(fn, "linspace"))
+                vals[i] = a[0] + t * (a[1] - a[0]);
+            else
+                vals[i] = exp(log(a[0]) + t * (log(a[1]) - log(a[0])));
+            if (key->type == K_INT)
+                vals[i] = floor(vals[i] + 0.5);
+        }
+    } else {
+        char *items[OP_LIST_MAX * 16 + 1];
+        n = split_list(s, items, OP_LIST_MAX * 16);
+        if (n < 0)
+            return fail(st, "[grid] %s: more than %d listed values (use "
+                        "linspace/geomspace/range)", key->name,
+                        OP_LIST_MAX * 16);
+        if (n == 0)
+            return fail(st, "[grid] %s = %s: empty axis: the grid would hold "
+                        "no runs (allowed: %s)", key->name, value, allowed);
+        vals = malloc(sizeof *vals * (size_t)n);
+        if (!vals)
+            return fail(st, "out of memory");
+        for (int i = 0; i < n; i++) {
+            const char *why = NULL;
+            if (items[i][0] == '\0' ||
+                parse_scalar(key, items[i], &vals[i], &why) != 0) {
+                fail(st, "[grid] %s = %s: value '%s' %s (allowed: %s)",
+                     key->name, value, items[i], why ? why : "is empty",
+                     allowed);
+                free(vals);
+                return st->status;
+            }
+        }
+    }
+    /* Drop repeats (rounded geomspace of integers); a repeated listed value
+     * would make two runs identical, which is a mistake worth naming. */
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        int dup = 0;
+        for (int j = 0; j < m; j++)
+            dup |= vals[j] == vals[i];
+        if (dup && !fn) {
+            fail(st, "[grid] %s = %s: value %g listed twice", key->name,
+                 value, vals[i]);
+            free(vals);
+            return st->status;
+        }
+        if (!dup)
+            vals[m++] = vals[i];
+    }
+    n = m;
+    for (int i = 0; i < n; i++) {
+        if (vals[i] < key->lo || vals[i] > key->hi ||
+            (key->type == K_INT && vals[i] != floor(vals[i]))) {
+            if (key->type == K_ENUM || key->type == K_BOOL)
+                continue;
+            fail(st, "[grid] %s = %s: value %g out of range (allowed: %s)",
+                 key->name, value, vals[i], allowed);
+            free(vals);
+            return st->status;
+        }
+    }
+    op_axis *ax = &job->axes[job->n_axes];
+    ax->key = k;
+    ax->name = key->name;
+    ax->n = n;
+    ax->values = vals;
+    st->axis_line[job->n_axes] = st->line;
+    job->n_axes++;
+    return OP_OK;
+}
+
+/* ---- inih callbacks -------------------------------------------------- */
+
+/* fgets-like reader over the job text that counts lines and refuses lines
+ * too long for inih's buffer instead of letting it split them. */
+static char *read_line(char *str, int num, void *stream)
+{
+    parse_state *st = stream;
+    if (*st->text == '\0' || st->status != OP_OK)
+        return NULL;
+    const char *nl = strchr(st->text, '\n');
+    size_t len = nl ? (size_t)(nl - st->text) + 1 : strlen(st->text);
+    st->line++;
+    if (len + 1 > (size_t)num || len > LINE_MAX_BYTES) {
+        fail(st, "line longer than %d bytes",
+             (int)(num < LINE_MAX_BYTES ? num - 2 : LINE_MAX_BYTES));
+        return NULL;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)st->text[i];
+        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+            fail(st, "control character 0x%02x: not a text job file", c);
+            return NULL;
+        }
+    }
+    memcpy(str, st->text, len);
+    str[len] = '\0';
+    st->text += len;
+    /* Sections are checked here so that an empty unknown section is
+     * reported too (inih calls the handler only for key = value). */
+    char *s = trim(str);
+    if (s[0] == '[') {
+        char *close = strchr(s, ']');
+        if (close) {
+            char name[128];
+            size_t n = (size_t)(close - s - 1);
+            snprintf(name, sizeof name, "%.*s", (int)(n < 127 ? n : 127),
+                     s + 1);
+            char *t = trim(name);
+            if (!section_known(t)) {
+                fail(st, "unknown section [%s] (allowed: [job] [data] [model] "
+                     "[train] [output] [kernel] [measure] [grid])", t);
+                return NULL;
+            }
+            if (!strcmp(t, "kernel"))
+                st->kernel_seen = 1;
+        }
+    }
+    /* inih modifies the buffer: give it back untrimmed. */
+    memcpy(str, st->text - len, len);
+    str[len] = '\0';
+    return str;
+}
+
+static int on_key(void *user, const char *section, const char *name,
+                  const char *value)
+{
+    parse_state *st = user;
+    if (st->status != OP_OK)
+        return 0;
+    if (section[0] == '\0') {
+        fail(st, "%s = %s: key outside any section", name, value);
+        return 0;
+    }
+    char allowed[2048];
+    if (!strcmp(section, "grid")) {
+        int k = key_find_sweep(name);
+        if (k < 0) {
+            list_keys(NULL, 1, allowed, sizeof allowed);
+            fail(st, "[grid] %s: not a key that can be swept (allowed: %s)",
+                 name, allowed);
+            return 0;
+        }
+        for (int a = 0; a < st->job->n_axes; a++)
+            if (st->job->axes[a].key == k) {
+                fail(st, "[grid] %s: duplicate key (first at line %d)", name,
+                     st->axis_line[a]);
+                return 0;
+            }
+        return parse_axis(st, k, value) == OP_OK;
+    }
+    int k = key_find(section, name);
+    if (k < 0) {
+        list_keys(section, 0, allowed, sizeof allowed);
+        fail(st, "[%s] %s: unknown key (allowed: %s)", section, name,
+             allowed);
+        return 0;
+    }
+    if (st->key_line[k]) {
+        fail(st, "[%s] %s: duplicate key (first at line %d)", section, name,
+             st->key_line[k]);
+        return 0;
+    }
+    st->key_line[k] = st->line;
+    return set_value(st, &op_keys[k], &st->job->base, value) == OP_OK;
+}
+
+/* ---- defaults, cross-checks, expansion ------------------------------ */
+
+static void set_defaults(parse_state *st)
+{
+    op_config *cfg = &st->job->base;
+    memset(cfg, 0, sizeof *cfg);
+    for (int i = 0; i < N_KEYS; i++)
+        set_value(st, &op_keys[i], cfg, op_keys[i].def);
+}
+
+/* Line of key `name` in `section` for error messages: the [grid] line when
+ * the key is swept, else its own line (0 when defaulted). */
+static int line_of(const parse_state *st, const char *section,
+                   const char *name)
+{
+    int k = key_find(section, name);
+    for (int a = 0; a < st->job->n_axes; a++)
+        if (st->job->axes[a].key == k)
+            return st->axis_line[a];
+    return k >= 0 ? st->key_line[k] : 0;
+}
+
+static int is_classification(const op_data_cfg *d)
+{
+    if (d->source == OP_SRC_FASHION_MNIST)
+        return 1;
+    if (d->source == OP_SRC_GAUSSIAN || d->source == OP_SRC_SPHERE)
+        return 1;
+    return 0;
+}
+
+#define CHECK(cond, sec, key, ...)                                            \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            st->line = line_of(st, sec, key);                                 \
+            return fail(st, __VA_ARGS__);                                     \
+        }                                                                     \
+    } while (0)
+
+/* Checks that involve more than one key, on one run's configuration. */
+static op_status check_config(parse_state *st, const op_config *c)
+{
+    const op_data_cfg *d = &c->data;
+    if (d->source == OP_SRC_FASHION_MNIST) {
+        CHECK(d->n_train <= 60000, "data", "n_train",
+              "[data] n_train = %d: Fashion-MNIST has 60000 training images",
+              d->n_train);
+        CHECK(d->n_test <= 10000, "data", "n_test",
+              "[data] n_test = %d: Fashion-MNIST has 10000 test images",
+              d->n_test);
+        CHECK(28 % d->downsample == 0, "data", "downsample",
+              "[data] downsample = %d: must divide 28 (allowed: 1, 2, 4, 7, "
+              "14, 28)", d->downsample);
+    } else {
+        CHECK(d->corruption != OP_CORRUPT_SHUFFLED_PIXELS &&
+                  d->corruption != OP_CORRUPT_RANDOM_PIXELS,
+              "data", "corruption",
+              "[data] corruption: pixel corruptions need image data "
+              "(source = fashion_mnist)");
+    }
+    if (d->source == OP_SRC_SINES) {
+        CHECK(d->n_freq == d->n_amp && d->n_freq > 0, "data",
+              st->key_line[key_find("data", "amplitudes")] ? "amplitudes"
+                                                           : "frequencies",
+              "[data] amplitudes: %d given for %d frequencies", d->n_amp,
+              d->n_freq);
+        CHECK(d->lo < d->hi, "data", "hi", "[data] hi = %g: not above lo = %g",
+              d->hi, d->lo);
+    }
+    int cls = is_classification(d);
+    int k = d->source == OP_SRC_FASHION_MNIST ? 10 : d->classes;
+    CHECK(c->train.loss != OP_LOSS_XENT || (cls && k >= 2), "train", "loss",
+          "[train] loss = xent: needs a classification set with at least 2 "
+          "classes (use mse)");
+    CHECK(d->label_noise == 0 || cls, "data", "label_noise",
+          "[data] label_noise = %g: needs a classification set",
+          d->label_noise);
+    CHECK(d->corruption != OP_CORRUPT_RANDOM_LABELS || cls, "data",
+          "corruption", "[data] corruption = random_labels: needs a "
+          "classification set");
+    CHECK(!c->train.stop_at_fit || cls, "train", "stop_at_fit",
+          "[train] stop_at_fit: accuracy needs a classification set");
+    CHECK(!c->measure.frequency || d->source == OP_SRC_SINES, "measure",
+          "frequency", "[measure] frequency: needs source = sines (use "
+          "filter_delta for high-dimensional data)");
+    return OP_OK;
+}
+#undef CHECK
+
+static op_status check_kernel(parse_state *st)
+{
+    op_config *c = &st->job->base;
+    op_kernel_cfg *kc = &c->kernel;
+    kc->enabled = st->kernel_seen;
+    if (!kc->enabled)
+        return OP_OK;
+    /* A kernel is the limit of the job's networks unless told otherwise. */
+    if (!st->key_line[key_find("kernel", "activation")]) {
+        if (c->model.activation == OP_ACT_TANH) {
+            st->line = line_of(st, "model", "activation");
+            return fail(st, "[kernel] activation: [model] activation = tanh "
+                        "has no closed-form kernel; set [kernel] activation "
+                        "= relu or erf");
+        }
+        kc->activation = c->model.activation;
+    }
+    if (!st->key_line[key_find("kernel", "parameterization")])
+        kc->param = c->model.param;
+    if (!st->key_line[key_find("kernel", "sigma_w2")])
+        kc->sigma_w2 = c->model.sigma_w2;
+    if (!st->key_line[key_find("kernel", "sigma_b2")])
+        kc->sigma_b2 = c->model.sigma_b2;
+    if (!st->key_line[key_find("kernel", "depth")]) {
+        int a = op_job_axis_find(st->job, "depth");
+        if (a >= 0) {
+            kc->n_depths = 0;
+            for (int i = 0; i < st->job->axes[a].n && i < OP_LIST_MAX; i++)
+                kc->depths[kc->n_depths++] = (int)st->job->axes[a].values[i];
+        } else {
+            kc->n_depths = 1;
+            kc->depths[0] = c->model.depth;
+        }
+    }
+    if (kc->n_depths == 0) {
+        st->line = line_of(st, "kernel", "depth");
+        return fail(st, "[kernel] depth: empty list");
+    }
+    kc->depth = kc->depths[0];
+    if (!kc->eig32 && !kc->eig64 && kc->n_time > 0) {
+        st->line = line_of(st, "kernel", "time");
+        return fail(st, "[kernel] time: the gradient-descent predictor needs "
+                    "eig64 = true");
+    }
+    return OP_OK;
+}
+
+static op_status check_data_files(parse_state *st, const op_config *c)
+{
+    if (c->data.source != OP_SRC_FASHION_MNIST)
+        return OP_OK;
+    static const char *const files[] = {
+        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"};
+    for (int i = 0; i < 4; i++) {
+        char p[OP_PATH_MAX + 64];
+        snprintf(p, sizeof p, "%s/%s", c->data.path, files[i]);
+        if (access(p, R_OK) != 0) {
+            st->line = line_of(st, "data", "path");
+            return fail(st, "[data] path = %s: cannot read %s (%s); install "
+                        "Debian's dataset-fashion-mnist or set path",
+                        c->data.path, p, strerror(errno));
+        }
+    }
+    return OP_OK;
+}
+
+static op_status sort_axes(parse_state *st)
+{
+    /* Table order, not file order, so reordering lines keeps run indices. */
+    op_job *job = st->job;
+    for (int i = 1; i < job->n_axes; i++)
+        for (int j = i; j > 0 && job->axes[j - 1].key > job->axes[j].key;
+             j--) {
+            op_axis t = job->axes[j];
+            job->axes[j] = job->axes[j - 1];
+            job->axes[j - 1] = t;
+            int l = st->axis_line[j];
+            st->axis_line[j] = st->axis_line[j - 1];
+            st->axis_line[j - 1] = l;
+        }
+    double runs = 1;
+    for (int a = 0; a < job->n_axes; a++)
+        runs *= job->axes[a].n;
+    if (runs > OP_RUNS_MAX) {
+        st->line = st->axis_line[job->n_axes - 1];
+        return fail(st, "[grid]: %.0f runs, at most %d in one job (split it "
+                    "with a job array)", runs, OP_RUNS_MAX);
+    }
+    job->n_runs = (long)runs;
+    return OP_OK;
+}
+
+static op_status check_runs(parse_state *st)
+{
+    op_job *job = st->job;
+    op_config c;
+    if (job->n_runs <= 200000) {
+        for (long r = 0; r < job->n_runs; r++) {
+            op_job_config(job, r, &c);
+            if (check_config(st, &c) != OP_OK)
+                return st->status;
+        }
+        return OP_OK;
+    }
+    /* Huge grids: each axis value once against the base. */
+    for (int a = 0; a < job->n_axes; a++)
+        for (int i = 0; i < job->axes[a].n; i++) {
+            c = job->base;
+            store_scalar(&op_keys[job->axes[a].key], &c,
+                         job->axes[a].values[i]);
+            if (check_config(st, &c) != OP_OK)
+                return st->status;
+        }
+    return OP_OK;
+}
+
+op_status op_job_load_string(op_job *job, const char *name, const char *text)
+{
+    memset(job, 0, sizeof *job);
+    snprintf(job->file, sizeof job->file, "%s", name);
+    size_t len = strlen(text);
+    job->text = malloc(len + 1);
+    if (!job->text)
+        return op_error(OP_ERR_NOMEM, "%s: out of memory", name);
+    memcpy(job->text, text, len + 1);
+
+    parse_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return op_error(OP_ERR_NOMEM, "%s: out of memory", name);
+    st->job = job;
+    set_defaults(st);
+    if (st->status != OP_OK) { /* a default that does not parse: a bug */
+        op_status s = op_error(OP_ERR_INTERNAL, "bad default: %s",
+                               op_error_message());
+        free(st);
+        return s;
+    }
+    st->text = job->text;
+    int rc = ini_parse_stream(read_line, st, on_key, st);
+    if (st->status == OP_OK && rc > 0) {
+        /* Find the offending line's text for the message. */
+        const char *p = job->text;
+        for (int i = 1; i < rc && p; i++) {
+            p = strchr(p, '\n');
+            if (p)
+                p++;
+        }
+        char shown[81] = "";
+        if (p)
+            snprintf(shown, sizeof shown, "%.*s", (int)strcspn(p, "\r\n"), p);
+        st->line = rc;
+        fail(st, "syntax error: '%s' is not [section], key = value or a "
+             "comment", shown);
+    } else if (st->status == OP_OK && rc < 0) {
+        fail(st, "cannot parse (inih error %d)", rc);
+    }
+    if (st->status == OP_OK)
+        sort_axes(st);
+    if (st->status == OP_OK)
+        check_kernel(st);
+    if (st->status == OP_OK)
+        check_runs(st);
+    if (st->status == OP_OK)
+        check_data_files(st, &job->base);
+    op_status s = st->status;
+    free(st);
+    if (s != OP_OK)
+        op_job_free(job);
+    return s;
+}
+
+op_status op_job_load(op_job *job, const char *path)
+{
+    memset(job, 0, sizeof *job);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return op_error(OP_ERR_INPUT, "%s: cannot open job file: %s", path,
+                        strerror(errno));
+    char *buf = malloc(JOB_BYTES_MAX + 1);
+    if (!buf) {
+        fclose(f);
+        return op_error(OP_ERR_NOMEM, "%s: out of memory", path);
+    }
+    size_t n = fread(buf, 1, JOB_BYTES_MAX + 1, f);
+    int err = ferror(f);
+    fclose(f);
+    if (err || n > JOB_BYTES_MAX) {
+        free(buf);
+        return op_error(OP_ERR_INPUT, "%s: %s", path,
+                        err ? "read error" : "larger than 1 MiB: not a job file");
+    }
+    buf[n] = '\0';
+    if (memchr(buf, '\0', n)) {
+        size_t at = (size_t)((char *)memchr(buf, '\0', n) - buf);
+        int line = 1;
+        for (size_t i = 0; i < at; i++)
+            line += buf[i] == '\n';
+        free(buf);
+        return op_error(OP_ERR_INPUT, "%s:%d: NUL byte: not a text job file",
+                        path, line);
+    }
+    op_status s = op_job_load_string(job, path, buf);
+    free(buf);
+    return s;
+}
+
+void op_job_free(op_job *job)
+{
+    free(job->text);
+    for (int a = 0; a < job->n_axes; a++)
+        free(job->axes[a].values);
+    memset(job, 0, sizeof *job);
+}
+
+double op_job_axis_value(const op_job *job, long run, int a)
+{
+    for (int b = job->n_axes - 1; b > a; b--)
+        run /= job->axes[b].n;
+    return job->axes[a].values[run % job->axes[a].n];
+}
+
+void op_job_config(const op_job *job, long run, op_config *cfg)
+{
+    *cfg = job->base;
+    for (int a = job->n_axes - 1; a >= 0; a--) {
+        const op_axis *ax = &job->axes[a];
+        store_scalar(&op_keys[ax->key], cfg, ax->values[run % ax->n]);
+        run /= ax->n;
+    }
+}
+
+int op_job_axis_find(const op_job *job, const char *name)
+{
+    for (int a = 0; a < job->n_axes; a++)
+        if (!strcmp(job->axes[a].name, name))
+            return a;
+    return -1;
+}
+
+const char *op_job_axis_label(const op_job *job, int a, double value,
+                              char *buf, size_t len)
+{
+    const op_key *k = &op_keys[job->axes[a].key];
+    if (k->type == K_ENUM) {
+        for (int i = 0; k->names[i]; i++)
+            if ((k->values ? k->values[i] : i) == (int)value) {
+                snprintf(buf, len, "%s", k->names[i]);
+                return buf;
+            }
+    }
+    snprintf(buf, len, "%.6g", value);
+    return buf;
+}
+
+int op_job_axis_is_integer(const op_job *job, int a)
+{
+    key_type t = op_keys[job->axes[a].key].type;
+    return t != K_DOUBLE;
+}
+
+void op_job_print_keys(FILE *out)
+{
+    fprintf(out, "| section | key | default | allowed | grid | meaning |\n");
+    fprintf(out, "|---|---|---|---|---|---|\n");
+    for (int i = 0; i < N_KEYS; i++) {
+        char allowed[512];
+        describe_allowed(&op_keys[i], allowed, sizeof allowed);
+        fprintf(out, "| %s | %s | %s | %s | %s | %s |\n", op_keys[i].section,
+                op_keys[i].name, op_keys[i].def, allowed,
+                op_keys[i].sweep ? "yes" : "", op_keys[i].help);
+    }
+}
