@@ -112,3 +112,8 @@ check: deps
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-san
+
+# Targets owned by the other top-level folders.
+-include analysis/report.mk
+-include slurm/slurm.mk
+-include bench/bench.mk
