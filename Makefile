@@ -106,7 +106,7 @@ run: deps
 	$(MPIRUN) -np $(NP) $(BUILD)/overparam run $(JOB) -o $(OUT) --force
 	$(BUILD)/overparam info $(OUT)
 
-check: deps
+check: deps deps-python
 	@$(MAKE) --no-print-directory all $(TEST_BIN)
 	@BUILD=$(BUILD) MPIRUN="$(MPIRUN)" sh tests/run_tests.sh $(TEST_BIN)
 

@@ -13,6 +13,7 @@
 
 #include "overparam/archive.h"
 #include "overparam/job.h"
+#include "overparam/merge.h"
 #include "overparam/sched.h"
 
 #ifndef OP_VERSION
@@ -26,13 +27,15 @@ static const char usage[] =
     "usage: overparam COMMAND ...\n"
     "  run JOB.ini [-o ARCHIVE.h5] [--resume|--force] [--quiet]\n"
     "              [--progress SECONDS] [--stop-margin SECONDS]\n"
-    "              [--coordinator-works auto|yes|no]\n"
+    "              [--coordinator-works auto|yes|no] [--array I/N]\n"
     "      train the job's grid and compute its kernels into one archive\n"
     "      (mpirun -np N overparam run ...; rank 0 coordinates)\n"
     "  validate JOB.ini        check a job file without running it\n"
     "  info ARCHIVE.h5         summarize an archive\n"
     "  compare A.h5 B.h5 [--kernel-tol X]\n"
     "                          exit 0 when every result is identical\n"
+    "  merge OUT.h5 A.h5 B.h5 ... [--force]\n"
+    "                          combine the archives of a job array's tasks\n"
     "  keys                    the job-file keys, defaults and bounds\n"
     "  version\n";
 
@@ -141,7 +144,8 @@ static int cmd_run(int argc, char **argv)
 {
     const char *job_path = NULL, *out = NULL;
     op_sched_opts opts = {.mode = OP_ARCHIVE_CREATE, .progress_every = 5,
-                          .stop_margin = 60, .coordinator_works = -1};
+                          .stop_margin = 60, .coordinator_works = -1,
+                          .task_index = 0, .task_count = 1};
     int bad = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -161,6 +165,24 @@ static int cmd_run(int argc, char **argv)
             const char *v = argv[++i];
             opts.coordinator_works = !strcmp(v, "yes") ? 1
                                      : !strcmp(v, "no") ? 0 : -1;
+        } else if (!strcmp(a, "--array") && i + 1 < argc) {
+            /* I/N, or "slurm": SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT */
+            const char *v = argv[++i];
+            if (!strcmp(v, "slurm")) {
+                const char *id = getenv("SLURM_ARRAY_TASK_ID");
+                const char *cnt = getenv("SLURM_ARRAY_TASK_COUNT");
+                const char *lo = getenv("SLURM_ARRAY_TASK_MIN");
+                if (id && cnt) {
+                    opts.task_index = atoi(id) - (lo ? atoi(lo) : 0);
+                    opts.task_count = atoi(cnt);
+                }
+            } else if (sscanf(v, "%d/%d", &opts.task_index,
+                              &opts.task_count) != 2) {
+                bad = 1;
+            }
+            if (opts.task_count < 1 || opts.task_index < 0 ||
+                opts.task_index >= opts.task_count)
+                bad = 1;
         } else if (a[0] != '-' && !job_path)
             job_path = a;
         else
@@ -267,6 +289,28 @@ int op_cli_main(int argc, char **argv)
     }
     if (!strcmp(cmd, "compare"))
         return cmd_compare(argc - 2, argv + 2);
+    if (!strcmp(cmd, "merge")) {
+        const char *inputs[4096];
+        const char *outp = NULL;
+        int n = 0, force = 0;
+        for (int i = 2; i < argc; i++) {
+            if (!strcmp(argv[i], "--force"))
+                force = 1;
+            else if (!outp)
+                outp = argv[i];
+            else if (n < 4096)
+                inputs[n++] = argv[i];
+        }
+        if (!outp || n == 0) {
+            fputs(usage, stderr);
+            return OP_EXIT_INPUT;
+        }
+        int provided;
+        MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+        int code = report(op_merge(outp, inputs, n, force, stderr));
+        MPI_Finalize();
+        return code;
+    }
     if (!strcmp(cmd, "keys")) {
         op_job_print_keys(stdout);
         return 0;

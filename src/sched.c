@@ -287,7 +287,7 @@ static void coord_order(coord *c, const unsigned char *done)
         op_config cfg;
         op_job_config(job, r, &cfg);
         cost[r] = op_sched_cost(&cfg);
-        if (!done[r])
+        if (!done[r] && r % c->opts->task_count == c->opts->task_index)
             c->order[c->n_order++] = r;
     }
     sort_cost = cost;
@@ -396,8 +396,13 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
         free(kdone);
         return s;
     }
+    /* A job-array task owns every task_count-th run. */
+    sum->n_runs = 0;
     for (long r = 0; r < job->n_runs; r++)
-        sum->done_before += done[r];
+        if (r % opts->task_count == opts->task_index) {
+            sum->n_runs++;
+            sum->done_before += done[r];
+        }
 
     worker_ctx w = {0};
     w.layout = &layout;

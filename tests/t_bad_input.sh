@@ -1,0 +1,55 @@
+#!/bin/sh
+# The bad-input catalogue: every malformed job file in tests/bad/ and every
+# wrong archive gives exit code 2, a message naming the file (and line) and
+# the problem, and writes nothing — an existing archive stays untouched.
+B=${BUILD:-build}/overparam
+MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
+PY=${PYTHON:-/usr/bin/python3}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail=0; n=0
+check() { # name expected-fragment command...
+    name=$1; frag=$2; shift 2
+    n=$((n + 1))
+    timeout 60 "$@" >"$T/out" 2>&1
+    rc=$?
+    if [ $rc -ne 2 ] || ! grep -qF -- "$frag" "$T/out"; then
+        echo "FAIL $name: exit $rc, want 2 and '$frag'; got:"; head -c 600 "$T/out"; echo
+        fail=$((fail + 1))
+    else
+        printf '%-28s %s\n' "$name" "$(grep -m1 overparam "$T/out" | cut -c1-150)"
+    fi
+}
+while IFS='|' read -r file frag; do
+    check "validate $file" "tests/bad/$file" $B validate "tests/bad/$file"
+    grep -qF -- "$frag" "$T/out" || { echo "FAIL $file: message lacks '$frag'"; fail=$((fail + 1)); }
+done < tests/bad/expect.txt
+# run: same errors on every rank, nothing written, existing archive kept.
+$MPIRUN -np 1 $B run tests/jobs/tiny.ini -o "$T/keep.h5" --quiet || { echo "FAIL: tiny run"; exit 1; }
+sum=$(md5sum < "$T/keep.h5")
+check "run bad job (2 ranks)" "unknown section" $MPIRUN -np 2 $B run tests/bad/unknown_section.ini -o "$T/keep.h5"
+check "run over an archive" "archive exists; use --resume" $MPIRUN -np 2 $B run tests/jobs/tiny.ini -o "$T/keep.h5"
+[ "$(md5sum < "$T/keep.h5")" = "$sum" ] || { echo "FAIL: existing archive modified"; fail=$((fail + 1)); }
+check "run missing job" "/nonexistent/job.ini" $MPIRUN -np 1 $B run /nonexistent/job.ini -o "$T/new.h5"
+[ ! -e "$T/new.h5" ] || { echo "FAIL: archive created for a bad job"; fail=$((fail + 1)); }
+cp tests/jobs/tiny.ini "$T/other.ini"; echo "; changed" >> "$T/other.ini"
+check "resume other job" "made by a different job file" $MPIRUN -np 1 $B run "$T/other.ini" -o "$T/keep.h5" --resume
+[ "$(md5sum < "$T/keep.h5")" = "$sum" ] || { echo "FAIL: archive modified by a refused resume"; fail=$((fail + 1)); }
+echo "not hdf5" > "$T/text.h5"
+check "info text file" "$T/text.h5: not an HDF5 file" $B info "$T/text.h5"
+check "resume text file" "text.h5" $MPIRUN -np 1 $B run tests/jobs/tiny.ini -o "$T/text.h5" --resume
+check "info missing" "no such archive" $B info "$T/missing.h5"
+if $PY -c 'import h5py' 2>/dev/null; then
+    $PY -c "import h5py; f = h5py.File('$T/foreign.h5', 'w'); f['x'] = [1, 2, 3]; f.close()"
+    fsum=$(md5sum < "$T/foreign.h5")
+    check "info foreign hdf5" "not an overparam archive" $B info "$T/foreign.h5"
+    check "resume foreign hdf5" "not an overparam archive" $MPIRUN -np 1 $B run tests/jobs/tiny.ini -o "$T/foreign.h5" --resume
+    [ "$(md5sum < "$T/foreign.h5")" = "$fsum" ] || { echo "FAIL: foreign file modified"; fail=$((fail + 1)); }
+    $PY -c "
+import h5py
+f = h5py.File('$T/keep.h5', 'a'); f.attrs['format_version'] = 99; f.close()"
+    check "info other version" "format version 99" $B info "$T/keep.h5"
+    check "resume other version" "format version 99" $MPIRUN -np 1 $B run tests/jobs/tiny.ini -o "$T/keep.h5" --resume
+fi
+echo "bad input: $n cases, $fail failed"
+[ $fail -eq 0 ]
