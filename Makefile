@@ -36,7 +36,7 @@ CHECK_CFLAGS ?= $(call pc,--cflags,check)
 CHECK_LIBS ?= $(call pc,--libs,check)
 
 OPT ?= -O2 -g
-CFLAGS_BASE = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra $(OPT) -Iinclude \
+CFLAGS_BASE = -std=c11 -D_POSIX_C_SOURCE=200809L -D_XOPEN_SOURCE=700 -Wall -Wextra $(OPT) -Iinclude \
 	$(MPI_CFLAGS) $(HDF5_CFLAGS) $(BLAS_CFLAGS)
 ifeq ($(SAN),1)
 CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
