@@ -177,9 +177,60 @@ void op_measure_filter_error(const double *g, const double *y,
     *e_high = nh > 0 ? sqrt(dh / nh) : NAN;
 }
 
-op_status op_layout_measures(const op_job *job, op_layout *layout)
+/* Largest value a key takes over the grid (its base value when unswept). */
+static double grid_max(const op_job *job, const char *name, double base)
 {
-    (void)job;
-    (void)layout;
+    int a = op_job_axis_find(job, name);
+    double m = base;
+    if (a >= 0)
+        for (int i = 0; i < job->axes[a].n; i++)
+            m = fmax(m, job->axes[a].values[i]);
+    return m;
+}
+
+op_status op_layout_measures(const op_job *job, op_layout *lay)
+{
+    const op_measure_cfg *m = &job->base.measure;
+    int n_log = lay->n_log, ok = 0;
+    int d1[1] = {n_log};
+    if (m->lipschitz) {
+        ok |= op_layout_add(lay, "measures", "lip_lower", "output/input", 1, d1) < 0;
+        ok |= op_layout_add(lay, "measures", "lip_upper", "output/input", 1, d1) < 0;
+    }
+    if (m->frequency) {
+        int nf = job->base.data.n_freq;
+        int df[1] = {nf}, d2[2] = {n_log, nf};
+        ok |= op_layout_add(lay, "measures", "freq_values", "rad/unit x", 1, df) < 0;
+        ok |= op_layout_add(lay, "measures", "freq_error", "relative", 2, d2) < 0;
+        ok |= op_layout_add(lay, "measures", "freq_converge_epoch", "epochs", 1, df) < 0;
+    }
+    if (m->filter_delta > 0) {
+        ok |= op_layout_add(lay, "measures", "filter_low", "relative", 1, d1) < 0;
+        ok |= op_layout_add(lay, "measures", "filter_high", "relative", 1, d1) < 0;
+    }
+    if (m->condensation) {
+        ok |= op_layout_add(lay, "measures", "cond_rel_change", "relative", 1, d1) < 0;
+        ok |= op_layout_add(lay, "measures", "cond_clusters", "clusters", 1, d1) < 0;
+        ok |= op_layout_add(lay, "measures", "cond_mean_abs_cos", "cosine", 1, d1) < 0;
+        /* Directions themselves only for low-dimensional inputs, where a
+         * picture of them is the point (1-D data: angle of (w, b)). */
+        int d_in = job->base.data.source == OP_SRC_SINES ? 1
+                   : job->base.data.source == OP_SRC_FASHION_MNIST ? 784
+                                                                 : job->base.data.dim;
+        int dim = d_in + (job->base.model.sigma_b2 > 0);
+        if (dim <= 3) {
+            int dd[2] = {(int)grid_max(job, "width", job->base.model.width), dim};
+            ok |= op_layout_add(lay, "measures", "cond_dirs_init", "unit vector", 2, dd) < 0;
+            ok |= op_layout_add(lay, "measures", "cond_dirs_end", "unit vector", 2, dd) < 0;
+        }
+    }
+    if (m->lazy) {
+        int dl[2] = {n_log, (int)grid_max(job, "depth", job->base.model.depth) + 1};
+        ok |= op_layout_add(lay, "measures", "lazy_rel_change", "relative", 2, dl) < 0;
+        ok |= op_layout_add(lay, "measures", "ntk_drift", "relative", 1, d1) < 0;
+    }
+    if (ok)
+        return op_error(OP_ERR_INPUT, "%s: [measure]: more than %d per-run "
+                        "datasets", job->file, OP_FIELDS_MAX);
     return OP_OK;
 }
