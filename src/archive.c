@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,32 @@ struct op_archive {
     unsigned char *rec_buf;
     int fsync;
 };
+
+/* ---- fault injection ------------------------------------------------- */
+
+/* OVERPARAM_FAULT=POINT:N kills this process (SIGKILL, as a scheduler or
+ * the OOM killer would) the Nth time it passes POINT, so the kill tests can
+ * land exactly inside the archive's critical sections. Points: create (after
+ * the datasets exist, before the flush), journal (a record appended, its
+ * row not yet written), row (the /runs row written, per-run arrays not),
+ * arrays (all of a run written), close (before the final attributes). */
+static void fault_point(const char *point)
+{
+    static int hits[8];
+    static const char *const names[] = {"create", "journal", "row", "arrays",
+                                        "close", NULL};
+    const char *spec = getenv("OVERPARAM_FAULT");
+    if (!spec)
+        return;
+    size_t len = strcspn(spec, ":");
+    if (strlen(point) != len || strncmp(spec, point, len) != 0)
+        return;
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(names[i], point) && ++hits[i] == atoi(spec + len + 1)) {
+            fprintf(stderr, "overparam: fault injection: killed at %s\n", spec);
+            raise(SIGKILL);
+        }
+}
 
 /* ---- columns of /runs ------------------------------------------------ */
 
@@ -727,6 +754,8 @@ op_status op_archive_open(op_archive **out, const char *path,
     if (done_kernels && n_kernels > 0)
         OP_MPI_CHECK(MPI_Bcast(done_kernels, n_kernels, MPI_UNSIGNED_CHAR, 0,
                                comm), "sharing finished kernels");
+    if (ar->rank == 0 && act != ACT_OPEN)
+        fault_point("create");
     /* Structure on disk before the first row: afterwards only raw data. */
     OP_H5_CHECK(H5Fflush(ar->file, H5F_SCOPE_GLOBAL), H5HINT);
     if (ar->rank == 0 && replayed > 0)
@@ -751,6 +780,7 @@ static op_status put_row(op_archive *ar, const op_result *res)
                          ar->row_buf), H5HINT);
     H5Sclose(fs);
     H5Sclose(ms);
+    fault_point("row");
     for (int i = 0; i < ar->layout->n; i++) {
         const op_field *f = &ar->layout->f[i];
         hsize_t count[4] = {1, 1, 1, 1}, mdim = (hsize_t)f->size;
@@ -765,6 +795,7 @@ static op_status put_row(op_archive *ar, const op_result *res)
         H5Sclose(s);
         H5Sclose(m);
     }
+    fault_point("arrays");
     return OP_OK;
 }
 
@@ -773,6 +804,7 @@ op_status op_archive_put(op_archive *ar, const op_result *res)
     op_status s = journal_append(ar, REC_RUN, res->row.run, res);
     if (s != OP_OK)
         return s;
+    fault_point("journal");
     return put_row(ar, res);
 }
 
@@ -791,6 +823,8 @@ op_status op_archive_close(op_archive *ar)
 {
     char stamp[32];
     now_string(ar->comm, stamp, sizeof stamp);
+    if (ar->rank == 0)
+        fault_point("close");
     attr_string(ar->file, "end_time", stamp);
     for (int i = 0; i < ar->layout->n; i++)
         H5Dclose(ar->fields[i]);
