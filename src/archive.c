@@ -625,6 +625,27 @@ static op_status check_existing(const op_archive *ar)
         s = op_error(OP_ERR_INPUT, "%s: made by a different job file (its "
                      "job_text attribute differs from %s); use another -o or "
                      "--force", ar->path, ar->job->file);
+    /* Same job, but is every dataset there? A kill during creation can
+     * leave a readable file without them: then it is torn, not foreign. */
+    for (int i = -1; s == OP_OK && i < ar->layout->n; i++) {
+        char p[128];
+        if (i < 0)
+            snprintf(p, sizeof p, "runs");
+        else
+            snprintf(p, sizeof p, "%s/%s", ar->layout->f[i].group,
+                     ar->layout->f[i].name);
+        htri_t ok = -1;
+        H5E_BEGIN_TRY
+        {
+            ok = H5Lexists(f, i < 0 ? "runs" : ar->layout->f[i].group,
+                           H5P_DEFAULT);
+            if (ok > 0 && i >= 0)
+                ok = H5Lexists(f, p, H5P_DEFAULT);
+        }
+        H5E_END_TRY;
+        if (ok <= 0)
+            s = op_error(OP_ERR_IO, "%s: dataset /%s missing", ar->path, p);
+    }
     free(prog);
     free(text);
     H5Fclose(f);
@@ -740,7 +761,14 @@ op_status op_archive_open(op_archive **out, const char *path,
             s = journal_replay(ar, done, done_kernels, n_kernels, 1,
                                &replayed);
             if (s == OP_OK)
-                s = journal_open_append(ar, !file_exists(ar->jpath));
+            {
+                /* A journal torn inside its header holds nothing: restart
+                 * it rather than append records to a headless file. */
+                struct stat sb;
+                int fresh = stat(ar->jpath, &sb) != 0 ||
+                            sb.st_size < (off_t)sizeof(journal_header);
+                s = journal_open_append(ar, fresh);
+            }
             if (act == ACT_REBUILD && done_kernels) /* kernels were lost */
                 memset(done_kernels, 0, (size_t)n_kernels);
         }
