@@ -55,8 +55,9 @@ static op_status op_idx_gzread(gzFile gz, const char *path, uint8_t *buf,
         if (r < 0) {
             int errnum;
             const char *msg = gzerror(gz, &errnum);
-            if (errnum == Z_ERRNO)
-                msg = strerror(errno);
+            if (errnum == Z_ERRNO) /* the read itself failed (a directory) */
+                return op_error(OP_ERR_INPUT, "%s: read error (%s)", path,
+                                strerror(errno));
             return op_error(OP_ERR_INPUT, "%s: corrupted gzip stream (%s)",
                             path, msg);
         }
