@@ -914,7 +914,8 @@ op_status op_data_zca(op_dataset *train, op_dataset *test, double zeta)
         double v = eig[j] + zeta * smean;
         double s = v > 1e-12 * smax && v > 0 ? 1.0 / sqrt(v) : 0.0;
         for (int i = 0; i < d; i++)
-            b[(size_t)j * d + i] = u[(size_t)j * d + i] * s;
+            b[(size_t)j * (size_t)d + (size_t)i] =
+                u[(size_t)j * (size_t)d + (size_t)i] * s;
     }
     /* W = B U^T (symmetric, so its row- and column-major layouts agree) */
     cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, d, d, d, 1.0, b, d,

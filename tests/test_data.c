@@ -617,6 +617,17 @@ START_TEST(zca)
     ck_assert(op_close(v / n, 0.5, 1e-9, 0)); /* eigenvalues 1: 1/(1+1) */
     op_data_free(&tr);
     op_data_free(&te);
+
+    /* n < d: a rank-deficient covariance whitens in its range, finitely. */
+    cfg.data.n_train = 5;
+    ck_assert_int_eq(op_data_load(&cfg, &tr, &te), OP_OK);
+    ck_assert_int_eq(op_data_zca(&tr, &te, 0.0), OP_OK);
+    for (int i = 0; i < tr.n * tr.d; i++)
+        ck_assert(isfinite(tr.x[i]));
+    for (int i = 0; i < te.n * te.d; i++)
+        ck_assert(isfinite(te.x[i]));
+    op_data_free(&tr);
+    op_data_free(&te);
 }
 END_TEST
 
