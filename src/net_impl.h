@@ -52,8 +52,10 @@ static void FN(activate)(op_activation act, const REAL *src, REAL *dst,
 {
     switch (act) {
     case OP_ACT_RELU:
+        /* written so NaN passes through: a NaN weight must reach the loss
+         * and mark the run diverged, not be silenced into a dead unit */
         for (long i = 0; i < count; i++)
-            dst[i] = src[i] > 0 ? src[i] : (REAL)0;
+            dst[i] = src[i] < 0 ? (REAL)0 : src[i];
         break;
     case OP_ACT_ERF:
         for (long i = 0; i < count; i++)

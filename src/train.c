@@ -16,7 +16,8 @@
 
 struct op_trainer {
     op_net *nets;      /* [n_nets], blocks kept between runs */
-    int n_nets;
+    int n_nets;        /* allocated entries (blocks kept for reuse) */
+    int members;       /* networks of the last run */
     double *buf;       /* every double buffer of a run, carved per run */
     size_t buf_cap;    /* doubles */
     int *perm;         /* mini-batch order [perm_cap] */
@@ -54,7 +55,7 @@ void op_trainer_set_hook(op_trainer *t, op_train_hook hook, void *ctx)
 
 op_net *op_trainer_net(op_trainer *t, int e)
 {
-    return e >= 0 && e < t->n_nets && t->nets[e].block ? &t->nets[e] : NULL;
+    return e >= 0 && e < t->members ? &t->nets[e] : NULL;
 }
 
 double op_train_loss(op_loss loss, const double *f, const double *y, long n,
@@ -278,12 +279,14 @@ static op_status prepare(op_trainer *t, run_ctx *rc, int d_in)
     int opt_slots = tc->optimizer == OP_OPT_ADAM ? 2
                     : tc->momentum != 0          ? 1
                                                  : 0;
+    t->members = 0; /* no valid network until setup succeeds */
     for (int e = 0; e < rc->members; e++) {
         op_status st = op_net_setup(&t->nets[e], m, d_in, k, es, batch_max,
                                     opt_slots);
         if (st != OP_OK)
             return st;
     }
+    t->members = rc->members;
 
     /* Double buffers: ftrain, ftest, fmem, gout, f0. */
     size_t need = (size_t)n_tr * k + (size_t)n_te * k +
