@@ -639,6 +639,58 @@ START_TEST(test_ensemble_center)
 }
 END_TEST
 
+typedef struct {
+    int calls, epochs[16], slots[16];
+} hook_log;
+
+static op_status record_hook(void *ctx, const op_config *cfg, long run,
+                             op_net *net, int epoch, int slot)
+{
+    (void)cfg;
+    (void)run;
+    hook_log *h = ctx;
+    ck_assert_ptr_nonnull(net->block);
+    if (h->calls < 16) {
+        h->epochs[h->calls] = epoch;
+        h->slots[h->calls] = slot;
+    }
+    h->calls++;
+    return OP_OK;
+}
+
+/* The hook sees every curve point; lr_decay 0 every epoch freezes the net
+ * after its first epoch. */
+START_TEST(test_hook_and_lr_decay)
+{
+    op_dataset tr = make_ds(20, 4, 3, DS_CLASS, 22);
+    op_layout L = make_layout(8);
+    op_trainer *t;
+    ck_assert_int_eq(op_trainer_create(&t), OP_OK);
+    hook_log h = {0};
+    op_trainer_set_hook(t, record_hook, &h);
+    op_config c = mk_cfg(16, 1);
+    c.train.epochs = 7;
+    c.train.log_every = 3;
+    c.train.momentum = 0;
+    c.train.lr_step = 1;
+    c.train.lr_decay = 0.0;
+    op_result res = make_result(&L);
+    ck_assert_int_eq(op_train_run(t, &c, 0, &tr, NULL, &L, &res), OP_OK);
+    int want[4] = {0, 3, 6, 7};
+    ck_assert_int_eq(h.calls, 4);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(h.epochs[i], want[i]);
+        ck_assert_int_eq(h.slots[i], i);
+    }
+    /* only epoch 1 had lr != 0 */
+    ck_assert(curve(&res, &L, OP_F_TRAIN_LOSS, 1) == res.row.train_loss);
+    ck_assert(curve(&res, &L, OP_F_TRAIN_LOSS, 0) != res.row.train_loss);
+    free(res.values);
+    op_trainer_destroy(t);
+    free_ds(&tr);
+}
+END_TEST
+
 static Suite *net_suite(void)
 {
     Suite *s = suite_create("net");
@@ -659,6 +711,7 @@ static Suite *net_suite(void)
     tcase_add_test(tt, test_determinism_and_reuse);
     tcase_add_test(tt, test_fit_epoch_and_curves);
     tcase_add_test(tt, test_ensemble_center);
+    tcase_add_test(tt, test_hook_and_lr_decay);
     suite_add_tcase(s, tt);
     return s;
 }
