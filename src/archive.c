@@ -1029,7 +1029,7 @@ op_status op_archive_info(const char *path, FILE *out)
             double m = sum[k] / ndone;
             double sd = ndone > 1 ? sqrt(fmax(0, sq[k] / ndone - m * m)) : 0;
             char b[64];
-            if (ndone > 1)
+            if (ndone > 1 && sd > 0)
                 snprintf(b, sizeof b, "%.4g±%.2g", m, sd);
             else
                 snprintf(b, sizeof b, "%.4g", m);
