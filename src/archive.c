@@ -711,7 +711,12 @@ op_status op_archive_open(op_archive **out, const char *path,
             s = check_existing(ar);
             if (s == OP_OK)
                 act = ACT_OPEN;
-            else if (s == OP_ERR_IO) {
+            else if (s == OP_ERR_IO && !have_j) {
+                /* Unreadable and no journal of ours beside it: not ours. */
+                s = op_error(OP_ERR_INPUT, "%s: not a readable overparam "
+                             "archive and no journal %s beside it; refusing "
+                             "to touch it", path, ar->jpath);
+            } else if (s == OP_ERR_IO) {
                 /* Torn by a kill: keep it aside, rebuild from the journal. */
                 char aside[OP_PATH_MAX + 32];
                 snprintf(aside, sizeof aside, "%s.torn", path);
