@@ -56,6 +56,7 @@ def build(a, outdir):
             axis.set_title(f"cosine similarity at {when}")
             axis.set_xlabel("neuron (sorted by final angle)")
             axis.set_ylabel("neuron")
+            axis.grid(False)
         fig.colorbar(im, ax=ax[3], fraction=0.046, label="cos")
         s.figures.append(figures.save(fig, outdir, "condensation_directions",
                                       f"Run {int(a.runs['run'][r])} (init scale {scale[r]:g}, width "
@@ -84,6 +85,7 @@ def build(a, outdir):
             if "clusters" in extra:
                 C[i, j] = row["clusters_mean"]
         im = ax.imshow(np.log10(Z), origin="lower", aspect="auto", cmap="viridis")
+        ax.grid(False)
         ax.set_xticks(range(len(W)))
         ax.set_xticklabels([f"{v:g}" for v in W])
         ax.set_yticks(range(len(S)))
