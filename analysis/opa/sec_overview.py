@@ -41,7 +41,7 @@ def _curves(a, outdir):
     cmap = "viridis"
     fig, ax = figures.new(3, 1, width=4.3)
     panels = [("train_loss", "training loss", True), ("test_loss", "test loss", True),
-              ("test_acc", "test error (1 - accuracy)", True)]
+              ("test_acc", "test error (fraction)", True)]
     sm = ScalarMappable(norm=norm, cmap=cmap)
     for axis, (name, label, logy) in zip(ax, panels):
         if name not in a.curves:
@@ -56,7 +56,7 @@ def _curves(a, outdir):
         axis.set_ylabel(label)
         if logy and np.nanmin(np.where(np.isfinite(y[done]), y[done], np.nan)) > 0:
             axis.set_yscale("log")
-        axis.set_title(label + " during training")
-    fig.colorbar(sm, ax=list(ax), label="width (hidden units)", fraction=0.03)
+        axis.set_title(label.split(" (")[0] + " during training")
+    fig.colorbar(sm, ax=ax[-1], label="width (hidden units, log color)")
     return figures.save(fig, outdir, "overview_curves",
                         "Learning curves of every finished run, colored by width (log color scale).")
