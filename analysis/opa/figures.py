@@ -1,6 +1,7 @@
 """Figure helpers: Agg backend, a consistent style, and saving each figure
 as PNG and SVG into the report directory."""
 import os
+import warnings
 
 import matplotlib
 
@@ -30,7 +31,9 @@ def new(ncols=1, nrows=1, width=5.2, height=3.8, **kw):
 def save(fig, outdir, name, caption):
     """Writes outdir/name.png and .svg, closes the figure, returns Figure."""
     with plt.rc_context(STYLE):
-        fig.tight_layout()
+        with warnings.catch_warnings():  # colorbar axes: tight_layout warns, still fine
+            warnings.simplefilter("ignore", UserWarning)
+            fig.tight_layout()
         png, svg = os.path.join(outdir, name + ".png"), os.path.join(outdir, name + ".svg")
         fig.savefig(png)
         fig.savefig(svg)

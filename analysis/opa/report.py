@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import traceback
+import warnings
 
 from . import (render, sec_condensation, sec_descent, sec_frequency, sec_kernels,
                sec_lazy, sec_memorization, sec_overview, sec_robustness)
@@ -28,7 +29,9 @@ def build_report(archive_path, outdir, strict=False, log=sys.stderr):
     sections = []
     for b in BUILDERS:
         try:
-            s = b(a, outdir)
+            with warnings.catch_warnings():  # all-NaN slices are expected (unlogged points)
+                warnings.simplefilter("ignore", RuntimeWarning)
+                s = b(a, outdir)
         except Exception as e:  # a bad section must not lose the others
             if strict:
                 raise
