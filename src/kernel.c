@@ -98,7 +98,12 @@ void op_kernel_diag(const op_kernel_spec *spec, const double *x, int n,
         for (int j = 0; j < spec->d; j++)
             g += xi[j] * xi[j];
         double *qi = q + (size_t)i * (L + 1);
-        qi[0] = spec->sigma_w2 * g / spec->d + spec->sigma_b2;
+        /* Same operation order as op_kernel_elem with k0 = g/d, so a
+         * diagonal entry sees cos = 1 exactly: the ReLU derivative kernel
+         * has a square-root singularity at cos = 1, where a one-ulp
+         * mismatch would cost ~1e-8 relative error. */
+        double k0 = g / spec->d;
+        qi[0] = spec->sigma_w2 * k0 + spec->sigma_b2;
         for (int l = 0; l < L; l++) {
             double t, td;
             act_moments(spec->act, qi[l], qi[l], qi[l], &t, &td);
