@@ -358,7 +358,10 @@ START_TEST(archive_round_trip)
         printf("np=%d archive: matrix read back vs reference, max rel diff "
                "%.2e (%d grids); eig/pred round trip %.1e\n",
                g_size, worst, ns, eigd);
-        unlink(path);
+        if (getenv("OP_TEST_KEEP")) /* keep the archive for h5dump */
+            printf("kept %s\n", path);
+        else
+            unlink(path);
     }
     ck_assert(worst < 1e-13 && eigd == 0.0);
     free_set(&tr);

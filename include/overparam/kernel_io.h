@@ -24,6 +24,8 @@
  *               collectively from the block-cyclic layout: each rank
  *               selects its blocks as a union of at most four regular
  *               hyperslabs, so nobody assembles the matrix.
+ * The grid that computed `res` must still exist (its BLACS context locates
+ * each rank's blocks of the matrix).
  * /kernels is created when missing. An existing /kernels/<id> gives
  * OP_ERR_IO (on every rank) and writes nothing; HDF5 failures abort all
  * ranks through OP_H5_CHECK. */
