@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <cblas.h>
 
 #ifndef OP_VERSION
 #define OP_VERSION "dev"
@@ -316,6 +317,8 @@ static void create_layout(op_archive *ar)
     attr_string(root, "program_version", OP_VERSION);
     attr_string(root, "git_revision", OP_GIT_REV);
     attr_long(root, "mpi_size", size);
+    attr_long(root, "blas_threads", openblas_get_num_threads());
+    attr_string(root, "blas_core", openblas_get_corename());
     attr_string(root, "start_time", stamp);
     attr_string(root, "end_time", "running                         ");
     attr_string(root, "job_file", job->file);
@@ -1079,6 +1082,8 @@ typedef struct {
 
 static int same_value(double x, double y, double tol, double scale)
 {
+    if (x == y) /* also equal infinities */
+        return 1;
     if (isnan(x) || isnan(y))
         return isnan(x) && isnan(y);
     return tol > 0 ? fabs(x - y) <= tol * scale : x == y;
