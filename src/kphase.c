@@ -105,3 +105,61 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
     op_pkernel_grid_free(&grid);
     return s;
 }
+
+/* MemAvailable of this node, in bytes (0 when unknown). */
+static double node_available_bytes(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    double kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb * 1024.0;
+}
+
+double op_kphase_bytes_per_rank(const op_job *job, int ranks)
+{
+    if (op_kphase_count(job) == 0)
+        return 0;
+    int d, k;
+    op_data_shape(&job->base, &d, &k);
+    double n = job->base.data.n_train, nt = job->base.data.n_test;
+    double p = ranks;
+    /* K, its Cholesky copy and the eigenvectors (n^2/P each, float64), the
+     * float32 copy for the float32 spectrum, K(test,train) and its product
+     * with the eigenvectors, the saved matrix's transposed buffer, and the
+     * inputs every rank holds. */
+    double words = 3 * n * n / p + 2 * nt * n / p +
+                   (job->base.kernel.save_matrix ? n * n / p : 0);
+    return 8 * words + 4 * n * n / p + 8 * (n + nt) * (d + k);
+}
+
+op_status op_kphase_check_memory(const op_job *job, MPI_Comm comm)
+{
+    int size, rank, node_ranks;
+    MPI_Comm_size(comm, &size);
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm node;
+    OP_MPI_CHECK(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank,
+                                     MPI_INFO_NULL, &node),
+                 "grouping ranks by node");
+    MPI_Comm_size(node, &node_ranks);
+    MPI_Comm_free(&node);
+    double need = op_kphase_bytes_per_rank(job, size);
+    double have = node_available_bytes() / node_ranks;
+    /* The smallest share on any node decides. */
+    OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &have, 1, MPI_DOUBLE, MPI_MIN,
+                               comm), "sharing available memory");
+    if (need > 0 && have > 0 && need > 0.9 * have)
+        return op_error(OP_ERR_INPUT, "%s: [kernel] with n_train = %d needs "
+                        "%.2f GiB per rank on %d ranks, but only %.2f GiB "
+                        "is available per rank: use more ranks (memory per "
+                        "rank falls as 1/P) or a smaller n_train",
+                        job->file, job->base.data.n_train, need / 1073741824.0,
+                        size, have / 1073741824.0);
+    return OP_OK;
+}

@@ -417,6 +417,8 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
 
     op_layout layout;
     op_status s = op_layout_build(job, &layout);
+    if (s == OP_OK)
+        s = op_kphase_check_memory(job, comm);
     if (s != OP_OK)
         return s;
     int n_kernels = op_kphase_count(job);

@@ -30,6 +30,8 @@ sum=$(md5sum < "$T/keep.h5")
 check "run bad job (2 ranks)" "unknown section" $MPIRUN -np 2 $B run tests/bad/unknown_section.ini -o "$T/keep.h5"
 check "run over an archive" "archive exists; use --resume" $MPIRUN -np 2 $B run tests/jobs/tiny.ini -o "$T/keep.h5"
 [ "$(md5sum < "$T/keep.h5")" = "$sum" ] || { echo "FAIL: existing archive modified"; fail=$((fail + 1)); }
+check "kernel beyond memory" "GiB per rank on 2 ranks" $MPIRUN -np 2 $B run tests/bad/kernel_too_big.ini -o "$T/big.h5"
+[ ! -e "$T/big.h5" ] || { echo "FAIL: archive created for a kernel that cannot fit"; fail=$((fail + 1)); }
 check "run missing job" "/nonexistent/job.ini" $MPIRUN -np 1 $B run /nonexistent/job.ini -o "$T/new.h5"
 [ ! -e "$T/new.h5" ] || { echo "FAIL: archive created for a bad job"; fail=$((fail + 1)); }
 cp tests/jobs/tiny.ini "$T/other.ini"; echo "; changed" >> "$T/other.ini"

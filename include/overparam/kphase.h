@@ -16,6 +16,13 @@
 /* Number of kernel computations the job asks for (0 without [kernel]). */
 int op_kphase_count(const op_job *job);
 
+/* Estimated peak bytes per rank of the job's largest kernel on `ranks`. */
+double op_kphase_bytes_per_rank(const op_job *job, int ranks);
+/* Collective: OP_ERR_INPUT, naming the memory needed per rank, when the
+ * kernels cannot fit in the memory the ranks of each node share. Called
+ * before anything starts, so a job never trains for hours to die there. */
+op_status op_kphase_check_memory(const op_job *job, MPI_Comm comm);
+
 op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
                         const op_dataset *train, const op_dataset *test,
                         const unsigned char *done, int *n_done);
