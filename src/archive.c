@@ -371,6 +371,7 @@ static void create_layout(op_archive *ar)
      * missing rather than as zeros. */
     hid_t groups[2] = {make_group(root, "curves"), make_group(root, "measures")};
     double nan = NAN;
+    /* Other groups (weights) on first use. */
     for (int i = 0; i < lay->n; i++) {
         const op_field *f = &lay->f[i];
         hsize_t dims[4] = {n, 0, 0, 0};
@@ -381,9 +382,15 @@ static void create_layout(op_archive *ar)
         OP_H5_CHECK(H5Pset_alloc_time(p, H5D_ALLOC_TIME_EARLY), "dcpl");
         OP_H5_CHECK(H5Pset_fill_value(p, H5T_NATIVE_DOUBLE, &nan), "dcpl");
         OP_H5_CHECK(H5Pset_fill_time(p, H5D_FILL_TIME_ALLOC), "dcpl");
-        hid_t g = strcmp(f->group, "curves") ? groups[1] : groups[0];
+        hid_t g = !strcmp(f->group, "curves")     ? groups[0]
+                  : !strcmp(f->group, "measures") ? groups[1]
+                  : H5Lexists(root, f->group, H5P_DEFAULT) > 0
+                      ? H5Gopen2(root, f->group, H5P_DEFAULT)
+                      : make_group(root, f->group);
         ar->fields[i] = H5Dcreate2(g, f->name, H5T_NATIVE_DOUBLE, s,
                                    H5P_DEFAULT, p, H5P_DEFAULT);
+        if (g != groups[0] && g != groups[1])
+            H5Gclose(g);
         OP_H5_CHECK(ar->fields[i], "creating a per-run dataset");
         attr_string(ar->fields[i], "units", f->units);
         H5Pclose(p);

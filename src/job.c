@@ -51,8 +51,7 @@ static const char *const loss_names[] = {"mse", "xent", NULL};
 static const char *const opt_names[] = {"sgd", "adam", NULL};
 static const char *const prec_names[] = {"float32", "float64", NULL};
 static const int prec_values[] = {4, 8};
-static const char *const weights_names[] = {"none", "init_final", "logged",
-                                            NULL};
+static const char *const weights_names[] = {"none", "init_final", NULL};
 static const char *const kernel_names[] = {"nngp", "ntk", NULL};
 
 #define OFF(f) offsetof(op_config, f)
@@ -162,7 +161,7 @@ static const op_key op_keys[] = {
  {"output", "path", K_STRING, OFF(output.path), NOCOUNT, 0, 0, "results/out.h5", NULL, NULL, 0,
   "archive path (the -o option overrides)"},
  {"output", "save_weights", K_ENUM, OFF(output.save_weights), NOCOUNT, 0, 0, "none", weights_names, NULL, 0,
-  "store weights at init and end, or at every log point"},
+  "store every parameter at init and at the end (/weights/init, /weights/final)"},
  {"output", "fsync", K_BOOL, OFF(output.fsync), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
   "fsync the journal after every finished run (survives node crashes)"},
 

@@ -3,6 +3,8 @@
  * the same one and the archive can create all datasets up front. */
 #include "overparam/result.h"
 
+#include "overparam/data.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,28 @@ int op_layout_find(const op_layout *layout, const char *group,
     return -1;
 }
 
+static double grid_max_value(const op_job *job, const char *name, double v)
+{
+    int a = op_job_axis_find(job, name);
+    if (a >= 0)
+        for (int i = 0; i < job->axes[a].n; i++)
+            if (job->axes[a].values[i] > v)
+                v = job->axes[a].values[i];
+    return v;
+}
+
+long op_result_total_params(const op_model_cfg *m, int d_in, int d_out)
+{
+    long total = 0;
+    int prev = d_in, bias = m->sigma_b2 > 0;
+    for (int l = 0; l <= m->depth; l++) {
+        int out = l == m->depth ? d_out : m->width;
+        total += (long)out * (prev + bias);
+        prev = out;
+    }
+    return total;
+}
+
 /* Curve points of a run with `epochs` epochs: epoch 0, every log_every, and
  * the last epoch when it is off that grid. */
 static int curve_points(int epochs, int log_every)
@@ -63,6 +87,26 @@ op_status op_layout_build(const op_job *job, op_layout *layout)
     for (int i = 0; i < OP_F_CURVES_END; i++)
         if (op_layout_add(layout, "curves", names[i], units[i], 1, d) != i)
             return op_error(OP_ERR_INTERNAL, "layout: curves");
+    if (job->base.output.save_weights) {
+        /* Sized for the largest network of the grid (parameters grow with
+         * width and depth); smaller runs leave a NaN tail. The layout is
+         * the network's own: W_0 [m][d], b_0 [m], W_1, b_1, ... */
+        op_config c = job->base;
+        c.model.width = (int)grid_max_value(job, "width", c.model.width);
+        c.model.depth = (int)grid_max_value(job, "depth", c.model.depth);
+        int d, k;
+        op_data_shape(&c, &d, &k);
+        long total = op_result_total_params(&c.model, d, k);
+        if (total > 100000000L)
+            return op_error(OP_ERR_INPUT, "%s: [output] save_weights: the "
+                            "largest network has %ld parameters; store "
+                            "weights for smaller grids only", job->file,
+                            total);
+        int dw[1] = {(int)total};
+        if (op_layout_add(layout, "weights", "init", "parameter", 1, dw) < 0 ||
+            op_layout_add(layout, "weights", "final", "parameter", 1, dw) < 0)
+            return op_error(OP_ERR_INTERNAL, "layout: weights");
+    }
     return op_layout_measures(job, layout);
 }
 

@@ -110,6 +110,24 @@ static op_status worker_data(worker_ctx *w, const op_config *cfg)
     return OP_OK;
 }
 
+/* /weights/final from the trained network, then /weights/init by drawing
+ * the initialization again from its stream (the run is over, so the
+ * network may be overwritten): no copy is kept while training. */
+static void save_weights(worker_ctx *w, const op_config *cfg, long run,
+                         op_result *res)
+{
+    op_net *net = op_trainer_net(w->trainer, 0);
+    int fi = op_layout_find(w->layout, "weights", "init");
+    int ff = op_layout_find(w->layout, "weights", "final");
+    if (!net || fi < 0 || ff < 0 || net->n_total > w->layout->f[ff].size)
+        return;
+    op_net_params_copy(net, op_result_field(res, w->layout, ff));
+    op_rng r;
+    op_rng_derive(&r, cfg->seed, OP_STREAM_INIT, (uint64_t)run, 0);
+    op_net_init_params(net, &r);
+    op_net_params_copy(net, op_result_field(res, w->layout, fi));
+}
+
 /* Computes run `run` into res. Failures that are the run's own (data it
  * cannot load, memory) become status FAILED rather than errors: the sweep
  * goes on. */
@@ -132,6 +150,8 @@ static void worker_compute(worker_ctx *w, const op_job *job, long run,
         if (s == OP_OK)
             s = op_train_run(w->trainer, &cfg, run, train, &w->test,
                              w->layout, res);
+        if (s == OP_OK && cfg.output.save_weights)
+            save_weights(w, &cfg, run, res);
         if (train == &noisy)
             op_data_free(&noisy);
     }

@@ -36,7 +36,7 @@ for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
     setsid $MPIRUN -np $NP $B run $JOB -o "$T/k.h5" --quiet 2>/dev/null &
     pid=$!
     sleep "$delay"
-    kill -9 -- -"$pid" 2>/dev/null || true
+    kill -KILL -"$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     resume_and_check "kill -9 at ${delay}s"
 done

@@ -17,7 +17,7 @@ for frac in 0.2 0.5 0.8; do
     setsid $MPIRUN -np 2 $B run $JOB -o "$T/k.h5" --quiet &
     pid=$!
     sleep "$delay"
-    kill -9 -- -"$pid" 2>/dev/null || kill -9 "$pid"
+    kill -KILL -"$pid" 2>/dev/null || kill -KILL "$pid"
     wait "$pid" 2>/dev/null || true
     pkill -9 -f "overparam run $JOB -o $T/k.h5" 2>/dev/null || true
     $MPIRUN -np 2 $B run $JOB -o "$T/k.h5" --resume --quiet 2>"$T/resume.err" || { cat "$T/resume.err"; exit 1; }

@@ -88,7 +88,7 @@ typedef struct {
 
 typedef struct {
     char path[OP_PATH_MAX]; /* archive; the -o option overrides */
-    int save_weights;       /* 0 none, 1 init and final, 2 every log point */
+    int save_weights;       /* 0 none, 1 init and final */
     int fsync;              /* fsync the journal after every record */
 } op_output_cfg;
 

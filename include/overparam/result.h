@@ -75,6 +75,10 @@ int op_layout_add(op_layout *layout, const char *group, const char *name,
 int op_layout_find(const op_layout *layout, const char *group,
                    const char *name);
 
+/* Every parameter of a network, frozen ones included (the length of the
+ * /weights vectors; net.h's op_net_param_count counts trainable ones). */
+long op_result_total_params(const op_model_cfg *m, int d_in, int d_out);
+
 /* Adds the [measure] section's fields (measure.c). */
 op_status op_layout_measures(const op_job *job, op_layout *layout);
 
