@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,6 +82,8 @@ struct op_archive {
     size_t rec_bytes;
     unsigned char *rec_buf;
     int fsync;
+    int lock_fd;         /* rank 0: flock on PATH.lock while open */
+    char lpath[OP_PATH_MAX + 16];
 };
 
 /* ---- fault injection ------------------------------------------------- */
@@ -671,6 +674,37 @@ static op_status bcast_status(op_archive *ar, op_status s)
     return (op_status)v;
 }
 
+/* Two jobs writing one archive (a requeued job starting while the old one
+ * still dies, a user's second submission) would interleave their journals:
+ * the coordinator holds an exclusive lock on PATH.lock while it writes.
+ * The lock dies with the process, so a killed job never blocks a resume. */
+static op_status take_lock(op_archive *ar)
+{
+    ar->lock_fd = open(ar->lpath, O_RDWR | O_CREAT, 0644);
+    if (ar->lock_fd < 0)
+        return op_error(OP_ERR_IO, "%s: cannot create lock file: %s",
+                        ar->lpath, strerror(errno));
+    if (flock(ar->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(ar->lock_fd);
+        ar->lock_fd = -1;
+        return op_error(e == EWOULDBLOCK ? OP_ERR_INPUT : OP_ERR_IO,
+                        "%s: another overparam process is writing this "
+                        "archive (%s is locked); wait for it to end",
+                        ar->path, ar->lpath);
+    }
+    return OP_OK;
+}
+
+static void release_lock(op_archive *ar)
+{
+    if (ar->lock_fd < 0)
+        return;
+    unlink(ar->lpath);
+    close(ar->lock_fd);
+    ar->lock_fd = -1;
+}
+
 static int file_exists(const char *p)
 {
     struct stat sb;
@@ -704,7 +738,11 @@ op_status op_archive_open(op_archive **out, const char *path,
     /* Rank 0 decides what to do with the files; everyone follows. */
     enum { ACT_CREATE, ACT_OPEN, ACT_REBUILD } act = ACT_CREATE;
     op_status s = OP_OK;
-    if (ar->rank == 0) {
+    ar->lock_fd = -1;
+    snprintf(ar->lpath, sizeof ar->lpath, "%s.lock", path);
+    if (ar->rank == 0)
+        s = take_lock(ar);
+    if (ar->rank == 0 && s == OP_OK) {
         int have = file_exists(ar->path), have_j = file_exists(ar->jpath);
         if (mode == OP_ARCHIVE_CREATE && have)
             s = op_error(OP_ERR_INPUT, "%s: archive exists; use --resume to "
@@ -754,6 +792,7 @@ op_status op_archive_open(op_archive **out, const char *path,
     OP_MPI_CHECK(MPI_Bcast(&a, 1, MPI_INT, 0, comm), "archive action");
     act = a;
     if (s != OP_OK) {
+        release_lock(ar);
         H5Tclose(ar->row_type);
         free(ar->row_buf);
         free(ar->rec_buf);
@@ -876,6 +915,7 @@ op_status op_archive_close(op_archive *ar)
     OP_H5_CHECK(H5Fclose(ar->file), H5HINT);
     if (ar->journal)
         fclose(ar->journal);
+    release_lock(ar);
     free(ar->row_buf);
     free(ar->rec_buf);
     free(ar);

@@ -36,8 +36,12 @@ for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
     setsid $MPIRUN -np $NP $B run $JOB -o "$T/k.h5" --quiet 2>/dev/null &
     pid=$!
     sleep "$delay"
+    # A scheduler kills every process of the job: mpirun and the ranks
+    # (which may have left mpirun's process group).
     kill -KILL -"$pid" 2>/dev/null || true
+    pkill -KILL -f "overparam run $JOB -o $T/k.h5" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+    while pgrep -f "overparam run $JOB -o $T/k.h5" >/dev/null; do sleep 0.05; done
     resume_and_check "kill -9 at ${delay}s"
 done
 for fault in create:1 journal:1 row:2 arrays:3 journal:17 row:25 journal:$n_runs close:1; do

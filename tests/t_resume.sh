@@ -20,6 +20,7 @@ for frac in 0.2 0.5 0.8; do
     kill -KILL -"$pid" 2>/dev/null || kill -KILL "$pid"
     wait "$pid" 2>/dev/null || true
     pkill -9 -f "overparam run $JOB -o $T/k.h5" 2>/dev/null || true
+    while pgrep -f "overparam run $JOB -o $T/k.h5" >/dev/null; do sleep 0.05; done
     $MPIRUN -np 2 $B run $JOB -o "$T/k.h5" --resume --quiet 2>"$T/resume.err" || { cat "$T/resume.err"; exit 1; }
     grep "resumed" "$T/resume.err" || echo "(killed at ${delay}s: nothing finished yet)"
     $B compare "$T/ref.h5" "$T/k.h5"
