@@ -36,7 +36,7 @@ CHECK_CFLAGS ?= $(call pc,--cflags,check)
 CHECK_LIBS ?= $(call pc,--libs,check)
 
 OPT ?= -O2 -g
-CFLAGS_BASE = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra $(OPT) -Iinclude \
+CFLAGS_BASE = -std=c11 -D_POSIX_C_SOURCE=200809L -D_XOPEN_SOURCE=700 -Wall -Wextra $(OPT) -Iinclude \
 	$(MPI_CFLAGS) $(HDF5_CFLAGS) $(BLAS_CFLAGS)
 ifeq ($(SAN),1)
 CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -117,3 +117,20 @@ clean:
 -include analysis/report.mk
 -include slurm/slurm.mk
 -include bench/bench.mk
+
+# libFuzzer targets (clang from Debian): `make fuzz FUZZ_SECONDS=600`.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 \
+	-D_POSIX_C_SOURCE=200809L -D_XOPEN_SOURCE=700 -Iinclude $(MPI_CFLAGS) $(HDF5_CFLAGS) $(BLAS_CFLAGS)
+$(BUILD)/fuzz/fuzz_job: tests/fuzz/fuzz_job.c src/job.c src/error.c | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ $(MPI_LIBS) $(INIH_LIBS) -lm -o $@
+$(BUILD)/fuzz/fuzz_idx: tests/fuzz/fuzz_idx.c src/data.c src/rng.c src/error.c | $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ $(MPI_LIBS) $(BLAS_LIBS) $(SCALAPACK_LIBS) $(ZLIB_LIBS) -lm -o $@
+$(BUILD)/fuzz:
+	mkdir -p $@
+fuzz: $(BUILD)/fuzz/fuzz_job $(BUILD)/fuzz/fuzz_idx
+	@mkdir -p fuzz-out/job fuzz-out/idx
+	@cp jobs/*.ini tests/jobs/*.ini tests/bad/*.ini fuzz-out/job/ 2>/dev/null || true
+	$(BUILD)/fuzz/fuzz_job -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 fuzz-out/job
+	$(BUILD)/fuzz/fuzz_idx -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 fuzz-out/idx tests/fuzz/idx-seeds

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,32 @@ struct op_archive {
     unsigned char *rec_buf;
     int fsync;
 };
+
+/* ---- fault injection ------------------------------------------------- */
+
+/* OVERPARAM_FAULT=POINT:N kills this process (SIGKILL, as a scheduler or
+ * the OOM killer would) the Nth time it passes POINT, so the kill tests can
+ * land exactly inside the archive's critical sections. Points: create (after
+ * the datasets exist, before the flush), journal (a record appended, its
+ * row not yet written), row (the /runs row written, per-run arrays not),
+ * arrays (all of a run written), close (before the final attributes). */
+static void fault_point(const char *point)
+{
+    static int hits[8];
+    static const char *const names[] = {"create", "journal", "row", "arrays",
+                                        "close", NULL};
+    const char *spec = getenv("OVERPARAM_FAULT");
+    if (!spec)
+        return;
+    size_t len = strcspn(spec, ":");
+    if (strlen(point) != len || strncmp(spec, point, len) != 0)
+        return;
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(names[i], point) && ++hits[i] == atoi(spec + len + 1)) {
+            fprintf(stderr, "overparam: fault injection: killed at %s\n", spec);
+            raise(SIGKILL);
+        }
+}
 
 /* ---- columns of /runs ------------------------------------------------ */
 
@@ -598,6 +625,27 @@ static op_status check_existing(const op_archive *ar)
         s = op_error(OP_ERR_INPUT, "%s: made by a different job file (its "
                      "job_text attribute differs from %s); use another -o or "
                      "--force", ar->path, ar->job->file);
+    /* Same job, but is every dataset there? A kill during creation can
+     * leave a readable file without them: then it is torn, not foreign. */
+    for (int i = -1; s == OP_OK && i < ar->layout->n; i++) {
+        char p[128];
+        if (i < 0)
+            snprintf(p, sizeof p, "runs");
+        else
+            snprintf(p, sizeof p, "%s/%s", ar->layout->f[i].group,
+                     ar->layout->f[i].name);
+        htri_t ok = -1;
+        H5E_BEGIN_TRY
+        {
+            ok = H5Lexists(f, i < 0 ? "runs" : ar->layout->f[i].group,
+                           H5P_DEFAULT);
+            if (ok > 0 && i >= 0)
+                ok = H5Lexists(f, p, H5P_DEFAULT);
+        }
+        H5E_END_TRY;
+        if (ok <= 0)
+            s = op_error(OP_ERR_IO, "%s: dataset /%s missing", ar->path, p);
+    }
     free(prog);
     free(text);
     H5Fclose(f);
@@ -713,7 +761,14 @@ op_status op_archive_open(op_archive **out, const char *path,
             s = journal_replay(ar, done, done_kernels, n_kernels, 1,
                                &replayed);
             if (s == OP_OK)
-                s = journal_open_append(ar, !file_exists(ar->jpath));
+            {
+                /* A journal torn inside its header holds nothing: restart
+                 * it rather than append records to a headless file. */
+                struct stat sb;
+                int fresh = stat(ar->jpath, &sb) != 0 ||
+                            sb.st_size < (off_t)sizeof(journal_header);
+                s = journal_open_append(ar, fresh);
+            }
             if (act == ACT_REBUILD && done_kernels) /* kernels were lost */
                 memset(done_kernels, 0, (size_t)n_kernels);
         }
@@ -727,6 +782,8 @@ op_status op_archive_open(op_archive **out, const char *path,
     if (done_kernels && n_kernels > 0)
         OP_MPI_CHECK(MPI_Bcast(done_kernels, n_kernels, MPI_UNSIGNED_CHAR, 0,
                                comm), "sharing finished kernels");
+    if (ar->rank == 0 && act != ACT_OPEN)
+        fault_point("create");
     /* Structure on disk before the first row: afterwards only raw data. */
     OP_H5_CHECK(H5Fflush(ar->file, H5F_SCOPE_GLOBAL), H5HINT);
     if (ar->rank == 0 && replayed > 0)
@@ -751,6 +808,7 @@ static op_status put_row(op_archive *ar, const op_result *res)
                          ar->row_buf), H5HINT);
     H5Sclose(fs);
     H5Sclose(ms);
+    fault_point("row");
     for (int i = 0; i < ar->layout->n; i++) {
         const op_field *f = &ar->layout->f[i];
         hsize_t count[4] = {1, 1, 1, 1}, mdim = (hsize_t)f->size;
@@ -765,6 +823,7 @@ static op_status put_row(op_archive *ar, const op_result *res)
         H5Sclose(s);
         H5Sclose(m);
     }
+    fault_point("arrays");
     return OP_OK;
 }
 
@@ -773,6 +832,7 @@ op_status op_archive_put(op_archive *ar, const op_result *res)
     op_status s = journal_append(ar, REC_RUN, res->row.run, res);
     if (s != OP_OK)
         return s;
+    fault_point("journal");
     return put_row(ar, res);
 }
 
@@ -791,6 +851,8 @@ op_status op_archive_close(op_archive *ar)
 {
     char stamp[32];
     now_string(ar->comm, stamp, sizeof stamp);
+    if (ar->rank == 0)
+        fault_point("close");
     attr_string(ar->file, "end_time", stamp);
     for (int i = 0; i < ar->layout->n; i++)
         H5Dclose(ar->fields[i]);

@@ -48,6 +48,14 @@ op_status op_data_load(const op_config *cfg, op_dataset *train,
  * clean labels, from (cfg->seed, cfg->seed_index). `dst` must be freed. */
 op_status op_data_corrupt(const op_config *cfg, const op_dataset *src,
                           op_dataset *dst);
+/* Input dimension and number of outputs of the set `cfg` would load,
+ * without loading it: Fashion-MNIST (28/f)^2 and 10; Gaussian/sphere dim and
+ * classes (1 when classes == 1); sines 1 and 1; teacher dim and 1. */
+void op_data_shape(const op_config *cfg, int *d_in, int *k_out);
+/* Drops the decoded Fashion-MNIST files op_data_load keeps between calls
+ * (tests, leak checkers). */
+void op_data_cache_clear(void);
+
 op_status op_data_alloc(op_dataset *ds, int n, int d, int k);
 void op_data_free(op_dataset *ds);
 
@@ -56,8 +64,8 @@ void op_data_free(op_dataset *ds);
  * both sets. */
 op_status op_data_zca(op_dataset *train, op_dataset *test, double zeta);
 
-/* Fills x[0..n) with a 1-D sine target's grid (used by the frequency
- * measure): evenly spaced on [lo, hi). */
+/* Evaluates the 1-D sine target y[i] = sum_k amp[k] sin(freq[k] x[i]) at
+ * x[0..n) (used by the frequency measure on its own grid). */
 void op_data_sines_eval(const op_data_cfg *cfg, const double *x, double *y,
                         int n);
 

@@ -1,0 +1,131 @@
+/* net.h — a fully-connected network: d_in -> depth hidden layers of width m
+ * -> d_out, trained and measured with BLAS GEMMs over a batch.
+ *
+ * Contract. Layers l = 0..L (L = depth); layer l maps dims[l] -> dims[l+1]
+ * with dims = {d_in, m, ..., m, d_out}. With a_0 = x:
+ *     h_l = wmul[l] * a_l W_l^T + bmul[l] * b_l        (row-major batch)
+ *     a_{l+1} = phi(h_l) for l < L,      f(x) = h_L (no output activation)
+ * The parameterizations follow neural-tangents' stax.Dense, so the NNGP/NTK
+ * kernels are the exact infinite-width limit (s_l = init_scale, times
+ * init_scale_first on layer 0 and init_scale_last on layer L):
+ *     standard: W ~ N(0, sigma_w2/fan_in s_l^2), b ~ N(0, sigma_b2 s_l^2),
+ *               wmul = bmul = 1
+ *     ntk:      W ~ N(0, s_l^2), b ~ N(0, s_l^2),
+ *               wmul = sqrt(sigma_w2/fan_in), bmul = sqrt(sigma_b2)
+ * sigma_b2 == 0 means no bias parameters at all. Initial values are drawn in
+ * float64 (layer by layer, W row-major then b) and rounded to the storage
+ * precision, so float32 and float64 nets start from the same point.
+ *
+ * Storage: ONE allocation per network (llm.c style), reused by the next run
+ * when large enough (first-touch page faults are slow). REAL = float
+ * (precision 4) or double (8). Shapes, in order inside the block:
+ *     params  [n_total]     W_0 [dims1][dims0], b_0 [dims1], W_1, b_1, ...
+ *     grads   [n_train]     same layout as params[train_off ..)
+ *     opt1    [n_train]     SGD momentum buffer, or Adam first moment
+ *     opt2    [n_train]     Adam second moment (only when opt_slots == 2)
+ *     ones    [batch_max]   column of ones (bias gradients as a GEMV)
+ *     per layer l: a_l [B][dims[l]], h_l [B][dims[l+1]], d_l [B][dims[l+1]]
+ *     dx      [B][d_in]     gradient w.r.t. the input
+ * where B = batch_max, h_L is the output and d_l = dLoss/dh_l. Trainable
+ * parameters are params[train_off .. n_total): with freeze_first the first
+ * layer (random features) is excluded, and grads/optimizer state exist only
+ * for trainable parameters. Every "param" vector this API exchanges
+ * (copy/load/Jacobian rows/reference gradients) uses this same layout. */
+#ifndef OVERPARAM_NET_H
+#define OVERPARAM_NET_H
+
+#include <stddef.h>
+
+#include "overparam/error.h"
+#include "overparam/job.h"
+#include "overparam/rng.h"
+
+#define OP_NET_LAYERS_MAX 65 /* depth <= 64 hidden layers */
+
+typedef struct {
+    /* shape */
+    int d_in, d_out, width, depth, n_layers; /* n_layers = depth + 1 */
+    int dims[OP_NET_LAYERS_MAX + 1];
+    int precision;                           /* 4 or 8: sizeof(REAL) */
+    op_activation act;
+    op_parameterization param;
+    int has_bias, freeze_first;
+    int batch_max;                           /* B: rows of the buffers */
+    int opt_slots;                           /* optimizer vectors: 0..2 */
+    double wmul[OP_NET_LAYERS_MAX], bmul[OP_NET_LAYERS_MAX];
+    double init_std_w[OP_NET_LAYERS_MAX], init_std_b[OP_NET_LAYERS_MAX];
+    /* parameter layout (element offsets into params) */
+    long w_off[OP_NET_LAYERS_MAX], b_off[OP_NET_LAYERS_MAX];
+    long n_total, n_train, train_off;
+    /* the block; pointers below are REAL* into it */
+    void *block;
+    size_t block_bytes, capacity;
+    void *params, *grads, *opt1, *opt2, *ones, *dx;
+    void *a[OP_NET_LAYERS_MAX], *h[OP_NET_LAYERS_MAX], *d[OP_NET_LAYERS_MAX];
+    long step;                               /* optimizer steps taken */
+} op_net;
+
+/* Number of trainable parameters (what the optimizer updates; with
+ * freeze_first the first layer is not counted; without bias no biases). */
+long op_net_param_count(const op_model_cfg *m, int d_in, int d_out);
+
+/* Shapes the network and points into its block, re-using the existing
+ * block when it is large enough (zero-initialize `net` before first use).
+ * opt_slots: 0 (plain SGD), 1 (momentum), 2 (Adam). Parameters are NOT
+ * initialized: call op_net_init_params. OP_ERR_INPUT for bad shapes,
+ * OP_ERR_NOMEM when the block cannot be allocated. */
+op_status op_net_setup(op_net *net, const op_model_cfg *m, int d_in,
+                       int d_out, int precision, int batch_max,
+                       int opt_slots);
+void op_net_free(op_net *net);
+
+/* Draws the initial parameters from `rng` (see the contract above) and
+ * zeroes the optimizer state and step count. */
+void op_net_init_params(op_net *net, op_rng *rng);
+
+/* Forward pass of n <= batch_max samples: rows rows[0..n) of x[.][d_in]
+ * (rows == NULL: rows 0..n). Leaves activations in the block for a
+ * following backward; writes f [n][d_out] as double when out != NULL. */
+void op_net_forward(op_net *net, const double *x, const int *rows, int n,
+                    double *out);
+/* Backward pass after op_net_forward on the same n samples: gout[n][d_out]
+ * = dLoss/df. Writes (accumulate = 0) or adds (1) dLoss/dparams into the
+ * trainable gradient. */
+void op_net_backward(op_net *net, const double *gout, int n, int accumulate);
+
+/* Optimizer steps on the trainable parameters, gradient g plus weight
+ * decay wd*p (L2, coupled).
+ * SGD (PyTorch convention): v = mu v + g; p -= lr v (mu = 0: no buffer).
+ * Adam: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+ *       p -= lr mhat / (sqrt(vhat) + eps), bias-corrected at step t. */
+void op_net_sgd_step(op_net *net, double lr, double momentum, double wd);
+void op_net_adam_step(op_net *net, double lr, double beta1, double beta2,
+                      double eps, double wd);
+
+/* f(x) for any number of points, in chunks of batch_max: out[n][d_out]. */
+void op_net_predict(op_net *net, const double *x, long n, double *out);
+/* Input Jacobian J[n][d_out][d_in] = df_o/dx at each point. */
+void op_net_input_jacobian(op_net *net, const double *x, long n, double *J);
+/* Per-sample gradient of output `o` w.r.t. the trainable parameters:
+ * J[n][n_train]; the empirical NTK of that output is J J^T. */
+void op_net_param_jacobian(op_net *net, const double *x, long n, int o,
+                           double *J);
+
+/* Copies of the parameters as double: all n_total (params layout). */
+void op_net_params_copy(const op_net *net, double *out);
+void op_net_params_load(op_net *net, const double *in);
+/* Trainable gradient as double [n_train]. */
+void op_net_grads_copy(const op_net *net, double *out);
+/* Layer l's stored weights W[dims[l+1]][dims[l]] and bias b[dims[l+1]]
+ * (b may be NULL; left untouched without bias). These are the raw
+ * parameters; the effective weights are wmul[l] * W and bmul[l] * b. */
+void op_net_layer_copy(const op_net *net, int l, double *W, double *b);
+
+/* Naive reference (triple loops, double) of the same network, for tests:
+ * params in the params layout (n_total). Computes out[n][d_out] and, when
+ * gout != NULL, grad[n_train] = d(sum_i gout_i . f(x_i))/dparams. */
+void op_net_reference(const op_net *net, const double *params,
+                      const double *x, int n, double *out,
+                      const double *gout, double *grad);
+
+#endif
