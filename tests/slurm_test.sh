@@ -20,7 +20,8 @@ cd "$(dirname "$0")/.."
 . tests/slurm_lib.sh
 
 T_START=$(date +%s.%N)
-B=$PWD/${BUILD:-build}/overparam
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) B=$BUILD/overparam ;; *) B=$PWD/$BUILD/overparam ;; esac
 JOB=${SLURM_TEST_JOB:-tests/jobs/slurm.ini}
 MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
 export OPENBLAS_NUM_THREADS=1
