@@ -47,7 +47,7 @@ cleanup() {
     if [ -n "$SLURM_PIDS" ]; then
         local jobs
         jobs=$(squeue -h -o %i 2>/dev/null)
-        [ -n "$jobs" ] && { slurm_log "cancelling leftover jobs: $(echo $jobs)"; scancel $jobs 2>/dev/null; sleep 1; }
+        [ -n "$jobs" ] && { slurm_log "cancelling leftover jobs: $(echo $jobs)"; timeout 30 scancel $jobs 2>/dev/null; sleep 1; }
         slurm_down
     fi
     if [ "$rc" != 0 ] || [ "$FAILED" = 1 ]; then
@@ -123,7 +123,7 @@ id=$(RESTART_MODE=resubmit MAX_RESTARTS=2 sbatch --parsable -n 2 -o "$T/single-%
 slurm_log "submitted slurm/overparam.sbatch as job $id (sbatch -n 2, RESTART_MODE=resubmit)"
 got=$(wait_records "$T/single.h5.journal" $(( N_RUNS / 4 )) 120 "$id")
 [ "$got" -lt "$N_RUNS" ] || fail "job $id finished before the warning could be sent ($got records)"
-scancel --batch --signal=USR1 "$id" || fail "scancel --batch --signal=USR1 $id"
+timeout 30 scancel --batch --signal=USR1 "$id" || fail "scancel --batch --signal=USR1 $id"
 slurm_log "walltime warning (USR1) sent to job $id with $got/$N_RUNS runs in the journal"
 st=$(slurm_wait_job "$id" 120) || fail "job $id: $st"
 out1=$T/single-$id.out
@@ -157,8 +157,17 @@ slurm_log "submitted array $arr (4 tasks, sbatch -n 2, LAUNCHER=mpirun) and merg
 per_task=$(( N_RUNS / 4 ))
 got=$(wait_records "$T/arr.task0.h5.journal" $(( per_task / 3 > 0 ? per_task / 3 : 1 )) 120 "${arr}_0")
 [ "$got" -lt "$per_task" ] || fail "task 0 finished before the warning could be sent"
-scancel --batch --signal=USR1 "${arr}_0" || fail "scancel --batch --signal=USR1 ${arr}_0"
-slurm_log "walltime warning sent to task ${arr}_0 with $got runs in its journal"
+# Slurm 22.05 delivers the signal to an array task's batch shell but
+# answers "Job can not be altered now", and scancel then retries every few
+# seconds for minutes: cut it short and check the delivery in the log.
+tid=$(slurm_job_field "${arr}_0" JobId)
+timeout 3 scancel --batch --signal=USR1 "$tid" 2>/dev/null
+t=100
+until grep -q "walltime warning (USR1)" "$T/arr-${arr}_0.out" 2>/dev/null; do
+    [ $t -gt 0 ] || fail "USR1 to task ${arr}_0 (job $tid) not delivered in 10 s"
+    sleep 0.1; t=$((t - 1))
+done
+slurm_log "walltime warning sent to task ${arr}_0 (job $tid) with $got runs in its journal"
 # The requeued task is held by Slurm for about 2 minutes (BeginTime); the
 # test makes it eligible at once.
 t=600
