@@ -116,6 +116,15 @@ none_rc=$(sed -n 's/^mpi-none rc=//p' "$T/guard-$id.out")
     fail "guard job: srun --mpi=none exited $none_rc or wrote an archive"
 pass "guard under sbatch -n 2: direct launch (1 rank) exit 2; srun --mpi=none exit $none_rc, no archive"
 
+# ---- a per-job wrapper (slurm/<job>.sbatch) runs through the generic one --
+for f in slurm/*.sbatch; do bash -n "$f" || fail "syntax: $f"; done
+id=$(JOB=tests/jobs/tiny.ini ARCHIVE=$T/wrapper.h5 sbatch --parsable -n 2 -o "$T/wrapper-%j.out" \
+    slurm/quick.sbatch) || fail "sbatch slurm/quick.sbatch"
+st=$(slurm_wait_job "$id" 120) || fail "wrapper job $id: $st"
+[ "$st" = COMPLETED ] && grep -q "overparam exited with 0" "$T/wrapper-$id.out" ||
+    fail "slurm/quick.sbatch (JOB=tests/jobs/tiny.ini) ended $st"
+pass "slurm/quick.sbatch (wrapper, JOB overridden to tests/jobs/tiny.ini): completed; every slurm/*.sbatch parses"
+
 # ---- single job: warning mid-sweep, continuation by resubmission ----------
 t0=$(date +%s.%N)
 id=$(RESTART_MODE=resubmit MAX_RESTARTS=2 sbatch --parsable -n 2 -o "$T/single-%j.out" \
