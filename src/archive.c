@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <cblas.h>
 
 #ifndef OP_VERSION
 #define OP_VERSION "dev"
@@ -316,6 +317,8 @@ static void create_layout(op_archive *ar)
     attr_string(root, "program_version", OP_VERSION);
     attr_string(root, "git_revision", OP_GIT_REV);
     attr_long(root, "mpi_size", size);
+    attr_long(root, "blas_threads", openblas_get_num_threads());
+    attr_string(root, "blas_core", openblas_get_corename());
     attr_string(root, "start_time", stamp);
     attr_string(root, "end_time", "running                         ");
     attr_string(root, "job_file", job->file);
@@ -711,7 +714,12 @@ op_status op_archive_open(op_archive **out, const char *path,
             s = check_existing(ar);
             if (s == OP_OK)
                 act = ACT_OPEN;
-            else if (s == OP_ERR_IO) {
+            else if (s == OP_ERR_IO && !have_j) {
+                /* Unreadable and no journal of ours beside it: not ours. */
+                s = op_error(OP_ERR_INPUT, "%s: not a readable overparam "
+                             "archive and no journal %s beside it; refusing "
+                             "to touch it", path, ar->jpath);
+            } else if (s == OP_ERR_IO) {
                 /* Torn by a kill: keep it aside, rebuild from the journal. */
                 char aside[OP_PATH_MAX + 32];
                 snprintf(aside, sizeof aside, "%s.torn", path);
@@ -1029,7 +1037,7 @@ op_status op_archive_info(const char *path, FILE *out)
             double m = sum[k] / ndone;
             double sd = ndone > 1 ? sqrt(fmax(0, sq[k] / ndone - m * m)) : 0;
             char b[64];
-            if (ndone > 1)
+            if (ndone > 1 && sd > 0)
                 snprintf(b, sizeof b, "%.4g±%.2g", m, sd);
             else
                 snprintf(b, sizeof b, "%.4g", m);
@@ -1074,6 +1082,8 @@ typedef struct {
 
 static int same_value(double x, double y, double tol, double scale)
 {
+    if (x == y) /* also equal infinities */
+        return 1;
     if (isnan(x) || isnan(y))
         return isnan(x) && isnan(y);
     return tol > 0 ? fabs(x - y) <= tol * scale : x == y;

@@ -182,8 +182,8 @@ static const op_key op_keys[] = {
   "diagonal regularizers epsilon for K + epsilon*I"},
  {"kernel", "ridge_relative", K_BOOL, OFF(kernel.ridge_relative), NOCOUNT, 0, 1, "true", NULL, NULL, 0,
   "epsilon relative to the mean diagonal of K (neural-tangents' default)"},
- {"kernel", "time", K_DLIST, OFF(kernel.time), OFF(kernel.n_time), 0, 1e300, "1, 10, 100, 1000, 10000", NULL, NULL, 0,
-  "gradient-descent times t of the infinite-width predictor"},
+ {"kernel", "time", K_DLIST, OFF(kernel.time), OFF(kernel.n_time), 0, HUGE_VAL, "1, 10, 100, 1000, inf", NULL, NULL, 0,
+  "gradient-descent times t (lr x steps) of the infinite-width predictor; inf = converged"},
  {"kernel", "eig32", K_BOOL, OFF(kernel.eig32), NOCOUNT, 0, 1, "true", NULL, NULL, 0,
   "eigenvalues in float32 too"},
  {"kernel", "eig64", K_BOOL, OFF(kernel.eig64), NOCOUNT, 0, 1, "true", NULL, NULL, 0,
@@ -345,6 +345,11 @@ static int parse_scalar(const op_key *k, const char *raw, double *out,
     case K_DOUBLE:
     case K_DLIST: {
         double v;
+        /* Keys bounded by infinity (gradient-descent times) take "inf". */
+        if (k->hi == HUGE_VAL && (!strcmp(s, "inf") || !strcmp(s, "infinity"))) {
+            *out = HUGE_VAL;
+            return 0;
+        }
         if (parse_number(s, &v) != 0) {
             *why = "not a number";
             return -1;

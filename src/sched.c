@@ -26,6 +26,8 @@ enum { TAG_REQUEST = 11, TAG_RESULT = 12, TAG_ASSIGN = 13 };
 #define PREFETCH 2
 
 static volatile sig_atomic_t stop_flag = 0;
+static double stop_seen;   /* when this rank first noticed stop_flag */
+static double stop_margin; /* seconds a run in flight may still take */
 
 void op_sched_request_stop(void) { stop_flag = 1; }
 int op_sched_stop_requested(void) { return stop_flag != 0; }
@@ -45,6 +47,23 @@ double op_sched_cost(const op_config *cfg)
     double epochs = cfg->train.epochs > 0 ? cfg->train.epochs : 1;
     return p * (double)cfg->data.n_train * epochs *
            (cfg->train.ensemble > 0 ? cfg->train.ensemble : 1);
+}
+
+/* Whether a run in flight must be abandoned now: a stop was asked for and
+ * the margin the walltime warning left has passed. */
+static int stop_overdue(void)
+{
+    if (!stop_flag)
+        return 0;
+    if (stop_seen == 0)
+        stop_seen = now();
+    return now() - stop_seen > stop_margin;
+}
+
+static int worker_poll(void *ctx)
+{
+    (void)ctx;
+    return stop_overdue();
 }
 
 /* ---- worker side: data cache and one run ------------------------------ */
@@ -116,7 +135,9 @@ static void worker_compute(worker_ctx *w, const op_job *job, long run,
         if (train == &noisy)
             op_data_free(&noisy);
     }
-    if (s != OP_OK) {
+    if (s == OP_ERR_STOPPED) {
+        res->row.status = OP_RUN_PENDING; /* abandoned: runs again on resume */
+    } else if (s != OP_OK) {
         fprintf(stderr, "overparam: rank %d: run %ld failed: %s\n", rank, run,
                 op_error_message());
         res->row.status = OP_RUN_FAILED;
@@ -208,6 +229,11 @@ static void coord_progress(coord *c, int final)
 
 static void coord_record(coord *c, const op_result *res)
 {
+    c->in_flight--;
+    if (res->row.status == OP_RUN_PENDING) { /* abandoned after a stop */
+        c->sum->abandoned++;
+        return;
+    }
     op_status s = op_archive_put(c->ar, res);
     if (s != OP_OK && c->status == OP_OK)
         c->status = s; /* keep going: workers must still be answered */
@@ -216,7 +242,6 @@ static void coord_record(coord *c, const op_result *res)
     case OP_RUN_DIVERGED: c->sum->diverged++; break;
     default: c->sum->failed++; break;
     }
-    c->in_flight--;
     coord_progress(c, 0);
 }
 
@@ -261,7 +286,11 @@ static int coord_poll(coord *c)
     }
 }
 
-static void coord_poll_hook(void *ctx) { coord_poll(ctx); }
+static int coord_poll_hook(void *ctx)
+{
+    coord_poll(ctx);
+    return stop_overdue();
+}
 
 static int cmp_cost_desc(const void *a, const void *b, const double *cost)
 {
@@ -360,7 +389,12 @@ static void worker(const op_job *job, worker_ctx *w, MPI_Comm comm, int rank)
             continue;
         long run = queue[0];
         memmove(queue, queue + 1, sizeof(long) * (size_t)(--nq));
-        worker_compute(w, job, run, &w->res, rank);
+        if (stop_flag) { /* not started: hand it back untouched */
+            op_result_reset(&w->res, w->layout, run);
+            w->res.row.rank = rank;
+        } else {
+            worker_compute(w, job, run, &w->res, rank);
+        }
         pack_result(&w->res, w->layout, buf);
         OP_MPI_CHECK(MPI_Send(buf, (int)bytes, MPI_BYTE, 0, TAG_RESULT, comm),
                      "sending a result");
@@ -406,8 +440,10 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
 
     worker_ctx w = {0};
     w.layout = &layout;
+    stop_margin = opts->stop_margin;
     OP_INFO_CHECK("op_trainer_create", op_trainer_create(&w.trainer),
                   "out of memory for the trainer");
+    op_trainer_set_poll(w.trainer, worker_poll, NULL);
     OP_INFO_CHECK("op_result_alloc", op_result_alloc(&w.res, &layout),
                   "out of memory for a result");
     int works = opts->coordinator_works < 0 ? size < 16

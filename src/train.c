@@ -24,6 +24,8 @@ struct op_trainer {
     size_t perm_cap;
     op_train_hook hook;
     void *hook_ctx;
+    op_train_poll poll; /* after every optimizer step */
+    void *poll_ctx;
 };
 
 op_status op_trainer_create(op_trainer **out)
@@ -51,6 +53,12 @@ void op_trainer_set_hook(op_trainer *t, op_train_hook hook, void *ctx)
 {
     t->hook = hook;
     t->hook_ctx = ctx;
+}
+
+void op_trainer_set_poll(op_trainer *t, op_train_poll poll, void *ctx)
+{
+    t->poll = poll;
+    t->poll_ctx = ctx;
 }
 
 op_net *op_trainer_net(op_trainer *t, int e)
@@ -197,8 +205,9 @@ static void optimizer_step(op_net *net, const op_train_cfg *tc, double lr)
 }
 
 /* One epoch of mini-batches for every member, in a fresh shuffled order. */
-static void minibatch_epoch(const run_ctx *rc, op_trainer *t, op_rng *brng,
-                            double lr)
+/* Returns nonzero when the poll callback asked to abandon the run. */
+static int minibatch_epoch(const run_ctx *rc, op_trainer *t, op_rng *brng,
+                           double lr)
 {
     const op_dataset *tr = rc->train;
     const op_train_cfg *tc = &rc->cfg->train;
@@ -227,7 +236,10 @@ static void minibatch_epoch(const run_ctx *rc, op_trainer *t, op_rng *brng,
             op_net_backward(net, rc->gout, c, 0);
             optimizer_step(net, tc, lr);
         }
+        if (t->poll && t->poll(t->poll_ctx))
+            return 1;
     }
+    return 0;
 }
 
 static void log_point(const op_layout *layout, op_result *res, int slot,
@@ -396,12 +408,17 @@ op_status op_train_run(op_trainer *t, const op_config *cfg, long run,
         double lr = tc->lr;
         if (tc->lr_step > 0)
             lr *= pow(tc->lr_decay, (double)(epoch / tc->lr_step));
+        int abandon = 0;
         if (rc.full) {
             for (int e = 0; e < rc.members; e++)
                 optimizer_step(&t->nets[e], tc, lr);
+            abandon = t->poll && t->poll(t->poll_ctx);
         } else {
-            minibatch_epoch(&rc, t, &brng, lr);
+            abandon = minibatch_epoch(&rc, t, &brng, lr);
         }
+        if (abandon)
+            return op_error(OP_ERR_STOPPED, "run %ld abandoned at epoch %d: "
+                            "stop requested", run, epoch);
         epoch++;
     }
 

@@ -54,9 +54,15 @@ typedef struct op_trainer op_trainer;
 typedef op_status (*op_train_hook)(void *ctx, const op_config *cfg, long run,
                                    op_net *net, int epoch, int slot);
 
+/* Called after every optimizer step (the coordinator answers MPI requests
+ * there while it trains). Nonzero abandons the run: op_train_run returns
+ * OP_ERR_STOPPED and the row is left as it was. */
+typedef int (*op_train_poll)(void *ctx);
+
 op_status op_trainer_create(op_trainer **out);
 void op_trainer_destroy(op_trainer *t);
 void op_trainer_set_hook(op_trainer *t, op_train_hook hook, void *ctx);
+void op_trainer_set_poll(op_trainer *t, op_train_poll poll, void *ctx);
 /* Member `e` of the last run (its final parameters), or NULL. */
 op_net *op_trainer_net(op_trainer *t, int e);
 

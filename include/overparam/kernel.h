@@ -1,0 +1,122 @@
+/* kernel.h — infinite-width kernels (NNGP and NTK) of fully-connected
+ * networks: the elementwise layer recursion, and serial reference
+ * implementations (kernel matrices, ridge regression, gradient-descent
+ * predictor, eigenvalues, metrics, power-law fit) used by the tests, the
+ * benchmarks and the distributed module (pkernel.h).
+ *
+ * Conventions (neural-tangents stax, fully connected):
+ *   network = `depth` hidden [Dense, activation] layers, then a readout
+ *   Dense. Input kernel K0(x, x') = x.x'/d.
+ *   First Dense:  S1 = sw2*K0 + sb2.
+ *   Activation then Dense, for l = 1..depth (T = E[phi(u)phi(v)],
+ *   Td = E[phi'(u)phi'(v)], (u, v) ~ N(0, [[S(x,x), S], [S, S(x',x')]])):
+ *     S_{l+1} = sw2*T + sb2
+ *   NTK, "ntk" parameterization:
+ *     Th_1 = S1,  Th_{l+1} = S_{l+1} + sw2*Td*Th_l
+ *   NTK, "standard" parameterization (neural-tangents Dense with s=(1,1):
+ *   the weight gradient of a layer with fan-in N contributes N times its
+ *   input kernel, a trained bias contributes 1):
+ *     Th_1 = d*K0 + [sb2 > 0],
+ *     Th_{l+1} = width*T + sw2*Td*Th_l + [sb2 > 0]
+ *   so it depends on the hidden width (op_kernel_spec.width); sigma_b2 = 0
+ *   means "no bias" in this project, hence the indicator.
+ *   Output: NNGP = S_{depth+1}, NTK = Th_{depth+1}.
+ *   ReLU: arc-cosine closed forms; erf: arcsin form and its derivative
+ *   kernel 4/(pi*sqrt((1+2q1)(1+2q2) - 4c^2)).
+ *
+ * Diagonals: the closed forms need S_l(x,x) for every layer l = 1..depth+1;
+ * they are computed once per point (op_kernel_diag) and stored point-major,
+ * q[i*(depth+1) + (l-1)], so a block of the matrix only needs the diagonals
+ * of its rows and columns.
+ *
+ * Matrices in this header are row-major, double. */
+#ifndef OVERPARAM_KERNEL_H
+#define OVERPARAM_KERNEL_H
+
+#include "overparam/error.h"
+#include "overparam/job.h"
+
+typedef enum { OP_KERNEL_NNGP = 0, OP_KERNEL_NTK = 1 } op_kernel_kind;
+
+/* Everything the elementwise recursion needs. */
+typedef struct {
+    op_activation act;           /* OP_ACT_RELU or OP_ACT_ERF */
+    op_parameterization param;   /* OP_PARAM_NTK or OP_PARAM_STANDARD */
+    int depth;                   /* hidden layers, >= 0 */
+    double sigma_w2, sigma_b2;
+    int width;                   /* hidden width: standard-param NTK only */
+    int d;                       /* input dimension */
+} op_kernel_spec;
+
+/* Fills `spec` from the job's kernel settings. `width` is the finite
+ * network's hidden width (only the standard-parameterization NTK uses it;
+ * pass the model's width). OP_ERR_INPUT for an unsupported activation
+ * (tanh has no closed form here), negative depth/variances, d < 1, or a
+ * standard-param NTK without width >= 1. */
+op_status op_kernel_spec_init(op_kernel_spec *spec, const op_kernel_cfg *cfg,
+                              int depth, int width, int d);
+
+/* Per-layer diagonals of n points x[n][ldx] (first d columns used):
+ * q[i*(depth+1) + l] = S_{l+1}(x_i, x_i), l = 0..depth. */
+void op_kernel_diag(const op_kernel_spec *spec, const double *x, int n,
+                    int ldx, double *q);
+
+/* One matrix entry from the scaled input Gram value k0 = x.x'/d and the two
+ * points' diagonal rows q1, q2 (depth+1 values each). Either output may be
+ * NULL. */
+void op_kernel_elem(const op_kernel_spec *spec, double k0, const double *q1,
+                    const double *q2, double *nngp, double *ntk);
+
+/* Serial reference: nngp[n1][n2] and ntk[n1][n2] (either may be NULL) of
+ * X1[n1][d] against X2[n2][d], by plain loops. */
+void op_kernel_ref(const op_kernel_spec *spec, const double *x1, int n1,
+                   const double *x2, int n2, double *nngp, double *ntk);
+
+/* Ridge regression: pred[nt][k] = Kt[nt][n] (K[n][n] + eps I)^{-1} Y[n][k],
+ * by LAPACK dpotrf/dpotrs. Returns 0, or the dpotrf info > 0 when K + eps I
+ * is not positive definite (pred is then filled with NaN). */
+int op_kernel_ref_regress(const double *K, int n, const double *Kt, int nt,
+                          const double *Y, int k, double eps, double *pred);
+
+/* Gradient-flow predictor on the MSE loss 0.5*mean_i |f(x_i) - y_i|^2 with
+ * learning rate 1, started from f = 0:
+ *   pred(t) = Kt V diag(g_t(lambda)) V^T Y,  g_t(l) = (1 - exp(-l t / n))/l,
+ * where K = V diag(lambda) V^T. The 1/n comes from the mean in the loss, so
+ * t counts (learning rate x full-batch steps) of the finite network's
+ * training. t = +inf gives the pseudo-inverse (ridgeless) limit;
+ * eigenvalues <= 0 (roundoff of a PSD kernel) use g = t/n for finite t and
+ * 0 for t = inf. pred[n_time][nt][k]. */
+void op_kernel_ref_gd(const double *K, int n, const double *Kt, int nt,
+                      const double *Y, int k, const double *times, int n_time,
+                      double *pred);
+/* The gain g_t(lambda) above, shared with the distributed code. */
+double op_kernel_gd_gain(double lambda, double t, int n);
+
+/* All eigenvalues of symmetric K[n][n] by dsyevd, in DESCENDING order. */
+void op_kernel_ref_eig(const double *K, int n, double *w);
+
+/* Test metrics of pred[n][k] against targets y[n][k] and label[n]:
+ * mse = 0.5 * mean over samples of the squared error summed over outputs
+ * (the training loss convention); acc = fraction with argmax(pred) ==
+ * label for k > 1, sign(pred) == sign(y) for k == 1; acc is NaN when no
+ * sample has a label >= 0 (regression). */
+void op_kernel_metrics(const double *pred, const double *y, const int *label,
+                       int n, int k, double *mse, double *acc);
+
+/* Power-law fit of a DESCENDING spectrum, lambda_i ~ pref * i^(-expo),
+ * i = 1..n: ordinary least squares of log(lambda_i) on log(i) over
+ * i in [max(1, n/100), max(2, n/2)] (1-based), skipping lambda_i <= 0.
+ * The head (largest eigenvalues) is left out because it carries the
+ * data's mean/low-frequency structure, and the last half because its
+ * values are dominated by conditioning/roundoff. NaN for fewer than two
+ * usable points. *lo, *hi (may be NULL) receive the range. */
+void op_kernel_powerlaw_fit(const double *w, int n, double *expo,
+                            double *pref, int *lo, int *hi);
+/* Same for float eigenvalues. */
+void op_kernel_powerlaw_fit_f(const float *w, int n, double *expo,
+                              double *pref, int *lo, int *hi);
+
+/* Place for the empirical NTK J J^T of a finite network at initialization:
+ * to be provided by the network module (not implemented here). */
+
+#endif

@@ -1,0 +1,47 @@
+/* kernel_io.h — writes one kernel's results into an open parallel HDF5
+ * archive as the group /kernels/<id>/.
+ *
+ * Contract: `file` was opened by every rank of the kernel grid's
+ * communicator with H5Pset_fapl_mpio (by the archive module) and its
+ * communicator rank 0 is grid rank 0. Every rank calls op_kernel_io_write
+ * with the same arguments (collective); it creates, in /kernels/<id>/:
+ *   attributes  kind, activation, parameterization, depth, width, sigma_w2,
+ *               sigma_b2, input_dim, n_train, n_test, outputs,
+ *               ridge_relative, ridge[], epsilon[], time[], block,
+ *               grid_rows, grid_cols, mean_diag, fit_exponent64/32,
+ *               fit_prefactor64/32 (lambda_i ~ prefactor * i^-exponent),
+ *               fit_lo, fit_hi (1-based index range), t_kernel, t_ridge,
+ *               t_eig64, t_eig32, t_gd, t_total (seconds), and the
+ *               conventions in words (mse_convention, time_convention,
+ *               eigen_order);
+ *   datasets    eigenvalues64 [n] float64, eigenvalues32 [n] float32
+ *               (descending; when computed), pred_ridge
+ *               [n_ridge][n_test][k], pred_time [n_time][n_test][k],
+ *               metrics_ridge [n_ridge] {ridge, epsilon, mse, acc, status},
+ *               metrics_time [n_time] {time, mse, acc, status} (status:
+ *               0 ok, 1 not positive definite, 2 non-finite), and matrix
+ *               [n][n] (float64, only when res->has_matrix), written
+ *               collectively from the block-cyclic layout: each rank
+ *               selects its blocks as a union of at most four regular
+ *               hyperslabs, so nobody assembles the matrix.
+ * The grid that computed `res` must still exist (its BLACS context locates
+ * each rank's blocks of the matrix).
+ * /kernels is created when missing. An existing /kernels/<id> gives
+ * OP_ERR_IO (on every rank) and writes nothing; HDF5 failures abort all
+ * ranks through OP_H5_CHECK. */
+#ifndef OVERPARAM_KERNEL_IO_H
+#define OVERPARAM_KERNEL_IO_H
+
+#include <hdf5.h>
+
+#include "overparam/error.h"
+#include "overparam/job.h"
+#include "overparam/kernel.h"
+#include "overparam/pkernel.h"
+
+op_status op_kernel_io_write(hid_t file, const char *id,
+                             const op_kernel_cfg *cfg,
+                             const op_kernel_spec *spec,
+                             const op_kernel_result *res);
+
+#endif

@@ -1,0 +1,131 @@
+/* pkernel.h — infinite-width kernels distributed on a BLACS process grid:
+ * K(train, train) and K(test, train) in 2-D block-cyclic layout, ridge
+ * regression (pdpotrf/pdpotrs), the gradient-flow predictor from the
+ * eigendecomposition (pdsyevd), float64/float32 spectra with power-law fits.
+ *
+ * Contract:
+ *  - Every rank of the grid's communicator calls every function here
+ *    (collective). Every rank holds the whole data set (x, y: "data" in the
+ *    memory budget); no rank ever holds a whole n x n matrix: each computes
+ *    only its own blocks (one dgemm of its row and column slices of X, then
+ *    the elementwise recursion of kernel.h). Peak memory per rank is about
+ *    3 n^2/P doubles (K, a working copy, the eigenvectors) plus the
+ *    ScaLAPACK workspace and nt*n/P for K(test, train).
+ *  - Grid: rows x cols must equal the communicator size; 0 x 0 picks the
+ *    near-square factorization (rows = largest divisor <= sqrt(P)). Grid
+ *    rank (r, c) is communicator rank r*cols + c, so grid rank 0 is rank 0.
+ *  - Ridge: epsilon = ridge[i] * mean(diag K) when ridge_relative, else
+ *    ridge[i]. K + epsilon I not positive definite (pdpotrf info > 0) is a
+ *    result: status OP_KSTATUS_NOT_PD and NaN predictions/metrics. Negative
+ *    info (a bug) aborts all ranks through OP_INFO_CHECK.
+ *  - Gradient flow on the training loss 0.5*mean_i |f(x_i) - y_i|^2 with
+ *    learning rate 1 from f = 0 (see op_kernel_ref_gd):
+ *    f_t(test) = K(test,train) V diag((1 - exp(-lambda t/n))/lambda) V^T y,
+ *    so t = learning rate x number of full-batch steps; t = inf is the
+ *    ridgeless (pseudo-inverse) limit.
+ *  - Metrics (op_kernel_metrics): test MSE = 0.5*mean over test samples of
+ *    the squared error summed over outputs; accuracy = argmax vs label.
+ *  - Spectra are stored in descending order; the power-law fit is
+ *    op_kernel_powerlaw_fit's (OLS of log lambda_i on log i over
+ *    i in [n/100, n/2]). float64 values come from pdsyevd when the gradient-
+ *    flow predictor needs eigenvectors, else from pdsyev (values only);
+ *    float32 values from pssyev (values only) on a float copy of K.
+ *  - Results: predictions live on grid rank 0 only (NULL elsewhere);
+ *    eigenvalues, fits, metrics and timings are identical on every rank. */
+#ifndef OVERPARAM_PKERNEL_H
+#define OVERPARAM_PKERNEL_H
+
+#include <mpi.h>
+
+#include "overparam/data.h"
+#include "overparam/error.h"
+#include "overparam/job.h"
+#include "overparam/kernel.h"
+
+typedef struct {
+    MPI_Comm comm;          /* spanned communicator (not owned) */
+    int rank, size;
+    int sys_handle, ctxt;   /* BLACS system handle and grid context */
+    int nprow, npcol, myrow, mycol;
+    int nb;                 /* square block size */
+} op_pkernel_grid;
+
+/* A block-cyclic matrix (source process (0,0), square nb blocks). */
+typedef struct {
+    int m, n;               /* global size */
+    int mloc, nloc, lld;    /* local size and leading dimension */
+    int desc[9];            /* ScaLAPACK descriptor */
+    double *a;              /* local column-major mloc x nloc (lld) */
+} op_pmatrix;
+
+/* Per-epsilon / per-time status. */
+enum {
+    OP_KSTATUS_OK = 0,
+    OP_KSTATUS_NOT_PD = 1,     /* Cholesky failed: K + eps I not PD */
+    OP_KSTATUS_NONFINITE = 2   /* predictions contain NaN/Inf */
+};
+
+typedef struct {
+    op_kernel_kind kind;
+    int n_train, n_test, k;
+    int grid_rows, grid_cols, block;
+    double mean_diag;                    /* mean of diag K(train, train) */
+    int n_ridge;
+    double ridge[OP_LIST_MAX];           /* as configured */
+    double epsilon[OP_LIST_MAX];         /* absolute diagonal shift used */
+    int ridge_status[OP_LIST_MAX];
+    double ridge_mse[OP_LIST_MAX], ridge_acc[OP_LIST_MAX];
+    double *pred_ridge;                  /* rank 0: [n_ridge][n_test][k] */
+    int n_time;
+    double time[OP_LIST_MAX];
+    int time_status[OP_LIST_MAX];
+    double time_mse[OP_LIST_MAX], time_acc[OP_LIST_MAX];
+    double *pred_time;                   /* rank 0: [n_time][n_test][k] */
+    double *eig64;                       /* [n_train] descending, or NULL */
+    float *eig32;                        /* [n_train] descending, or NULL */
+    double fit_exp64, fit_pref64, fit_exp32, fit_pref32; /* NaN if absent */
+    int fit_lo, fit_hi;                  /* 1-based index range of the fit */
+    /* Wall seconds (max over ranks): kernel blocks, all Cholesky solves and
+     * predictions, float64 eigen, float32 eigen, gradient-flow predictions,
+     * whole call. */
+    double t_kernel, t_ridge, t_eig64, t_eig32, t_gd, t_total;
+    op_pmatrix matrix;                   /* K(train,train) if save_matrix */
+    int has_matrix;
+} op_kernel_result;
+
+/* Creates the grid (rows x cols, 0 x 0 = near-square) with block nb
+ * (<= 0: 64). OP_ERR_INPUT when rows*cols != communicator size. */
+op_status op_pkernel_grid_init(op_pkernel_grid *g, MPI_Comm comm, int rows,
+                               int cols, int nb);
+void op_pkernel_grid_free(op_pkernel_grid *g);
+
+/* Allocates the local part of an m x n block-cyclic matrix (zeroed). */
+void op_pmatrix_alloc(const op_pkernel_grid *g, op_pmatrix *A, int m, int n);
+void op_pmatrix_free(op_pmatrix *A);
+/* Global row (column) index of local row li (column lj). */
+int op_pmatrix_grow(const op_pkernel_grid *g, int li);
+int op_pmatrix_gcol(const op_pkernel_grid *g, int lj);
+
+/* Fills A (allocated here, m x n) with the kernel `kind` of xr[m][d]
+ * against xc[n][d]: each rank computes only its own blocks. */
+void op_pkernel_matrix(const op_pkernel_grid *g, const op_kernel_spec *spec,
+                       op_kernel_kind kind, const double *xr, int m,
+                       const double *xc, int n, op_pmatrix *A);
+
+/* Assembles A row-major into full[m][n] on grid rank 0 (full is ignored
+ * elsewhere). Uses an m*n buffer on every rank: for tests and small
+ * matrices only. */
+void op_pmatrix_gather(const op_pkernel_grid *g, const op_pmatrix *A,
+                       double *full);
+
+/* The whole kernel pipeline for one kernel kind: matrices, regression for
+ * every ridge, gradient-flow predictions for every time, spectra (as cfg's
+ * eig64/eig32 ask) and fits. Keeps K in res->matrix when cfg->save_matrix.
+ * OP_ERR_INPUT for inconsistent data (d or k differ between sets, n < 1). */
+op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
+                         const op_kernel_cfg *cfg, op_kernel_kind kind,
+                         const op_dataset *train, const op_dataset *test,
+                         op_kernel_result *res);
+void op_kernel_result_free(op_kernel_result *res);
+
+#endif

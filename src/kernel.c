@@ -1,0 +1,343 @@
+/* kernel.c — NNGP/NTK layer recursion of fully-connected networks and the
+ * serial reference computations (see kernel.h for the conventions).
+ *
+ * Contract: everything here is serial, deterministic and allocation-light;
+ * the reference routines are O(n^3) and meant for tests, benchmarks and
+ * small problems. LAPACK is called through Fortran prototypes declared
+ * below (with gfortran's hidden string-length arguments, which the ABI
+ * requires even for one-character options). */
+#include "overparam/kernel.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* M_PI is not in strict C11. */
+#define OP_PI 3.14159265358979323846
+
+/* LAPACK (Fortran). */
+extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda,
+                    int *info, size_t uplo_len);
+extern void dpotrs_(const char *uplo, const int *n, const int *nrhs,
+                    const double *a, const int *lda, double *b,
+                    const int *ldb, int *info, size_t uplo_len);
+extern void dsyevd_(const char *jobz, const char *uplo, const int *n,
+                    double *a, const int *lda, double *w, double *work,
+                    const int *lwork, int *iwork, const int *liwork,
+                    int *info, size_t jobz_len, size_t uplo_len);
+
+op_status op_kernel_spec_init(op_kernel_spec *spec, const op_kernel_cfg *cfg,
+                              int depth, int width, int d)
+{
+    memset(spec, 0, sizeof *spec);
+    if (cfg->activation != OP_ACT_RELU && cfg->activation != OP_ACT_ERF)
+        return op_error(OP_ERR_INPUT, "kernel: activation has no closed-form "
+                                      "kernel (allowed: relu, erf)");
+    if (cfg->param != OP_PARAM_NTK && cfg->param != OP_PARAM_STANDARD)
+        return op_error(OP_ERR_INPUT, "kernel: unknown parameterization");
+    if (depth < 0)
+        return op_error(OP_ERR_INPUT, "kernel: depth %d < 0", depth);
+    if (!(cfg->sigma_w2 >= 0.0) || !(cfg->sigma_b2 >= 0.0))
+        return op_error(OP_ERR_INPUT, "kernel: sigma_w2/sigma_b2 must be >= 0");
+    if (d < 1)
+        return op_error(OP_ERR_INPUT, "kernel: input dimension %d < 1", d);
+    if (cfg->param == OP_PARAM_STANDARD && cfg->ntk && depth > 0 && width < 1)
+        return op_error(OP_ERR_INPUT,
+                        "kernel: the standard-parameterization NTK needs the "
+                        "hidden width (got %d)", width);
+    spec->act = cfg->activation;
+    spec->param = cfg->param;
+    spec->depth = depth;
+    spec->sigma_w2 = cfg->sigma_w2;
+    spec->sigma_b2 = cfg->sigma_b2;
+    spec->width = width;
+    spec->d = d;
+    return OP_OK;
+}
+
+/* E[phi(u)phi(v)] and E[phi'(u)phi'(v)] for (u, v) centered Gaussian with
+ * variances q1, q2 and covariance c. */
+static void act_moments(op_activation act, double q1, double q2, double c,
+                        double *t, double *td)
+{
+    if (act == OP_ACT_RELU) {
+        /* Arc-cosine kernels of degree 1 and 0 (Cho & Saul). */
+        double norm = sqrt(q1 * q2);
+        if (!(norm > 0.0)) { /* a zero-variance input: phi(u) = 0 a.s. */
+            *t = 0.0;
+            *td = 0.25;
+            return;
+        }
+        double cs = c / norm;
+        if (cs > 1.0) cs = 1.0; /* roundoff can leave |cos| slightly > 1 */
+        if (cs < -1.0) cs = -1.0;
+        double th = acos(cs);
+        double sn = sqrt(fmax(0.0, 1.0 - cs * cs));
+        *t = norm * (sn + (OP_PI - th) * cs) / (2.0 * OP_PI);
+        *td = (OP_PI - th) / (2.0 * OP_PI);
+    } else { /* erf (Williams 1997) */
+        double a = 1.0 + 2.0 * q1, b = 1.0 + 2.0 * q2;
+        double s = 2.0 * c / sqrt(a * b);
+        if (s > 1.0) s = 1.0;
+        if (s < -1.0) s = -1.0;
+        *t = (2.0 / OP_PI) * asin(s);
+        /* erf'(x) = 2/sqrt(pi) exp(-x^2); E[exp(-u^2-v^2)] = det(I+2C)^-1/2.
+         * a*b - 4c^2 >= 1 + 2q1 + 2q2 > 0 since c^2 <= q1 q2. */
+        *td = (4.0 / OP_PI) / sqrt(a * b - 4.0 * c * c);
+    }
+}
+
+void op_kernel_diag(const op_kernel_spec *spec, const double *x, int n,
+                    int ldx, double *q)
+{
+    int L = spec->depth;
+    for (int i = 0; i < n; i++) {
+        const double *xi = x + (size_t)i * ldx;
+        double g = 0.0;
+        for (int j = 0; j < spec->d; j++)
+            g += xi[j] * xi[j];
+        double *qi = q + (size_t)i * (L + 1);
+        /* Same operation order as op_kernel_elem with k0 = g/d, so a
+         * diagonal entry sees cos = 1 exactly: the ReLU derivative kernel
+         * has a square-root singularity at cos = 1, where a one-ulp
+         * mismatch would cost ~1e-8 relative error. */
+        double k0 = g / spec->d;
+        qi[0] = spec->sigma_w2 * k0 + spec->sigma_b2;
+        for (int l = 0; l < L; l++) {
+            double t, td;
+            act_moments(spec->act, qi[l], qi[l], qi[l], &t, &td);
+            qi[l + 1] = spec->sigma_w2 * t + spec->sigma_b2;
+        }
+    }
+}
+
+void op_kernel_elem(const op_kernel_spec *spec, double k0, const double *q1,
+                    const double *q2, double *nngp, double *ntk)
+{
+    const double sw2 = spec->sigma_w2, sb2 = spec->sigma_b2;
+    const int standard = spec->param == OP_PARAM_STANDARD;
+    const double bias = sb2 > 0.0 ? 1.0 : 0.0; /* sb2 = 0: no bias */
+    double s = sw2 * k0 + sb2;
+    double th = standard ? spec->d * k0 + bias : s;
+    for (int l = 0; l < spec->depth; l++) {
+        double t, td;
+        act_moments(spec->act, q1[l], q2[l], s, &t, &td);
+        s = sw2 * t + sb2;
+        th = standard ? spec->width * t + sw2 * td * th + bias
+                      : s + sw2 * td * th;
+    }
+    if (nngp)
+        *nngp = s;
+    if (ntk)
+        *ntk = th;
+}
+
+void op_kernel_ref(const op_kernel_spec *spec, const double *x1, int n1,
+                   const double *x2, int n2, double *nngp, double *ntk)
+{
+    int L1 = spec->depth + 1, d = spec->d;
+    double *q1 = OP_XMALLOC(sizeof(double) * (size_t)n1 * L1);
+    double *q2 = OP_XMALLOC(sizeof(double) * (size_t)n2 * L1);
+    op_kernel_diag(spec, x1, n1, d, q1);
+    op_kernel_diag(spec, x2, n2, d, q2);
+    for (int i = 0; i < n1; i++)
+        for (int j = 0; j < n2; j++) {
+            double g = 0.0;
+            for (int c = 0; c < d; c++)
+                g += x1[(size_t)i * d + c] * x2[(size_t)j * d + c];
+            op_kernel_elem(spec, g / d, q1 + (size_t)i * L1,
+                           q2 + (size_t)j * L1,
+                           nngp ? nngp + (size_t)i * n2 + j : NULL,
+                           ntk ? ntk + (size_t)i * n2 + j : NULL);
+        }
+    free(q1);
+    free(q2);
+}
+
+int op_kernel_ref_regress(const double *K, int n, const double *Kt, int nt,
+                          const double *Y, int k, double eps, double *pred)
+{
+    double *A = OP_XMALLOC(sizeof(double) * (size_t)n * n);
+    double *B = OP_XMALLOC(sizeof(double) * (size_t)n * k);
+    memcpy(A, K, sizeof(double) * (size_t)n * n); /* symmetric: layout-free */
+    for (int i = 0; i < n; i++)
+        A[(size_t)i * n + i] += eps;
+    for (int i = 0; i < n; i++) /* column-major n x k for LAPACK */
+        for (int c = 0; c < k; c++)
+            B[i + (size_t)c * n] = Y[(size_t)i * k + c];
+    int info = 0;
+    dpotrf_("L", &n, A, &n, &info, 1);
+    if (info < 0)
+        OP_INFO_CHECK("dpotrf", info, "bad argument");
+    if (info > 0) {
+        for (size_t i = 0; i < (size_t)nt * k; i++)
+            pred[i] = NAN;
+        free(A);
+        free(B);
+        return info;
+    }
+    dpotrs_("L", &n, &k, A, &n, B, &n, &info, 1);
+    OP_INFO_CHECK("dpotrs", info, "bad argument");
+    /* B column-major n x k is row-major k x n: pred = Kt * B^T. */
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nt, k, n, 1.0, Kt, n,
+                B, n, 0.0, pred, k);
+    free(A);
+    free(B);
+    return 0;
+}
+
+double op_kernel_gd_gain(double lambda, double t, int n)
+{
+    if (t == 0.0)
+        return 0.0;
+    if (!(lambda > 0.0))
+        return isinf(t) ? 0.0 : t / n;
+    if (isinf(t))
+        return 1.0 / lambda;
+    /* -expm1 keeps precision when lambda*t/n is tiny. */
+    return -expm1(-lambda * t / n) / lambda;
+}
+
+/* dsyevd on a copy of K; jobz 'V' leaves the eigenvectors in A (row j of
+ * the row-major view = eigenvector j), ascending eigenvalues in w. */
+static void ref_syevd(char jobz, double *A, int n, double *w)
+{
+    int lwork = -1, liwork = -1, iwq = 0, info = 0;
+    double wq = 0.0;
+    char uplo = 'L';
+    dsyevd_(&jobz, &uplo, &n, A, &n, w, &wq, &lwork, &iwq, &liwork, &info, 1,
+            1);
+    OP_INFO_CHECK("dsyevd (query)", info, "bad argument");
+    lwork = (int)wq + 1;
+    liwork = iwq;
+    double *work = OP_XMALLOC(sizeof(double) * (size_t)lwork);
+    int *iwork = OP_XMALLOC(sizeof(int) * (size_t)liwork);
+    dsyevd_(&jobz, &uplo, &n, A, &n, w, work, &lwork, iwork, &liwork, &info,
+            1, 1);
+    OP_INFO_CHECK("dsyevd", info, "eigensolver did not converge");
+    free(work);
+    free(iwork);
+}
+
+void op_kernel_ref_gd(const double *K, int n, const double *Kt, int nt,
+                      const double *Y, int k, const double *times, int n_time,
+                      double *pred)
+{
+    double *V = OP_XMALLOC(sizeof(double) * (size_t)n * n);
+    double *w = OP_XMALLOC(sizeof(double) * (size_t)n);
+    double *Z = OP_XMALLOC(sizeof(double) * (size_t)n * k);
+    double *Zt = OP_XMALLOC(sizeof(double) * (size_t)n * k);
+    double *W1 = OP_XMALLOC(sizeof(double) * (size_t)n * k);
+    memcpy(V, K, sizeof(double) * (size_t)n * n);
+    ref_syevd('V', V, n, w);
+    /* Z = V^T Y, where row j of V (row-major) is eigenvector j. */
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, k, n, 1.0, V, n,
+                Y, k, 0.0, Z, k);
+    for (int it = 0; it < n_time; it++) {
+        for (int j = 0; j < n; j++) {
+            double g = op_kernel_gd_gain(w[j], times[it], n);
+            for (int c = 0; c < k; c++)
+                Zt[(size_t)j * k + c] = g * Z[(size_t)j * k + c];
+        }
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, k, n, 1.0, V,
+                    n, Zt, k, 0.0, W1, k);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, k, n, 1.0,
+                    Kt, n, W1, k, 0.0, pred + (size_t)it * nt * k, k);
+    }
+    free(V);
+    free(w);
+    free(Z);
+    free(Zt);
+    free(W1);
+}
+
+void op_kernel_ref_eig(const double *K, int n, double *w)
+{
+    double *A = OP_XMALLOC(sizeof(double) * (size_t)n * n);
+    memcpy(A, K, sizeof(double) * (size_t)n * n);
+    ref_syevd('N', A, n, w);
+    for (int i = 0, j = n - 1; i < j; i++, j--) { /* ascending -> descending */
+        double t = w[i];
+        w[i] = w[j];
+        w[j] = t;
+    }
+    free(A);
+}
+
+void op_kernel_metrics(const double *pred, const double *y, const int *label,
+                       int n, int k, double *mse, double *acc)
+{
+    double se = 0.0;
+    long labeled = 0, correct = 0;
+    for (int i = 0; i < n; i++) {
+        const double *p = pred + (size_t)i * k, *t = y + (size_t)i * k;
+        for (int c = 0; c < k; c++)
+            se += (p[c] - t[c]) * (p[c] - t[c]);
+        if (!label || label[i] < 0)
+            continue;
+        labeled++;
+        if (k == 1) {
+            correct += (p[0] > 0.0) == (t[0] > 0.0);
+        } else {
+            int best = 0;
+            for (int c = 1; c < k; c++)
+                if (p[c] > p[best])
+                    best = c;
+            correct += best == label[i];
+        }
+    }
+    *mse = n > 0 ? 0.5 * se / n : NAN;
+    *acc = labeled > 0 ? (double)correct / labeled : NAN;
+}
+
+/* OLS of log(w_i) on log(i) over the documented index range; `get` reads
+ * element i-1 so the double and float versions share the code. */
+static void powerlaw_fit(const void *w, int is_float, int n, double *expo,
+                         double *pref, int *lo_out, int *hi_out)
+{
+    int lo = n / 100 > 1 ? n / 100 : 1;
+    int hi = n / 2 > 2 ? n / 2 : 2;
+    if (hi > n)
+        hi = n;
+    double sx = 0, sy = 0, sxx = 0, sxy = 0;
+    int m = 0;
+    for (int i = lo; i <= hi; i++) {
+        double v = is_float ? (double)((const float *)w)[i - 1]
+                            : ((const double *)w)[i - 1];
+        if (!(v > 0.0) || !isfinite(v))
+            continue;
+        double lx = log((double)i), ly = log(v);
+        sx += lx;
+        sy += ly;
+        sxx += lx * lx;
+        sxy += lx * ly;
+        m++;
+    }
+    double den = m * sxx - sx * sx;
+    if (m < 2 || !(den > 0.0)) {
+        *expo = NAN;
+        *pref = NAN;
+    } else {
+        double slope = (m * sxy - sx * sy) / den;
+        double icept = (sy - slope * sx) / m;
+        *expo = -slope;
+        *pref = exp(icept);
+    }
+    if (lo_out)
+        *lo_out = lo;
+    if (hi_out)
+        *hi_out = hi;
+}
+
+void op_kernel_powerlaw_fit(const double *w, int n, double *expo,
+                            double *pref, int *lo, int *hi)
+{
+    powerlaw_fit(w, 0, n, expo, pref, lo, hi);
+}
+
+void op_kernel_powerlaw_fit_f(const float *w, int n, double *expo,
+                              double *pref, int *lo, int *hi)
+{
+    powerlaw_fit(w, 1, n, expo, pref, lo, hi);
+}

@@ -1,0 +1,548 @@
+/* pkernel.c — NNGP/NTK matrices, kernel regression, gradient-flow
+ * predictor and spectra on a BLACS grid (contract in pkernel.h).
+ *
+ * ScaLAPACK and BLACS have no C headers in Debian; the Fortran prototypes
+ * below carry gfortran's hidden string-length arguments (size_t, one per
+ * CHARACTER argument) because the ABI requires them. */
+#include "overparam/pkernel.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* BLACS (C interface). */
+extern int Csys2blacs_handle(MPI_Comm comm);
+extern void Cfree_blacs_system_handle(int handle);
+extern void Cblacs_gridinit(int *ctxt, const char *order, int nprow,
+                            int npcol);
+extern void Cblacs_gridinfo(int ctxt, int *nprow, int *npcol, int *myrow,
+                            int *mycol);
+extern void Cblacs_gridexit(int ctxt);
+
+/* ScaLAPACK (Fortran). */
+extern int numroc_(const int *n, const int *nb, const int *iproc,
+                   const int *isrcproc, const int *nprocs);
+extern void descinit_(int *desc, const int *m, const int *n, const int *mb,
+                      const int *nb, const int *irsrc, const int *icsrc,
+                      const int *ictxt, const int *lld, int *info);
+extern void pdpotrf_(const char *uplo, const int *n, double *a, const int *ia,
+                     const int *ja, const int *desca, int *info, size_t);
+extern void pdpotrs_(const char *uplo, const int *n, const int *nrhs,
+                     const double *a, const int *ia, const int *ja,
+                     const int *desca, double *b, const int *ib,
+                     const int *jb, const int *descb, int *info, size_t);
+extern void pdgemm_(const char *transa, const char *transb, const int *m,
+                    const int *n, const int *k, const double *alpha,
+                    const double *a, const int *ia, const int *ja,
+                    const int *desca, const double *b, const int *ib,
+                    const int *jb, const int *descb, const double *beta,
+                    double *c, const int *ic, const int *jc, const int *descc,
+                    size_t, size_t);
+extern void pdsyevd_(const char *jobz, const char *uplo, const int *n,
+                     double *a, const int *ia, const int *ja,
+                     const int *desca, double *w, double *z, const int *iz,
+                     const int *jz, const int *descz, double *work,
+                     const int *lwork, int *iwork, const int *liwork,
+                     int *info, size_t, size_t);
+extern void pdsyev_(const char *jobz, const char *uplo, const int *n,
+                    double *a, const int *ia, const int *ja, const int *desca,
+                    double *w, double *z, const int *iz, const int *jz,
+                    const int *descz, double *work, const int *lwork,
+                    int *info, size_t, size_t);
+extern void pssyev_(const char *jobz, const char *uplo, const int *n,
+                    float *a, const int *ia, const int *ja, const int *desca,
+                    float *w, float *z, const int *iz, const int *jz,
+                    const int *descz, float *work, const int *lwork,
+                    int *info, size_t, size_t);
+
+static const int I0 = 0, I1 = 1;
+
+op_status op_pkernel_grid_init(op_pkernel_grid *g, MPI_Comm comm, int rows,
+                               int cols, int nb)
+{
+    memset(g, 0, sizeof *g);
+    g->comm = comm;
+    OP_MPI_CHECK(MPI_Comm_rank(comm, &g->rank), "grid communicator");
+    OP_MPI_CHECK(MPI_Comm_size(comm, &g->size), "grid communicator");
+    if (rows <= 0 || cols <= 0) {
+        /* Near-square grids balance the block-cyclic load in both
+         * directions and keep pdgemm/pdpotrf panel broadcasts short. */
+        rows = 1;
+        for (int r = 1; r * r <= g->size; r++)
+            if (g->size % r == 0)
+                rows = r;
+        cols = g->size / rows;
+    }
+    if ((long)rows * cols != g->size)
+        return op_error(OP_ERR_INPUT,
+                        "kernel: grid %d x %d does not match %d ranks", rows,
+                        cols, g->size);
+    g->nb = nb > 0 ? nb : 64;
+    g->sys_handle = Csys2blacs_handle(comm);
+    g->ctxt = g->sys_handle;
+    Cblacs_gridinit(&g->ctxt, "Row", rows, cols);
+    Cblacs_gridinfo(g->ctxt, &g->nprow, &g->npcol, &g->myrow, &g->mycol);
+    /* The reductions to "grid rank 0" use communicator rank 0: check the
+     * row-major mapping rather than assume it. */
+    int bad = g->nprow != rows || g->npcol != cols ||
+              g->myrow * cols + g->mycol != g->rank;
+    int anybad = 0;
+    OP_MPI_CHECK(MPI_Allreduce(&bad, &anybad, 1, MPI_INT, MPI_MAX, comm),
+                 "grid check");
+    if (anybad)
+        return op_error(OP_ERR_INTERNAL,
+                        "kernel: BLACS grid is not row-major over the "
+                        "communicator");
+    return OP_OK;
+}
+
+void op_pkernel_grid_free(op_pkernel_grid *g)
+{
+    if (g->sys_handle || g->ctxt) {
+        Cblacs_gridexit(g->ctxt);
+        Cfree_blacs_system_handle(g->sys_handle);
+    }
+    memset(g, 0, sizeof *g);
+}
+
+static int l2g(int l, int nb, int p, int np)
+{
+    return (l / nb * np + p) * nb + l % nb;
+}
+
+int op_pmatrix_grow(const op_pkernel_grid *g, int li)
+{
+    return l2g(li, g->nb, g->myrow, g->nprow);
+}
+
+int op_pmatrix_gcol(const op_pkernel_grid *g, int lj)
+{
+    return l2g(lj, g->nb, g->mycol, g->npcol);
+}
+
+void op_pmatrix_alloc(const op_pkernel_grid *g, op_pmatrix *A, int m, int n)
+{
+    memset(A, 0, sizeof *A);
+    A->m = m;
+    A->n = n;
+    A->mloc = numroc_(&m, &g->nb, &g->myrow, &I0, &g->nprow);
+    A->nloc = numroc_(&n, &g->nb, &g->mycol, &I0, &g->npcol);
+    A->lld = A->mloc > 1 ? A->mloc : 1;
+    int info = 0;
+    descinit_(A->desc, &m, &n, &g->nb, &g->nb, &I0, &I0, &g->ctxt, &A->lld,
+              &info);
+    OP_INFO_CHECK("descinit", info, "bad matrix descriptor");
+    A->a = OP_XCALLOC((size_t)A->lld * (A->nloc > 0 ? A->nloc : 1),
+                      sizeof(double));
+}
+
+void op_pmatrix_free(op_pmatrix *A)
+{
+    free(A->a);
+    memset(A, 0, sizeof *A);
+}
+
+static void pmatrix_copy(const op_pkernel_grid *g, const op_pmatrix *src,
+                         op_pmatrix *dst)
+{
+    op_pmatrix_alloc(g, dst, src->m, src->n);
+    memcpy(dst->a, src->a, sizeof(double) * (size_t)src->lld * src->nloc);
+}
+
+void op_pkernel_matrix(const op_pkernel_grid *g, const op_kernel_spec *spec,
+                       op_kernel_kind kind, const double *xr, int m,
+                       const double *xc, int n, op_pmatrix *A)
+{
+    int d = spec->d, L1 = spec->depth + 1;
+    op_pmatrix_alloc(g, A, m, n);
+    int mloc = A->mloc, nloc = A->nloc;
+    if (mloc == 0 || nloc == 0)
+        return;
+    /* Only the rows and columns of X this rank's blocks touch. */
+    double *xrl = OP_XMALLOC(sizeof(double) * (size_t)mloc * d);
+    double *xcl = OP_XMALLOC(sizeof(double) * (size_t)nloc * d);
+    for (int li = 0; li < mloc; li++)
+        memcpy(xrl + (size_t)li * d, xr + (size_t)op_pmatrix_grow(g, li) * d,
+               sizeof(double) * d);
+    for (int lj = 0; lj < nloc; lj++)
+        memcpy(xcl + (size_t)lj * d, xc + (size_t)op_pmatrix_gcol(g, lj) * d,
+               sizeof(double) * d);
+    double *qr = OP_XMALLOC(sizeof(double) * (size_t)mloc * L1);
+    double *qc = OP_XMALLOC(sizeof(double) * (size_t)nloc * L1);
+    op_kernel_diag(spec, xrl, mloc, d, qr);
+    op_kernel_diag(spec, xcl, nloc, d, qc);
+    /* Local Gram block x_r . x_c / d, column-major (the ScaLAPACK layout);
+     * the row-major slices are column-major d x mloc, hence Trans. */
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, mloc, nloc, d,
+                1.0 / d, xrl, d, xcl, d, 0.0, A->a, A->lld);
+    /* On the diagonal of K(X, X) the dgemm sum order differs from the
+     * diagonal recursion's: use the latter's input value (see
+     * op_kernel_diag) so the entry is exactly the self-kernel. */
+    if (xr == xc)
+        for (int lj = 0; lj < nloc; lj++) {
+            int gj = op_pmatrix_gcol(g, lj);
+            for (int li = 0; li < mloc; li++)
+                if (op_pmatrix_grow(g, li) == gj) {
+                    const double *xi = xcl + (size_t)lj * d;
+                    double s = 0.0;
+                    for (int c = 0; c < d; c++)
+                        s += xi[c] * xi[c];
+                    A->a[li + (size_t)lj * A->lld] = s / d;
+                }
+        }
+    for (int lj = 0; lj < nloc; lj++)
+        for (int li = 0; li < mloc; li++) {
+            double *v = A->a + li + (size_t)lj * A->lld;
+            op_kernel_elem(spec, *v, qr + (size_t)li * L1,
+                           qc + (size_t)lj * L1,
+                           kind == OP_KERNEL_NNGP ? v : NULL,
+                           kind == OP_KERNEL_NTK ? v : NULL);
+        }
+    free(xrl);
+    free(xcl);
+    free(qr);
+    free(qc);
+}
+
+void op_pmatrix_gather(const op_pkernel_grid *g, const op_pmatrix *A,
+                       double *full)
+{
+    size_t mn = (size_t)A->m * A->n;
+    double *buf = OP_XCALLOC(mn ? mn : 1, sizeof(double));
+    for (int lj = 0; lj < A->nloc; lj++)
+        for (int li = 0; li < A->mloc; li++)
+            buf[(size_t)op_pmatrix_grow(g, li) * A->n + op_pmatrix_gcol(g, lj)] =
+                A->a[li + (size_t)lj * A->lld];
+    /* Each entry has exactly one owner, so the sum is exact. */
+    OP_MPI_CHECK(MPI_Reduce(g->rank == 0 ? MPI_IN_PLACE : buf,
+                            g->rank == 0 ? buf : NULL, (int)mn, MPI_DOUBLE,
+                            MPI_SUM, 0, g->comm),
+                 "gathering a distributed matrix");
+    if (g->rank == 0)
+        memcpy(full, buf, sizeof(double) * mn);
+    free(buf);
+}
+
+/* A distributed nt x k block of predictions to rank 0 (row-major out),
+ * then metrics on rank 0 broadcast to all ranks so every rank's result is
+ * the same. */
+static void collect_predictions(const op_pkernel_grid *g, const op_pmatrix *P,
+                                const op_dataset *test, double *out,
+                                double *mse, double *acc, int *status)
+{
+    double *buf = g->rank == 0 ? out
+                               : OP_XMALLOC(sizeof(double) * (size_t)P->m *
+                                                (P->n > 0 ? P->n : 1));
+    op_pmatrix_gather(g, P, buf);
+    double m3[3] = {NAN, NAN, 0};
+    if (g->rank == 0) {
+        int finite = 1;
+        for (size_t i = 0; i < (size_t)P->m * P->n; i++)
+            finite &= isfinite(out[i]) != 0;
+        op_kernel_metrics(out, test->y, test->label, test->n, test->k, &m3[0],
+                          &m3[1]);
+        m3[2] = finite ? OP_KSTATUS_OK : OP_KSTATUS_NONFINITE;
+    }
+    OP_MPI_CHECK(MPI_Bcast(m3, 3, MPI_DOUBLE, 0, g->comm), "metrics");
+    *mse = m3[0];
+    *acc = m3[1];
+    *status = (int)m3[2];
+    if (g->rank != 0)
+        free(buf);
+}
+
+/* Fills a distributed n x k matrix from row-major y[n][k]. */
+static void pmatrix_from_rows(const op_pkernel_grid *g, op_pmatrix *B,
+                              const double *y, int n, int k)
+{
+    op_pmatrix_alloc(g, B, n, k);
+    for (int lj = 0; lj < B->nloc; lj++)
+        for (int li = 0; li < B->mloc; li++)
+            B->a[li + (size_t)lj * B->lld] =
+                y[(size_t)op_pmatrix_grow(g, li) * k + op_pmatrix_gcol(g, lj)];
+}
+
+static void pgemm(char ta, const op_pmatrix *A, const op_pmatrix *B,
+                  op_pmatrix *C)
+{
+    int kk = ta == 'T' ? A->m : A->n;
+    double one = 1.0, zero = 0.0;
+    pdgemm_(&ta, "N", &C->m, &C->n, &kk, &one, A->a, &I1, &I1, A->desc, B->a,
+            &I1, &I1, B->desc, &zero, C->a, &I1, &I1, C->desc, 1, 1);
+}
+
+static double wtime_max(const op_pkernel_grid *g, double t)
+{
+    double m = t;
+    OP_MPI_CHECK(MPI_Allreduce(&t, &m, 1, MPI_DOUBLE, MPI_MAX, g->comm),
+                 "timing");
+    return m;
+}
+
+/* Symmetric eigenvalues (ascending in w) by pdsyevd with vectors into Z, or
+ * by pdsyev values-only when Z is NULL. A is destroyed. */
+static void peig64(op_pmatrix *A, double *w,
+                   op_pmatrix *Z)
+{
+    int n = A->m, info = 0, lwork = -1, liwork = -1, iwq = 0;
+    double wq[2] = {0, 0};
+    if (Z) {
+        pdsyevd_("V", "L", &n, A->a, &I1, &I1, A->desc, w, Z->a, &I1, &I1,
+                 Z->desc, wq, &lwork, &iwq, &liwork, &info, 1, 1);
+        OP_INFO_CHECK("pdsyevd (query)", info, "bad argument");
+        /* The query is known to be tight on some grids: add headroom. */
+        lwork = (int)(wq[0] * 1.1) + 1000;
+        liwork = iwq + 1000;
+        double *work = OP_XMALLOC(sizeof(double) * (size_t)lwork);
+        int *iwork = OP_XMALLOC(sizeof(int) * (size_t)liwork);
+        pdsyevd_("V", "L", &n, A->a, &I1, &I1, A->desc, w, Z->a, &I1, &I1,
+                 Z->desc, work, &lwork, iwork, &liwork, &info, 1, 1);
+        OP_INFO_CHECK("pdsyevd", info, "eigensolver failed");
+        free(work);
+        free(iwork);
+    } else {
+        double dz = 0;
+        pdsyev_("N", "L", &n, A->a, &I1, &I1, A->desc, w, &dz, &I1, &I1,
+                A->desc, wq, &lwork, &info, 1, 1);
+        OP_INFO_CHECK("pdsyev (query)", info, "bad argument");
+        lwork = (int)(wq[0] * 1.1) + 1000;
+        double *work = OP_XMALLOC(sizeof(double) * (size_t)lwork);
+        pdsyev_("N", "L", &n, A->a, &I1, &I1, A->desc, w, &dz, &I1, &I1,
+                A->desc, work, &lwork, &info, 1, 1);
+        OP_INFO_CHECK("pdsyev", info, "eigensolver failed");
+        free(work);
+    }
+}
+
+static void peig32(const op_pmatrix *K, float *w)
+{
+    int n = K->m, info = 0, lwork = -1;
+    size_t len = (size_t)K->lld * (K->nloc > 0 ? K->nloc : 1);
+    float *a = OP_XMALLOC(sizeof(float) * len);
+    for (size_t i = 0; i < len; i++)
+        a[i] = (float)K->a[i];
+    float wq[2] = {0, 0}, dz = 0;
+    pssyev_("N", "L", &n, a, &I1, &I1, K->desc, w, &dz, &I1, &I1, K->desc, wq,
+            &lwork, &info, 1, 1);
+    OP_INFO_CHECK("pssyev (query)", info, "bad argument");
+    lwork = (int)(wq[0] * 1.1f) + 1000;
+    float *work = OP_XMALLOC(sizeof(float) * (size_t)lwork);
+    pssyev_("N", "L", &n, a, &I1, &I1, K->desc, w, &dz, &I1, &I1, K->desc,
+            work, &lwork, &info, 1, 1);
+    OP_INFO_CHECK("pssyev", info, "eigensolver failed");
+    free(work);
+    free(a);
+}
+
+static double mean_diag(const op_kernel_spec *spec, op_kernel_kind kind,
+                        const double *x, int n)
+{
+    int L1 = spec->depth + 1, d = spec->d;
+    double *q = OP_XMALLOC(sizeof(double) * (size_t)n * L1);
+    op_kernel_diag(spec, x, n, d, q);
+    double s = 0;
+    for (int i = 0; i < n; i++) {
+        const double *xi = x + (size_t)i * d;
+        double g = 0, v = 0;
+        for (int c = 0; c < d; c++)
+            g += xi[c] * xi[c];
+        op_kernel_elem(spec, g / d, q + (size_t)i * L1, q + (size_t)i * L1,
+                       kind == OP_KERNEL_NNGP ? &v : NULL,
+                       kind == OP_KERNEL_NTK ? &v : NULL);
+        s += v;
+    }
+    free(q);
+    return s / n;
+}
+
+op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
+                         const op_kernel_cfg *cfg, op_kernel_kind kind,
+                         const op_dataset *train, const op_dataset *test,
+                         op_kernel_result *res)
+{
+    memset(res, 0, sizeof *res);
+    if (train->n < 1 || train->d != spec->d || test->d != spec->d ||
+        test->k != train->k || train->k < 1)
+        return op_error(OP_ERR_INPUT,
+                        "kernel: data shapes disagree (train %dx%d k=%d, test "
+                        "%dx%d k=%d, spec d=%d)", train->n, train->d, train->k,
+                        test->n, test->d, test->k, spec->d);
+    if (cfg->n_ridge < 0 || cfg->n_ridge > OP_LIST_MAX || cfg->n_time < 0 ||
+        cfg->n_time > OP_LIST_MAX)
+        return op_error(OP_ERR_INPUT, "kernel: ridge/time list too long");
+    double t0 = MPI_Wtime(), t;
+    int n = train->n, nt = test->n, k = train->k;
+    res->kind = kind;
+    res->n_train = n;
+    res->n_test = nt;
+    res->k = k;
+    res->grid_rows = g->nprow;
+    res->grid_cols = g->npcol;
+    res->block = g->nb;
+    res->n_ridge = cfg->n_ridge;
+    res->n_time = cfg->n_time;
+    res->fit_exp64 = res->fit_pref64 = res->fit_exp32 = res->fit_pref32 = NAN;
+    for (int i = 0; i < cfg->n_ridge; i++)
+        res->ridge[i] = cfg->ridge[i];
+    for (int i = 0; i < cfg->n_time; i++)
+        res->time[i] = cfg->time[i];
+
+    t = MPI_Wtime();
+    op_pmatrix K, Kt, Y;
+    op_pkernel_matrix(g, spec, kind, train->x, n, train->x, n, &K);
+    op_pkernel_matrix(g, spec, kind, test->x, nt, train->x, n, &Kt);
+    pmatrix_from_rows(g, &Y, train->y, n, k);
+    res->mean_diag = mean_diag(spec, kind, train->x, n);
+    res->t_kernel = wtime_max(g, MPI_Wtime() - t);
+
+    /* Kernel regression, one Cholesky of a fresh copy per epsilon: copying
+     * K costs n^2/P, far below the n^3/P factorization. */
+    t = MPI_Wtime();
+    if (g->rank == 0 && cfg->n_ridge > 0)
+        res->pred_ridge =
+            OP_XMALLOC(sizeof(double) * (size_t)cfg->n_ridge * nt * k);
+    for (int r = 0; r < cfg->n_ridge; r++) {
+        double eps = cfg->ridge_relative ? cfg->ridge[r] * res->mean_diag
+                                         : cfg->ridge[r];
+        res->epsilon[r] = eps;
+        op_pmatrix A, B, P;
+        pmatrix_copy(g, &K, &A);
+        for (int lj = 0; lj < A.nloc; lj++)
+            for (int li = 0; li < A.mloc; li++)
+                if (op_pmatrix_grow(g, li) == op_pmatrix_gcol(g, lj))
+                    A.a[li + (size_t)lj * A.lld] += eps;
+        int info = 0, ginfo = 0;
+        pdpotrf_("L", &n, A.a, &I1, &I1, A.desc, &info, 1);
+        if (info < 0)
+            OP_INFO_CHECK("pdpotrf", info, "bad argument");
+        /* Make sure every rank takes the same branch. */
+        OP_MPI_CHECK(MPI_Allreduce(&info, &ginfo, 1, MPI_INT, MPI_MAX,
+                                   g->comm), "pdpotrf info");
+        double *out = res->pred_ridge ? res->pred_ridge + (size_t)r * nt * k
+                                      : NULL;
+        if (ginfo > 0) {
+            res->ridge_status[r] = OP_KSTATUS_NOT_PD;
+            res->ridge_mse[r] = res->ridge_acc[r] = NAN;
+            if (out)
+                for (size_t i = 0; i < (size_t)nt * k; i++)
+                    out[i] = NAN;
+            op_pmatrix_free(&A);
+            continue;
+        }
+        pmatrix_from_rows(g, &B, train->y, n, k);
+        pdpotrs_("L", &n, &k, A.a, &I1, &I1, A.desc, B.a, &I1, &I1, B.desc,
+                 &info, 1);
+        OP_INFO_CHECK("pdpotrs", info, "bad argument");
+        op_pmatrix_alloc(g, &P, nt, k);
+        if (nt > 0)
+            pgemm('N', &Kt, &B, &P);
+        collect_predictions(g, &P, test, out, &res->ridge_mse[r],
+                            &res->ridge_acc[r], &res->ridge_status[r]);
+        op_pmatrix_free(&A);
+        op_pmatrix_free(&B);
+        op_pmatrix_free(&P);
+    }
+    res->t_ridge = wtime_max(g, MPI_Wtime() - t);
+
+    /* float64 spectrum, with eigenvectors when gradient flow needs them. */
+    double *w = NULL;
+    op_pmatrix V;
+    memset(&V, 0, sizeof V);
+    if (cfg->n_time > 0 || cfg->eig64) {
+        t = MPI_Wtime();
+        op_pmatrix A;
+        pmatrix_copy(g, &K, &A);
+        w = OP_XMALLOC(sizeof(double) * (size_t)n);
+        if (cfg->n_time > 0)
+            op_pmatrix_alloc(g, &V, n, n);
+        peig64(&A, w, cfg->n_time > 0 ? &V : NULL);
+        /* Rank 0's values everywhere: attributes written collectively
+         * from them must agree bit for bit. */
+        OP_MPI_CHECK(MPI_Bcast(w, n, MPI_DOUBLE, 0, g->comm), "eigenvalues");
+        op_pmatrix_free(&A);
+        res->t_eig64 = wtime_max(g, MPI_Wtime() - t);
+        if (cfg->eig64) {
+            res->eig64 = OP_XMALLOC(sizeof(double) * (size_t)n);
+            for (int i = 0; i < n; i++)
+                res->eig64[i] = w[n - 1 - i];
+            op_kernel_powerlaw_fit(res->eig64, n, &res->fit_exp64,
+                                   &res->fit_pref64, &res->fit_lo,
+                                   &res->fit_hi);
+        }
+    }
+
+    if (cfg->n_time > 0) {
+        t = MPI_Wtime();
+        if (g->rank == 0)
+            res->pred_time =
+                OP_XMALLOC(sizeof(double) * (size_t)cfg->n_time * nt * k);
+        op_pmatrix Z, Zt, W1, P;
+        op_pmatrix_alloc(g, &Z, n, k);
+        op_pmatrix_alloc(g, &Zt, n, k);
+        op_pmatrix_alloc(g, &W1, n, k);
+        op_pmatrix_alloc(g, &P, nt, k);
+        pgemm('T', &V, &Y, &Z); /* Z = V^T Y: y in the eigenbasis */
+        for (int it = 0; it < cfg->n_time; it++) {
+            for (int lj = 0; lj < Z.nloc; lj++)
+                for (int li = 0; li < Z.mloc; li++) {
+                    int gi = op_pmatrix_grow(g, li); /* eigen index */
+                    size_t o = li + (size_t)lj * Z.lld;
+                    Zt.a[o] = op_kernel_gd_gain(w[gi], cfg->time[it], n) *
+                              Z.a[o];
+                }
+            pgemm('N', &V, &Zt, &W1);
+            if (nt > 0)
+                pgemm('N', &Kt, &W1, &P);
+            collect_predictions(
+                g, &P, test,
+                res->pred_time ? res->pred_time + (size_t)it * nt * k : NULL,
+                &res->time_mse[it], &res->time_acc[it],
+                &res->time_status[it]);
+        }
+        op_pmatrix_free(&Z);
+        op_pmatrix_free(&Zt);
+        op_pmatrix_free(&W1);
+        op_pmatrix_free(&P);
+        op_pmatrix_free(&V);
+        res->t_gd = wtime_max(g, MPI_Wtime() - t);
+    }
+    free(w);
+
+    if (cfg->eig32) {
+        t = MPI_Wtime();
+        float *wf = OP_XMALLOC(sizeof(float) * (size_t)n);
+        peig32(&K, wf);
+        OP_MPI_CHECK(MPI_Bcast(wf, n, MPI_FLOAT, 0, g->comm), "eigenvalues");
+        res->eig32 = OP_XMALLOC(sizeof(float) * (size_t)n);
+        for (int i = 0; i < n; i++)
+            res->eig32[i] = wf[n - 1 - i];
+        free(wf);
+        op_kernel_powerlaw_fit_f(res->eig32, n, &res->fit_exp32,
+                                 &res->fit_pref32, &res->fit_lo,
+                                 &res->fit_hi);
+        res->t_eig32 = wtime_max(g, MPI_Wtime() - t);
+    }
+
+    op_pmatrix_free(&Kt);
+    op_pmatrix_free(&Y);
+    if (cfg->save_matrix) {
+        res->matrix = K;
+        res->has_matrix = 1;
+    } else {
+        op_pmatrix_free(&K);
+    }
+    res->t_total = wtime_max(g, MPI_Wtime() - t0);
+    return OP_OK;
+}
+
+void op_kernel_result_free(op_kernel_result *res)
+{
+    free(res->pred_ridge);
+    free(res->pred_time);
+    free(res->eig64);
+    free(res->eig32);
+    if (res->has_matrix)
+        op_pmatrix_free(&res->matrix);
+    memset(res, 0, sizeof *res);
+}
