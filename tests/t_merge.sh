@@ -54,6 +54,13 @@ has "  ... naming it" "junk.h5"
 check "merge refuses a missing file" 2 $B merge "$T/x.h5" "$T/t0.h5" "$T/none.h5"
 check "merge refuses the output as an input" 2 $B merge "$T/t0.h5" "$T/t0.h5" "$T/t1.h5"
 check "merge without inputs: usage" 2 $B merge "$T/x.h5"
+K=tests/jobs/kernel.ini
+check "kernel job: reference" 0 $MPIRUN -np 2 $B run $K -o "$T/kref.h5" --quiet
+check "kernel job: task 0/2" 0 $MPIRUN -np 2 $B run $K -o "$T/k0.h5" --array 0/2 --quiet
+check "kernel job: task 1/2" 0 $MPIRUN -np 2 $B run $K -o "$T/k1.h5" --array 1/2 --quiet
+check "kernel job: merge" 0 $B merge "$T/km.h5" "$T/k0.h5" "$T/k1.h5"
+has "  ... copies the kernels" "kernel groups copied"
+check "  ... equal to the reference, kernels included" 0 $B compare "$T/kref.h5" "$T/km.h5"
 if /usr/bin/python3 -c 'import h5py' 2>/dev/null; then
     cp "$T/t0.h5" "$T/bad.h5"
     /usr/bin/python3 - "$T/bad.h5" <<'PY'
