@@ -47,7 +47,6 @@ SCRIPT
     echo "slurm/$1.sbatch"
 }
 
-names=""
 echo "$TABLE" | while read -r name n c t; do
     [ -n "$name" ] && gen "$name" "$n" "$c" "$t"
 done

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # slurm_lib.sh — bring up and tear down a real single-node Slurm (slurmctld,
 # slurmd, munged) in a temporary directory, as root, without systemd.
 # Sourced by tests/slurm_test.sh (bash). Recipe and timings:

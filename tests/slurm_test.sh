@@ -16,7 +16,7 @@
 # Environment: BUILD (build), MPIRUN, SLURM_TEST_JOB (tests/jobs/slurm.ini),
 # KEEP=1 keeps the temp directory.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 . tests/slurm_lib.sh
 
 T_START=$(date +%s.%N)
