@@ -506,7 +506,8 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
     /* Kernel phase: every rank on one BLACS grid. Skipped after a stop:
      * it could not finish inside the margin. */
     sum->kernels_total = n_kernels;
-    if (st == OP_OK && !stopped && n_kernels > 0) {
+    /* Job arrays: the first task computes the kernels, merge copies them. */
+    if (st == OP_OK && !stopped && n_kernels > 0 && opts->task_index == 0) {
         op_config cfg = job->base;
         s = worker_data(&w, &cfg);
         if (s == OP_OK)
