@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
+
+#include "overparam/h5attr.h"
 #include <cblas.h>
 
 #ifndef OP_VERSION
@@ -216,74 +218,6 @@ static void pack_row(op_archive *ar, long run, const op_row *row)
 
 /* ---- small HDF5 helpers --------------------------------------------- */
 
-static void attr_string(hid_t obj, const char *name, const char *value)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    OP_H5_CHECK(t, "string type");
-    OP_H5_CHECK(H5Tset_size(t, strlen(value) + 1), "string type");
-    hid_t s = H5Screate(H5S_SCALAR);
-    if (H5Aexists(obj, name) > 0)
-        OP_H5_CHECK(H5Adelete(obj, name), "replacing an attribute");
-    hid_t a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
-    OP_H5_CHECK(a, "creating an attribute");
-    OP_H5_CHECK(H5Awrite(a, t, value), "writing an attribute");
-    H5Aclose(a);
-    H5Sclose(s);
-    H5Tclose(t);
-}
-
-static void attr_long(hid_t obj, const char *name, long long value)
-{
-    hid_t s = H5Screate(H5S_SCALAR);
-    if (H5Aexists(obj, name) > 0)
-        OP_H5_CHECK(H5Adelete(obj, name), "replacing an attribute");
-    hid_t a = H5Acreate2(obj, name, H5T_NATIVE_LLONG, s, H5P_DEFAULT,
-                         H5P_DEFAULT);
-    OP_H5_CHECK(a, "creating an attribute");
-    OP_H5_CHECK(H5Awrite(a, H5T_NATIVE_LLONG, &value), "writing an attribute");
-    H5Aclose(a);
-    H5Sclose(s);
-}
-
-/* Reads a string attribute into a malloc'ed buffer, or NULL. */
-static char *attr_read_string(hid_t obj, const char *name)
-{
-    if (H5Aexists(obj, name) <= 0)
-        return NULL;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0)
-        return NULL;
-    hid_t ft = H5Aget_type(a);
-    char *out = NULL;
-    if (H5Tget_class(ft) == H5T_STRING && !H5Tis_variable_str(ft)) {
-        size_t n = H5Tget_size(ft);
-        out = calloc(n + 1, 1);
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, n);
-        if (out && H5Aread(a, mt, out) < 0) {
-            free(out);
-            out = NULL;
-        }
-        H5Tclose(mt);
-    }
-    H5Tclose(ft);
-    H5Aclose(a);
-    return out;
-}
-
-static long long attr_read_long(hid_t obj, const char *name, long long dflt)
-{
-    long long v = dflt;
-    if (H5Aexists(obj, name) <= 0)
-        return dflt;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0 || H5Aread(a, H5T_NATIVE_LLONG, &v) < 0)
-        v = dflt;
-    if (a >= 0)
-        H5Aclose(a);
-    return v;
-}
-
 /* Time stamp of rank 0, shared: attribute writes are collective and must
  * carry identical data on every rank. */
 static void now_string(MPI_Comm comm, char *buf, size_t len)
@@ -315,19 +249,19 @@ static void create_layout(op_archive *ar)
     now_string(ar->comm, stamp, sizeof stamp);
     int size;
     MPI_Comm_size(ar->comm, &size);
-    attr_long(root, "format_version", OP_FORMAT_VERSION);
-    attr_string(root, "program", "overparam");
-    attr_string(root, "program_version", OP_VERSION);
-    attr_string(root, "git_revision", OP_GIT_REV);
-    attr_long(root, "mpi_size", size);
-    attr_long(root, "blas_threads", openblas_get_num_threads());
-    attr_string(root, "blas_core", openblas_get_corename());
-    attr_string(root, "start_time", stamp);
-    attr_string(root, "end_time", "running                         ");
-    attr_string(root, "job_file", job->file);
-    attr_string(root, "job_text", job->text);
-    attr_long(root, "n_runs", job->n_runs);
-    attr_long(root, "seed", (long long)job->base.seed);
+    op_h5_attr_long(root, "format_version", OP_FORMAT_VERSION);
+    op_h5_attr_string(root, "program", "overparam");
+    op_h5_attr_string(root, "program_version", OP_VERSION);
+    op_h5_attr_string(root, "git_revision", OP_GIT_REV);
+    op_h5_attr_long(root, "mpi_size", size);
+    op_h5_attr_long(root, "blas_threads", openblas_get_num_threads());
+    op_h5_attr_string(root, "blas_core", openblas_get_corename());
+    op_h5_attr_string(root, "start_time", stamp);
+    op_h5_attr_string(root, "end_time", "running                         ");
+    op_h5_attr_string(root, "job_file", job->file);
+    op_h5_attr_string(root, "job_text", job->text);
+    op_h5_attr_long(root, "n_runs", job->n_runs);
+    op_h5_attr_long(root, "seed", (long long)job->base.seed);
 
     /* /runs: contiguous, space allocated now, so row writes are raw data. */
     hsize_t n = (hsize_t)job->n_runs;
@@ -338,7 +272,7 @@ static void create_layout(op_archive *ar)
     ar->runs = H5Dcreate2(root, "runs", ar->row_type, space, H5P_DEFAULT,
                           dcpl, H5P_DEFAULT);
     OP_H5_CHECK(ar->runs, "creating /runs");
-    attr_string(ar->runs, "status_codes",
+    op_h5_attr_string(ar->runs, "status_codes",
                 "0 pending, 1 done, 2 diverged, 3 failed");
     H5Pclose(dcpl);
     H5Sclose(space);
@@ -364,7 +298,7 @@ static void create_layout(op_archive *ar)
                                                        job->axes[a].values[i],
                                                        b, sizeof b));
         }
-        attr_string(d, "labels", labels);
+        op_h5_attr_string(d, "labels", labels);
         H5Dclose(d);
         H5Sclose(s);
     }
@@ -395,7 +329,7 @@ static void create_layout(op_archive *ar)
         if (g != groups[0] && g != groups[1])
             H5Gclose(g);
         OP_H5_CHECK(ar->fields[i], "creating a per-run dataset");
-        attr_string(ar->fields[i], "units", f->units);
+        op_h5_attr_string(ar->fields[i], "units", f->units);
         H5Pclose(p);
         H5Sclose(s);
     }
@@ -443,7 +377,7 @@ static void open_layout(op_archive *ar)
     }
     int size;
     MPI_Comm_size(ar->comm, &size);
-    attr_long(ar->file, "mpi_size", size);
+    op_h5_attr_long(ar->file, "mpi_size", size);
 }
 
 /* ---- journal --------------------------------------------------------- */
@@ -624,9 +558,9 @@ static op_status check_existing(const op_archive *ar)
     H5E_END_TRY;
     if (s != OP_OK || f < 0)
         return op_error(OP_ERR_IO, "%s: not a readable HDF5 file", ar->path);
-    char *prog = attr_read_string(f, "program");
-    long long fmt = attr_read_long(f, "format_version", -1);
-    char *text = attr_read_string(f, "job_text");
+    char *prog = op_h5_attr_read_string(f, "program");
+    long long fmt = op_h5_attr_read_long(f, "format_version", -1);
+    char *text = op_h5_attr_read_string(f, "job_text");
     if (!prog || strcmp(prog, "overparam") != 0)
         s = op_error(OP_ERR_INPUT, "%s: not an overparam archive (no "
                      "'program' attribute); refusing to touch it", ar->path);
@@ -907,7 +841,7 @@ op_status op_archive_close(op_archive *ar)
     now_string(ar->comm, stamp, sizeof stamp);
     if (ar->rank == 0)
         fault_point("close");
-    attr_string(ar->file, "end_time", stamp);
+    op_h5_attr_string(ar->file, "end_time", stamp);
     for (int i = 0; i < ar->layout->n; i++)
         H5Dclose(ar->fields[i]);
     H5Dclose(ar->runs);
@@ -945,8 +879,8 @@ static op_status open_archive_serial(const char *path, hid_t *f)
     *f = open_serial(path);
     if (*f < 0)
         return op_error(OP_ERR_INPUT, "%s: not an HDF5 file", path);
-    char *prog = attr_read_string(*f, "program");
-    long long fmt = attr_read_long(*f, "format_version", -1);
+    char *prog = op_h5_attr_read_string(*f, "program");
+    long long fmt = op_h5_attr_read_long(*f, "format_version", -1);
     op_status s = OP_OK;
     if (!prog || strcmp(prog, "overparam") != 0)
         s = op_error(OP_ERR_INPUT, "%s: not an overparam archive (no "
@@ -984,12 +918,12 @@ op_status op_archive_info(const char *path, FILE *out)
     op_status s = open_archive_serial(path, &f);
     if (s != OP_OK)
         return s;
-    char *job_file = attr_read_string(f, "job_file");
-    char *ver = attr_read_string(f, "program_version");
-    char *rev = attr_read_string(f, "git_revision");
-    char *t0 = attr_read_string(f, "start_time");
-    char *t1 = attr_read_string(f, "end_time");
-    long long size = attr_read_long(f, "mpi_size", -1);
+    char *job_file = op_h5_attr_read_string(f, "job_file");
+    char *ver = op_h5_attr_read_string(f, "program_version");
+    char *rev = op_h5_attr_read_string(f, "git_revision");
+    char *t0 = op_h5_attr_read_string(f, "start_time");
+    char *t1 = op_h5_attr_read_string(f, "end_time");
+    long long size = op_h5_attr_read_long(f, "mpi_size", -1);
     hid_t d = H5Dopen2(f, "runs", H5P_DEFAULT);
     hid_t sp = H5Dget_space(d);
     hsize_t n = 0;

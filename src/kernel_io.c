@@ -9,66 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "overparam/h5attr.h"
+
 extern void Cblacs_gridinfo(int ctxt, int *nprow, int *npcol, int *myrow,
                             int *mycol);
 
 #define H5C(call) OP_H5_CHECK(call, "writing a kernel group")
-
-/* A list attribute is always 1-D (length n, possibly 0), so readers see
- * the same shape whatever the list's length. */
-static void attr_list(hid_t loc, const char *name, const double *v, int n)
-{
-    hsize_t dim = (hsize_t)(n > 0 ? n : 0);
-    hid_t sp = H5Screate_simple(1, &dim, NULL);
-    H5C(sp);
-    hid_t a = H5Acreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT,
-                         H5P_DEFAULT);
-    H5C(a);
-    static const double dummy[1] = {0};
-    H5C(H5Awrite(a, H5T_NATIVE_DOUBLE, n > 0 ? (const void *)v : dummy));
-    H5C(H5Aclose(a));
-    H5C(H5Sclose(sp));
-}
-
-static void attr_d(hid_t loc, const char *name, double v)
-{
-    hid_t sp = H5Screate(H5S_SCALAR);
-    H5C(sp);
-    hid_t a = H5Acreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT,
-                         H5P_DEFAULT);
-    H5C(a);
-    H5C(H5Awrite(a, H5T_NATIVE_DOUBLE, &v));
-    H5C(H5Aclose(a));
-    H5C(H5Sclose(sp));
-}
-
-static void attr_int(hid_t loc, const char *name, int v)
-{
-    hid_t sp = H5Screate(H5S_SCALAR);
-    H5C(sp);
-    hid_t a = H5Acreate2(loc, name, H5T_STD_I32LE, sp, H5P_DEFAULT,
-                         H5P_DEFAULT);
-    H5C(a);
-    H5C(H5Awrite(a, H5T_NATIVE_INT, &v));
-    H5C(H5Aclose(a));
-    H5C(H5Sclose(sp));
-}
-
-static void attr_str(hid_t loc, const char *name, const char *s)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5C(t);
-    H5C(H5Tset_size(t, strlen(s) + 1));
-    H5C(H5Tset_strpad(t, H5T_STR_NULLTERM));
-    hid_t sp = H5Screate(H5S_SCALAR);
-    H5C(sp);
-    hid_t a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    H5C(a);
-    H5C(H5Awrite(a, t, s));
-    H5C(H5Aclose(a));
-    H5C(H5Sclose(sp));
-    H5C(H5Tclose(t));
-}
 
 static hid_t collective_dxpl(void)
 {
@@ -281,45 +227,45 @@ op_status op_kernel_io_write(hid_t file, const char *id,
     hid_t g = H5Gcreate2(top, id, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5C(g);
 
-    attr_str(g, "kind", res->kind == OP_KERNEL_NTK ? "ntk" : "nngp");
-    attr_str(g, "activation", spec->act == OP_ACT_RELU ? "relu" : "erf");
-    attr_str(g, "parameterization",
+    op_h5_attr_string(g, "kind", res->kind == OP_KERNEL_NTK ? "ntk" : "nngp");
+    op_h5_attr_string(g, "activation", spec->act == OP_ACT_RELU ? "relu" : "erf");
+    op_h5_attr_string(g, "parameterization",
              spec->param == OP_PARAM_NTK ? "ntk" : "standard");
-    attr_int(g, "depth", spec->depth);
-    attr_int(g, "width", spec->width);
-    attr_d(g, "sigma_w2", spec->sigma_w2);
-    attr_d(g, "sigma_b2", spec->sigma_b2);
-    attr_int(g, "input_dim", spec->d);
-    attr_int(g, "n_train", res->n_train);
-    attr_int(g, "n_test", res->n_test);
-    attr_int(g, "outputs", res->k);
-    attr_int(g, "ridge_relative", cfg->ridge_relative);
-    attr_list(g, "ridge", res->ridge, res->n_ridge);
-    attr_list(g, "epsilon", res->epsilon, res->n_ridge);
-    attr_list(g, "time", res->time, res->n_time);
-    attr_int(g, "block", res->block);
-    attr_int(g, "grid_rows", res->grid_rows);
-    attr_int(g, "grid_cols", res->grid_cols);
-    attr_d(g, "mean_diag", res->mean_diag);
-    attr_d(g, "fit_exponent64", res->fit_exp64);
-    attr_d(g, "fit_prefactor64", res->fit_pref64);
-    attr_d(g, "fit_exponent32", res->fit_exp32);
-    attr_d(g, "fit_prefactor32", res->fit_pref32);
-    attr_int(g, "fit_lo", res->fit_lo);
-    attr_int(g, "fit_hi", res->fit_hi);
-    attr_d(g, "t_kernel", res->t_kernel);
-    attr_d(g, "t_ridge", res->t_ridge);
-    attr_d(g, "t_eig64", res->t_eig64);
-    attr_d(g, "t_eig32", res->t_eig32);
-    attr_d(g, "t_gd", res->t_gd);
-    attr_d(g, "t_total", res->t_total);
-    attr_str(g, "mse_convention",
+    op_h5_attr_long(g, "depth", spec->depth);
+    op_h5_attr_long(g, "width", spec->width);
+    op_h5_attr_double(g, "sigma_w2", spec->sigma_w2);
+    op_h5_attr_double(g, "sigma_b2", spec->sigma_b2);
+    op_h5_attr_long(g, "input_dim", spec->d);
+    op_h5_attr_long(g, "n_train", res->n_train);
+    op_h5_attr_long(g, "n_test", res->n_test);
+    op_h5_attr_long(g, "outputs", res->k);
+    op_h5_attr_long(g, "ridge_relative", cfg->ridge_relative);
+    op_h5_attr_doubles(g, "ridge", res->ridge, res->n_ridge);
+    op_h5_attr_doubles(g, "epsilon", res->epsilon, res->n_ridge);
+    op_h5_attr_doubles(g, "time", res->time, res->n_time);
+    op_h5_attr_long(g, "block", res->block);
+    op_h5_attr_long(g, "grid_rows", res->grid_rows);
+    op_h5_attr_long(g, "grid_cols", res->grid_cols);
+    op_h5_attr_double(g, "mean_diag", res->mean_diag);
+    op_h5_attr_double(g, "fit_exponent64", res->fit_exp64);
+    op_h5_attr_double(g, "fit_prefactor64", res->fit_pref64);
+    op_h5_attr_double(g, "fit_exponent32", res->fit_exp32);
+    op_h5_attr_double(g, "fit_prefactor32", res->fit_pref32);
+    op_h5_attr_long(g, "fit_lo", res->fit_lo);
+    op_h5_attr_long(g, "fit_hi", res->fit_hi);
+    op_h5_attr_double(g, "t_kernel", res->t_kernel);
+    op_h5_attr_double(g, "t_ridge", res->t_ridge);
+    op_h5_attr_double(g, "t_eig64", res->t_eig64);
+    op_h5_attr_double(g, "t_eig32", res->t_eig32);
+    op_h5_attr_double(g, "t_gd", res->t_gd);
+    op_h5_attr_double(g, "t_total", res->t_total);
+    op_h5_attr_string(g, "mse_convention",
              "0.5 * mean over test samples of the squared error summed over "
              "outputs");
-    attr_str(g, "time_convention",
+    op_h5_attr_string(g, "time_convention",
              "gradient flow on 0.5*mean_i |f(x_i)-y_i|^2, learning rate 1, "
              "f_0 = 0: f_t = Kt V diag((1-exp(-lambda t/n))/lambda) V^T y");
-    attr_str(g, "eigen_order", "descending");
+    op_h5_attr_string(g, "eigen_order", "descending");
 
     hsize_t n = (hsize_t)res->n_train;
     if (res->eig64)

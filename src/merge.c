@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 
 #include "overparam/archive.h"
+#include "overparam/h5attr.h"
 #include "overparam/job.h"
 #include "overparam/result.h"
 
@@ -68,54 +69,6 @@ static hid_t row_type_create(void)
     return t;
 }
 
-/* Reads a fixed-length string attribute of the root group into a malloc'ed
- * buffer; NULL when it is missing or not a string. */
-static char *read_string_attr(hid_t file, const char *name)
-{
-    char *out = NULL;
-    H5E_BEGIN_TRY
-    {
-        hid_t a = H5Aexists(file, name) > 0
-                      ? H5Aopen(file, name, H5P_DEFAULT) : -1;
-        hid_t ft = a >= 0 ? H5Aget_type(a) : -1;
-        if (ft >= 0 && H5Tget_class(ft) == H5T_STRING &&
-            !H5Tis_variable_str(ft)) {
-            size_t n = H5Tget_size(ft);
-            out = calloc(n + 1, 1);
-            hid_t mt = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mt, n);
-            if (out && H5Aread(a, mt, out) < 0) {
-                free(out);
-                out = NULL;
-            }
-            H5Tclose(mt);
-        }
-        if (ft >= 0)
-            H5Tclose(ft);
-        if (a >= 0)
-            H5Aclose(a);
-    }
-    H5E_END_TRY;
-    return out;
-}
-
-static long long read_long_attr(hid_t file, const char *name)
-{
-    long long v = -1;
-    H5E_BEGIN_TRY
-    {
-        hid_t a = H5Aexists(file, name) > 0
-                      ? H5Aopen(file, name, H5P_DEFAULT) : -1;
-        if (a >= 0) {
-            if (H5Aread(a, H5T_NATIVE_LLONG, &v) < 0)
-                v = -1;
-            H5Aclose(a);
-        }
-    }
-    H5E_END_TRY;
-    return v;
-}
-
 static void input_close(merge_input *in, int n_fields)
 {
     for (int i = 0; i < n_fields; i++)
@@ -150,7 +103,7 @@ static op_status input_open(merge_input *in, const char *path, char **text)
     H5E_END_TRY;
     if (in->file < 0)
         return op_error(OP_ERR_INPUT, "%s: not an HDF5 file", path);
-    char *prog = read_string_attr(in->file, "program");
+    char *prog = op_h5_attr_read_string(in->file, "program");
     int ok = prog && !strcmp(prog, "overparam");
     free(prog);
     if (!ok) {
@@ -158,14 +111,14 @@ static op_status input_open(merge_input *in, const char *path, char **text)
         return op_error(OP_ERR_INPUT, "%s: not an overparam archive (no "
                         "'program' attribute)", path);
     }
-    long long fmt = read_long_attr(in->file, "format_version");
+    long long fmt = op_h5_attr_read_long(in->file, "format_version", -1);
     if (fmt != OP_FORMAT_VERSION) {
         input_close(in, 0);
         return op_error(OP_ERR_INPUT, "%s: archive format version %lld, this "
                         "program reads version %d", path, fmt,
                         OP_FORMAT_VERSION);
     }
-    *text = read_string_attr(in->file, "job_text");
+    *text = op_h5_attr_read_string(in->file, "job_text");
     if (!*text) {
         input_close(in, 0);
         return op_error(OP_ERR_INPUT, "%s: attribute job_text missing", path);
@@ -507,7 +460,7 @@ op_status op_merge(const char *out, const char *const *inputs, int n,
     op_status s = input_open(&first, inputs[0], &text);
     if (s != OP_OK)
         return s;
-    char *job_file = read_string_attr(first.file, "job_file");
+    char *job_file = op_h5_attr_read_string(first.file, "job_file");
     input_close(&first, 0);
     op_job job;
     s = op_job_load_string(&job, job_file ? job_file : inputs[0], text);

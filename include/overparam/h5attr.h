@@ -1,0 +1,23 @@
+/* h5attr.h — the HDF5 attributes every writer of the archive uses: one
+ * place that creates (replacing any of the same name) and reads them.
+ *
+ * Contract: writers are collective in a parallel file (every rank passes
+ * the same value) and abort all ranks through OP_H5_CHECK on failure;
+ * readers are silent and return NULL or the default when the attribute is
+ * missing or of another type. Strings are fixed-length (h5dump shows them
+ * plainly); numbers are 64-bit; lists are 1-D even when empty. */
+#ifndef OVERPARAM_H5ATTR_H
+#define OVERPARAM_H5ATTR_H
+
+#include <hdf5.h>
+
+void op_h5_attr_string(hid_t obj, const char *name, const char *value);
+void op_h5_attr_long(hid_t obj, const char *name, long long value);
+void op_h5_attr_double(hid_t obj, const char *name, double value);
+void op_h5_attr_doubles(hid_t obj, const char *name, const double *v, int n);
+
+/* malloc'ed copy of a fixed-length string attribute, or NULL. */
+char *op_h5_attr_read_string(hid_t obj, const char *name);
+long long op_h5_attr_read_long(hid_t obj, const char *name, long long dflt);
+
+#endif

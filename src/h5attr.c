@@ -1,0 +1,97 @@
+/* h5attr.c — create and read the archive's attributes (see h5attr.h). */
+#include "overparam/h5attr.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "overparam/error.h"
+
+#define HINT "writing an attribute"
+
+/* Creates attribute `name` of `type` and `space` on obj, replacing one of
+ * that name, writes `value` (in memory type `mtype`) and closes it. */
+static void attr_put(hid_t obj, const char *name, hid_t type, hid_t space,
+                     hid_t mtype, const void *value)
+{
+    if (H5Aexists(obj, name) > 0)
+        OP_H5_CHECK(H5Adelete(obj, name), "replacing an attribute");
+    hid_t a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    OP_H5_CHECK(a, HINT);
+    OP_H5_CHECK(H5Awrite(a, mtype, value), HINT);
+    OP_H5_CHECK(H5Aclose(a), HINT);
+    OP_H5_CHECK(H5Sclose(space), HINT);
+}
+
+void op_h5_attr_string(hid_t obj, const char *name, const char *value)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    OP_H5_CHECK(t, HINT);
+    OP_H5_CHECK(H5Tset_size(t, strlen(value) + 1), HINT);
+    attr_put(obj, name, t, H5Screate(H5S_SCALAR), t, value);
+    H5Tclose(t);
+}
+
+void op_h5_attr_long(hid_t obj, const char *name, long long value)
+{
+    attr_put(obj, name, H5T_STD_I64LE, H5Screate(H5S_SCALAR),
+             H5T_NATIVE_LLONG, &value);
+}
+
+void op_h5_attr_double(hid_t obj, const char *name, double value)
+{
+    attr_put(obj, name, H5T_IEEE_F64LE, H5Screate(H5S_SCALAR),
+             H5T_NATIVE_DOUBLE, &value);
+}
+
+void op_h5_attr_doubles(hid_t obj, const char *name, const double *v, int n)
+{
+    hsize_t dim = (hsize_t)(n > 0 ? n : 0);
+    static const double none[1] = {0};
+    attr_put(obj, name, H5T_IEEE_F64LE, H5Screate_simple(1, &dim, NULL),
+             H5T_NATIVE_DOUBLE, n > 0 ? (const void *)v : none);
+}
+
+char *op_h5_attr_read_string(hid_t obj, const char *name)
+{
+    char *out = NULL;
+    H5E_BEGIN_TRY
+    {
+        hid_t a = H5Aexists(obj, name) > 0 ? H5Aopen(obj, name, H5P_DEFAULT)
+                                           : -1;
+        hid_t ft = a >= 0 ? H5Aget_type(a) : -1;
+        if (ft >= 0 && H5Tget_class(ft) == H5T_STRING &&
+            !H5Tis_variable_str(ft)) {
+            size_t n = H5Tget_size(ft);
+            hid_t mt = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mt, n);
+            out = calloc(n + 1, 1);
+            if (out && H5Aread(a, mt, out) < 0) {
+                free(out);
+                out = NULL;
+            }
+            H5Tclose(mt);
+        }
+        if (ft >= 0)
+            H5Tclose(ft);
+        if (a >= 0)
+            H5Aclose(a);
+    }
+    H5E_END_TRY;
+    return out;
+}
+
+long long op_h5_attr_read_long(hid_t obj, const char *name, long long dflt)
+{
+    long long v = dflt;
+    H5E_BEGIN_TRY
+    {
+        hid_t a = H5Aexists(obj, name) > 0 ? H5Aopen(obj, name, H5P_DEFAULT)
+                                           : -1;
+        if (a < 0 || H5Aread(a, H5T_NATIVE_LLONG, &v) < 0)
+            v = dflt;
+        if (a >= 0)
+            H5Aclose(a);
+    }
+    H5E_END_TRY;
+    return v;
+}
