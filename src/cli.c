@@ -216,10 +216,10 @@ static int cmd_run(int argc, char **argv)
     if (rank == 0) {
         if (s == OP_OK)
             fprintf(stderr, "[overparam] %s: %ld runs done (%ld resumed), %ld "
-                    "diverged, %ld failed; kernels %d/%d; %.1fs on %d "
-                    "rank%s%s\n", opts.out_path,
+                    "diverged, %ld failed, %ld abandoned; kernels %d/%d; "
+                    "%.1fs on %d rank%s%s\n", opts.out_path,
                     sum.done + sum.done_before, sum.done_before,
-                    sum.diverged, sum.failed, sum.kernels_done,
+                    sum.diverged, sum.failed, sum.abandoned, sum.kernels_done,
                     sum.kernels_total, sum.seconds, size,
                     size == 1 ? "" : "s",
                     sum.stopped ? " (stopped early: resume with --resume)"
