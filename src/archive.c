@@ -912,6 +912,34 @@ static int read_member(hid_t d, const char *name, double *out)
     return e < 0 ? -1 : 0;
 }
 
+/* One line per kernel group: test accuracy and loss at each ridge. */
+static void print_kernel(hid_t kernels, hsize_t i, FILE *out)
+{
+    char name[128];
+    if (H5Lget_name_by_idx(kernels, ".", H5_INDEX_NAME, H5_ITER_INC, i, name,
+                           sizeof name, H5P_DEFAULT) < 0)
+        return;
+    char path[160];
+    snprintf(path, sizeof path, "%s/metrics_ridge", name);
+    hid_t d = -1;
+    H5E_BEGIN_TRY { d = H5Dopen2(kernels, path, H5P_DEFAULT); }
+    H5E_END_TRY;
+    fprintf(out, "  %-20s", name);
+    if (d >= 0) {
+        hid_t sp = H5Dget_space(d);
+        hssize_t n = H5Sget_simple_extent_npoints(sp);
+        H5Sclose(sp);
+        double ridge[OP_LIST_MAX], acc[OP_LIST_MAX], mse[OP_LIST_MAX];
+        if (n > 0 && n <= OP_LIST_MAX && !read_member(d, "ridge", ridge) &&
+            !read_member(d, "acc", acc) && !read_member(d, "mse", mse))
+            for (hssize_t j = 0; j < n; j++)
+                fprintf(out, " ridge %g: acc %.4g loss %.4g;", ridge[j],
+                        acc[j], mse[j]);
+        H5Dclose(d);
+    }
+    fprintf(out, "\n");
+}
+
 op_status op_archive_info(const char *path, FILE *out)
 {
     hid_t f;
@@ -1029,13 +1057,16 @@ op_status op_archive_info(const char *path, FILE *out)
     }
     if (printed == 200)
         fprintf(out, "... (first 200 configurations shown)\n");
-    /* Kernels, if any. */
+    /* Kernels, if any: test accuracy per ridge, the limit of the nets. */
     if (H5Lexists(f, "kernels", H5P_DEFAULT) > 0) {
         hid_t g = H5Gopen2(f, "kernels", H5P_DEFAULT);
         H5G_info_t gi;
-        if (g >= 0 && H5Gget_info(g, &gi) >= 0 && gi.nlinks > 0)
+        if (g >= 0 && H5Gget_info(g, &gi) >= 0 && gi.nlinks > 0) {
             fprintf(out, "\nkernels   %llu in /kernels\n",
                     (unsigned long long)gi.nlinks);
+            for (hsize_t i = 0; i < gi.nlinks; i++)
+                print_kernel(g, i, out);
+        }
         if (g >= 0)
             H5Gclose(g);
     }
