@@ -19,6 +19,7 @@
 
 #include "overparam/data.h"
 #include "overparam/kphase.h"
+#include "overparam/measure.h"
 #include "overparam/result.h"
 #include "overparam/train.h"
 
@@ -78,6 +79,7 @@ typedef struct {
     op_trainer *trainer;
     const op_layout *layout;
     op_result res;
+    op_measure_ctx *measure; /* [measure] hook's context, NULL when off */
 } worker_ctx;
 
 static op_data_cfg data_key(const op_config *cfg)
@@ -147,6 +149,10 @@ static void worker_compute(worker_ctx *w, const op_job *job, long run,
             s = op_data_corrupt(&cfg, &w->train, &noisy);
             train = &noisy;
         }
+        /* [measure]: the hook measures at every curve point and needs
+         * this run's sets (the noisy copy, when there is one). */
+        if (s == OP_OK && w->measure)
+            op_measure_set_data(w->measure, train, &w->test, w->layout, res);
         if (s == OP_OK)
             s = op_train_run(w->trainer, &cfg, run, train, &w->test,
                              w->layout, res);
@@ -466,6 +472,12 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
     OP_INFO_CHECK("op_trainer_create", op_trainer_create(&w.trainer),
                   "out of memory for the trainer");
     op_trainer_set_poll(w.trainer, worker_poll, NULL);
+    /* [measure]: measurements at every curve point (measure.c). */
+    if (op_measure_enabled(&job->base.measure)) {
+        OP_INFO_CHECK("op_measure_create", op_measure_create(&w.measure),
+                      "out of memory for the measurement context");
+        op_trainer_set_hook(w.trainer, op_measure_hook, w.measure);
+    }
     OP_INFO_CHECK("op_result_alloc", op_result_alloc(&w.res, &layout),
                   "out of memory for a result");
     int works = opts->coordinator_works < 0 ? size < 16
@@ -517,6 +529,7 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
     }
     op_archive_close(ar);
     op_trainer_destroy(w.trainer);
+    op_measure_destroy(w.measure);
     op_result_free(&w.res);
     if (w.valid) {
         op_data_free(&w.train);
