@@ -200,7 +200,6 @@ static int cmd_run(int argc, char **argv)
     op_status s = slurm_guard(size);
     if (s != OP_OK)
         return rank == 0 ? report(s) : exit_code(s);
-    install_signals();
     /* Ranks are the parallelism: one BLAS thread each unless the launcher
      * says otherwise (OPENBLAS_NUM_THREADS from --cpus-per-task). Results
      * are identical across rank counts at a fixed threads-per-rank. */
@@ -280,6 +279,9 @@ int op_cli_main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "run")) {
+        /* Before MPI_Init, which can take seconds: a walltime warning that
+         * arrives early must stop the sweep, not kill the process. */
+        install_signals();
         int provided;
         MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
         int code = cmd_run(argc - 2, argv + 2);

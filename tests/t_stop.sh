@@ -14,7 +14,9 @@ for margin in 0 30; do
     rm -f "$T/s.h5" "$T/s.h5.journal"
     $MPIRUN -np 2 $B run $JOB -o "$T/s.h5" --stop-margin $margin --progress 0.2 2>"$T/err" &
     pid=$!
-    sleep 1
+    # Signal once the sweep is under way (its archive exists).
+    i=0; while [ ! -s "$T/s.h5.journal" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+    sleep 0.3
     pkill -USR1 -f "overparam run $JOB -o $T/s.h5" || true
     rc=0; wait $pid || rc=$?
     [ $rc -eq 3 ] || { echo "FAIL: margin $margin: exit $rc, want 3"; cat "$T/err"; exit 1; }
