@@ -447,6 +447,25 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
         s = op_kphase_check_memory(job, comm);
     if (s != OP_OK)
         return s;
+    /* The job's data is loaded before anything is written: a truncated or
+     * corrupted data file is bad input (exit 2, no archive), not a sweep
+     * of failed runs. Every rank loads it (the kernel phase needs it on
+     * all of them) and keeps it cached for the runs. */
+    worker_ctx w = {0};
+    op_config base = job->base;
+    s = worker_data(&w, &base);
+    int ok = s == OP_OK;
+    OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, comm),
+                 "checking the data on every rank");
+    if (!ok) {
+        if (s == OP_OK)
+            s = op_error(OP_ERR_INPUT, "data of %s: see rank 0", job->file);
+        if (w.valid) {
+            op_data_free(&w.train);
+            op_data_free(&w.test);
+        }
+        return s;
+    }
     int n_kernels = op_kphase_count(job);
     unsigned char *done = OP_XCALLOC((size_t)job->n_runs + 1, 1);
     unsigned char *kdone = OP_XCALLOC((size_t)n_kernels + 1, 1);
@@ -454,6 +473,8 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
     s = op_archive_open(&ar, opts->out_path, job, &layout, comm, opts->mode,
                         done, kdone, n_kernels);
     if (s != OP_OK) {
+        op_data_free(&w.train);
+        op_data_free(&w.test);
         free(done);
         free(kdone);
         return s;
@@ -466,7 +487,6 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
             sum->done_before += done[r];
         }
 
-    worker_ctx w = {0};
     w.layout = &layout;
     stop_margin = opts->stop_margin;
     OP_INFO_CHECK("op_trainer_create", op_trainer_create(&w.trainer),

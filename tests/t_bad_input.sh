@@ -53,5 +53,53 @@ f = h5py.File('$T/keep.h5', 'a'); f.attrs['format_version'] = 99; f.close()"
     check "info other version" "format version 99" $B info "$T/keep.h5"
     check "resume other version" "format version 99" $MPIRUN -np 1 $B run tests/jobs/tiny.ini -o "$T/keep.h5" --resume
 fi
+# Data files: a small fake Fashion-MNIST directory, good, then broken in
+# each way a download or a disk can break it.
+if $PY -c 'import gzip' 2>/dev/null; then
+    mkfm() { # dir images_n labels_n [mode]
+        $PY - "$@" <<'PYEOF'
+import gzip, os, struct, sys
+d, ni, nl = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+mode = sys.argv[4] if len(sys.argv) > 4 else "good"
+os.makedirs(d, exist_ok=True)
+def idx(dims, body, magic=8):
+    return bytes([0, 0, magic, len(dims)]) + b"".join(struct.pack(">I", x) for x in dims) + body
+def put(name, data):
+    open(os.path.join(d, name), "wb").write(gzip.compress(data))
+for split, n_i, n_l in (("train", ni, nl), ("t10k", 20, 20)):
+    put(split + "-images-idx3-ubyte.gz", idx([n_i, 28, 28], bytes((i * 7) % 256 for i in range(n_i * 784))))
+    put(split + "-labels-idx1-ubyte.gz", idx([n_l], bytes(i % 10 for i in range(n_l))))
+p = os.path.join(d, "train-images-idx3-ubyte.gz")
+raw = open(p, "rb").read()
+if mode == "truncated":
+    open(p, "wb").write(raw[: len(raw) // 2])
+elif mode == "corrupted":
+    b = bytearray(raw); b[len(b) // 2 : len(b) // 2 + 16] = b"\xff" * 16; open(p, "wb").write(bytes(b))
+elif mode == "plain_text":
+    open(p, "wb").write(b"this is not an IDX file\n")
+elif mode == "bad_magic":
+    put("train-images-idx3-ubyte.gz", idx([ni, 28, 28], bytes(ni * 784), magic=13))
+elif mode == "short_body":
+    put("train-images-idx3-ubyte.gz", idx([ni, 28, 28], bytes(ni * 784 - 10)))
+elif mode == "trailing":
+    put("train-images-idx3-ubyte.gz", idx([ni, 28, 28], bytes(ni * 784 + 5)))
+PYEOF
+    }
+    fmjob() { # dir -> job file path
+        printf '[data]\npath = %s\nn_train = 50\nn_test = 20\n[model]\nwidth = 4\n[train]\nepochs = 1\n' "$1" > "$1.ini"
+        echo "$1.ini"
+    }
+    mkfm "$T/fm_good" 100 100
+    $MPIRUN -np 1 $B run "$(fmjob "$T/fm_good")" -o "$T/fm_good.h5" --quiet 2>"$T/out" || { echo "FAIL: good fake data set refused"; cat "$T/out"; fail=$((fail + 1)); }
+    for mode in truncated corrupted plain_text bad_magic short_body trailing; do
+        mkfm "$T/fm_$mode" 100 100 $mode
+        check "data $mode" "train-images-idx3-ubyte.gz" $MPIRUN -np 2 $B run "$(fmjob "$T/fm_$mode")" -o "$T/fm_$mode.h5"
+        [ ! -e "$T/fm_$mode.h5" ] || { echo "FAIL: archive written for $mode data"; fail=$((fail + 1)); }
+    done
+    mkfm "$T/fm_count" 100 99
+    check "data label count" "labels" $MPIRUN -np 1 $B run "$(fmjob "$T/fm_count")" -o "$T/fm_count.h5"
+    mkfm "$T/fm_few" 30 30
+    check "data fewer than n_train" "fm_few" $MPIRUN -np 1 $B run "$(fmjob "$T/fm_few")" -o "$T/fm_few.h5"
+fi
 echo "bad input: $n cases, $fail failed"
 [ $fail -eq 0 ]
