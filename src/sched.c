@@ -288,8 +288,11 @@ static int coord_poll(coord *c)
         MPI_Status st;
         OP_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, c->comm, &flag,
                                 &st), "polling workers");
-        if (!flag)
+        if (!flag) {
+            /* Progress keeps coming while a long run holds every rank. */
+            coord_progress(c, 0);
             return handled;
+        }
         handled++;
         if (st.MPI_TAG == TAG_REQUEST) {
             int k;
