@@ -53,6 +53,13 @@ f = h5py.File('$T/keep.h5', 'a'); f.attrs['format_version'] = 99; f.close()"
     check "info other version" "format version 99" $B info "$T/keep.h5"
     check "resume other version" "format version 99" $MPIRUN -np 1 $B run tests/jobs/tiny.ini -o "$T/keep.h5" --resume
 fi
+# Inputs the fuzzers found slow or crashing: each must end quickly with 0 or 2.
+for f in tests/fuzz/regress/*; do
+    [ -f "$f" ] || continue
+    n=$((n + 1))
+    timeout 10 $B validate "$f" >/dev/null 2>&1; rc=$?
+    case $rc in 0|2) ;; *) echo "FAIL fuzz regression $f: exit $rc"; fail=$((fail + 1)) ;; esac
+done
 # Data files: a small fake Fashion-MNIST directory, good, then broken in
 # each way a download or a disk can break it.
 if $PY -c 'import gzip' 2>/dev/null; then
