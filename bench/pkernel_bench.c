@@ -14,7 +14,7 @@
  *     gathered to rank 0, which runs LAPACK DPOTRF / DSYEVD("V") on it with
  *     P OpenBLAS threads (same cores) while the other ranks sleep.
  *     Prints: "linalg n P t_pdpotrf t_dpotrf t_pdsyevd t_dsyevd" and one
- *     "rss rank peak_kb start_kb share_kb" line per rank. */
+ *     "rss rank peak_kb start_kb share_kb pdsyevd_work_kb" line per rank. */
 #include <cblas.h>
 #include <math.h>
 #include <mpi.h>
@@ -204,6 +204,7 @@ static int run_linalg(op_pkernel_grid *g, int n)
         fprintf(stderr, "pdsyevd info %d\n", info);
     free(work);
     free(iwork);
+    long work_kb = (long)((8.0 * lwork + 4.0 * liwork) / 1024);
     long peak_kb = rss_kb();
     /* this rank's share: K, the working copy, the eigenvectors + data */
     long share_kb = (long)((3.0 * loc + sizeof(double) * (double)n * D) / 1024);
@@ -241,15 +242,15 @@ static int run_linalg(op_pkernel_grid *g, int n)
         openblas_set_num_threads(threads);
     }
     idle_barrier(g->comm);
-    long all[3] = {peak_kb, start_kb, share_kb};
-    long *gath = malloc(sizeof(long) * 3 * g->size);
-    MPI_Gather(all, 3, MPI_LONG, gath, 3, MPI_LONG, 0, g->comm);
+    long all[4] = {peak_kb, start_kb, share_kb, work_kb};
+    long *gath = malloc(sizeof(long) * 4 * g->size);
+    MPI_Gather(all, 4, MPI_LONG, gath, 4, MPI_LONG, 0, g->comm);
     if (g->rank == 0) {
         printf("linalg %d %d %.6e %.6e %.6e %.6e\n", n, g->size, t_pchol,
                t_chol, t_peig, t_eig);
         for (int r = 0; r < g->size; r++)
-            printf("rss %d %ld %ld %ld\n", r, gath[3 * r], gath[3 * r + 1],
-                   gath[3 * r + 2]);
+            printf("rss %d %ld %ld %ld %ld\n", r, gath[4 * r],
+                   gath[4 * r + 1], gath[4 * r + 2], gath[4 * r + 3]);
     }
     free(gath);
     free(full);
