@@ -16,7 +16,9 @@ TABLE="
 quick                2       1      00:30:00
 width_curve         16       1      04:00:00
 random_labels       16       1      04:00:00
+random_labels_noise 16       1      04:00:00
 double_descent      16       1      04:00:00
+double_descent_rf   16       1      04:00:00
 robustness          16       1      04:00:00
 frequency_principle  8       1      02:00:00
 condensation         8       1      02:00:00
@@ -48,7 +50,7 @@ SCRIPT
 }
 
 echo "$TABLE" | while read -r name n c t; do
-    [ -n "$name" ] && gen "$name" "$n" "$c" "$t"
+    [ -z "$name" ] || gen "$name" "$n" "$c" "$t"
 done
 for f in jobs/*.ini; do
     [ -f "$f" ] || continue
