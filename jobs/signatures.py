@@ -1,0 +1,145 @@
+#!/usr/bin/python3
+"""Prints the signature figures of a job's archive (see jobs/README.md).
+
+    /usr/bin/python3 jobs/signatures.py JOB A.h5     # JOB = a job file's name, e.g. random_labels
+
+Uses the analysis package (analysis/opa) for loading, grouping and Spearman.
+Each function prints the measured numbers and the criterion, then
+'holds: yes/no'. Exit 0 whatever the verdict (it reports, it does not test).
+"""
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "analysis"))
+import opa  # noqa: E402
+from opa.stats import group_by, spearman, loglog_fit  # noqa: E402
+
+
+def verdict(ok):
+    print("holds:", "yes" if ok else "no")
+
+
+def axis(a, name):
+    return name in a.grid and len(a.grid[name]) > 1
+
+
+def memorization(a):
+    """random_labels / random_labels_noise: fit, epochs to fit, test error."""
+    by = [x for x in ("corruption", "label_noise") if axis(a, x)]
+    fit = np.asarray(a.runs["fit_epoch"], float)
+    fit[fit < 0] = np.nan
+    g = group_by(a.runs, by, ["train_acc", "test_acc"], extra={"fit": fit})
+    print(f"{'condition':>16} {'train_acc min':>13} {'test_acc':>9} {'fit_epoch':>10}")
+    names = []
+    for r in g:
+        name = (a.label("corruption", r["corruption"]) if "corruption" in by
+                else f"noise {r['label_noise']:g}")
+        names.append(name)
+        print(f"{name:>16} {r['train_acc_min']:13.4f} {r['test_acc_mean']:9.3f} "
+              f"{r['fit_mean']:7.1f}±{r['fit_std']:.1f}")
+    ok = bool(np.nanmin(g["train_acc_min"]) >= 0.99)
+    print(f"every condition fitted (>= 0.99 train acc): {ok}")
+    if "corruption" in by:
+        f = dict(zip(names, g["fit_mean"]))
+        t = dict(zip(names, g["test_acc_mean"]))
+        ratio = f["random_labels"] / f["none"]
+        print(f"T_fit(random labels)/T_fit(true) = {ratio:.2f} (expected in [1.2, 10])")
+        print(f"T_fit(gaussian) = {f['gaussian']:.1f} < T_fit(random labels) = {f['random_labels']:.1f}")
+        print(f"test acc: true {t['none']:.3f}, random labels {t['random_labels']:.3f} (expected [0.08, 0.12])")
+        ok = ok and 1.2 <= ratio <= 10 and f["gaussian"] < f["random_labels"] \
+            and 0.08 <= t["random_labels"] <= 0.12
+    else:
+        r1 = spearman(g["label_noise"], g["fit_mean"])
+        r2 = spearman(g["label_noise"], 1 - g["test_acc_mean"])
+        print(f"Spearman(noise, fit_epoch) = {r1:.3f} (>= 0.9); Spearman(noise, test error) = {r2:.3f} (>= 0.95)")
+        print(f"test acc at the largest noise: {g['test_acc_mean'][-1]:.3f} (chance 0.10)")
+        ok = ok and r1 >= 0.9 and r2 >= 0.95
+    verdict(ok)
+
+
+def _descent_curves(a, err_of):
+    """Yields (label, n_params, width, error mean, error std) per other grid point."""
+    by = [x for x in a.swept() if x not in ("width", "seed")]
+    err = err_of(a)
+    g = group_by(a.runs, by + ["width"], ["n_params"], extra={"err": err})
+    keys = np.unique(np.stack([g[b] for b in by], 1), axis=0) if by else [()]
+    for key in keys:
+        sel = np.all(np.stack([g[b] for b in by], 1) == key, 1) if by else np.ones(len(g), bool)
+        lab = ", ".join(f"{b}={a.label(b, v) if b in ('corruption', 'parameterization') else f'{v:g}'}"
+                        for b, v in zip(by, key))
+        yield lab, dict(zip(by, key)), g[sel]
+
+
+def _peak(width, err, centre):
+    """Peak ratios: error at the max within [centre/2, 2 centre] over the best
+    error left of it and over the best error right of it."""
+    near = (width >= centre / 2) & (width <= 2 * centre)
+    i = np.flatnonzero(near)[np.argmax(err[near])]
+    left, right = err[:i], err[i + 1:]
+    return (width[i], err[i], err[i] / left.min() if left.size else np.nan,
+            err[i] / right.min() if right.size else np.nan)
+
+
+def double_descent(a, rf=False):
+    """double_descent / double_descent_rf: test MSE and 0-1 error vs width."""
+    n, k = a.n_train()[0], a.n_classes()
+    centre = n if rf else n * k / (a.input_dim() + k + 1)   # width at p = nK (two-layer, with biases ~)
+    print(f"n = {n}, K = {k}, threshold width = {centre:.0f} ({'N = n features' if rf else 'p = nK'})")
+    rows = []
+    for metric, err_of in (("test MSE", lambda a: 2 * np.asarray(a.runs["test_loss"], float)),
+                           ("test 0-1 error", lambda a: 1 - np.asarray(a.runs["test_acc"], float))):
+        for lab, key, g in _descent_curves(a, err_of):
+            w, e = g["width"], g["err_mean"]
+            pw, pe, rl, rr = _peak(w, e, centre)
+            curve = " ".join(f"{x:.3g}" for x in e)
+            print(f"{metric:>14} [{lab}] peak {pe:.3g} at width {pw:g}; peak/best-left {rl:.2f}, "
+                  f"peak/best-right {rr:.2f}\n{'':>16}widths {' '.join(f'{x:g}' for x in w)}\n{'':>16}errors {curve}")
+            rows.append((metric, key, rl, rr, pw))
+    return rows
+
+
+def descent_verdict(rows, rf):
+    mse = [r for r in rows if r[0] == "test MSE"]
+    nowd = [r for r in mse if r[1].get("weight_decay", 0) == 0]
+    noises = sorted({r[1].get("label_noise", 0) for r in nowd})
+    peaks = [min(r[2], r[3]) for nz in noises for r in nowd if r[1].get("label_noise", 0) == nz]
+    print("peak ratio min(left, right) per noise, no weight decay:",
+          ", ".join(f"{nz:g}: {p:.2f}" for nz, p in zip(noises, peaks)))
+    ok = all(p > 1.2 for p in peaks) if rf else peaks[-1] > 1.2
+    rises = all(np.diff(peaks) > 0) if len(peaks) > 1 else True
+    print(f"peak > 1.2 ({'every noise' if rf else 'largest noise'}): {ok}; rises with noise: {rises}")
+    wd = [r for r in mse if r[1].get("weight_decay", 0) > 0]
+    if wd:
+        best = {}
+        for r in wd:
+            best.setdefault(r[1].get("label_noise", 0), []).append(r)
+        for nz, rs in best.items():
+            print(f"noise {nz:g}: with weight decay, peak/best-left = "
+                  + ", ".join(f"{r[1]['weight_decay']:g}: {r[2]:.2f}" for r in rs))
+        ok_ridge = all(min(r[2] for r in rs) < 1.05 for rs in best.values())
+        print(f"some weight decay removes the peak (peak/best-left < 1.05) at every noise: {ok_ridge}")
+        ok = ok and ok_ridge
+    verdict(ok and rises)
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    job, path = os.path.splitext(os.path.basename(sys.argv[1]))[0], sys.argv[2]
+    a = opa.load(path)
+    print(f"{job}: {path}, {a.status_counts()}")
+    if job in ("random_labels", "random_labels_noise"):
+        memorization(a)
+    elif job in ("double_descent", "double_descent_rf"):
+        descent_verdict(double_descent(a, rf=job.endswith("_rf")), rf=job.endswith("_rf"))
+    else:
+        fn = globals().get(job)
+        if fn is None:
+            sys.exit(f"no signature for job {job}")
+        fn(a)
+
+
+if __name__ == "__main__":
+    main()
