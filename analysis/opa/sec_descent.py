@@ -26,6 +26,9 @@ def peak_ratio(p, err, threshold):
 def build(a, outdir):
     if "width" not in a.grid or len(a.grid["width"]) < 3 or not a.done().any():
         return None
+    # Regression sets (sines, teacher) have no classification error to plot.
+    if not np.isfinite(a.runs["test_acc"][a.done()]).any():
+        return None
     s = Section("double_descent", "Double descent",
                 "Test error against the number of parameters p, one curve per grid point of the "
                 "other axes (mean over seeds, band = std). The dashed line marks the interpolation "
