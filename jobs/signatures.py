@@ -124,6 +124,50 @@ def descent_verdict(rows, rf):
     verdict(ok and rises)
 
 
+def _kernel_groups(path):
+    import h5py
+    with h5py.File(path, "r") as f:
+        if "kernels" not in f:
+            return []
+        out = []
+        for k, g in f["kernels"].items():
+            d = {n: g[n][()] for n in g if hasattr(g[n], "shape")}
+            d["attrs"] = dict(g.attrs)
+            out.append((k, d))
+        return out
+
+
+def kernel_spectrum(a):
+    """Power law, float32 vs float64, ridge vs early stopping per kernel."""
+    ok = True
+    for k, d in _kernel_groups(a.path):
+        e64 = np.sort(d["eigenvalues64"])[::-1]
+        e32 = np.sort(d["eigenvalues32"])[::-1] if "eigenvalues32" in d else None
+        n = e64.size
+        i = np.arange(1, n + 1)
+        sel = (i >= max(2, int(0.02 * n))) & (i <= int(0.5 * n))
+        slope, _ = loglog_fit(i[sel], e64[sel])
+        r2 = np.corrcoef(np.log(i[sel]), np.log(e64[sel]))[0, 1] ** 2
+        line = f"{k}: n = {n}, alpha64 = {-slope:.3f} (R^2 {r2:.3f})"
+        if e32 is not None:
+            s32, _ = loglog_fit(i[sel], np.clip(e32[sel], 1e-300, None))
+            rel = np.abs(e32 - e64) / np.abs(e64)
+            q = [rel[: n // 10].max(), rel[n // 10: n // 2].max(), rel[n // 2:].max()]
+            line += (f", alpha32 = {-s32:.3f}; max rel. float32 error in top 10% / 10-50% / bottom 50%:"
+                     f" {q[0]:.1e} / {q[1]:.1e} / {q[2]:.1e}; lambda_min/lambda_max = {e64[-1] / e64[0]:.1e}")
+        print(line)
+        mr, mt = d["metrics_ridge"], d["metrics_time"]
+        r0 = mr["mse"][mr["ridge"] == 0]
+        br, bt = np.nanmin(mr["mse"]), np.nanmin(mt["mse"])
+        print(f"   test MSE: ridge 0 {r0[0] if r0.size else float('nan'):.4f}, best ridge {br:.4f} "
+              f"(eps {mr['ridge'][np.nanargmax(-mr['mse'])]:g}), best time {bt:.4f} "
+              f"(t {mt['time'][np.nanargmax(-mt['mse'])]:g}); ratio {br / bt:.3f}")
+        print("   ridge:", " ".join(f"{e:g}:{m:.4f}" for e, m in zip(mr["ridge"], mr["mse"])))
+        print("   time: ", " ".join(f"{t:g}:{m:.4f}" for t, m in zip(mt["time"], mt["mse"])))
+        ok = ok and -slope > 0 and r2 >= 0.9 and abs(br / bt - 1) <= 0.05
+    verdict(ok)
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
