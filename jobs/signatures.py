@@ -168,6 +168,88 @@ def kernel_spectrum(a):
     verdict(ok)
 
 
+def _meas(a, name):
+    import h5py
+    with h5py.File(a.path, "r") as f:
+        return f["measures"][name][()] if "measures" in f and name in f["measures"] else None
+
+
+def _last(m, a):
+    """Value at each run's last logged epoch of a [n_runs][n_log] measure."""
+    out = np.full(m.shape[0], np.nan)
+    for r in range(m.shape[0]):
+        v = m[r][np.isfinite(m[r])]
+        out[r] = v[-1] if v.size else np.nan
+    return out
+
+
+def robustness(a):
+    lip = _last(_meas(a, "lip_lower"), a)
+    n, d = a.n_train()[0], a.input_dim()
+    fitted = 2 * np.asarray(a.runs["train_loss"], float) <= 0.05 + 1e-9
+    g = group_by(a.runs, ["width"], ["n_params"], mask=(a.runs["status"] == 1) & fitted, extra={"lip": lip})
+    for r in g:
+        print(f"width {r['width']:6g} p {r['n_params_mean']:8.0f}  Lip_low {r['lip_mean']:7.3f}  "
+              f"sqrt(nd/p) {np.sqrt(n * d / r['n_params_mean']):6.3f}  ({int(r['n'])} fitted runs)")
+    sel = (g["n_params_mean"] >= 2 * n) & (g["n_params_mean"] <= n * d)
+    slope, _ = loglog_fit(g["n_params_mean"][sel], g["lip_mean"][sel]) if sel.sum() >= 2 else (np.nan, 0)
+    i1 = np.argmin(np.abs(g["n_params_mean"] - n)); i2 = np.argmin(np.abs(g["n_params_mean"] - n * d))
+    print(f"log-log slope over p in [2n, nd] = {slope:.3f} (expected [-0.75, -0.25], theory -0.5); "
+          f"Lip(p~n)/Lip(p~nd) = {g['lip_mean'][i1] / g['lip_mean'][i2]:.2f} (expected > 2)")
+    verdict(-0.75 <= slope <= -0.25)
+
+
+def frequency_principle(a):
+    t = _meas(a, "freq_converge_epoch")
+    k = _meas(a, "freq_values")
+    rhos = []
+    for r in np.flatnonzero(a.runs["status"] == 1):
+        kk = k[r] if k.ndim > 1 else k
+        rho = spearman(kk, t[r])
+        rhos.append(rho)
+        print(f"run {r} width {a.runs['width'][r]} seed {a.runs['seed'][r]}: t_k = "
+              + ", ".join(f"k={x:g}:{y:g}" for x, y in zip(kk, t[r])) + f"; Spearman {rho:.3f}")
+    rhos = np.array(rhos, float)
+    print(f"Spearman(k, t_k): min {np.nanmin(rhos):.3f}, mean {np.nanmean(rhos):.3f} (expected >= 0.9 each)")
+    verdict(np.all(rhos >= 0.9))
+
+
+def condensation(a):
+    cl = _last(_meas(a, "cond_clusters"), a)
+    cs = _last(_meas(a, "cond_mean_abs_cos"), a)
+    rc = _last(_meas(a, "cond_rel_change"), a)
+    g = group_by(a.runs, ["init_scale", "width"], [], extra={"cl": cl, "cs": cs, "rc": rc})
+    for r in g:
+        print(f"init_scale {r['init_scale']:7g} width {r['width']:6g}: rel change {r['rc_mean']:9.3g}  "
+              f"clusters {r['cl_mean']:6.1f} ({r['cl_mean'] / r['width']:.0%} of width)  mean|cos| {r['cs_mean']:.3f}")
+    s0, s1 = g["init_scale"].min(), g["init_scale"].max()
+    small, big = g[g["init_scale"] == s0], g[g["init_scale"] == s1]
+    frac = np.max(small["cl_mean"] / small["width"])
+    slope, _ = loglog_fit(big["width"], big["rc_mean"])
+    cos_ok = np.all(small["cs_mean"] > big["cs_mean"])
+    print(f"smallest init: clusters <= {frac:.0%} of width (expected <= 25%); mean|cos| higher than at the "
+          f"largest init at every width: {cos_ok}; largest init: log-log slope of rel change vs width {slope:.3f} (< 0)")
+    verdict(frac <= 0.25 and cos_ok and slope < 0)
+
+
+def width_curve(a):
+    g = group_by(a.runs, ["parameterization", "width"], ["test_acc", "train_acc"])
+    lim = {}
+    for k, d in _kernel_groups(a.path):
+        lim[k] = np.nanmax(d["metrics_ridge"]["acc"])
+        print(f"kernel {k}: best-ridge test acc {lim[k]:.3f}")
+    ntk = max((v for k, v in lim.items() if k.startswith("ntk")), default=np.nan)
+    ok = True
+    for p in np.unique(g["parameterization"]):
+        gg = g[g["parameterization"] == p]
+        print(f"{a.label('parameterization', p):>8}: " + "  ".join(
+            f"w{r['width']:g}: {r['test_acc_mean']:.3f}" for r in gg))
+        gap0, gap1 = abs(gg["test_acc_mean"][0] - ntk), abs(gg["test_acc_mean"][-1] - ntk)
+        print(f"{'':>8}  gap to NTK: narrowest {gap0:.3f}, widest {gap1:.3f}")
+        ok = ok and gg["test_acc_mean"][-1] > gg["test_acc_mean"][0] and gap1 < gap0
+    verdict(ok)
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
