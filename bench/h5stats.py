@@ -1,5 +1,5 @@
-"""h5stats.py A.h5 COSTS — from a sweep's archive: per-run seconds (one per
-line into COSTS), their sum/max per rank, file size and the raw bytes of
+"""h5stats.py A.h5 COSTS — from a sweep's archive: per-run seconds and
+parameter count (the scheduler's cost estimate; one run per line into COSTS), their sum/max per rank, file size and the raw bytes of
 every dataset it holds (elements x element size)."""
 import os
 import sys
@@ -21,7 +21,7 @@ with h5py.File(path, "r") as f:
     f.visititems(visit)
 s = r["seconds"]
 with open(costs, "w") as out:
-    out.write("\n".join("%.9g" % v for v in s) + "\n")
+    out.write("\n".join("%.9g %d" % (v, q) for v, q in zip(s, r["n_params"])) + "\n")
 print("runs", len(r))
 print("done", int((r["status"] == 1).sum()))
 print("sum_seconds %.6g" % s.sum())

@@ -11,7 +11,7 @@ request for 2 runs costs 2 X). Messages take lat seconds each way.
 
   schedsim.py COSTS_FILE X_US LAT_US [runs_per_worker] [P ...]
 
-COSTS_FILE: one run time (seconds) per line, the measured sweep's. The
+COSTS_FILE: 'seconds n_params' per run, the measured sweep's. The
 workload for P ranks is runs_per_worker * (P-1) runs drawn cyclically from
 the measured costs (so each rank count sees the same cost distribution).
 Prints "sim P runs efficiency utilization coord_busy" lines."""
@@ -20,10 +20,12 @@ import sys
 
 
 def simulate(costs, workers, x, lat):
-    order = sorted(costs, reverse=True)
+    # largest ESTIMATED cost first (sched.c sorts by parameters x samples
+    # x epochs, not by the time a run will take)
+    order = [c for c, _ in sorted(costs, key=lambda ce: -ce[1])]
     nxt = 0
     total = sum(order)
-    longest = order[0]
+    longest = max(order)
     hand = [[] for _ in range(workers)]   # queued runs per worker
     busy_until = [0.0] * workers          # when the current run ends (0: idle)
     running = [False] * workers
@@ -74,16 +76,17 @@ def simulate(costs, workers, x, lat):
                 running[w] = False
     eff = makespan / (total / workers + longest)
     util = total / (workers * makespan)
-    return eff, util, coord_busy / makespan
+    return eff, util, coord_busy / max(makespan, coord_free)
 
 
 def main():
-    costs = [float(l) for l in open(sys.argv[1]) if l.strip()]
+    costs = [(float(l.split()[0]), float(l.split()[1]))
+             for l in open(sys.argv[1]) if l.strip()]
     x = float(sys.argv[2]) * 1e-6
     lat = float(sys.argv[3]) * 1e-6
     rpw = int(sys.argv[4]) if len(sys.argv) > 4 else 40
     ranks = [int(a) for a in sys.argv[5:]] or [64, 256, 1024, 4096]
-    mean = sum(costs) / len(costs)
+    mean = sum(c for c, _ in costs) / len(costs)
     print("sim_mean_run_s %.6g" % mean)
     print("sim_x_us %.4g" % (x * 1e6))
     print("sim_saturation_workers %.0f" % (mean / x))
