@@ -1,0 +1,320 @@
+/* bench_kernel.c — the distributed kernel module on a BLACS grid (run it on
+ * 2 ranks), each measurement beside its reference in the same run:
+ *
+ *   bench_kernel N EIG_N
+ *
+ *  - NNGP + NTK matrices (ReLU, ntk parameterization, depth 3, d = 784,
+ *    op_pkernel_matrix once per kind, as op_pkernel_run does) vs the bare
+ *    GEMM of the same local row/column slices of X (what the library's
+ *    Gram step is), max over ranks, best of 2 interleaved rounds;
+ *  - peak resident memory (ru_maxrss) per rank right after the two builds
+ *    (one n x n matrix alive) vs its share of the matrix + the data set;
+ *  - PDPOTRF of K + eps I on the grid vs DPOTRF of the same matrix in one
+ *    process (rank 0, OpenBLAS threads = ranks, so both use the same
+ *    cores; the other ranks sleep in a non-busy barrier);
+ *  - PDSYEVD (vectors) vs DSYEVD (vectors) the same way at size EIG_N.
+ *
+ * Output: "key value" lines from rank 0, read by bench/table.py. */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "overparam/kernel.h"
+#include "overparam/pkernel.h"
+#include "overparam/rng.h"
+
+#define D 784
+#define DEPTH 3
+
+extern void pdpotrf_(const char *uplo, const int *n, double *a, const int *ia,
+                     const int *ja, const int *desca, int *info, size_t);
+extern void pdsyevd_(const char *jobz, const char *uplo, const int *n,
+                     double *a, const int *ia, const int *ja,
+                     const int *desca, double *w, double *z, const int *iz,
+                     const int *jz, const int *descz, double *work,
+                     const int *lwork, int *iwork, const int *liwork,
+                     int *info, size_t, size_t);
+extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda,
+                    int *info, size_t);
+extern void dsyevd_(const char *jobz, const char *uplo, const int *n,
+                    double *a, const int *lda, double *w, double *work,
+                    const int *lwork, int *iwork, const int *liwork,
+                    int *info, size_t, size_t);
+
+static int rank, size;
+static const int I1 = 1;
+
+static double wmax(double t)
+{
+    double m;
+    MPI_Allreduce(&t, &m, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    return m;
+}
+
+/* A barrier that sleeps instead of spinning, so a waiting rank leaves its
+ * core to the threads of rank 0's LAPACK call. */
+static void quiet_barrier(void)
+{
+    MPI_Request rq;
+    int done = 0;
+    MPI_Ibarrier(MPI_COMM_WORLD, &rq);
+    while (!done) {
+        MPI_Test(&rq, &done, MPI_STATUS_IGNORE);
+        if (!done) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+static long maxrss_kb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static long rss_now_kb(void)
+{
+    long pages = 0, res = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &res) != 2)
+            res = 0;
+        fclose(f);
+    }
+    return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static void out(const char *key, double v)
+{
+    if (rank == 0)
+        printf("%s %.9g\n", key, v);
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    int n = argc > 1 ? atoi(argv[1]) : 4096;
+    int neig = argc > 2 ? atoi(argv[2]) : 2048;
+    if (neig > n)
+        neig = n;
+    int threads = openblas_get_num_threads();
+    if (rank == 0) {
+        printf("openblas_core %s\nopenblas_threads %d\nranks %d\nn %d\n"
+               "eig_n %d\n", openblas_get_corename(), threads, size, n, neig);
+        fflush(stdout);
+    }
+    long rss0 = maxrss_kb(), rss0_now = rss_now_kb();
+
+    op_pkernel_grid g;
+    if (op_pkernel_grid_init(&g, MPI_COMM_WORLD, 0, 0, 64) != OP_OK) {
+        fprintf(stderr, "bench_kernel: %s\n", op_error_message());
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    out("grid_rows", g.nprow);
+    out("grid_cols", g.npcol);
+
+    /* Every rank holds the whole data set (the library's contract). */
+    double *x = malloc(sizeof(double) * (size_t)n * D);
+    op_rng r;
+    op_rng_derive(&r, 5, 0, 0, 0);
+    for (size_t i = 0; i < (size_t)n * D; i++)
+        x[i] = op_rng_normal(&r);
+
+    op_kernel_spec spec = {0};
+    spec.act = OP_ACT_RELU;
+    spec.param = OP_PARAM_NTK;
+    spec.depth = DEPTH;
+    spec.sigma_w2 = 2.0;
+    spec.sigma_b2 = 0.1;
+    spec.d = D;
+
+    /* Bare GEMM operands: the same local slices op_pkernel_matrix uses. */
+    op_pmatrix K;
+    op_pmatrix_alloc(&g, &K, n, n);
+    int mloc = K.mloc, nloc = K.nloc, lld = K.lld;
+    double share_bytes = 8.0 * (double)mloc * nloc;
+    op_pmatrix_free(&K);
+
+    double t_build = 1e30, t_gemm = 1e30, t_nngp = 0, t_ntk = 0;
+    long rss_build = 0;
+    for (int round = 0; round < 2; round++) {
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t0 = MPI_Wtime();
+        op_pkernel_matrix(&g, &spec, OP_KERNEL_NNGP, x, n, x, n, &K);
+        double t1 = MPI_Wtime();
+        op_pmatrix_free(&K);
+        op_pkernel_matrix(&g, &spec, OP_KERNEL_NTK, x, n, x, n, &K);
+        double t2 = MPI_Wtime();
+        double tb = wmax(t2 - t0);
+        if (tb < t_build) {
+            t_build = tb;
+            t_nngp = wmax(t1 - t0);
+            t_ntk = wmax(t2 - t1);
+        }
+        if (round == 0)
+            rss_build = maxrss_kb();
+        if (round == 0) {
+            /* keep K for the factorizations: free it only between rounds */
+            op_pmatrix_free(&K);
+        }
+        /* bare GEMM on the same slices (allocated outside the timing) */
+        double *xr = malloc(sizeof(double) * (size_t)mloc * D);
+        double *xc = malloc(sizeof(double) * (size_t)nloc * D);
+        double *c = malloc(sizeof(double) * (size_t)lld * nloc);
+        for (int li = 0; li < mloc; li++)
+            memcpy(xr + (size_t)li * D,
+                   x + (size_t)op_pmatrix_grow(&g, li) * D, sizeof(double) * D);
+        for (int lj = 0; lj < nloc; lj++)
+            memcpy(xc + (size_t)lj * D,
+                   x + (size_t)op_pmatrix_gcol(&g, lj) * D, sizeof(double) * D);
+        memset(c, 0, sizeof(double) * (size_t)lld * nloc);
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t3 = MPI_Wtime();
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, mloc, nloc, D,
+                    1.0 / D, xr, D, xc, D, 0.0, c, lld);
+        double tg = wmax(MPI_Wtime() - t3);
+        t_gemm = tg < t_gemm ? tg : t_gemm;
+        free(xr);
+        free(xc);
+        free(c);
+    }
+    out("t_build", t_build);
+    out("t_nngp", t_nngp);
+    out("t_ntk", t_ntk);
+    out("t_gemm", t_gemm);
+    {
+        double v[4] = {(double)rss_build, (double)rss0, (double)rss0_now,
+                       share_bytes};
+        double all[4 * 64];
+        MPI_Gather(v, 4, MPI_DOUBLE, all, 4, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+        if (rank == 0)
+            for (int p = 0; p < size && p < 64; p++)
+                printf("mem %d %.0f %.0f %.0f %.0f %.0f\n", p,
+                       all[4 * p] * 1024.0, all[4 * p + 1] * 1024.0,
+                       all[4 * p + 2] * 1024.0, all[4 * p + 3],
+                       8.0 * (double)n * D);
+    }
+
+    /* Cholesky: K + eps I, eps = 1e-3 mean diag (an NTK Gram is PD, the
+     * shift only guards against roundoff). */
+    double diag = 0;
+    for (int lj = 0; lj < K.nloc; lj++)
+        for (int li = 0; li < K.mloc; li++)
+            if (op_pmatrix_grow(&g, li) == op_pmatrix_gcol(&g, lj))
+                diag += K.a[li + (size_t)lj * K.lld];
+    MPI_Allreduce(MPI_IN_PLACE, &diag, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    double eps = 1e-3 * diag / n;
+    for (int lj = 0; lj < K.nloc; lj++)
+        for (int li = 0; li < K.mloc; li++)
+            if (op_pmatrix_grow(&g, li) == op_pmatrix_gcol(&g, lj))
+                K.a[li + (size_t)lj * K.lld] += eps;
+    double *full = rank == 0 ? malloc(sizeof(double) * (size_t)n * n) : NULL;
+    op_pmatrix_gather(&g, &K, full);
+    double *work = rank == 0 ? malloc(sizeof(double) * (size_t)n * n) : NULL;
+    size_t loc = (size_t)K.lld * K.nloc;
+    double *acopy = malloc(sizeof(double) * loc);
+    double t_pchol = 1e30, t_chol = 1e30;
+    for (int round = 0; round < 2; round++) {
+        int info = 0;
+        memcpy(acopy, K.a, sizeof(double) * loc);
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t0 = MPI_Wtime();
+        pdpotrf_("L", &n, acopy, &I1, &I1, K.desc, &info, 1);
+        double tp = wmax(MPI_Wtime() - t0);
+        if (info != 0 && rank == 0)
+            fprintf(stderr, "bench_kernel: pdpotrf info %d\n", info);
+        t_pchol = tp < t_pchol ? tp : t_pchol;
+        double tl = 0;
+        if (rank == 0) {
+            memcpy(work, full, sizeof(double) * (size_t)n * n);
+            openblas_set_num_threads(size);
+            double t1 = MPI_Wtime();
+            dpotrf_("L", &n, work, &n, &info, 1);
+            tl = MPI_Wtime() - t1;
+            openblas_set_num_threads(threads);
+            if (info != 0)
+                fprintf(stderr, "bench_kernel: dpotrf info %d\n", info);
+        }
+        quiet_barrier();
+        tl = wmax(tl);
+        t_chol = tl < t_chol ? tl : t_chol;
+    }
+    out("t_pdpotrf", t_pchol);
+    out("t_dpotrf", t_chol);
+    free(acopy);
+    free(work);
+    free(full);
+    op_pmatrix_free(&K);
+
+    /* Eigen: K of the first neig points. */
+    op_pkernel_matrix(&g, &spec, OP_KERNEL_NTK, x, neig, x, neig, &K);
+    full = rank == 0 ? malloc(sizeof(double) * (size_t)neig * neig) : NULL;
+    op_pmatrix_gather(&g, &K, full);
+    {
+        op_pmatrix Z;
+        op_pmatrix_alloc(&g, &Z, neig, neig);
+        double *w = malloc(sizeof(double) * (size_t)neig);
+        int info = 0, lwork = -1, liwork = -1, iwq = 0;
+        double wq[2];
+        pdsyevd_("V", "L", &neig, K.a, &I1, &I1, K.desc, w, Z.a, &I1, &I1,
+                 Z.desc, wq, &lwork, &iwq, &liwork, &info, 1, 1);
+        lwork = (int)(wq[0] * 1.1) + 1000;
+        liwork = iwq + 1000;
+        double *pw = malloc(sizeof(double) * (size_t)lwork);
+        int *piw = malloc(sizeof(int) * (size_t)liwork);
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t0 = MPI_Wtime();
+        pdsyevd_("V", "L", &neig, K.a, &I1, &I1, K.desc, w, Z.a, &I1, &I1,
+                 Z.desc, pw, &lwork, piw, &liwork, &info, 1, 1);
+        double tp = wmax(MPI_Wtime() - t0);
+        if (info != 0 && rank == 0)
+            fprintf(stderr, "bench_kernel: pdsyevd info %d\n", info);
+        free(pw);
+        free(piw);
+        op_pmatrix_free(&Z);
+        double tl = 0, wtop = w[neig - 1];
+        if (rank == 0) {
+            openblas_set_num_threads(size);
+            lwork = -1;
+            liwork = -1;
+            dsyevd_("V", "L", &neig, full, &neig, w, wq, &lwork, &iwq,
+                    &liwork, &info, 1, 1);
+            lwork = (int)wq[0] + 1;
+            liwork = iwq + 1;
+            pw = malloc(sizeof(double) * (size_t)lwork);
+            piw = malloc(sizeof(int) * (size_t)liwork);
+            double t1 = MPI_Wtime();
+            dsyevd_("V", "L", &neig, full, &neig, w, pw, &lwork, piw,
+                    &liwork, &info, 1, 1);
+            tl = MPI_Wtime() - t1;
+            openblas_set_num_threads(threads);
+            if (info != 0)
+                fprintf(stderr, "bench_kernel: dsyevd info %d\n", info);
+            if (fabs(w[neig - 1] - wtop) > 1e-8 * fabs(wtop))
+                fprintf(stderr, "bench_kernel: eigenvalues differ %g %g\n",
+                        w[neig - 1], wtop);
+            free(pw);
+            free(piw);
+        }
+        quiet_barrier();
+        tl = wmax(tl);
+        out("t_pdsyevd", tp);
+        out("t_dsyevd", tl);
+        free(w);
+    }
+    free(full);
+    op_pmatrix_free(&K);
+    free(x);
+    op_pkernel_grid_free(&g);
+    MPI_Finalize();
+    return 0;
+}

@@ -1,0 +1,74 @@
+#!/bin/sh
+# run_bench.sh — called by `make bench` (bench/bench.mk): runs every
+# measurement into $OUT (key value files), then bench/table.py prints the
+# table and writes bench/RESULTS.md. Environment: BUILD, BENCH_N,
+# BENCH_EIG_N, BENCH_THREADS, BENCH_NP, PYTHON, MPIRUN.
+set -u
+BUILD=${BUILD:-build}
+PY=${PYTHON:-/usr/bin/python3}
+NP=${BENCH_NP:-2}
+T=${BENCH_THREADS:-1}
+MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
+OUT=${BENCH_OUT:-$BUILD/bench/out}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMP_WAIT_POLICY=passive
+rm -rf "$OUT" && mkdir -p "$OUT"
+t_start=$(date +%s)
+log() { echo "[bench] $*" >&2; }
+
+{
+  echo "date $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "cpu_model $(lscpu | sed -n 's/^Model name: *//p' | head -n1 | tr ' ' '_')"
+  echo "cpus $(nproc)"
+  echo "load_before $(cut -d' ' -f1 /proc/loadavg)"
+  echo "git $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+  echo "n $BENCH_N"
+  echo "eig_n $BENCH_EIG_N"
+  echo "threads $T"
+  echo "np $NP"
+  echo "coretype_env ${OPENBLAS_CORETYPE:-unset}"
+} > "$OUT/machine.txt"
+
+log "1/8 training step vs GEMM (OPENBLAS_NUM_THREADS=$T)"
+OPENBLAS_NUM_THREADS=$T "$BUILD/bench/bench_train" > "$OUT/train.txt" || log "bench_train failed"
+
+log "2/8 PyTorch step (torch.set_num_threads($T))"
+if ! $PY -c "import torch" 2>/dev/null; then
+  sh tests/deps.sh python3-torch >&2 || true
+fi
+OPENBLAS_NUM_THREADS=$T BENCH_THREADS=$T $PY bench/torch_step.py > "$OUT/torch.txt" 2>"$OUT/torch.err" ||
+  echo "torch_missing $(tail -n1 "$OUT/torch.err" | tr ' ' '_')" > "$OUT/torch.txt"
+
+sweep() { # name job
+  log "sweep $1: $MPIRUN -np $NP $BUILD/overparam run $2"
+  t0=$(date +%s.%N)
+  OPENBLAS_NUM_THREADS=1 $MPIRUN -np "$NP" "$BUILD/overparam" run "$2" -o "$OUT/$1.h5" --force 2> "$OUT/$1.err"
+  t1=$(date +%s.%N)
+  echo "wall $(echo "$t1 - $t0" | bc)" > "$OUT/$1.txt"
+  sed -n 's/.*; \([0-9.]*\)s on \([0-9]*\) ranks.*/sweep_s \1\nranks \2/p' "$OUT/$1.err" >> "$OUT/$1.txt"
+  $PY bench/h5stats.py "$OUT/$1.h5" "$OUT/$1.costs" >> "$OUT/$1.txt"
+}
+log "3/8 small-width runs through the real trainer"
+sweep small bench/small.ini
+log "4/8 scheduling sweep (2,000 runs)"
+sweep sched bench/sched.ini
+
+log "5/8 archive writes and message round trip"
+OPENBLAS_NUM_THREADS=1 $MPIRUN -np 2 "$BUILD/bench/bench_archive" bench/sched.ini "$OUT/archive.h5" > "$OUT/archive.txt"
+
+log "6/8 scheduling simulator"
+X=$(awk '/^put_us/{p=$2} /^rtt_us/{r=$2} END{print p + r/2}' "$OUT/archive.txt")
+LAT=$(awk '/^rtt_us/{print $2/2}' "$OUT/archive.txt")
+XM=$(awk '/^rtt_us/{print $2}' "$OUT/archive.txt")
+$PY bench/schedsim.py "$OUT/sched.costs" "$X" "$LAT" 40 64 256 1024 4096 > "$OUT/sim.txt"
+$PY bench/schedsim.py "$OUT/sched.costs" "$XM" "$LAT" 40 64 256 1024 4096 | sed 's/^sim /simfast /' > "$OUT/simfast.txt"
+
+log "7/8 kernels on $NP ranks, n = $BENCH_N (eigen n = $BENCH_EIG_N)"
+OPENBLAS_NUM_THREADS=1 $MPIRUN -np "$NP" "$BUILD/bench/bench_kernel" "$BENCH_N" "$BENCH_EIG_N" > "$OUT/kernel.txt" 2> "$OUT/kernel.err"
+
+log "8/8 numpy reference of the kernel recursion (OPENBLAS_NUM_THREADS=$NP)"
+OPENBLAS_NUM_THREADS=$NP $PY bench/kernel_numpy.py "$BENCH_N" > "$OUT/numpy.txt"
+
+echo "bench_seconds $(( $(date +%s) - t_start ))" >> "$OUT/machine.txt"
+echo "load_after $(cut -d' ' -f1 /proc/loadavg)" >> "$OUT/machine.txt"
+$PY bench/table.py "$OUT" bench/RESULTS.md

@@ -1,0 +1,184 @@
+"""table.py OUT_DIR RESULTS.md — reads the key/value files run_bench.sh
+wrote, prints the benchmark table (row, measured, target, ratio, pass/miss,
+notes) and writes it with the machine description to RESULTS.md. Every
+ratio is between two quantities measured in the same `make bench` run."""
+import os
+import sys
+
+out, md = sys.argv[1], sys.argv[2]
+
+
+def kv(name):
+    d = {}
+    p = os.path.join(out, name)
+    if not os.path.exists(p):
+        return d
+    for line in open(p):
+        f = line.split()
+        if len(f) >= 2:
+            d.setdefault(f[0], []).append(f[1:])
+    return d
+
+
+def one(d, k, default=None):
+    return d[k][0][0] if k in d else default
+
+
+mach, tr, to = kv("machine.txt"), kv("train.txt"), kv("torch.txt")
+rows = []
+
+
+def row(name, measured, target, ratio, ok, notes=""):
+    if ratio is None:
+        rows.append((name, measured, target, "n/a", "n/a", notes))
+        return
+    rows.append((name, measured, target, "%.3g" % ratio,
+                 "pass" if ok(ratio) else "MISS", notes))
+
+
+def ge(t):
+    return lambda r: r >= t
+
+
+def le(t):
+    return lambda r: r <= t
+
+
+def tab(d, key):
+    return {(v[0], int(v[1])): float(v[2]) for v in d.get(key, [])}
+
+
+step, gemm, flops = tab(tr, "step_s"), tab(tr, "gemm_s"), tab(tr, "flops")
+tstep = tab(to, "torch_step_s")
+torch_note = ("torch %s, %s thread(s)" % (one(to, "torch_version"), one(to, "torch_threads"))
+              if "torch_version" in to else
+              "PyTorch unavailable: %s" % one(to, "torch_missing", "not run"))
+for prec in ("f32", "f64"):
+    for m in (1024, 4096):
+        k = (prec, m)
+        if k not in step:
+            continue
+        gs, gg = flops[k] / step[k] / 1e9, flops[k] / gemm[k] / 1e9
+        row("1 step GFLOP/s ÷ GEMM GFLOP/s, %s m=%d" % (prec, m),
+            "%.1f / %.1f GFLOP/s" % (gs, gg), "≥ 0.9", gs / gg, ge(0.9),
+            "%.3g GFLOP per step (fwd 2·B·fi·fo, bwd 2·B·fi·fo dW + 2·B·fi·fo delta, no input delta)" % (flops[k] / 1e9))
+    for m in (1024, 4096):
+        k = (prec, m)
+        if k not in step:
+            continue
+        if k in tstep:
+            row("1 step time ours ÷ torch, %s m=%d" % (prec, m),
+                "%.2f / %.2f ms" % (1e3 * step[k], 1e3 * tstep[k]), "≤ 1.0",
+                step[k] / tstep[k], le(1.0), torch_note)
+        else:
+            row("1 step time ours ÷ torch, %s m=%d" % (prec, m),
+                "%.2f ms / -" % (1e3 * step[k]), "≤ 1.0", None, None, torch_note)
+for prec in ("f32", "f64"):
+    for m in (8, 32, 128):
+        k = (prec, m)
+        if k not in step:
+            continue
+        if k in tstep:
+            row("1 steps/s ours ÷ torch, %s m=%d" % (prec, m),
+                "%.0f / %.0f steps/s" % (1 / step[k], 1 / tstep[k]), "≥ 3",
+                tstep[k] / step[k], ge(3.0), torch_note)
+        else:
+            row("1 steps/s ours ÷ torch, %s m=%d" % (prec, m),
+                "%.0f / - steps/s" % (1 / step[k]), "≥ 3", None, None, torch_note)
+
+sm = kv("small.txt")
+if "sweep_s" in sm:
+    ranks, T = int(one(sm, "ranks")), float(one(sm, "sweep_s"))
+    ssum, nr = float(one(sm, "sum_seconds")), int(one(sm, "runs"))
+    ovh = 1 - ssum / (ranks * T)
+    row("1 per-run overhead, small runs (bench/small.ini)",
+        "Σ run s %.2f vs %d ranks × sweep %.2f s" % (ssum, ranks, T), "≤ 0.05",
+        ovh, le(0.05),
+        "%d runs (m 8/32/128, d 784, 20 full-batch epochs): %.1f runs/s/core; "
+        "wall of mpirun incl. launch %.1f s" % (nr, nr / (T * ranks), float(one(sm, "wall"))))
+
+k = kv("kernel.txt")
+nn = one(k, "n", "?")
+if "t_build" in k:
+    tb, tg = float(one(k, "t_build")), float(one(k, "t_gemm"))
+    row("2 NNGP+NTK build ÷ bare GEMM X·Xᵀ (n=%s, d=784, depth 3)" % nn,
+        "%.2f s / %.2f s" % (tb, tg), "≤ 1.5", tb / tg, le(1.5),
+        "2 ranks (grid %s×%s), NNGP %.2f s + NTK %.2f s; n=8192: make bench BENCH_N=8192"
+        % (one(k, "grid_rows"), one(k, "grid_cols"), float(one(k, "t_nngp")), float(one(k, "t_ntk"))))
+    a, b = float(one(k, "t_pdpotrf")), float(one(k, "t_dpotrf"))
+    row("2 PDPOTRF 2 ranks ÷ DPOTRF 1 process (n=%s)" % nn, "%.2f s / %.2f s" % (a, b),
+        "≤ 1.2", a / b, le(1.2), "DPOTRF with %s OpenBLAS threads (same cores), nb=64" % one(k, "ranks"))
+    if "t_pdsyevd" in k:
+        a, b = float(one(k, "t_pdsyevd")), float(one(k, "t_dsyevd"))
+        row("2 PDSYEVD 2 ranks ÷ DSYEVD 1 process (n=%s)" % one(k, "eig_n"),
+            "%.2f s / %.2f s" % (a, b), "≤ 1.2", a / b, le(1.2),
+            "eigenvectors; n=%s to fit the time budget (BENCH_EIG_N)" % one(k, "eig_n"))
+    npy = kv("numpy.txt")
+    if "numpy_build_s" in npy:
+        t = float(one(npy, "numpy_build_s"))
+        row("2 numpy recursion ÷ our build (n=%s)" % nn, "%.2f s / %.2f s" % (t, tb),
+            "≥ 3", t / tb, ge(3.0), "numpy with %s OpenBLAS threads, one Gram, both kernels in one pass" % one(npy, "numpy_threads"))
+
+sc, ar = kv("sched.txt"), kv("archive.txt")
+if "sweep_s" in sc:
+    ranks, T = int(one(sc, "ranks")), float(one(sc, "sweep_s"))
+    ssum, smax = float(one(sc, "sum_seconds")), float(one(sc, "max_seconds"))
+    bound = ssum / ranks + smax
+    per = "; ".join("rank %s: %d runs %.2f s" % (v[0], int(v[2]), float(v[1])) for v in sc.get("rank_seconds", []))
+    row("3 makespan ÷ (Σ run / workers + longest), 2,000 runs",
+        "%.2f s / %.2f s" % (T, bound), "≤ 1.1", T / bound, le(1.1),
+        "%d ranks, coordinator trains too; %s" % (ranks, per))
+    for tag, fname, what in (("sim", "sim.txt", "X = put + rtt/2"), ("simfast", "simfast.txt", "what-if X = rtt (no per-run HDF5 put)")):
+        s = kv(fname)
+        x = one(s, "sim_x_us")
+        for v in s.get(tag, []):
+            row("3 simulated efficiency, %s ranks" % v[0],
+                "%s runs, util %.2f, coord busy %.2f" % (v[1], float(v[3]), min(1.0, float(v[4]))),
+                "≤ 1.1", float(v[2]), le(1.1),
+                "%s: X=%s µs; saturates near %s workers" % (what, x, one(s, "sim_saturation_workers")))
+    if "t_put_total" in ar:
+        tp = float(one(ar, "t_put_total"))
+        row("4 archive write time ÷ sweep time", "%.3f s / %.2f s" % (tp, T), "≤ 0.02",
+            tp / T, le(0.02),
+            "op_archive_put (journal + HDF5) for the same %s runs in bench_archive: %s µs/run; rtt %s µs"
+            % (one(ar, "n_runs"), one(ar, "put_us"), one(ar, "rtt_us")))
+    fb, rb = int(one(sc, "file_bytes")), int(one(sc, "raw_bytes"))
+    row("4 archive file size ÷ raw data", "%d / %d bytes" % (fb, rb), "≤ 1.2", fb / rb, le(1.2),
+        "raw = Σ datasets elements × size; journal beside it: %s bytes" % one(sc, "journal_bytes"))
+
+for v in k.get("mem", []):
+    p, peak, base, base_now, share, data = v[0], *map(float, v[1:])
+    row("5 peak RSS ÷ (matrix share + data), rank %s (n=%s)" % (p, nn),
+        "%.0f / %.0f MB" % (peak / 1e6, (share + data) / 1e6), "≤ 1.3",
+        peak / (share + data), le(1.3),
+        "ru_maxrss after the builds; process baseline after MPI_Init %.0f MB (%.2f without it)"
+        % (base / 1e6, (peak - base) / (share + data)))
+
+hdr = ("row", "measured", "target", "ratio", "pass/miss", "notes")
+lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
+lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+table = "\n".join(lines)
+print(table)
+
+m = {k2: one(mach, k2, "?") for k2 in ("date", "cpu_model", "cpus", "git", "threads", "np",
+                                       "load_before", "load_after", "bench_seconds", "coretype_env")}
+core = one(tr, "openblas_core", one(k, "openblas_core", "?"))
+txt = open(md).read() if os.path.exists(md) else ""
+marker = "<!-- table -->"
+head = ("# Benchmarks\n\n" + marker + "\n")
+analysis = txt.split("<!-- analysis -->", 1)[1] if "<!-- analysis -->" in txt else "\n"
+body = f"""Generated by `make bench` on {m['date']} (git {m['git']}).
+
+- machine: {m['cpu_model'].replace('_', ' ')}, {m['cpus']} cores (shared: load average {m['load_before']} before, {m['load_after']} after)
+- OpenBLAS core `openblas_get_corename()` = {core} (OPENBLAS_CORETYPE={m['coretype_env']}); threads per rank: {one(tr, 'openblas_threads', '?')} (bench_train), {one(k, 'openblas_threads', '?')} per rank (bench_kernel; the single-process LAPACK reference uses {one(k, 'ranks', '?')} threads)
+- whole `make bench`: {m['bench_seconds']} s
+- commands: `make bench` (= `sh bench/run_bench.sh`: `build/bench/bench_train`, `bench/torch_step.py`,
+  `mpirun -np {m['np']} build/overparam run bench/small.ini` and `bench/sched.ini`, `mpirun -np 2 build/bench/bench_archive bench/sched.ini`,
+  `bench/schedsim.py`, `mpirun -np {m['np']} build/bench/bench_kernel {nn} {one(k, 'eig_n', '?')}`, `bench/kernel_numpy.py {nn}`);
+  the issue's size is `make bench BENCH_N=8192 BENCH_EIG_N=8192`.
+
+{table}
+
+<!-- analysis -->"""
+with open(md, "w") as f:
+    f.write(head + body + analysis)
