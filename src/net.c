@@ -20,14 +20,6 @@
 #define R_ERF erff
 #define R_SQRT sqrtf
 #include "net_impl.h"
-#undef REAL
-#undef SFX
-#undef GEMM
-#undef GEMV
-#undef R_EXP
-#undef R_TANH
-#undef R_ERF
-#undef R_SQRT
 
 #define REAL double
 #define SFX d
@@ -38,14 +30,6 @@
 #define R_ERF erf
 #define R_SQRT sqrt
 #include "net_impl.h"
-#undef REAL
-#undef SFX
-#undef GEMM
-#undef GEMV
-#undef R_EXP
-#undef R_TANH
-#undef R_ERF
-#undef R_SQRT
 
 /* One call site per operation: the float or double instance. */
 #define DISPATCH(net, fn, ...)                                                \

@@ -275,3 +275,13 @@ static void FN(from_double)(const double *src, void *dst, long n)
 #undef FN
 #undef NI_CAT
 #undef NI_CAT2
+
+/* Each inclusion defines its own precision: leave nothing behind. */
+#undef REAL
+#undef SFX
+#undef GEMM
+#undef GEMV
+#undef R_EXP
+#undef R_TANH
+#undef R_ERF
+#undef R_SQRT
