@@ -497,14 +497,10 @@ static op_status journal_replay(op_archive *ar, unsigned char *done,
         if (kind == REC_RUN && index >= 0 && index < ar->job->n_runs) {
             done[index] = 1;
             if (replay) {
-                double *vals = OP_XMALLOC(sizeof(double) *
-                                          (size_t)(ar->layout->total + 1));
+                /* res.values points into the record itself: put_row reads
+                 * it and writes through its own row buffer, so no copy. */
                 memcpy(&res.row, ar->rec_buf + 16, sizeof(op_row));
-                memcpy(vals, res.values,
-                       sizeof(double) * (size_t)ar->layout->total);
-                op_result r = {res.row, vals};
-                op_status s = put_row(ar, &r);
-                free(vals);
+                op_status s = put_row(ar, &res);
                 if (s != OP_OK) {
                     fclose(f);
                     return s;
