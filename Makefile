@@ -62,6 +62,11 @@ all: $(BUILD)/overparam
 $(BUILD)/obj/%.o: src/%.c $(wildcard include/overparam/*.h) | $(BUILD)/obj
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# The kernel recursion's column loops must vectorize (sqrt needs
+# -fno-math-errno, selects need -fno-trapping-math: nothing here reads
+# errno or the floating-point exception flags).
+$(BUILD)/obj/kernel.o: CFLAGS += -O3 -fno-math-errno -fno-trapping-math
+
 $(BUILD)/liboverparam.a: $(LIB_OBJ)
 	ar rcs $@ $^
 

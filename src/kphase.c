@@ -190,16 +190,20 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
     if (s != OP_OK)
         return s;
     hid_t file = op_archive_file(ar);
-    for (int i = 0; i < total && s == OP_OK; i++) {
-        if (done[i])
+    /* Per depth, every kind not yet done comes from one build; each is
+     * then written, flushed and journaled on its own, in index order. */
+    for (int di = 0; di < base->n_depths && s == OP_OK; di++) {
+        op_kernel_kind todo[2];
+        int idx[2], n_todo = 0;
+        for (int ki = 0; ki < n_kinds; ki++)
+            if (!done[di * n_kinds + ki]) {
+                idx[n_todo] = di * n_kinds + ki;
+                todo[n_todo++] = kinds[ki];
+            }
+        if (n_todo == 0)
             continue;
         op_kernel_cfg kc = *base;
-        kc.depth = base->depths[i / n_kinds];
-        op_kernel_kind kind = kinds[i % n_kinds];
-        char id[64];
-        snprintf(id, sizeof id, "%s_%s_d%d",
-                 kind == OP_KERNEL_NTK ? "ntk" : "nngp",
-                 act_name(kc.activation), kc.depth);
+        kc.depth = base->depths[di];
         op_kernel_spec spec;
         /* The standard parameterization's NTK depends on the hidden width:
          * the job's [model] width is the network it is the limit of. */
@@ -207,38 +211,52 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
                                 train->d);
         if (s != OP_OK)
             break;
-        op_kernel_result res;
-        s = op_pkernel_run(&grid, &spec, &kc, kind, train, test, &res);
+        op_kernel_result res[2];
+        s = op_pkernel_run(&grid, &spec, &kc, n_todo, todo, train, test, res);
         if (s != OP_OK)
             break;
-        /* A group left by a kill before its journal record: write anew. */
-        char path[96];
-        snprintf(path, sizeof path, "kernels/%s", id);
-        htri_t exists = H5Lexists(file, "kernels", H5P_DEFAULT) > 0
-                            ? H5Lexists(file, path, H5P_DEFAULT)
-                            : 0;
-        if (exists > 0)
-            OP_H5_CHECK(H5Ldelete(file, path, H5P_DEFAULT),
-                        "removing a half-written kernel group");
-        s = op_kernel_io_write(file, id, &kc, &spec, &res);
-        /* Empirical NTKs of finite widths beside the analytic NTK, inside
-         * the group before it is flushed and journaled as done. */
-        if (s == OP_OK && kind == OP_KERNEL_NTK && kc.n_empirical > 0)
-            s = write_empirical(job, &kc, train, file, path, comm, rank);
-        if (s == OP_OK)
-            s = op_archive_flush(ar);
-        if (s == OP_OK && rank == 0)
-            s = op_archive_put_kernel(ar, i);
-        if (rank == 0 && s == OP_OK)
-            fprintf(stderr, "[overparam] kernel %s: n=%d, %.1fs (build %.1fs, "
-                    "ridge %.1fs, eig %.1fs)\n", id, train->n, res.t_total,
-                    res.t_kernel, res.t_ridge, res.t_eig64 + res.t_eig32);
-        op_kernel_result_free(&res);
-        int st = s;
-        OP_MPI_CHECK(MPI_Bcast(&st, 1, MPI_INT, 0, comm), "kernel status");
-        s = (op_status)st;
-        if (s == OP_OK)
-            (*n_done)++;
+        for (int j = 0; j < n_todo; j++) {
+            if (s != OP_OK) {
+                op_kernel_result_free(&res[j]);
+                continue;
+            }
+            op_kernel_kind kind = todo[j];
+            char id[64];
+            snprintf(id, sizeof id, "%s_%s_d%d",
+                     kind == OP_KERNEL_NTK ? "ntk" : "nngp",
+                     act_name(kc.activation), kc.depth);
+            /* A group left by a kill before its journal record: write
+             * anew. */
+            char path[96];
+            snprintf(path, sizeof path, "kernels/%s", id);
+            htri_t exists = H5Lexists(file, "kernels", H5P_DEFAULT) > 0
+                                ? H5Lexists(file, path, H5P_DEFAULT)
+                                : 0;
+            if (exists > 0)
+                OP_H5_CHECK(H5Ldelete(file, path, H5P_DEFAULT),
+                            "removing a half-written kernel group");
+            s = op_kernel_io_write(file, id, &kc, &spec, &res[j]);
+            /* Empirical NTKs of finite widths beside the analytic NTK,
+             * inside the group before it is flushed and journaled. */
+            if (s == OP_OK && kind == OP_KERNEL_NTK && kc.n_empirical > 0)
+                s = write_empirical(job, &kc, train, file, path, comm, rank);
+            if (s == OP_OK)
+                s = op_archive_flush(ar);
+            if (s == OP_OK && rank == 0)
+                s = op_archive_put_kernel(ar, idx[j]);
+            if (rank == 0 && s == OP_OK)
+                fprintf(stderr, "[overparam] kernel %s: n=%d, %.1fs (build "
+                        "%.1fs%s, ridge %.1fs, eig %.1fs)\n", id, train->n,
+                        res[j].t_total, res[j].t_kernel,
+                        n_todo > 1 ? " for both kinds" : "", res[j].t_ridge,
+                        res[j].t_eig64 + res[j].t_eig32);
+            op_kernel_result_free(&res[j]);
+            int st = s;
+            OP_MPI_CHECK(MPI_Bcast(&st, 1, MPI_INT, 0, comm), "kernel status");
+            s = (op_status)st;
+            if (s == OP_OK)
+                (*n_done)++;
+        }
     }
     op_pkernel_grid_free(&grid);
     return s;
@@ -267,11 +285,14 @@ double op_kphase_bytes_per_rank(const op_job *job, int ranks)
     op_data_shape(&job->base, &d, &k);
     double n = job->base.data.n_train, nt = job->base.data.n_test;
     double p = ranks;
-    /* K, its Cholesky copy and the eigenvectors (n^2/P each, float64), the
-     * float32 copy for the float32 spectrum, K(test,train) and its product
-     * with the eigenvectors, the saved matrix's transposed buffer, and the
-     * inputs every rank holds. */
-    double words = 3 * n * n / p + 2 * nt * n / p +
+    /* K of each kind (built together), a Cholesky copy and the
+     * eigenvectors (n^2/P each, float64), the float32 copy for the float32
+     * spectrum, K(test,train) of each kind and its product with the
+     * eigenvectors, the saved matrix's transposed buffer, and the inputs
+     * every rank holds. */
+    op_kernel_kind kinds[2];
+    double nk = kinds_of(&job->base.kernel, kinds);
+    double words = (nk + 2) * n * n / p + (nk + 1) * nt * n / p +
                    (job->base.kernel.save_matrix ? n * n / p : 0);
     return 8 * words + 4 * n * n / p + 8 * (n + nt) * (d + k);
 }

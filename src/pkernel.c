@@ -150,59 +150,119 @@ static void pmatrix_copy(const op_pkernel_grid *g, const op_pmatrix *src,
     memcpy(dst->a, src->a, sizeof(double) * (size_t)src->lld * src->nloc);
 }
 
+/* Local columns per Gram GEMM: wide enough that re-packing the row slice
+ * for each panel costs ~1% of the GEMM, narrow enough that the panel's
+ * slice of X (PANEL x d) stays a small reused buffer. */
+#define PANEL 512
+
+void op_pkernel_fill(const op_pkernel_grid *g, const op_kernel_spec *spec,
+                     const double *xr, int m, const double *xc, int n,
+                     op_pmatrix *nngp, op_pmatrix *ntk)
+{
+    const op_pmatrix *A = nngp ? nngp : ntk;
+    if (!A)
+        return;
+    int d = spec->d, L = spec->depth, L1 = L + 1;
+    int mloc = A->mloc, nloc = A->nloc, lld = A->lld;
+    if (mloc == 0 || nloc == 0 || m == 0 || n == 0)
+        return;
+    /* Rows: with one process row every row is local and in order, so the
+     * GEMM reads X itself; otherwise this rank's rows are copied once
+     * (m*d/nprow). Columns go through a PANEL x d buffer. */
+    const double *xrows = xr;
+    double *xrl = NULL;
+    if (g->nprow > 1) {
+        xrl = OP_XMALLOC(sizeof(double) * (size_t)mloc * d);
+        for (int li = 0; li < mloc; li++)
+            memcpy(xrl + (size_t)li * d,
+                   xr + (size_t)op_pmatrix_grow(g, li) * d, sizeof(double) * d);
+        xrows = xrl;
+    }
+    int pw = nloc < PANEL ? nloc : PANEL;
+    double *xpanel = g->npcol > 1
+                         ? OP_XMALLOC(sizeof(double) * (size_t)pw * d)
+                         : NULL;
+    /* Diagonals and their layer-major factors for this rank's rows and
+     * columns; a scratch column when only one kind is wanted. */
+    double *qr = OP_XMALLOC(sizeof(double) * (size_t)mloc * L1);
+    double *qc = OP_XMALLOC(sizeof(double) * (size_t)nloc * L1);
+    double *fr = OP_XMALLOC(sizeof(double) * ((size_t)2 * L * mloc + 1));
+    double *fc = OP_XMALLOC(sizeof(double) * ((size_t)2 * L * nloc + 1));
+    double *fj = OP_XMALLOC(sizeof(double) * ((size_t)2 * L + 1));
+    double *scratch = nngp && ntk ? NULL
+                                  : OP_XMALLOC(sizeof(double) * (size_t)mloc);
+    if (xrl)
+        op_kernel_diag(spec, xrl, mloc, d, qr);
+    else
+        op_kernel_diag(spec, xr, mloc, d, qr);
+    for (int lj = 0; lj < nloc; lj++)
+        op_kernel_diag(spec, xc + (size_t)op_pmatrix_gcol(g, lj) * d, 1, d,
+                       qc + (size_t)lj * L1);
+    op_kernel_factors(spec, qr, mloc, fr, mloc);
+    op_kernel_factors(spec, qc, nloc, fc, nloc);
+
+    for (int j0 = 0; j0 < nloc; j0 += pw) {
+        int w = nloc - j0 < pw ? nloc - j0 : pw;
+        const double *xcols;
+        if (xpanel) {
+            for (int lj = 0; lj < w; lj++)
+                memcpy(xpanel + (size_t)lj * d,
+                       xc + (size_t)op_pmatrix_gcol(g, j0 + lj) * d,
+                       sizeof(double) * d);
+            xcols = xpanel;
+        } else {
+            xcols = xc + (size_t)j0 * d;
+        }
+        /* Gram panel x_r . x_c / d, column-major (the ScaLAPACK layout);
+         * the row-major slices are column-major d x rows, hence Trans. */
+        double *G = A->a + (size_t)j0 * lld;
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, mloc, w, d,
+                    1.0 / d, xrows, d, xcols, d, 0.0, G, lld);
+        for (int lj = j0; lj < j0 + w; lj++) {
+            double *S = nngp ? nngp->a + (size_t)lj * lld : scratch;
+            double *T = ntk ? ntk->a + (size_t)lj * lld : scratch;
+            if (!nngp) /* the Gram column landed in ntk: move it */
+                memcpy(S, T, sizeof(double) * mloc);
+            for (int l = 0; l < 2 * L; l++)
+                fj[l] = fc[(size_t)l * nloc + lj];
+            op_kernel_column(spec, mloc, fr, mloc, fj, S, T);
+            /* Diagonal entries of K(X, X): exactly the self-kernel, from
+             * the diagonal recursion's own Gram value (the GEMM's sum
+             * order differs by an ulp, and the ReLU derivative kernel is
+             * singular at cos = 1). Only blocks on the global diagonal
+             * hold such entries. */
+            int gj = op_pmatrix_gcol(g, lj);
+            if (xr != xc || (gj / g->nb) % g->nprow != g->myrow)
+                continue;
+            int li = (gj / g->nb) / g->nprow * g->nb + gj % g->nb;
+            if (li >= mloc)
+                continue;
+            const double *xi = xc + (size_t)gj * d;
+            double sq = 0.0;
+            for (int c = 0; c < d; c++)
+                sq += xi[c] * xi[c];
+            op_kernel_elem(spec, sq / d, qr + (size_t)li * L1,
+                           qc + (size_t)lj * L1, nngp ? S + li : NULL,
+                           ntk ? T + li : NULL);
+        }
+    }
+    free(xrl);
+    free(xpanel);
+    free(qr);
+    free(qc);
+    free(fr);
+    free(fc);
+    free(fj);
+    free(scratch);
+}
+
 void op_pkernel_matrix(const op_pkernel_grid *g, const op_kernel_spec *spec,
                        op_kernel_kind kind, const double *xr, int m,
                        const double *xc, int n, op_pmatrix *A)
 {
-    int d = spec->d, L1 = spec->depth + 1;
     op_pmatrix_alloc(g, A, m, n);
-    int mloc = A->mloc, nloc = A->nloc;
-    if (mloc == 0 || nloc == 0)
-        return;
-    /* Only the rows and columns of X this rank's blocks touch. */
-    double *xrl = OP_XMALLOC(sizeof(double) * (size_t)mloc * d);
-    double *xcl = OP_XMALLOC(sizeof(double) * (size_t)nloc * d);
-    for (int li = 0; li < mloc; li++)
-        memcpy(xrl + (size_t)li * d, xr + (size_t)op_pmatrix_grow(g, li) * d,
-               sizeof(double) * d);
-    for (int lj = 0; lj < nloc; lj++)
-        memcpy(xcl + (size_t)lj * d, xc + (size_t)op_pmatrix_gcol(g, lj) * d,
-               sizeof(double) * d);
-    double *qr = OP_XMALLOC(sizeof(double) * (size_t)mloc * L1);
-    double *qc = OP_XMALLOC(sizeof(double) * (size_t)nloc * L1);
-    op_kernel_diag(spec, xrl, mloc, d, qr);
-    op_kernel_diag(spec, xcl, nloc, d, qc);
-    /* Local Gram block x_r . x_c / d, column-major (the ScaLAPACK layout);
-     * the row-major slices are column-major d x mloc, hence Trans. */
-    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, mloc, nloc, d,
-                1.0 / d, xrl, d, xcl, d, 0.0, A->a, A->lld);
-    /* On the diagonal of K(X, X) the dgemm sum order differs from the
-     * diagonal recursion's: use the latter's input value (see
-     * op_kernel_diag) so the entry is exactly the self-kernel. */
-    if (xr == xc)
-        for (int lj = 0; lj < nloc; lj++) {
-            int gj = op_pmatrix_gcol(g, lj);
-            for (int li = 0; li < mloc; li++)
-                if (op_pmatrix_grow(g, li) == gj) {
-                    const double *xi = xcl + (size_t)lj * d;
-                    double s = 0.0;
-                    for (int c = 0; c < d; c++)
-                        s += xi[c] * xi[c];
-                    A->a[li + (size_t)lj * A->lld] = s / d;
-                }
-        }
-    for (int lj = 0; lj < nloc; lj++)
-        for (int li = 0; li < mloc; li++) {
-            double *v = A->a + li + (size_t)lj * A->lld;
-            op_kernel_elem(spec, *v, qr + (size_t)li * L1,
-                           qc + (size_t)lj * L1,
-                           kind == OP_KERNEL_NNGP ? v : NULL,
-                           kind == OP_KERNEL_NTK ? v : NULL);
-        }
-    free(xrl);
-    free(xcl);
-    free(qr);
-    free(qc);
+    op_pkernel_fill(g, spec, xr, m, xc, n, kind == OP_KERNEL_NNGP ? A : NULL,
+                    kind == OP_KERNEL_NTK ? A : NULL);
 }
 
 void op_pmatrix_gather(const op_pkernel_grid *g, const op_pmatrix *A,
@@ -356,46 +416,18 @@ static double mean_diag(const op_kernel_spec *spec, op_kernel_kind kind,
     return s / n;
 }
 
-op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
-                         const op_kernel_cfg *cfg, op_kernel_kind kind,
-                         const op_dataset *train, const op_dataset *test,
-                         op_kernel_result *res)
+/* Everything after the build for one kind: regression per epsilon,
+ * spectra, gradient-flow predictions. K is destroyed only through copies;
+ * the caller frees K and Kt. */
+static void pkernel_analyze(const op_pkernel_grid *g,
+                            const op_kernel_cfg *cfg, const op_pmatrix *Kp,
+                            const op_pmatrix *Kt, const op_pmatrix *Y,
+                            const op_dataset *train, const op_dataset *test,
+                            op_kernel_result *res)
 {
-    memset(res, 0, sizeof *res);
-    if (train->n < 1 || train->d != spec->d || test->d != spec->d ||
-        test->k != train->k || train->k < 1)
-        return op_error(OP_ERR_INPUT,
-                        "kernel: data shapes disagree (train %dx%d k=%d, test "
-                        "%dx%d k=%d, spec d=%d)", train->n, train->d, train->k,
-                        test->n, test->d, test->k, spec->d);
-    if (cfg->n_ridge < 0 || cfg->n_ridge > OP_LIST_MAX || cfg->n_time < 0 ||
-        cfg->n_time > OP_LIST_MAX)
-        return op_error(OP_ERR_INPUT, "kernel: ridge/time list too long");
-    double t0 = MPI_Wtime(), t;
+    const op_pmatrix K = *Kp;
     int n = train->n, nt = test->n, k = train->k;
-    res->kind = kind;
-    res->n_train = n;
-    res->n_test = nt;
-    res->k = k;
-    res->grid_rows = g->nprow;
-    res->grid_cols = g->npcol;
-    res->block = g->nb;
-    res->n_ridge = cfg->n_ridge;
-    res->n_time = cfg->n_time;
-    res->fit_exp64 = res->fit_pref64 = res->fit_exp32 = res->fit_pref32 = NAN;
-    for (int i = 0; i < cfg->n_ridge; i++)
-        res->ridge[i] = cfg->ridge[i];
-    for (int i = 0; i < cfg->n_time; i++)
-        res->time[i] = cfg->time[i];
-
-    t = MPI_Wtime();
-    op_pmatrix K, Kt, Y;
-    op_pkernel_matrix(g, spec, kind, train->x, n, train->x, n, &K);
-    op_pkernel_matrix(g, spec, kind, test->x, nt, train->x, n, &Kt);
-    pmatrix_from_rows(g, &Y, train->y, n, k);
-    res->mean_diag = mean_diag(spec, kind, train->x, n);
-    res->t_kernel = wtime_max(g, MPI_Wtime() - t);
-
+    double t;
     /* Kernel regression, one Cholesky of a fresh copy per epsilon: copying
      * K costs n^2/P, far below the n^3/P factorization. */
     t = MPI_Wtime();
@@ -436,7 +468,7 @@ op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
         OP_INFO_CHECK("pdpotrs", info, "bad argument");
         op_pmatrix_alloc(g, &P, nt, k);
         if (nt > 0)
-            pgemm('N', &Kt, &B, &P);
+            pgemm('N', Kt, &B, &P);
         collect_predictions(g, &P, test, out, &res->ridge_mse[r],
                             &res->ridge_acc[r], &res->ridge_status[r]);
         op_pmatrix_free(&A);
@@ -482,7 +514,7 @@ op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
         op_pmatrix_alloc(g, &Zt, n, k);
         op_pmatrix_alloc(g, &W1, n, k);
         op_pmatrix_alloc(g, &P, nt, k);
-        pgemm('T', &V, &Y, &Z); /* Z = V^T Y: y in the eigenbasis */
+        pgemm('T', &V, Y, &Z); /* Z = V^T Y: y in the eigenbasis */
         for (int it = 0; it < cfg->n_time; it++) {
             for (int lj = 0; lj < Z.nloc; lj++)
                 for (int li = 0; li < Z.mloc; li++) {
@@ -493,7 +525,7 @@ op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
                 }
             pgemm('N', &V, &Zt, &W1);
             if (nt > 0)
-                pgemm('N', &Kt, &W1, &P);
+                pgemm('N', Kt, &W1, &P);
             collect_predictions(
                 g, &P, test,
                 res->pred_time ? res->pred_time + (size_t)it * nt * k : NULL,
@@ -524,15 +556,79 @@ op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
         res->t_eig32 = wtime_max(g, MPI_Wtime() - t);
     }
 
-    op_pmatrix_free(&Kt);
-    op_pmatrix_free(&Y);
-    if (cfg->save_matrix) {
-        res->matrix = K;
-        res->has_matrix = 1;
-    } else {
-        op_pmatrix_free(&K);
+}
+
+op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
+                         const op_kernel_cfg *cfg, int n_kinds,
+                         const op_kernel_kind *kinds, const op_dataset *train,
+                         const op_dataset *test, op_kernel_result *res)
+{
+    for (int i = 0; i < n_kinds; i++)
+        memset(&res[i], 0, sizeof res[i]);
+    if (n_kinds < 1 || n_kinds > 2 ||
+        (n_kinds == 2 && kinds[0] == kinds[1]))
+        return op_error(OP_ERR_INPUT, "kernel: %d kinds asked (one or both "
+                        "of nngp, ntk)", n_kinds);
+    if (train->n < 1 || train->d != spec->d || test->d != spec->d ||
+        test->k != train->k || train->k < 1)
+        return op_error(OP_ERR_INPUT,
+                        "kernel: data shapes disagree (train %dx%d k=%d, test "
+                        "%dx%d k=%d, spec d=%d)", train->n, train->d, train->k,
+                        test->n, test->d, test->k, spec->d);
+    if (cfg->n_ridge < 0 || cfg->n_ridge > OP_LIST_MAX || cfg->n_time < 0 ||
+        cfg->n_time > OP_LIST_MAX)
+        return op_error(OP_ERR_INPUT, "kernel: ridge/time list too long");
+    double t0 = MPI_Wtime();
+    int n = train->n, nt = test->n, k = train->k;
+
+    /* Both kinds from one pass: the Gram GEMM and the recursion yield NNGP
+     * and NTK together, so building them apart would double the cost. */
+    op_pmatrix K[2], Kt[2], Y;
+    op_pmatrix *Kk[2] = {NULL, NULL}, *Ktk[2] = {NULL, NULL};
+    for (int i = 0; i < n_kinds; i++) {
+        op_pmatrix_alloc(g, &K[i], n, n);
+        op_pmatrix_alloc(g, &Kt[i], nt, n);
+        Kk[kinds[i]] = &K[i];
+        Ktk[kinds[i]] = &Kt[i];
     }
-    res->t_total = wtime_max(g, MPI_Wtime() - t0);
+    op_pkernel_fill(g, spec, train->x, n, train->x, n, Kk[OP_KERNEL_NNGP],
+                    Kk[OP_KERNEL_NTK]);
+    op_pkernel_fill(g, spec, test->x, nt, train->x, n, Ktk[OP_KERNEL_NNGP],
+                    Ktk[OP_KERNEL_NTK]);
+    pmatrix_from_rows(g, &Y, train->y, n, k);
+    double t_kernel = wtime_max(g, MPI_Wtime() - t0);
+
+    for (int i = 0; i < n_kinds; i++) {
+        double t1 = MPI_Wtime();
+        op_kernel_result *r = &res[i];
+        r->kind = kinds[i];
+        r->n_train = n;
+        r->n_test = nt;
+        r->k = k;
+        r->grid_rows = g->nprow;
+        r->grid_cols = g->npcol;
+        r->block = g->nb;
+        r->n_ridge = cfg->n_ridge;
+        r->n_time = cfg->n_time;
+        r->fit_exp64 = r->fit_pref64 = r->fit_exp32 = r->fit_pref32 = NAN;
+        for (int j = 0; j < cfg->n_ridge; j++)
+            r->ridge[j] = cfg->ridge[j];
+        for (int j = 0; j < cfg->n_time; j++)
+            r->time[j] = cfg->time[j];
+        r->mean_diag = mean_diag(spec, kinds[i], train->x, n);
+        r->t_kernel = t_kernel;
+        pkernel_analyze(g, cfg, &K[i], &Kt[i], &Y, train, test, r);
+        op_pmatrix_free(&Kt[i]);
+        if (cfg->save_matrix) {
+            r->matrix = K[i];
+            r->has_matrix = 1;
+        } else {
+            op_pmatrix_free(&K[i]);
+        }
+        r->t_total = (i == 0 ? t_kernel : 0.0) +
+                     wtime_max(g, MPI_Wtime() - t1);
+    }
+    op_pmatrix_free(&Y);
     return OP_OK;
 }
 

@@ -250,6 +250,77 @@ static double mc_check(op_activation a, int depth, int N, int R, int P,
     return zmax;
 }
 
+/* The batched column recursion (the distributed build's path) against
+ * op_kernel_elem over the whole range of input cosines, both sides of the
+ * polynomial's |cos| = 1/2 switch, cos = +-1, and a zero-variance point,
+ * for both activations and parameterizations. Entries are compared
+ * relative to the column's largest one (what the distributed tests
+ * check); near |cos| = 1 the acos singularity amplifies a one-ulp
+ * difference in cos, which bounds the tolerance there. */
+START_TEST(column_matches_elem)
+{
+    enum { M = 4003, D = 16, L = 3 };
+    double x[2][D];
+    op_rng r;
+    op_rng_derive(&r, 9, 0, 0, 0);
+    for (int c = 0; c < D; c++) {
+        x[0][c] = op_rng_normal(&r);
+        x[1][c] = op_rng_normal(&r);
+    }
+    double worst = 0, worst_far = 0;
+    for (int a = 0; a < 2; a++)
+        for (int p = 0; p < 2; p++)
+            for (int zero = 0; zero < 2; zero++) {
+                op_kernel_spec spec =
+                    make_spec(a ? OP_ACT_ERF : OP_ACT_RELU,
+                              p ? OP_PARAM_STANDARD : OP_PARAM_NTK, 1.7,
+                              zero ? 0.0 : 0.2, L, 32, D);
+                /* Row points: x0 scaled by 1 or, for the zero-variance
+                 * case, 0 (sb2 = 0 then keeps every layer's variance 0). */
+                double xr[D], xc[D], qr[L + 1], qc[L + 1];
+                for (int c = 0; c < D; c++) {
+                    xr[c] = zero ? 0.0 : x[0][c];
+                    xc[c] = x[1][c];
+                }
+                op_kernel_diag(&spec, xr, 1, D, qr);
+                op_kernel_diag(&spec, xc, 1, D, qc);
+                /* All rows are the same point with different Gram values
+                 * k0 = cos * sqrt(g_r g_c)/d, cos in [-1, 1]. */
+                double *q = malloc(sizeof(double) * M * (L + 1));
+                double *f = malloc(sizeof(double) * 2 * L * M);
+                double fc[2 * L], S[M], T[M];
+                for (int i = 0; i < M; i++)
+                    memcpy(q + i * (L + 1), qr, sizeof qr);
+                op_kernel_factors(&spec, q, M, f, M);
+                op_kernel_factors(&spec, qc, 1, fc, 1);
+                double norm = sqrt(dot(xr, xr, D) * dot(xc, xc, D)) / D;
+                for (int i = 0; i < M; i++)
+                    S[i] = (-1.0 + 2.0 * i / (M - 1)) * norm;
+                double k0[M];
+                memcpy(k0, S, sizeof k0);
+                op_kernel_column(&spec, M, f, M, fc, S, T);
+                double big = 0;
+                for (int i = 0; i < M; i++)
+                    big = fmax(big, fmax(fabs(S[i]), fabs(T[i])));
+                for (int i = 0; i < M; i++) {
+                    double en, et;
+                    op_kernel_elem(&spec, k0[i], qr, qc, &en, &et);
+                    double e = fmax(fabs(en - S[i]), fabs(et - T[i])) / big;
+                    worst = fmax(worst, e);
+                    double cs = -1.0 + 2.0 * i / (M - 1);
+                    if (fabs(cs) < 0.999)
+                        worst_far = fmax(worst_far, e);
+                }
+                free(q);
+                free(f);
+            }
+    printf("column vs elem: max rel diff %.2e (|cos| < 0.999: %.2e)\n", worst,
+           worst_far);
+    ck_assert(worst_far < 1e-14);
+    ck_assert(worst < 1e-12);
+}
+END_TEST
+
 START_TEST(monte_carlo_nngp)
 {
     int P = 4, d = 5;
@@ -393,6 +464,7 @@ static Suite *kernel_suite(void)
     tcase_add_test(tc, erf_one_layer_closed_form);
     tcase_add_test(tc, standard_param_ntk_depth1);
     tcase_add_test(tc, symmetric_psd);
+    tcase_add_test(tc, column_matches_elem);
     tcase_add_test(tc, monte_carlo_nngp);
     tcase_add_test(tc, regression_large_ridge);
     tcase_add_test(tc, gd_limits);

@@ -67,6 +67,28 @@ void op_kernel_diag(const op_kernel_spec *spec, const double *x, int n,
 void op_kernel_elem(const op_kernel_spec *spec, double k0, const double *q1,
                     const double *q2, double *nngp, double *ntk);
 
+/* Batched form of op_kernel_elem for whole columns of a matrix block, the
+ * path the distributed build takes (several times faster: branch-free,
+ * vectorized, one polynomial arcsin per layer instead of libm's acos).
+ *
+ * op_kernel_factors turns the diagonals q of n points (op_kernel_diag's
+ * layout) into per-layer factors, layer-major so a column's rows are
+ * contiguous: f[(2l)*ldf + i] = u_l(x_i), f[(2l+1)*ldf + i] = v_l(x_i),
+ * l = 0..depth-1 (ReLU: u = sqrt(q), v = 1/sqrt(q) or 0 for q = 0; erf:
+ * u = 1 + 2q, v = 1/sqrt(1 + 2q)).
+ *
+ * op_kernel_column: S[m] holds k0 = x_i.x'/d of m row points against one
+ * column point on entry and the NNGP on return; T[m] receives the NTK (S
+ * and T must not overlap). fr: the rows' factors (leading dimension ldf);
+ * fc: the column point's 2*depth factors, fc[2l], fc[2l+1]. Entries agree
+ * with op_kernel_elem to ~1e-15 relative except where |cos| -> 1, whose
+ * conditioning amplifies either version's rounding: callers recompute
+ * exact diagonal entries (x = x') with op_kernel_elem. */
+void op_kernel_factors(const op_kernel_spec *spec, const double *q, int n,
+                       double *f, int ldf);
+void op_kernel_column(const op_kernel_spec *spec, int m, const double *fr,
+                      int ldf, const double *fc, double *S, double *T);
+
 /* Serial reference: nngp[n1][n2] and ntk[n1][n2] (either may be NULL) of
  * X1[n1][d] against X2[n2][d], by plain loops. */
 void op_kernel_ref(const op_kernel_spec *spec, const double *x1, int n1,

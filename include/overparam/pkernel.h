@@ -9,8 +9,9 @@
  *    memory budget); no rank ever holds a whole n x n matrix: each computes
  *    only its own blocks (one dgemm of its row and column slices of X, then
  *    the elementwise recursion of kernel.h). Peak memory per rank is about
- *    3 n^2/P doubles (K, a working copy, the eigenvectors) plus the
- *    ScaLAPACK workspace and nt*n/P for K(test, train).
+ *    (kinds + 2) n^2/P doubles (K of each kind, a working copy, the
+ *    eigenvectors) plus the ScaLAPACK workspace and kinds*nt*n/P for
+ *    K(test, train).
  *  - Grid: rows x cols must equal the communicator size; 0 x 0 picks the
  *    near-square factorization (rows = largest divisor <= sqrt(P)). Grid
  *    rank (r, c) is communicator rank r*cols + c, so grid rank 0 is rank 0.
@@ -106,8 +107,17 @@ void op_pmatrix_free(op_pmatrix *A);
 int op_pmatrix_grow(const op_pkernel_grid *g, int li);
 int op_pmatrix_gcol(const op_pkernel_grid *g, int lj);
 
-/* Fills A (allocated here, m x n) with the kernel `kind` of xr[m][d]
- * against xc[n][d]: each rank computes only its own blocks. */
+/* Fills the allocated m x n block-cyclic matrices nngp and/or ntk (either
+ * may be NULL; both come from one Gram GEMM and one pass of the
+ * recursion) with the kernels of xr[m][d] against xc[n][d]: each rank
+ * computes only its own blocks, in panels of local columns (GEMM of the
+ * panel's slice of X, then op_kernel_column per column). Allocating once
+ * and refilling lets a caller reuse the pages (first touch is slow). */
+void op_pkernel_fill(const op_pkernel_grid *g, const op_kernel_spec *spec,
+                     const double *xr, int m, const double *xc, int n,
+                     op_pmatrix *nngp, op_pmatrix *ntk);
+
+/* Allocates A (m x n) and fills it with the kernel `kind`. */
 void op_pkernel_matrix(const op_pkernel_grid *g, const op_kernel_spec *spec,
                        op_kernel_kind kind, const double *xr, int m,
                        const double *xc, int n, op_pmatrix *A);
@@ -118,14 +128,17 @@ void op_pkernel_matrix(const op_pkernel_grid *g, const op_kernel_spec *spec,
 void op_pmatrix_gather(const op_pkernel_grid *g, const op_pmatrix *A,
                        double *full);
 
-/* The whole kernel pipeline for one kernel kind: matrices, regression for
- * every ridge, gradient-flow predictions for every time, spectra (as cfg's
- * eig64/eig32 ask) and fits. Keeps K in res->matrix when cfg->save_matrix.
- * OP_ERR_INPUT for inconsistent data (d or k differ between sets, n < 1). */
+/* The whole kernel pipeline for n_kinds (1 or 2, distinct) kernel kinds of
+ * one architecture: both matrices from one build (t_kernel is that shared
+ * build's time, counted in the first result's t_total), then for each kind
+ * in turn regression for every ridge, gradient-flow predictions for every
+ * time, spectra (as cfg's eig64/eig32 ask) and fits; res[n_kinds]. Keeps K
+ * in res[i].matrix when cfg->save_matrix. OP_ERR_INPUT for inconsistent
+ * data (d or k differ between sets, n < 1) or a bad kind list. */
 op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
-                         const op_kernel_cfg *cfg, op_kernel_kind kind,
-                         const op_dataset *train, const op_dataset *test,
-                         op_kernel_result *res);
+                         const op_kernel_cfg *cfg, int n_kinds,
+                         const op_kernel_kind *kinds, const op_dataset *train,
+                         const op_dataset *test, op_kernel_result *res);
 void op_kernel_result_free(op_kernel_result *res);
 
 #endif
