@@ -49,6 +49,11 @@ LIBS = $(SCALAPACK_LIBS) $(HDF5_LIBS) $(MPI_LIBS) $(BLAS_LIBS) $(INIH_LIBS) $(ZL
 GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 VERSION := 0.1.0
 CFLAGS += -DOP_VERSION=\"$(VERSION)\" -DOP_GIT_REV=\"$(GIT_REV)\"
+# The objects that embed the revision (archive attribute, --version) are
+# rebuilt when it changes: a stamp file rewritten only on a new revision.
+REV_STAMP := $(BUILD)/git_rev
+$(shell mkdir -p $(BUILD) && (echo '$(GIT_REV)' | cmp -s - $(REV_STAMP) || echo '$(GIT_REV)' > $(REV_STAMP)))
+$(BUILD)/obj/archive.o $(BUILD)/obj/cli.o: $(REV_STAMP)
 
 LIB_SRC := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
