@@ -53,7 +53,6 @@ CFLAGS += -DOP_VERSION=\"$(VERSION)\" -DOP_GIT_REV=\"$(GIT_REV)\"
 # rebuilt when it changes: a stamp file rewritten only on a new revision.
 REV_STAMP := $(BUILD)/git_rev
 $(shell mkdir -p $(BUILD) && (echo '$(GIT_REV)' | cmp -s - $(REV_STAMP) || echo '$(GIT_REV)' > $(REV_STAMP)))
-$(BUILD)/obj/archive.o $(BUILD)/obj/cli.o: $(REV_STAMP)
 
 LIB_SRC := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
@@ -63,6 +62,8 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 .PHONY: all run check test unit-test mpi-test deps config bench clean report slurm-test fuzz
 
 all: $(BUILD)/overparam
+
+$(BUILD)/obj/archive.o $(BUILD)/obj/cli.o: $(REV_STAMP)
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard include/overparam/*.h) | $(BUILD)/obj
 	$(CC) $(CFLAGS) -c $< -o $@
