@@ -777,6 +777,7 @@ static op_status op_data_corruption(op_dataset *ds, op_corruption kind,
     }
     switch (kind) {
     case OP_CORRUPT_SHUFFLED_PIXELS:
+        /* The stream's first draw: op_data_corrupt_test repeats it. */
         op_rng_permutation(r, perm, d);
         for (int i = 0; i < n; i++)
             op_data_permute_row(ds->x + (size_t)i * (size_t)d, perm, tmp, d);
@@ -839,6 +840,37 @@ op_status op_data_corrupt(const op_config *cfg, const op_dataset *src,
             op_data_free(dst);
     }
     return s;
+}
+
+op_status op_data_corrupt_test(const op_config *cfg, const op_dataset *src,
+                               op_dataset *dst)
+{
+    if (cfg->data.corruption != OP_CORRUPT_SHUFFLED_PIXELS)
+        return op_error(OP_ERR_INTERNAL, "corrupt_test: only shuffled_pixels "
+                                         "applies to the test set");
+    op_status s = op_data_alloc(dst, src->n, src->d, src->k);
+    if (s != OP_OK)
+        return s;
+    memcpy(dst->block_, src->block_, op_data_bytes(src));
+    dst->side = src->side;
+    int d = src->d;
+    double *tmp = malloc((size_t)(d ? d : 1) * sizeof(double));
+    int *perm = malloc((size_t)(d ? d : 1) * sizeof(int));
+    if (!tmp || !perm) {
+        free(tmp);
+        free(perm);
+        op_data_free(dst);
+        return op_error(OP_ERR_NOMEM, "corruption: no memory for d = %d", d);
+    }
+    op_rng r;
+    op_rng_derive(&r, cfg->seed, OP_STREAM_NOISE, (uint64_t)cfg->seed_index,
+                  1);
+    op_rng_permutation(&r, perm, d);
+    for (int i = 0; i < dst->n; i++)
+        op_data_permute_row(dst->x + (size_t)i * (size_t)d, perm, tmp, d);
+    free(tmp);
+    free(perm);
+    return OP_OK;
 }
 
 /* ---- ZCA whitening ----------------------------------------------------- */

@@ -142,24 +142,32 @@ static void worker_compute(worker_ctx *w, const op_job *job, long run,
     double t0 = now();
     op_status s = worker_data(w, &cfg);
     if (s == OP_OK) {
-        const op_dataset *train = &w->train;
-        op_dataset noisy = {0};
+        const op_dataset *train = &w->train, *test = &w->test;
+        op_dataset noisy = {0}, shuffled = {0};
         if (cfg.data.label_noise > 0 ||
             cfg.data.corruption != OP_CORRUPT_NONE) {
             s = op_data_corrupt(&cfg, &w->train, &noisy);
             train = &noisy;
         }
+        /* Shuffled pixels: the test images get the same permutation. */
+        if (s == OP_OK && cfg.data.corruption == OP_CORRUPT_SHUFFLED_PIXELS) {
+            s = op_data_corrupt_test(&cfg, &w->test, &shuffled);
+            if (s == OP_OK)
+                test = &shuffled;
+        }
         /* [measure]: the hook measures at every curve point and needs
-         * this run's sets (the noisy copy, when there is one). */
+         * this run's sets (the noisy copies, when there are). */
         if (s == OP_OK && w->measure)
-            op_measure_set_data(w->measure, train, &w->test, w->layout, res);
+            op_measure_set_data(w->measure, train, test, w->layout, res);
         if (s == OP_OK)
-            s = op_train_run(w->trainer, &cfg, run, train, &w->test,
-                             w->layout, res);
+            s = op_train_run(w->trainer, &cfg, run, train, test, w->layout,
+                             res);
         if (s == OP_OK && cfg.output.save_weights)
             save_weights(w, &cfg, run, res);
         if (train == &noisy)
             op_data_free(&noisy);
+        if (test == &shuffled)
+            op_data_free(&shuffled);
     }
     if (s == OP_ERR_STOPPED) {
         res->row.status = OP_RUN_PENDING; /* abandoned: runs again on resume */

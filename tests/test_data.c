@@ -534,6 +534,12 @@ START_TEST(corruptions)
             ck_assert(c.x[i * d + j] == tr.x[i * d + perm[j]]);
     ck_assert(changed(&tr, &c) == 0.0);
     op_data_free(&c);
+    /* ... and the test images get the same permutation. */
+    ck_assert_int_eq(op_data_corrupt_test(&cfg, &te, &c), OP_OK);
+    for (int i = 0; i < te.n; i++)
+        for (int j = 0; j < d; j++)
+            ck_assert(c.x[i * d + j] == te.x[i * d + perm[j]]);
+    op_data_free(&c);
 
     /* Random pixels: each image a permutation of itself, not all alike. */
     cfg.data.corruption = OP_CORRUPT_RANDOM_PIXELS;

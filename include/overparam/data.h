@@ -48,6 +48,12 @@ op_status op_data_load(const op_config *cfg, op_dataset *train,
  * clean labels, from (cfg->seed, cfg->seed_index). `dst` must be freed. */
 op_status op_data_corrupt(const op_config *cfg, const op_dataset *src,
                           op_dataset *dst);
+/* The test set of a shuffled_pixels run: the training set's permutation
+ * (same stream and draw) applied to every test image, as Zhang et al. do,
+ * so test accuracy measures what the permuted features still carry. The
+ * other corruptions leave the test set clean (OP_ERR_INTERNAL if asked). */
+op_status op_data_corrupt_test(const op_config *cfg, const op_dataset *src,
+                               op_dataset *dst);
 /* Input dimension and number of outputs of the set `cfg` would load,
  * without loading it: Fashion-MNIST (28/f)^2 and 10; Gaussian/sphere dim and
  * classes (1 when classes == 1); sines 1 and 1; teacher dim and 1. */
