@@ -88,6 +88,9 @@ typedef struct {
     int *from;             /* [cap] flush scratch: slot order to write */
     unsigned char *moved;  /* [cap] flush scratch */
     unsigned char *tmp;    /* one slot of rows or values, whichever wider */
+    unsigned char *gap;    /* rows between staged runs, read back to make
+                              one block (stage_write) */
+    size_t gap_bytes;
 } stage;
 
 struct op_archive {
@@ -824,6 +827,13 @@ op_status op_archive_open(op_archive **out, const char *path,
 #define STAGE_RESULTS 256
 #define STAGE_BYTES ((size_t)16 << 20)
 #define STAGE_AGE 1.0
+/* A block of the file selection costs one MPI-IO write (HDF5 1.10 writes
+ * each contiguous piece separately in independent mode), a few us: about
+ * what copying 16 KiB through the page cache twice (read back, write)
+ * costs. A flush whose runs are scattered (many workers, or runs of equal
+ * cost not adjacent in index) reads the rows between them back instead,
+ * when that moves fewer bytes than this per block saved. */
+#define STAGE_GAP_PER_BLOCK ((size_t)16 << 10)
 
 struct stage_key {
     long run;
@@ -867,6 +877,14 @@ static void stage_alloc(op_archive *ar)
     st->from = OP_XMALLOC(sizeof(int) * c);
     st->moved = OP_XMALLOC(c);
     st->tmp = OP_XMALLOC(vbytes > ar->row_bytes ? vbytes : ar->row_bytes);
+    size_t widest = ar->row_bytes;
+    for (int i = 0; i < ar->layout->n; i++)
+        if (sizeof(double) * (size_t)ar->layout->f[i].size > widest)
+            widest = sizeof(double) * (size_t)ar->layout->f[i].size;
+    st->gap_bytes = widest * (size_t)ar->job->n_runs;
+    if (st->gap_bytes > STAGE_BYTES)
+        st->gap_bytes = STAGE_BYTES;
+    st->gap = OP_XMALLOC(st->gap_bytes);
 }
 
 static void stage_free(stage *st)
@@ -878,6 +896,7 @@ static void stage_free(stage *st)
     free(st->from);
     free(st->moved);
     free(st->tmp);
+    free(st->gap);
     memset(st, 0, sizeof *st);
 }
 
@@ -943,6 +962,55 @@ static hid_t stage_select_rows(hid_t dset, const long *runs, int m)
     return fs;
 }
 
+/* Writes the staged runs' rows of `dset` from `buf` (m rows of `width`
+ * bytes, `elems` elements of `mtype` each, in ascending run order) with
+ * one H5Dwrite. Scattered runs (`blocks` stretches) that lie close
+ * together go out as one block: the rows between them are read back into
+ * the gap buffer, the staged rows laid over them, and the whole stretch
+ * written (2 MPI-IO calls instead of `blocks`). Only the coordinator
+ * writes these datasets, so what it reads back is what it wrote, and a
+ * kill mid-write leaves the gap rows as they were either way. */
+static void stage_write(op_archive *ar, hid_t dset, hid_t mtype,
+                        hsize_t elems, size_t width, const void *buf, int m,
+                        int blocks)
+{
+    stage *st = &ar->st;
+    const long *run = st->run;
+    size_t span = (size_t)(run[m - 1] - run[0] + 1);
+    int fill = blocks > 1 && span * width <= st->gap_bytes &&
+               (span - (size_t)m) * width <=
+                   (size_t)(blocks - 1) * STAGE_GAP_PER_BLOCK;
+    hid_t fs, ms;
+    if (fill) {
+        fs = H5Dget_space(dset);
+        OP_H5_CHECK(fs, "the file space of a dataset");
+        hsize_t start[4] = {0, 0, 0, 0}, count[4] = {1, 1, 1, 1};
+        OP_H5_CHECK(H5Sget_simple_extent_dims(fs, count, NULL),
+                    "the shape of a dataset");
+        start[0] = (hsize_t)run[0];
+        count[0] = (hsize_t)span;
+        OP_H5_CHECK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL,
+                                        count, NULL), "selecting a stretch");
+        hsize_t n = (hsize_t)span * elems;
+        ms = H5Screate_simple(1, &n, NULL);
+        OP_H5_CHECK(ms, "a stretch in memory");
+        OP_H5_CHECK(H5Dread(dset, mtype, ms, fs, H5P_DEFAULT, st->gap),
+                    H5HINT);
+        for (int j = 0; j < m; j++)
+            memcpy(st->gap + (size_t)(run[j] - run[0]) * width,
+                   (const unsigned char *)buf + (size_t)j * width, width);
+        buf = st->gap;
+    } else {
+        fs = stage_select_rows(dset, run, m);
+        hsize_t n = (hsize_t)m * elems;
+        ms = H5Screate_simple(1, &n, NULL);
+        OP_H5_CHECK(ms, "staged rows in memory");
+    }
+    OP_H5_CHECK(H5Dwrite(dset, mtype, ms, fs, H5P_DEFAULT, buf), H5HINT);
+    H5Sclose(fs);
+    H5Sclose(ms);
+}
+
 /* Writes every staged result to the HDF5 file: rows and each dataset once,
  * with one selection covering all staged runs. Memory is reordered to the
  * selection's order (ascending run: HDF5 walks a union of hyperslabs in
@@ -975,28 +1043,21 @@ static op_status stage_flush(op_archive *ar)
     permute_slots((unsigned char *)st->run, sizeof(long), st->from, n,
                   st->tmp, st->moved);
 
-    hsize_t mm = (hsize_t)m;
-    hid_t ms = H5Screate_simple(1, &mm, NULL);
-    OP_H5_CHECK(ms, "staged rows in memory");
-    hid_t fs = stage_select_rows(ar->runs, st->run, m);
-    OP_H5_CHECK(H5Dwrite(ar->runs, ar->row_type, ms, fs, H5P_DEFAULT,
-                         st->rows), H5HINT);
-    H5Sclose(fs);
-    H5Sclose(ms);
+    int blocks = 1;
+    for (int j = 1; j < m; j++)
+        blocks += st->run[j] != st->run[j - 1] + 1;
+    stage_write(ar, ar->runs, ar->row_type, 1, ar->row_bytes, st->rows, m,
+                blocks);
     for (int j = 0; j < m; j++) /* one hit per run, as the kill tests count */
         fault_point("row");
     /* Per-run arrays: each field's staged runs lie contiguous in memory,
      * in selection order, so HDF5 issues one write per block of the file
      * selection (a strided memory side would cost one per run). */
     for (int i = 0; i < ar->layout->n; i++) {
-        hsize_t count = mm * (hsize_t)ar->layout->f[i].size;
-        ms = H5Screate_simple(1, &count, NULL);
-        OP_H5_CHECK(ms, "staged arrays in memory");
-        fs = stage_select_rows(ar->fields[i], st->run, m);
-        OP_H5_CHECK(H5Dwrite(ar->fields[i], H5T_NATIVE_DOUBLE, ms, fs,
-                             H5P_DEFAULT, stage_field(ar, i, 0)), H5HINT);
-        H5Sclose(fs);
-        H5Sclose(ms);
+        const op_field *f = &ar->layout->f[i];
+        stage_write(ar, ar->fields[i], H5T_NATIVE_DOUBLE, (hsize_t)f->size,
+                    sizeof(double) * (size_t)f->size, stage_field(ar, i, 0),
+                    m, blocks);
     }
     for (int j = 0; j < m; j++)
         fault_point("arrays");
