@@ -297,7 +297,13 @@ static int coord_poll(coord *c)
         OP_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, c->comm, &flag,
                                 &st), "polling workers");
         if (!flag) {
-            /* Progress keeps coming while a long run holds every rank. */
+            /* Progress keeps coming while a long run holds every rank, and
+             * so do the staged results' HDF5 writes (op_archive_put
+             * batches them; this bounds how stale a live archive gets
+             * when results stop arriving). */
+            op_status s = op_archive_poll(c->ar);
+            if (s != OP_OK && c->status == OP_OK)
+                c->status = s;
             coord_progress(c, 0);
             return handled;
         }
@@ -531,7 +537,9 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
         OP_INFO_CHECK("op_result_alloc", op_result_alloc(&c.res, &layout),
                       "out of memory for a result");
         coord_order(&c, done);
-        if (works && size > 1)
+        /* Alone (size 1), the hook still writes staged results during a
+         * long run; its probe finds nothing and costs next to nothing. */
+        if (works)
             op_trainer_set_poll(w.trainer, coord_poll_hook, &c);
         coordinator(&c, &w, works);
         s = c.status;
@@ -541,6 +549,12 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
     } else {
         worker(job, &w, comm, rank);
     }
+    /* Every result of the sweep in the HDF5 file now (collective), whether
+     * it ended, stopped or failed: the kernel phase can take hours, and the
+     * stop path has only its margin left. */
+    op_status fs = op_archive_flush(ar);
+    if (s == OP_OK)
+        s = fs;
     int st = s;
     OP_MPI_CHECK(MPI_Bcast(&st, 1, MPI_INT, 0, comm), "sweep status");
     int stopped = stop_flag;

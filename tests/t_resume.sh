@@ -17,7 +17,10 @@ for frac in 0.2 0.5 0.8; do
     setsid $MPIRUN -np 2 $B run $JOB -o "$T/k.h5" --quiet &
     pid=$!
     sleep "$delay"
-    kill -KILL -"$pid" 2>/dev/null || kill -KILL "$pid"
+    # On a shared machine the sweep can end before 80% of the reference's
+    # time: nothing is left to kill, and the resume must find it complete.
+    kill -KILL -"$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null ||
+        echo "(the sweep ended before the kill at ${delay}s)"
     wait "$pid" 2>/dev/null || true
     pkill -9 -f "overparam run $JOB -o $T/k.h5" 2>/dev/null || true
     while pgrep -f "overparam run $JOB -o $T/k.h5" >/dev/null; do sleep 0.05; done

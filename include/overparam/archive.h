@@ -16,13 +16,17 @@
  *   /kernels/<id>/    written by the kernel phase (kernel_io.h)
  *
  * Contract: every function here is collective over the archive's
- * communicator except op_archive_put, which only the coordinator (rank 0)
- * calls, with independent I/O into space allocated at creation, so a run's
- * row touches no HDF5 metadata. Before writing a row, the coordinator
- * appends the whole result to PATH.journal (CRC-checked records); --resume
+ * communicator except op_archive_put, op_archive_put_kernel and
+ * op_archive_poll, which only the coordinator (rank 0) calls, with
+ * independent I/O into space allocated at creation, so a run's row touches
+ * no HDF5 metadata. op_archive_put appends the whole result to PATH.journal
+ * (CRC-checked records, one write each) before anything else; --resume
  * replays the journal, so a finished run survives a kill even when the HDF5
- * file itself does not. An existing archive is never replaced without
- * force. */
+ * file itself does not. The HDF5 writes are batched: results are staged
+ * and written together when the stage is full (up to 256 results), when
+ * the oldest has waited 1 s (checked by put and poll), and always by
+ * op_archive_flush and op_archive_close. An existing archive is never
+ * replaced without force. */
 #ifndef OVERPARAM_ARCHIVE_H
 #define OVERPARAM_ARCHIVE_H
 
@@ -52,14 +56,21 @@ op_status op_archive_open(op_archive **ar, const char *path,
                           unsigned char *done, unsigned char *done_kernels,
                           int n_kernels);
 
-/* Coordinator only: journal then write one finished run. */
+/* Coordinator only: journals one finished run (durable from here on), then
+ * stages it for the next batched HDF5 write. */
 op_status op_archive_put(op_archive *ar, const op_result *res);
+/* Coordinator only: writes the staged runs to the HDF5 file once the
+ * oldest has waited 1 s; one clock read otherwise, so call it often while
+ * waiting (it keeps a live archive current when results stop coming). */
+op_status op_archive_poll(op_archive *ar);
 /* Coordinator only: journal that kernel `index` is complete in the file. */
 op_status op_archive_put_kernel(op_archive *ar, int index);
 
-/* Collective: makes everything written so far durable in the HDF5 file. */
+/* Collective: writes the staged runs and makes everything written so far
+ * durable in the HDF5 file. */
 op_status op_archive_flush(op_archive *ar);
-/* Collective: writes end_time, closes the file and the journal. */
+/* Collective: writes the staged runs and end_time, closes the file and the
+ * journal. */
 op_status op_archive_close(op_archive *ar);
 
 hid_t op_archive_file(const op_archive *ar);
