@@ -152,7 +152,11 @@ op_status op_net_setup(op_net *net, const op_model_cfg *m, int d_in,
         CARVE(net->ones, B);
         for (int l = 0; l <= L; l++) {
             CARVE(net->a[l], B * net->dims[l]);
-            CARVE(net->h[l], B * net->dims[l + 1]);
+            /* Only erf and the output layer keep h (see net.h). */
+            int keep_h = l == L || m->activation == OP_ACT_ERF;
+            CARVE(net->h[l], keep_h ? B * net->dims[l + 1] : 0);
+            if (!keep_h)
+                net->h[l] = NULL;
             CARVE(net->d[l], B * net->dims[l + 1]);
         }
         CARVE(net->dx, B * d_in);
