@@ -17,7 +17,8 @@ enum {
     NI_PARAMS = 1,     /* parameter gradients into grads */
     NI_INPUT = 2,      /* dLoss/dx into dx */
     NI_ACCUMULATE = 4, /* add into grads instead of overwriting */
-    NI_DELTAS = 8      /* only the per-layer deltas (Jacobian rows) */
+    NI_DELTAS = 8,     /* only the per-layer deltas (Jacobian rows) */
+    NI_VELOCITY = 16   /* gradients into opt1 as v = mu v + g (fused SGD) */
 };
 #endif
 
@@ -235,12 +236,19 @@ static void FN(set_gout)(op_net *net, const double *gout, int o, int n)
 
 /* Backward from d_L (set by set_gout) over n samples, as GEMMs:
  *     dW_l = wmul_l d_l^T a_l,  db_l = bmul_l d_l^T 1,
- *     d_{l-1} = (wmul_l d_l W_l) * phi'(h_{l-1}),  dx = wmul_0 d_0 W_0. */
-static void FN(backward)(op_net *net, int n, int flags)
+ *     d_{l-1} = (wmul_l d_l W_l) * phi'(h_{l-1}),  dx = wmul_0 d_0 W_0.
+ * The parameter gradient goes to grads (beta 0, or 1 with NI_ACCUMULATE),
+ * or with NI_VELOCITY straight into the momentum buffer with beta = mu,
+ * i.e. v = mu v + g without a separate gradient array or update sweep. */
+static void FN(backward)(op_net *net, int n, int flags, double mu)
 {
     const REAL *p = net->params;
     REAL *g = net->grads;
     REAL beta = (flags & NI_ACCUMULATE) ? 1 : 0;
+    if (flags & NI_VELOCITY) {
+        g = net->opt1;
+        beta = (REAL)mu;
+    }
     /* d_0 is only needed for a trained first layer or for dx. */
     int need_d0 = !net->freeze_first || (flags & NI_INPUT);
     for (int l = net->n_layers - 1; l >= 0; l--) {
@@ -330,6 +338,37 @@ static void FN(sgd_step)(op_net *net, double lr, double momentum, double wd)
                 p[i + k] -= rlr * (g[i + k] + rwd * p[i + k]);
         for (; i < n; i++)
             p[i] -= rlr * (g[i] + rwd * p[i]);
+    }
+    net->step++;
+}
+
+/* The rest of a fused SGD-momentum step once backward(NI_VELOCITY) left
+ * v = mu v + g in opt1: v += wd p; p -= lr v. The same operations in the
+ * same order as sgd_step, one sweep over v and p and none over grads. */
+static void FN(velocity_step)(op_net *net, double lr, double wd)
+{
+    REAL *restrict p = (REAL *)net->params + net->train_off;
+    REAL *restrict v = net->opt1;
+    REAL rlr = (REAL)lr, rwd = (REAL)wd;
+    long n = net->n_train, i = 0;
+    if (wd != 0) {
+        for (; i + NI_VEC <= n; i += NI_VEC)
+            for (int k = 0; k < NI_VEC; k++) {
+                REAL vi = v[i + k] + rwd * p[i + k];
+                v[i + k] = vi;
+                p[i + k] -= rlr * vi;
+            }
+        for (; i < n; i++) {
+            v[i] += rwd * p[i];
+            p[i] -= rlr * v[i];
+        }
+    } else {
+        /* v is final already: p is the only array written */
+        for (; i + NI_VEC <= n; i += NI_VEC)
+            for (int k = 0; k < NI_VEC; k++)
+                p[i + k] -= rlr * v[i + k];
+        for (; i < n; i++)
+            p[i] -= rlr * v[i];
     }
     net->step++;
 }

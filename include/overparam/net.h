@@ -100,6 +100,15 @@ void op_net_forward(op_net *net, const double *x, const int *rows, int n,
  * trainable gradient. */
 void op_net_backward(op_net *net, const double *gout, int n, int accumulate);
 
+/* op_net_backward(net, gout, n, 0) followed by op_net_sgd_step(net, lr,
+ * momentum, wd), fused: the gradient GEMMs write v = momentum v + g
+ * straight into the momentum buffer (beta = momentum), then one sweep does
+ * v += wd p; p -= lr v. Same operations in the same order; only the
+ * gradient's own rounding before the add is skipped. The trainable
+ * gradient (grads) is left as it was. */
+void op_net_backward_sgd(op_net *net, const double *gout, int n, double lr,
+                         double momentum, double wd);
+
 /* Optimizer steps on the trainable parameters, gradient g plus weight
  * decay wd*p (L2, coupled).
  * SGD (PyTorch convention): v = mu v + g; p -= lr v (mu = 0: no buffer).
