@@ -313,32 +313,60 @@ static void FN(param_rows)(const op_net *net, int n, double *J)
     }
 }
 
-static void FN(sgd_step)(op_net *net, double lr, double momentum, double wd)
+/* The update loops take their arrays as restrict parameters: GCC drops
+ * restrict on local pointers once inlined and then keeps these loops
+ * scalar. Blocked like the activations so the -O2 vectorizer takes them.
+ *     v = mu v + g + wd p; p -= lr v   (g == NULL: v already holds mu v + g)
+ *     p -= lr (g + wd p)               (v == NULL: no momentum) */
+static void FN(sgd_sweep)(REAL *restrict p, REAL *restrict v,
+                          const REAL *restrict g, REAL lr, REAL mu, REAL wd,
+                          long n)
 {
-    REAL *restrict p = (REAL *)net->params + net->train_off;
-    const REAL *restrict g = net->grads;
-    REAL *restrict v = net->opt1;
-    REAL rlr = (REAL)lr, rmu = (REAL)momentum, rwd = (REAL)wd;
-    long n = net->n_train, i = 0;
-    /* Blocked like the activations so the -O2 vectorizer takes it. */
-    if (momentum != 0 && net->opt_slots >= 1) {
-        for (; i + NI_VEC <= n; i += NI_VEC)
-            for (int k = 0; k < NI_VEC; k++) {
-                REAL vi = rmu * v[i + k] + g[i + k] + rwd * p[i + k];
-                v[i + k] = vi;
-                p[i + k] -= rlr * vi;
-            }
-        for (; i < n; i++) {
-            v[i] = rmu * v[i] + g[i] + rwd * p[i];
-            p[i] -= rlr * v[i];
-        }
-    } else {
+    long i = 0;
+    if (!v) {
         for (; i + NI_VEC <= n; i += NI_VEC)
             for (int k = 0; k < NI_VEC; k++)
-                p[i + k] -= rlr * (g[i + k] + rwd * p[i + k]);
+                p[i + k] -= lr * (g[i + k] + wd * p[i + k]);
         for (; i < n; i++)
-            p[i] -= rlr * (g[i] + rwd * p[i]);
+            p[i] -= lr * (g[i] + wd * p[i]);
+    } else if (g) {
+        for (; i + NI_VEC <= n; i += NI_VEC)
+            for (int k = 0; k < NI_VEC; k++) {
+                REAL vi = mu * v[i + k] + g[i + k] + wd * p[i + k];
+                v[i + k] = vi;
+                p[i + k] -= lr * vi;
+            }
+        for (; i < n; i++) {
+            v[i] = mu * v[i] + g[i] + wd * p[i];
+            p[i] -= lr * v[i];
+        }
+    } else if (wd != 0) {
+        for (; i + NI_VEC <= n; i += NI_VEC)
+            for (int k = 0; k < NI_VEC; k++) {
+                REAL vi = v[i + k] + wd * p[i + k];
+                v[i + k] = vi;
+                p[i + k] -= lr * vi;
+            }
+        for (; i < n; i++) {
+            v[i] += wd * p[i];
+            p[i] -= lr * v[i];
+        }
+    } else {
+        /* v is final already: p is the only array written */
+        for (; i + NI_VEC <= n; i += NI_VEC)
+            for (int k = 0; k < NI_VEC; k++)
+                p[i + k] -= lr * v[i + k];
+        for (; i < n; i++)
+            p[i] -= lr * v[i];
     }
+}
+
+static void FN(sgd_step)(op_net *net, double lr, double momentum, double wd)
+{
+    int mom = momentum != 0 && net->opt_slots >= 1;
+    FN(sgd_sweep)((REAL *)net->params + net->train_off,
+                  mom ? (REAL *)net->opt1 : NULL, net->grads, (REAL)lr,
+                  (REAL)momentum, (REAL)wd, net->n_train);
     net->step++;
 }
 
@@ -347,29 +375,8 @@ static void FN(sgd_step)(op_net *net, double lr, double momentum, double wd)
  * same order as sgd_step, one sweep over v and p and none over grads. */
 static void FN(velocity_step)(op_net *net, double lr, double wd)
 {
-    REAL *restrict p = (REAL *)net->params + net->train_off;
-    REAL *restrict v = net->opt1;
-    REAL rlr = (REAL)lr, rwd = (REAL)wd;
-    long n = net->n_train, i = 0;
-    if (wd != 0) {
-        for (; i + NI_VEC <= n; i += NI_VEC)
-            for (int k = 0; k < NI_VEC; k++) {
-                REAL vi = v[i + k] + rwd * p[i + k];
-                v[i + k] = vi;
-                p[i + k] -= rlr * vi;
-            }
-        for (; i < n; i++) {
-            v[i] += rwd * p[i];
-            p[i] -= rlr * v[i];
-        }
-    } else {
-        /* v is final already: p is the only array written */
-        for (; i + NI_VEC <= n; i += NI_VEC)
-            for (int k = 0; k < NI_VEC; k++)
-                p[i + k] -= rlr * v[i + k];
-        for (; i < n; i++)
-            p[i] -= rlr * v[i];
-    }
+    FN(sgd_sweep)((REAL *)net->params + net->train_off, net->opt1, NULL,
+                  (REAL)lr, 0, (REAL)wd, net->n_train);
     net->step++;
 }
 
