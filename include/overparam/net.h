@@ -104,8 +104,10 @@ void op_net_backward(op_net *net, const double *gout, int n, int accumulate);
  * momentum, wd), fused: the gradient GEMMs write v = momentum v + g
  * straight into the momentum buffer (beta = momentum), then one sweep does
  * v += wd p; p -= lr v. Same operations in the same order; only the
- * gradient's own rounding before the add is skipped. The trainable
- * gradient (grads) is left as it was. */
+ * gradient's own rounding before the add may be skipped where the BLAS
+ * kernel fuses alpha*acc + C (OpenBLAS Haswell sgemm: float32 runs differ
+ * from the unfused pair in the last bits, float64 runs are identical).
+ * The trainable gradient (grads) is left as it was. */
 void op_net_backward_sgd(op_net *net, const double *gout, int n, double lr,
                          double momentum, double wd);
 
