@@ -43,8 +43,8 @@ static void do_step(step_ctx *s)
 {
     op_net_forward(&s->net, s->x, NULL, B, s->f);
     op_train_loss(OP_LOSS_MSE, s->f, s->y, B, DOUT, 1.0 / B, s->g);
-    op_net_backward(&s->net, s->g, B, 0);
-    op_net_sgd_step(&s->net, 1e-3, 0.9, 0.0);
+    /* what the trainer's mini-batch SGD step calls (src/train.c) */
+    op_net_backward_sgd(&s->net, s->g, B, 1e-3, 0.9, 0.0);
 }
 
 /* The GEMMs of one step, same shapes/transposes/alpha/beta as net_impl.h,

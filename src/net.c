@@ -152,7 +152,11 @@ op_status op_net_setup(op_net *net, const op_model_cfg *m, int d_in,
         CARVE(net->ones, B);
         for (int l = 0; l <= L; l++) {
             CARVE(net->a[l], B * net->dims[l]);
-            CARVE(net->h[l], B * net->dims[l + 1]);
+            /* Only erf and the output layer keep h (see net.h). */
+            int keep_h = l == L || m->activation == OP_ACT_ERF;
+            CARVE(net->h[l], keep_h ? B * net->dims[l + 1] : 0);
+            if (!keep_h)
+                net->h[l] = NULL;
             CARVE(net->d[l], B * net->dims[l + 1]);
         }
         CARVE(net->dx, B * d_in);
@@ -205,7 +209,21 @@ void op_net_backward(op_net *net, const double *gout, int n, int accumulate)
 {
     DISPATCH(net, set_gout, net, gout, 0, n);
     DISPATCH(net, backward, net, n,
-             NI_PARAMS | (accumulate ? NI_ACCUMULATE : 0));
+             NI_PARAMS | (accumulate ? NI_ACCUMULATE : 0), 0.0);
+}
+
+void op_net_backward_sgd(op_net *net, const double *gout, int n, double lr,
+                         double momentum, double wd)
+{
+    if (momentum == 0 || net->opt_slots < 1) {
+        /* no velocity to write into: the plain pair does the same */
+        op_net_backward(net, gout, n, 0);
+        op_net_sgd_step(net, lr, momentum, wd);
+        return;
+    }
+    DISPATCH(net, set_gout, net, gout, 0, n);
+    DISPATCH(net, backward, net, n, NI_PARAMS | NI_VELOCITY, momentum);
+    DISPATCH(net, velocity_step, net, lr, wd);
 }
 
 void op_net_sgd_step(op_net *net, double lr, double momentum, double wd)
@@ -237,7 +255,7 @@ void op_net_input_jacobian(op_net *net, const double *x, long n, double *J)
         /* One backward per output: the forward activations are reused. */
         for (int o = 0; o < net->d_out; o++) {
             DISPATCH(net, set_gout, net, NULL, o, c);
-            DISPATCH(net, backward, net, c, NI_INPUT);
+            DISPATCH(net, backward, net, c, NI_INPUT, 0.0);
             DISPATCH(net, dx_copy, net, c,
                      J + (size_t)s * stride + (size_t)o * net->d_in, stride);
         }
@@ -251,7 +269,7 @@ void op_net_param_jacobian(op_net *net, const double *x, long n, int o,
         int c = (int)(n - s < net->batch_max ? n - s : net->batch_max);
         op_net_forward(net, x + (size_t)s * net->d_in, NULL, c, NULL);
         DISPATCH(net, set_gout, net, NULL, o, c);
-        DISPATCH(net, backward, net, c, NI_DELTAS);
+        DISPATCH(net, backward, net, c, NI_DELTAS, 0.0);
         DISPATCH(net, param_rows, net, c, J + (size_t)s * net->n_train);
     }
 }

@@ -17,7 +17,8 @@ enum {
     NI_PARAMS = 1,     /* parameter gradients into grads */
     NI_INPUT = 2,      /* dLoss/dx into dx */
     NI_ACCUMULATE = 4, /* add into grads instead of overwriting */
-    NI_DELTAS = 8      /* only the per-layer deltas (Jacobian rows) */
+    NI_DELTAS = 8,     /* only the per-layer deltas (Jacobian rows) */
+    NI_VELOCITY = 16   /* gradients into opt1 as v = mu v + g (fused SGD) */
 };
 #endif
 
@@ -46,16 +47,52 @@ static void FN(init_params)(op_net *net, op_rng *rng)
     net->step = 0;
 }
 
-/* Applies phi elementwise: dst = phi(src), count values. */
-static void FN(activate)(op_activation act, const REAL *src, REAL *dst,
-                         long count)
+/* Elementwise loops run in blocks of NI_VEC with a fixed-count inner loop
+ * over restrict pointers: that is the form GCC's -O2 ("very cheap")
+ * vectorizer accepts, and it turns the ReLU selects into compare+mask
+ * instead of a branch that mispredicts on half of the units (the scalar
+ * branchy loops cost as much as the GEMMs at width 128). */
+#ifndef NI_VEC
+#define NI_VEC 16
+/* ReLU written as 0 > x ? 0 : x so NaN passes through: a NaN weight must
+ * reach the loss and mark the run diverged, not be silenced into a dead
+ * unit. REAL is expanded at each use, so one definition serves both. */
+#define NI_RELU(x) ((REAL)0 > (x) ? (REAL)0 : (x))
+#endif
+
+/* x = phi(x), in place: ReLU and tanh need no pre-activation buffer. */
+static void FN(activate_inplace)(op_activation act, REAL *restrict x,
+                                 long count)
+{
+    switch (act) {
+    case OP_ACT_RELU: {
+        long i = 0;
+        for (; i + NI_VEC <= count; i += NI_VEC)
+            for (int k = 0; k < NI_VEC; k++)
+                x[i + k] = NI_RELU(x[i + k]);
+        for (; i < count; i++)
+            x[i] = NI_RELU(x[i]);
+        break;
+    }
+    case OP_ACT_ERF:
+        for (long i = 0; i < count; i++)
+            x[i] = R_ERF(x[i]);
+        break;
+    case OP_ACT_TANH:
+        for (long i = 0; i < count; i++)
+            x[i] = R_TANH(x[i]);
+        break;
+    }
+}
+
+/* dst = phi(src) for erf, whose derivative needs the pre-activation. */
+static void FN(activate)(op_activation act, const REAL *restrict src,
+                         REAL *restrict dst, long count)
 {
     switch (act) {
     case OP_ACT_RELU:
-        /* written so NaN passes through: a NaN weight must reach the loss
-         * and mark the run diverged, not be silenced into a dead unit */
         for (long i = 0; i < count; i++)
-            dst[i] = src[i] < 0 ? (REAL)0 : src[i];
+            dst[i] = NI_RELU(src[i]);
         break;
     case OP_ACT_ERF:
         for (long i = 0; i < count; i++)
@@ -68,27 +105,59 @@ static void FN(activate)(op_activation act, const REAL *src, REAL *dst,
     }
 }
 
-/* delta *= phi'(h), with a = phi(h) available so tanh' = 1 - a^2 costs no
- * transcendental call. */
-static void FN(activate_grad)(op_activation act, const REAL *h, const REAL *a,
-                              REAL *delta, long count)
+/* delta *= phi'(h), given a = phi(h) (ReLU: h > 0 exactly when a > 0,
+ * NaN included, so only a is needed; tanh' = 1 - a^2 costs no
+ * transcendental call) and h itself only for erf. */
+static void FN(activate_grad)(op_activation act, const REAL *restrict h,
+                              const REAL *restrict a, REAL *restrict delta,
+                              long count)
 {
     switch (act) {
-    case OP_ACT_RELU:
-        for (long i = 0; i < count; i++)
-            delta[i] = h[i] > 0 ? delta[i] : (REAL)0;
+    case OP_ACT_RELU: {
+        long i = 0;
+        for (; i + NI_VEC <= count; i += NI_VEC)
+            for (int k = 0; k < NI_VEC; k++)
+                delta[i + k] = a[i + k] > 0 ? delta[i + k] : (REAL)0;
+        for (; i < count; i++)
+            delta[i] = a[i] > 0 ? delta[i] : (REAL)0;
         break;
+    }
     case OP_ACT_ERF: {
         const REAL c = (REAL)1.1283791670955126; /* 2/sqrt(pi) */
         for (long i = 0; i < count; i++)
             delta[i] *= c * R_EXP(-h[i] * h[i]);
         break;
     }
-    case OP_ACT_TANH:
-        for (long i = 0; i < count; i++)
+    case OP_ACT_TANH: {
+        long i = 0;
+        for (; i + NI_VEC <= count; i += NI_VEC)
+            for (int k = 0; k < NI_VEC; k++)
+                delta[i + k] *= (REAL)1 - a[i + k] * a[i + k];
+        for (; i < count; i++)
             delta[i] *= (REAL)1 - a[i] * a[i];
         break;
     }
+    }
+}
+
+/* dst[0..count) = (REAL)src, vectorized (a conversion for float). */
+static void FN(round_copy)(const double *restrict src, REAL *restrict dst,
+                           long count)
+{
+    long i = 0;
+    for (; i + NI_VEC <= count; i += NI_VEC)
+        for (int k = 0; k < NI_VEC; k++)
+            dst[i + k] = (REAL)src[i + k];
+    for (; i < count; i++)
+        dst[i] = (REAL)src[i];
+}
+
+/* The layer input a_l of the last forward: for l = 0 that is either the
+ * block's a_0 or, when the batch already was contiguous REAL data, the
+ * caller's x itself. */
+static const REAL *FN(layer_in)(const op_net *net, int l)
+{
+    return l == 0 ? (const REAL *)net->in : (const REAL *)net->a[l];
 }
 
 static void FN(forward)(op_net *net, const double *x, const int *rows, int n,
@@ -97,20 +166,32 @@ static void FN(forward)(op_net *net, const double *x, const int *rows, int n,
     const REAL *p = net->params;
     int d_in = net->d_in;
     REAL *a0 = net->a[0];
-    /* Gather and round the batch into a_0; the only per-sample loop, and it
-     * is a copy (O(n d_in), small next to the GEMMs). */
-    for (int i = 0; i < n; i++) {
-        const double *xi = x + (size_t)(rows ? rows[i] : i) * d_in;
-        REAL *ai = a0 + (size_t)i * d_in;
-        for (int j = 0; j < d_in; j++)
-            ai[j] = (REAL)xi[j];
+    if (!rows && sizeof(REAL) == sizeof(double)) {
+        /* Already REAL and contiguous: the GEMMs read x in place (the
+         * caller keeps x unchanged until the following backward). */
+        net->in = x;
+    } else {
+        /* Gather and round the batch into a_0: O(n d_in), small next to
+         * the GEMMs. */
+        if (!rows)
+            FN(round_copy)(x, a0, (long)n * d_in);
+        else
+            for (int i = 0; i < n; i++)
+                FN(round_copy)(x + (size_t)rows[i] * d_in,
+                               a0 + (size_t)i * d_in, d_in);
+        net->in = a0;
     }
     for (int l = 0; l < net->n_layers; l++) {
         int fi = net->dims[l], fo = net->dims[l + 1];
-        REAL *h = net->h[l];
+        int last = l + 1 == net->n_layers;
+        /* The GEMM writes straight into a_{l+1} and the activation runs in
+         * place there, unless h_l must be kept (output layer, erf). */
+        int keep_h = last || net->act == OP_ACT_ERF;
+        REAL *h = keep_h ? net->h[l] : net->a[l + 1];
         REAL beta = 0;
         if (net->has_bias) {
-            /* Broadcast bmul*b into every row, then GEMM adds onto it. */
+            /* Broadcast bmul*b into every row, then GEMM adds onto it
+             * (beta = 1 also spares OpenBLAS its zeroing pass over C). */
             const REAL *b = p + net->b_off[l];
             REAL bm = (REAL)net->bmul[l];
             for (int j = 0; j < fo; j++)
@@ -120,10 +201,14 @@ static void FN(forward)(op_net *net, const double *x, const int *rows, int n,
             beta = 1;
         }
         GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n, fo, fi,
-             (REAL)net->wmul[l], net->a[l], fi, p + net->w_off[l], fi, beta,
-             h, fo);
-        if (l + 1 < net->n_layers)
+             (REAL)net->wmul[l], FN(layer_in)(net, l), fi, p + net->w_off[l],
+             fi, beta, h, fo);
+        if (last)
+            break;
+        if (keep_h)
             FN(activate)(net->act, h, net->a[l + 1], (long)n * fo);
+        else
+            FN(activate_inplace)(net->act, h, (long)n * fo);
     }
     if (out) {
         const REAL *f = net->h[net->n_layers - 1];
@@ -151,12 +236,19 @@ static void FN(set_gout)(op_net *net, const double *gout, int o, int n)
 
 /* Backward from d_L (set by set_gout) over n samples, as GEMMs:
  *     dW_l = wmul_l d_l^T a_l,  db_l = bmul_l d_l^T 1,
- *     d_{l-1} = (wmul_l d_l W_l) * phi'(h_{l-1}),  dx = wmul_0 d_0 W_0. */
-static void FN(backward)(op_net *net, int n, int flags)
+ *     d_{l-1} = (wmul_l d_l W_l) * phi'(h_{l-1}),  dx = wmul_0 d_0 W_0.
+ * The parameter gradient goes to grads (beta 0, or 1 with NI_ACCUMULATE),
+ * or with NI_VELOCITY straight into the momentum buffer with beta = mu,
+ * i.e. v = mu v + g without a separate gradient array or update sweep. */
+static void FN(backward)(op_net *net, int n, int flags, double mu)
 {
     const REAL *p = net->params;
     REAL *g = net->grads;
     REAL beta = (flags & NI_ACCUMULATE) ? 1 : 0;
+    if (flags & NI_VELOCITY) {
+        g = net->opt1;
+        beta = (REAL)mu;
+    }
     /* d_0 is only needed for a trained first layer or for dx. */
     int need_d0 = !net->freeze_first || (flags & NI_INPUT);
     for (int l = net->n_layers - 1; l >= 0; l--) {
@@ -165,8 +257,8 @@ static void FN(backward)(op_net *net, int n, int flags)
         int trained = l > 0 || !net->freeze_first;
         if ((flags & NI_PARAMS) && trained) {
             GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, fo, fi, n,
-                 (REAL)net->wmul[l], delta, fo, net->a[l], fi, beta,
-                 g + (net->w_off[l] - net->train_off), fi);
+                 (REAL)net->wmul[l], delta, fo, FN(layer_in)(net, l), fi,
+                 beta, g + (net->w_off[l] - net->train_off), fi);
             if (net->has_bias)
                 GEMV(CblasRowMajor, CblasTrans, n, fo, (REAL)net->bmul[l],
                      delta, fo, net->ones, 1, beta,
@@ -206,7 +298,7 @@ static void FN(param_rows)(const op_net *net, int n, double *J)
         for (int l = net->freeze_first ? 1 : 0; l < net->n_layers; l++) {
             int fi = net->dims[l], fo = net->dims[l + 1];
             const REAL *dl = (const REAL *)net->d[l] + (size_t)i * fo;
-            const REAL *al = (const REAL *)net->a[l] + (size_t)i * fi;
+            const REAL *al = FN(layer_in)(net, l) + (size_t)i * fi;
             double *Jw = Ji + (net->w_off[l] - net->train_off);
             for (int r = 0; r < fo; r++)
                 for (int c = 0; c < fi; c++)
@@ -221,21 +313,70 @@ static void FN(param_rows)(const op_net *net, int n, double *J)
     }
 }
 
-static void FN(sgd_step)(op_net *net, double lr, double momentum, double wd)
+/* The update loops take their arrays as restrict parameters: GCC drops
+ * restrict on local pointers once inlined and then keeps these loops
+ * scalar. Blocked like the activations so the -O2 vectorizer takes them.
+ *     v = mu v + g + wd p; p -= lr v   (g == NULL: v already holds mu v + g)
+ *     p -= lr (g + wd p)               (v == NULL: no momentum) */
+static void FN(sgd_sweep)(REAL *restrict p, REAL *restrict v,
+                          const REAL *restrict g, REAL lr, REAL mu, REAL wd,
+                          long n)
 {
-    REAL *p = (REAL *)net->params + net->train_off;
-    REAL *g = net->grads, *v = net->opt1;
-    REAL rlr = (REAL)lr, rmu = (REAL)momentum, rwd = (REAL)wd;
-    long n = net->n_train;
-    if (momentum != 0 && net->opt_slots >= 1) {
-        for (long i = 0; i < n; i++) {
-            v[i] = rmu * v[i] + g[i] + rwd * p[i];
-            p[i] -= rlr * v[i];
+    long i = 0;
+    if (!v) {
+        for (; i + NI_VEC <= n; i += NI_VEC)
+            for (int k = 0; k < NI_VEC; k++)
+                p[i + k] -= lr * (g[i + k] + wd * p[i + k]);
+        for (; i < n; i++)
+            p[i] -= lr * (g[i] + wd * p[i]);
+    } else if (g) {
+        for (; i + NI_VEC <= n; i += NI_VEC)
+            for (int k = 0; k < NI_VEC; k++) {
+                REAL vi = mu * v[i + k] + g[i + k] + wd * p[i + k];
+                v[i + k] = vi;
+                p[i + k] -= lr * vi;
+            }
+        for (; i < n; i++) {
+            v[i] = mu * v[i] + g[i] + wd * p[i];
+            p[i] -= lr * v[i];
+        }
+    } else if (wd != 0) {
+        for (; i + NI_VEC <= n; i += NI_VEC)
+            for (int k = 0; k < NI_VEC; k++) {
+                REAL vi = v[i + k] + wd * p[i + k];
+                v[i + k] = vi;
+                p[i + k] -= lr * vi;
+            }
+        for (; i < n; i++) {
+            v[i] += wd * p[i];
+            p[i] -= lr * v[i];
         }
     } else {
-        for (long i = 0; i < n; i++)
-            p[i] -= rlr * (g[i] + rwd * p[i]);
+        /* v is final already: p is the only array written */
+        for (; i + NI_VEC <= n; i += NI_VEC)
+            for (int k = 0; k < NI_VEC; k++)
+                p[i + k] -= lr * v[i + k];
+        for (; i < n; i++)
+            p[i] -= lr * v[i];
     }
+}
+
+static void FN(sgd_step)(op_net *net, double lr, double momentum, double wd)
+{
+    int mom = momentum != 0 && net->opt_slots >= 1;
+    FN(sgd_sweep)((REAL *)net->params + net->train_off,
+                  mom ? (REAL *)net->opt1 : NULL, net->grads, (REAL)lr,
+                  (REAL)momentum, (REAL)wd, net->n_train);
+    net->step++;
+}
+
+/* The rest of a fused SGD-momentum step once backward(NI_VELOCITY) left
+ * v = mu v + g in opt1: v += wd p; p -= lr v. The same operations in the
+ * same order as sgd_step, one sweep over v and p and none over grads. */
+static void FN(velocity_step)(op_net *net, double lr, double wd)
+{
+    FN(sgd_sweep)((REAL *)net->params + net->train_off, net->opt1, NULL,
+                  (REAL)lr, 0, (REAL)wd, net->n_train);
     net->step++;
 }
 

@@ -233,8 +233,14 @@ static int minibatch_epoch(const run_ctx *rc, op_trainer *t, op_rng *brng,
                 op_train_loss(tc->loss, fi, yi, 1, k, 1.0 / c,
                               rc->gout + (size_t)i * k);
             }
-            op_net_backward(net, rc->gout, c, 0);
-            optimizer_step(net, tc, lr);
+            if (tc->optimizer == OP_OPT_ADAM) {
+                op_net_backward(net, rc->gout, c, 0);
+                optimizer_step(net, tc, lr);
+            } else {
+                /* SGD: gradient GEMMs write the velocity directly */
+                op_net_backward_sgd(net, rc->gout, c, lr, tc->momentum,
+                                    tc->weight_decay);
+            }
         }
         if (t->poll && t->poll(t->poll_ctx))
             return 1;

@@ -310,6 +310,61 @@ START_TEST(test_float32)
 }
 END_TEST
 
+/* The fused mini-batch step (gradient GEMMs into the velocity) against
+ * backward + sgd_step: same operations in the same order, so the
+ * parameters agree to rounding after several steps, with and without
+ * weight decay, bias and a frozen first layer, in both precisions. */
+START_TEST(test_backward_sgd_fused)
+{
+    const int n = 16, d = 6, k = 3;
+    op_dataset ds = make_ds(n, d, k, DS_REGRESS, 5);
+    for (int prec = 4; prec <= 8; prec += 4)
+    for (int act = 0; act < 3; act++)
+    for (int bias = 0; bias < 2; bias++)
+    for (int freeze = 0; freeze < 2; freeze++)
+    for (int wdi = 0; wdi < 2; wdi++) {
+        op_model_cfg m = mk_model(act, OP_PARAM_NTK, 12, 2, bias ? 0.1 : 0,
+                                  freeze);
+        op_net a = {0}, b = {0};
+        ck_assert_int_eq(op_net_setup(&a, &m, d, k, prec, n, 1), OP_OK);
+        ck_assert_int_eq(op_net_setup(&b, &m, d, k, prec, n, 1), OP_OK);
+        op_rng ra, rb;
+        op_rng_derive(&ra, 8, OP_STREAM_INIT, 0, 0);
+        op_rng_derive(&rb, 8, OP_STREAM_INIT, 0, 0);
+        op_net_init_params(&a, &ra);
+        op_net_init_params(&b, &rb);
+        double f[64], gout[64], wd = wdi ? 1e-2 : 0;
+        for (int step = 0; step < 5; step++) {
+            op_net_forward(&a, ds.x, NULL, n, f);
+            for (int i = 0; i < n * k; i++)
+                gout[i] = (f[i] - ds.y[i]) / n;
+            op_net_backward(&a, gout, n, 0);
+            op_net_sgd_step(&a, 0.05, 0.9, wd);
+            op_net_forward(&b, ds.x, NULL, n, f);
+            for (int i = 0; i < n * k; i++)
+                gout[i] = (f[i] - ds.y[i]) / n;
+            op_net_backward_sgd(&b, gout, n, 0.05, 0.9, wd);
+        }
+        ck_assert_int_eq(a.step, b.step);
+        double *pa = malloc((size_t)a.n_total * sizeof(double));
+        double *pb = malloc((size_t)a.n_total * sizeof(double));
+        op_net_params_copy(&a, pa);
+        op_net_params_copy(&b, pb);
+        double tol = prec == 4 ? 1e-5 : 1e-13;
+        for (long j = 0; j < a.n_total; j++)
+            ck_assert_msg(op_close(pa[j], pb[j], tol, tol),
+                          "prec %d act %d bias %d freeze %d wd %g: p[%ld] "
+                          "%.17g vs %.17g", prec, act, bias, freeze, wd, j,
+                          pa[j], pb[j]);
+        free(pa);
+        free(pb);
+        op_net_free(&a);
+        op_net_free(&b);
+    }
+    free_ds(&ds);
+}
+END_TEST
+
 START_TEST(test_input_jacobian)
 {
     const int n = 5, d = 4, k = 3;
@@ -699,6 +754,7 @@ static Suite *net_suite(void)
     tcase_add_test(tc, test_grad_fd);
     tcase_add_test(tc, test_reference);
     tcase_add_test(tc, test_float32);
+    tcase_add_test(tc, test_backward_sgd_fused);
     tcase_add_test(tc, test_input_jacobian);
     tcase_add_test(tc, test_param_jacobian);
     tcase_add_test(tc, test_param_count);

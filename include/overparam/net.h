@@ -26,7 +26,9 @@
  *     ones    [batch_max]   column of ones (bias gradients as a GEMV)
  *     per layer l: a_l [B][dims[l]], h_l [B][dims[l+1]], d_l [B][dims[l+1]]
  *     dx      [B][d_in]     gradient w.r.t. the input
- * where B = batch_max, h_L is the output and d_l = dLoss/dh_l. Trainable
+ * where B = batch_max, h_L is the output and d_l = dLoss/dh_l. Hidden h_l
+ * exist only for erf (its derivative needs the pre-activation): ReLU and
+ * tanh are applied in place in a_{l+1} (h_l = NULL). Trainable
  * parameters are params[train_off .. n_total): with freeze_first the first
  * layer (random features) is excluded, and grads/optimizer state exist only
  * for trainable parameters. Every "param" vector this API exchanges
@@ -62,6 +64,9 @@ typedef struct {
     size_t block_bytes, capacity;
     void *params, *grads, *opt1, *opt2, *ones, *dx;
     void *a[OP_NET_LAYERS_MAX], *h[OP_NET_LAYERS_MAX], *d[OP_NET_LAYERS_MAX];
+    const void *in;       /* the last forward's layer-0 input: a[0], or the
+                           * caller's x when that already was contiguous
+                           * REAL rows (then read in place, no copy) */
     long step;                               /* optimizer steps taken */
 } op_net;
 
@@ -85,13 +90,26 @@ void op_net_init_params(op_net *net, op_rng *rng);
 
 /* Forward pass of n <= batch_max samples: rows rows[0..n) of x[.][d_in]
  * (rows == NULL: rows 0..n). Leaves activations in the block for a
- * following backward; writes f [n][d_out] as double when out != NULL. */
+ * following backward; writes f [n][d_out] as double when out != NULL.
+ * With precision 8 and rows == NULL the network reads x in place: keep x
+ * unchanged until the following backward. */
 void op_net_forward(op_net *net, const double *x, const int *rows, int n,
                     double *out);
 /* Backward pass after op_net_forward on the same n samples: gout[n][d_out]
  * = dLoss/df. Writes (accumulate = 0) or adds (1) dLoss/dparams into the
  * trainable gradient. */
 void op_net_backward(op_net *net, const double *gout, int n, int accumulate);
+
+/* op_net_backward(net, gout, n, 0) followed by op_net_sgd_step(net, lr,
+ * momentum, wd), fused: the gradient GEMMs write v = momentum v + g
+ * straight into the momentum buffer (beta = momentum), then one sweep does
+ * v += wd p; p -= lr v. Same operations in the same order; only the
+ * gradient's own rounding before the add may be skipped where the BLAS
+ * kernel fuses alpha*acc + C (OpenBLAS Haswell sgemm: float32 runs differ
+ * from the unfused pair in the last bits, float64 runs are identical).
+ * The trainable gradient (grads) is left as it was. */
+void op_net_backward_sgd(op_net *net, const double *gout, int n, double lr,
+                         double momentum, double wd);
 
 /* Optimizer steps on the trainable parameters, gradient g plus weight
  * decay wd*p (L2, coupled).
