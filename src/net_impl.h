@@ -60,49 +60,30 @@ static void FN(init_params)(op_net *net, op_rng *rng)
 #define NI_RELU(x) ((REAL)0 > (x) ? (REAL)0 : (x))
 #endif
 
-/* x = phi(x), in place: ReLU and tanh need no pre-activation buffer. */
+/* x = phi(x), in place, for ReLU and tanh: their derivatives need only
+ * the activation, so no pre-activation buffer is kept. */
 static void FN(activate_inplace)(op_activation act, REAL *restrict x,
                                  long count)
 {
-    switch (act) {
-    case OP_ACT_RELU: {
+    if (act == OP_ACT_RELU) {
         long i = 0;
         for (; i + NI_VEC <= count; i += NI_VEC)
             for (int k = 0; k < NI_VEC; k++)
                 x[i + k] = NI_RELU(x[i + k]);
         for (; i < count; i++)
             x[i] = NI_RELU(x[i]);
-        break;
-    }
-    case OP_ACT_ERF:
-        for (long i = 0; i < count; i++)
-            x[i] = R_ERF(x[i]);
-        break;
-    case OP_ACT_TANH:
+    } else {
         for (long i = 0; i < count; i++)
             x[i] = R_TANH(x[i]);
-        break;
     }
 }
 
-/* dst = phi(src) for erf, whose derivative needs the pre-activation. */
-static void FN(activate)(op_activation act, const REAL *restrict src,
-                         REAL *restrict dst, long count)
+/* dst = erf(src): erf's derivative needs the pre-activation, kept in src. */
+static void FN(activate_erf)(const REAL *restrict src, REAL *restrict dst,
+                             long count)
 {
-    switch (act) {
-    case OP_ACT_RELU:
-        for (long i = 0; i < count; i++)
-            dst[i] = NI_RELU(src[i]);
-        break;
-    case OP_ACT_ERF:
-        for (long i = 0; i < count; i++)
-            dst[i] = R_ERF(src[i]);
-        break;
-    case OP_ACT_TANH:
-        for (long i = 0; i < count; i++)
-            dst[i] = R_TANH(src[i]);
-        break;
-    }
+    for (long i = 0; i < count; i++)
+        dst[i] = R_ERF(src[i]);
 }
 
 /* delta *= phi'(h), given a = phi(h) (ReLU: h > 0 exactly when a > 0,
@@ -205,8 +186,8 @@ static void FN(forward)(op_net *net, const double *x, const int *rows, int n,
              fi, beta, h, fo);
         if (last)
             break;
-        if (keep_h)
-            FN(activate)(net->act, h, net->a[l + 1], (long)n * fo);
+        if (keep_h) /* not last: erf */
+            FN(activate_erf)(h, net->a[l + 1], (long)n * fo);
         else
             FN(activate_inplace)(net->act, h, (long)n * fo);
     }
