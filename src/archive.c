@@ -110,8 +110,14 @@ struct op_archive {
     stage st;            /* rank 0: results journaled, not yet in HDF5 */
     FILE *journal;       /* rank 0 */
     size_t rec_bytes;
-    unsigned char *rec_buf;
+    unsigned char *rec_buf;  /* one record: replay's read buffer */
+    unsigned char *jbuf;     /* records of one op_archive_put_n */
+    size_t jbuf_cap;         /* records jbuf holds */
     int fsync;
+    double seconds;          /* rank 0: time in put, poll's writes and the
+                                staged tail's write in flush */
+    double sync_seconds;     /* H5Fflush in op_archive_flush (a per-job
+                                fixed cost: metadata and an fsync) */
     int lock_fd;         /* rank 0: flock on PATH.lock while open */
     char lpath[OP_PATH_MAX + 16];
 };
@@ -461,10 +467,11 @@ static op_status journal_open_append(op_archive *ar, int fresh)
     return OP_OK;
 }
 
-static op_status journal_append(op_archive *ar, uint32_t kind, int64_t index,
-                                const op_result *res)
+/* One record at p: magic, kind, index, the result (zeros without one),
+ * CRC of everything between magic and CRC. */
+static void journal_encode(const op_archive *ar, unsigned char *p,
+                           uint32_t kind, int64_t index, const op_result *res)
 {
-    unsigned char *p = ar->rec_buf;
     uint32_t magic = RECORD_MAGIC;
     memset(p, 0, ar->rec_bytes);
     memcpy(p, &magic, 4);
@@ -477,13 +484,28 @@ static op_status journal_append(op_archive *ar, uint32_t kind, int64_t index,
     }
     uint32_t crc = (uint32_t)crc32(0L, p + 4, (uInt)(ar->rec_bytes - 8));
     memcpy(p + ar->rec_bytes - 4, &crc, 4);
-    if (fwrite(p, ar->rec_bytes, 1, ar->journal) != 1 ||
+}
+
+/* Appends n encoded records with one write: a batch of results costs one
+ * system call, not one per result. A kill inside the write leaves whole
+ * records and at most one torn one, which replay cuts off. */
+static op_status journal_write(op_archive *ar, const unsigned char *p,
+                               size_t n)
+{
+    if (fwrite(p, ar->rec_bytes, n, ar->journal) != n ||
         fflush(ar->journal) != 0)
         return op_error(OP_ERR_IO, "%s: cannot append to journal: %s",
                         ar->jpath, strerror(errno));
     if (ar->fsync)
         fsync(fileno(ar->journal));
     return OP_OK;
+}
+
+static op_status journal_append(op_archive *ar, uint32_t kind, int64_t index,
+                                const op_result *res)
+{
+    journal_encode(ar, ar->rec_buf, kind, index, res);
+    return journal_write(ar, ar->rec_buf, 1);
 }
 
 static op_status journal_replay(op_archive *ar, unsigned char *done,
@@ -765,6 +787,7 @@ op_status op_archive_open(op_archive **out, const char *path,
         H5Tclose(ar->row_type);
         stage_free(&ar->st);
         free(ar->rec_buf);
+        free(ar->jbuf);
         free(ar);
         return s;
     }
@@ -1087,20 +1110,58 @@ static op_status stage_put(op_archive *ar, const op_result *res)
     return OP_OK;
 }
 
-op_status op_archive_put(op_archive *ar, const op_result *res)
+static op_status put_n(op_archive *ar, const op_result *res, int n)
 {
-    op_status s = journal_append(ar, REC_RUN, res->row.run, res);
+    if ((size_t)n > ar->jbuf_cap) {
+        free(ar->jbuf);
+        ar->jbuf = OP_XMALLOC(ar->rec_bytes * (size_t)n);
+        ar->jbuf_cap = (size_t)n;
+    }
+    for (int j = 0; j < n; j++)
+        journal_encode(ar, ar->jbuf + ar->rec_bytes * (size_t)j, REC_RUN,
+                       res[j].row.run, &res[j]);
+    op_status s = journal_write(ar, ar->jbuf, (size_t)n);
     if (s != OP_OK)
         return s;
-    fault_point("journal");
-    return stage_put(ar, res);
+    for (int j = 0; j < n; j++)
+        fault_point("journal");
+    for (int j = 0; j < n && s == OP_OK; j++)
+        s = stage_put(ar, &res[j]);
+    return s;
+}
+
+op_status op_archive_put_n(op_archive *ar, const op_result *res, int n)
+{
+    if (n <= 0)
+        return OP_OK;
+    double t0 = mono_now();
+    op_status s = put_n(ar, res, n);
+    ar->seconds += mono_now() - t0;
+    return s;
+}
+
+double op_archive_seconds(const op_archive *ar, double *sync_seconds)
+{
+    if (sync_seconds)
+        *sync_seconds = ar->sync_seconds;
+    return ar->seconds;
+}
+
+op_status op_archive_put(op_archive *ar, const op_result *res)
+{
+    return op_archive_put_n(ar, res, 1);
 }
 
 op_status op_archive_poll(op_archive *ar)
 {
-    if (ar->st.n > 0 && mono_now() - ar->st.since >= STAGE_AGE)
-        return stage_flush(ar);
-    return OP_OK;
+    if (ar->st.n == 0)
+        return OP_OK;
+    double t0 = mono_now();
+    if (t0 - ar->st.since < STAGE_AGE)
+        return OP_OK;
+    op_status s = stage_flush(ar);
+    ar->seconds += mono_now() - t0;
+    return s;
 }
 
 op_status op_archive_put_kernel(op_archive *ar, int index)
@@ -1112,8 +1173,12 @@ op_status op_archive_flush(op_archive *ar)
 {
     /* Staged results first (rank 0), then the collective flush: every rank
      * must reach H5Fflush whatever the coordinator's outcome. */
+    double t0 = mono_now();
     op_status s = stage_flush(ar);
+    double t1 = mono_now();
     OP_H5_CHECK(H5Fflush(ar->file, H5F_SCOPE_GLOBAL), H5HINT);
+    ar->seconds += t1 - t0;
+    ar->sync_seconds += mono_now() - t1;
     return s;
 }
 
@@ -1137,6 +1202,7 @@ op_status op_archive_close(op_archive *ar)
     release_lock(ar);
     stage_free(&ar->st);
     free(ar->rec_buf);
+    free(ar->jbuf);
     free(ar);
     return s;
 }

@@ -223,6 +223,15 @@ static int cmd_run(int argc, char **argv)
                     size == 1 ? "" : "s",
                     sum.stopped ? " (stopped early: resume with --resume)"
                                 : "");
+        /* The training phase alone: its makespan, how the results came
+         * back, and the coordinator's time writing them. */
+        long recorded = sum.done + sum.diverged + sum.failed;
+        if (s == OP_OK && !opts.quiet && recorded > 0)
+            fprintf(stderr, "[overparam] sweep %.4fs: %ld results in %ld "
+                    "batches (%ld messages), archive writes %.4fs, "
+                    "flush %.4fs\n", sum.sweep_seconds, recorded,
+                    sum.batches, sum.messages, sum.archive_seconds,
+                    sum.sync_seconds);
         report(s);
     }
     op_job_free(&job);

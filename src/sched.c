@@ -1,16 +1,28 @@
 /* sched.c — the coordinator/worker sweep and the kernel phase.
  *
- * Protocol (tags below): a worker sends REQUEST(k) once to ask for k runs,
- * then one RESULT per finished run, each of which also asks for one more;
- * the coordinator answers every request at once with ASSIGN(run) or
- * ASSIGN(-1) ("nothing left"). Workers keep two runs in hand so the round
- * trip hides behind a run. A worker leaves when it holds no run and has no
- * request outstanding. Runs go out largest estimated cost first, so the
- * long ones start early and the short ones fill the tail. */
+ * Protocol (tags below): runs travel in chunks. A worker sends REQUEST(k)
+ * once to ask for k chunks; the coordinator answers every request at once
+ * with one ASSIGN per chunk (an array of run indices; an empty one means
+ * "nothing left"). Finished results go back in RESULT batches (a head
+ * {n, want} and n packed results); the batch that ends a chunk asks for
+ * one more chunk (want = 1). Workers keep two chunks in hand so the round
+ * trip hides behind a run, and leave when they hold no run, no unsent
+ * result and no request outstanding.
+ *
+ * Why chunks: a coordinator that touches every run with its own message
+ * and journal write saturates once runs are short (a 0.15 ms run against
+ * ~5 us per message). A chunk is sized from the costs measured so far to
+ * last about CHUNK_SECONDS, and never more than 1/(2 x ranks) of the work
+ * left, so the tail still balances (guided self-scheduling); runs go out
+ * largest estimated cost first, so the long ones start early and the
+ * short ones fill the tail. Durability: a finished result waits on its
+ * rank at most HOLD_SECONDS (plus one optimizer step of the next run)
+ * before it is sent and journaled, and at once after a stop request. */
 #include "overparam/sched.h"
 
 #include <math.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +36,11 @@
 #include "overparam/train.h"
 
 enum { TAG_REQUEST = 11, TAG_RESULT = 12, TAG_ASSIGN = 13 };
-#define PREFETCH 2
+#define PREFETCH 2              /* chunks a worker keeps in hand */
+#define CHUNK_RUNS 64           /* most runs in a chunk */
+#define CHUNK_BYTES (4 << 20)   /* most result bytes in a batch message */
+#define CHUNK_SECONDS 0.02      /* a chunk's target duration */
+#define HOLD_SECONDS 0.05       /* longest a result waits on its rank */
 
 static volatile sig_atomic_t stop_flag = 0;
 static double stop_seen;   /* when this rank first noticed stop_flag */
@@ -181,11 +197,68 @@ static void worker_compute(worker_ctx *w, const op_job *job, long run,
     res->row.seconds = now() - t0;
 }
 
+/* ---- chunk sizing ---------------------------------------------------- */
+
+void op_sched_fit_add(op_sched_fit *f, double cost, double seconds)
+{
+    /* Welford: costs span many orders of magnitude (1e3 to 1e13), where
+     * raw sums of squares would cancel. */
+    f->n += 1;
+    double dc = cost - f->mc;
+    f->mc += dc / f->n;
+    f->ms += (seconds - f->ms) / f->n;
+    f->m2c += dc * (cost - f->mc);
+    f->ccs += dc * (seconds - f->ms);
+}
+
+void op_sched_fit_line(const op_sched_fit *f, double *a, double *b)
+{
+    *a = *b = 0;
+    if (f->n <= 0)
+        return;
+    double slope = f->m2c > 0 ? f->ccs / f->m2c : 0;
+    double icpt = f->ms - slope * f->mc;
+    if (slope <= 0 || icpt < 0) { /* one cost, or noise: proportional */
+        slope = f->mc > 0 ? f->ms / f->mc : 0;
+        icpt = f->mc > 0 ? 0 : f->ms;
+    }
+    *a = icpt;
+    *b = slope;
+}
+
+int op_sched_chunk_runs(const double *est, long n, double left_s, int procs,
+                        double target_s, int max_runs)
+{
+    if (n <= 0)
+        return 0;
+    double limit = left_s / (2.0 * (procs > 0 ? procs : 1));
+    if (target_s < limit)
+        limit = target_s;
+    double acc = est[0];
+    int k = 1;
+    while (k < max_runs && k < n && acc + est[k] <= limit)
+        acc += est[k++];
+    return k;
+}
+
 /* ---- messages -------------------------------------------------------- */
+
+typedef struct {
+    int32_t n;    /* results in the batch */
+    int32_t want; /* chunks asked for with it (0 or 1) */
+} batch_head;
 
 static size_t result_bytes(const op_layout *lay)
 {
     return sizeof(op_row) + sizeof(double) * (size_t)lay->total;
+}
+
+/* Results per batch: CHUNK_RUNS, fewer when results are large (saved
+ * weights) so that a batch stays near CHUNK_BYTES; at least one. */
+static int batch_max(const op_layout *lay)
+{
+    size_t n = CHUNK_BYTES / result_bytes(lay);
+    return n < 1 ? 1 : n > CHUNK_RUNS ? CHUNK_RUNS : (int)n;
 }
 
 static void pack_result(const op_result *res, const op_layout *lay,
@@ -196,12 +269,12 @@ static void pack_result(const op_result *res, const op_layout *lay,
            sizeof(double) * (size_t)lay->total);
 }
 
-static void unpack_result(op_result *res, const op_layout *lay,
-                          const unsigned char *buf)
+/* A view of a packed result: the values stay in the message buffer
+ * (malloc'd, and every packed result a multiple of 8 bytes long). */
+static void view_result(op_result *res, unsigned char *buf)
 {
     memcpy(&res->row, buf, sizeof(op_row));
-    memcpy(res->values, buf + sizeof(op_row),
-           sizeof(double) * (size_t)lay->total);
+    res->values = (double *)(void *)(buf + sizeof(op_row));
 }
 
 /* ---- coordinator ----------------------------------------------------- */
@@ -213,11 +286,21 @@ typedef struct {
     op_archive *ar;
     MPI_Comm comm;
     int size, workers;    /* workers = ranks other than 0 */
+    int procs;            /* ranks that compute runs */
+    int bmax;             /* runs per chunk and results per batch, at most */
     long *order;          /* pending runs, largest cost first */
+    double *cost;         /* [n_runs] estimated cost of each run */
+    double *cost_left;    /* [n_order + 1] cost of order[i..] */
     long n_order, next;   /* next = first not yet handed out */
     long in_flight;
     int hello;            /* workers heard from */
-    op_result res;        /* receive buffer */
+    op_sched_fit fit;     /* seconds against cost, of runs recorded */
+    op_result *batch;     /* [bmax] views into buf, or rank 0's own */
+    op_result *own;       /* [bmax] rank 0's own results, when it works */
+    int own_n;            /* own results not yet put */
+    double own_since;     /* when the oldest of them finished */
+    long *runs;           /* [bmax] a chunk being handed out */
+    double *est;          /* [bmax] its estimated seconds */
     unsigned char *buf;
     size_t buf_bytes;
     op_sched_summary *sum;
@@ -226,12 +309,27 @@ typedef struct {
     op_status status;
 } coord;
 
-static long coord_take(coord *c)
+/* Takes the next chunk into c->runs; returns its length (0: none left). */
+static int coord_take_chunk(coord *c)
 {
     if (stop_flag || c->next >= c->n_order)
-        return -1;
-    c->in_flight++;
-    return c->order[c->next++];
+        return 0;
+    long n = c->n_order - c->next;
+    int k = 1;
+    if (c->fit.n > 0) {
+        double a, b;
+        op_sched_fit_line(&c->fit, &a, &b);
+        int m = n < c->bmax ? (int)n : c->bmax;
+        for (int i = 0; i < m; i++)
+            c->est[i] = a + b * c->cost[c->order[c->next + i]];
+        double left = a * (double)n + b * c->cost_left[c->next];
+        k = op_sched_chunk_runs(c->est, n, left, c->procs, CHUNK_SECONDS,
+                                c->bmax);
+    }
+    memcpy(c->runs, c->order + c->next, sizeof(long) * (size_t)k);
+    c->next += k;
+    c->in_flight += k;
+    return k;
 }
 
 static void coord_progress(coord *c, int final)
@@ -261,29 +359,52 @@ static void coord_progress(coord *c, int final)
     fflush(stderr);
 }
 
-static void coord_record(coord *c, const op_result *res)
+/* Records a batch of n results: counts them, journals and stages the
+ * finished ones with one op_archive_put_n, and feeds the cost fit. The
+ * batch is reordered in place (abandoned results moved out). */
+static void coord_record(coord *c, op_result *res, int n)
 {
-    c->in_flight--;
-    if (res->row.status == OP_RUN_PENDING) { /* abandoned after a stop */
-        c->sum->abandoned++;
-        return;
+    int kept = 0;
+    for (int j = 0; j < n; j++) {
+        c->in_flight--;
+        const op_row *r = &res[j].row;
+        switch (r->status) {
+        case OP_RUN_PENDING: c->sum->abandoned++; continue;
+        case OP_RUN_DONE: c->sum->done++; break;
+        case OP_RUN_DIVERGED: c->sum->diverged++; break;
+        default: c->sum->failed++; break;
+        }
+        if (r->status != OP_RUN_FAILED)
+            op_sched_fit_add(&c->fit, c->cost[r->run], r->seconds);
+        if (kept != j) {
+            op_result t = res[kept];
+            res[kept] = res[j];
+            res[j] = t;
+        }
+        kept++;
     }
-    op_status s = op_archive_put(c->ar, res);
+    op_status s = op_archive_put_n(c->ar, res, kept);
+    c->sum->batches += kept > 0;
     if (s != OP_OK && c->status == OP_OK)
         c->status = s; /* keep going: workers must still be answered */
-    switch (res->row.status) {
-    case OP_RUN_DONE: c->sum->done++; break;
-    case OP_RUN_DIVERGED: c->sum->diverged++; break;
-    default: c->sum->failed++; break;
-    }
     coord_progress(c, 0);
 }
 
 static void coord_answer(coord *c, int worker)
 {
-    long run = coord_take(c);
-    OP_MPI_CHECK(MPI_Send(&run, 1, MPI_LONG, worker, TAG_ASSIGN, c->comm),
-                 "assigning a run");
+    int k = coord_take_chunk(c);
+    OP_MPI_CHECK(MPI_Send(c->runs, k, MPI_LONG, worker, TAG_ASSIGN, c->comm),
+                 "assigning runs");
+}
+
+/* Rank 0's own finished results, when it works: batched like a worker's. */
+static void coord_own_flush(coord *c)
+{
+    if (c->own_n == 0)
+        return;
+    int n = c->own_n;
+    c->own_n = 0;
+    coord_record(c, c->own, n);
 }
 
 /* Answers every message waiting; returns how many were handled. Called
@@ -316,12 +437,26 @@ static int coord_poll(coord *c)
             for (int i = 0; i < k; i++)
                 coord_answer(c, st.MPI_SOURCE);
         } else if (st.MPI_TAG == TAG_RESULT) {
+            int bytes;
+            OP_MPI_CHECK(MPI_Get_count(&st, MPI_BYTE, &bytes),
+                         "result batch size");
             OP_MPI_CHECK(MPI_Recv(c->buf, (int)c->buf_bytes, MPI_BYTE,
                                   st.MPI_SOURCE, TAG_RESULT, c->comm,
-                                  MPI_STATUS_IGNORE), "result");
-            unpack_result(&c->res, c->lay, c->buf);
-            coord_record(c, &c->res);
-            coord_answer(c, st.MPI_SOURCE);
+                                  MPI_STATUS_IGNORE), "result batch");
+            batch_head h;
+            memcpy(&h, c->buf, sizeof h);
+            size_t rb = result_bytes(c->lay);
+            if (h.n < 0 || h.n > c->bmax ||
+                (size_t)bytes != sizeof h + rb * (size_t)h.n)
+                op_abort_all(__FILE__, __LINE__, "coordinator",
+                             "malformed result batch",
+                             "protocol error between ranks");
+            for (int j = 0; j < h.n; j++)
+                view_result(&c->batch[j], c->buf + sizeof h + rb * (size_t)j);
+            c->sum->messages++;
+            coord_record(c, c->batch, h.n);
+            if (h.want)
+                coord_answer(c, st.MPI_SOURCE);
         } else {
             op_abort_all(__FILE__, __LINE__, "coordinator", "unexpected tag",
                          "protocol error between ranks");
@@ -331,7 +466,11 @@ static int coord_poll(coord *c)
 
 static int coord_poll_hook(void *ctx)
 {
-    coord_poll(ctx);
+    coord *c = ctx;
+    coord_poll(c);
+    /* A long run must not keep earlier results of the chunk unjournaled. */
+    if (c->own_n > 0 && now() - c->own_since >= HOLD_SECONDS)
+        coord_own_flush(c);
     return stop_overdue();
 }
 
@@ -352,19 +491,22 @@ static int cmp_sort(const void *a, const void *b)
 static void coord_order(coord *c, const unsigned char *done)
 {
     const op_job *job = c->job;
-    double *cost = OP_XMALLOC(sizeof(double) * (size_t)job->n_runs);
+    c->cost = OP_XMALLOC(sizeof(double) * (size_t)job->n_runs);
     c->order = OP_XMALLOC(sizeof(long) * (size_t)job->n_runs);
     c->n_order = 0;
     for (long r = 0; r < job->n_runs; r++) {
         op_config cfg;
         op_job_config(job, r, &cfg);
-        cost[r] = op_sched_cost(&cfg);
+        c->cost[r] = op_sched_cost(&cfg);
         if (!done[r] && r % c->opts->task_count == c->opts->task_index)
             c->order[c->n_order++] = r;
     }
-    sort_cost = cost;
+    sort_cost = c->cost;
     qsort(c->order, (size_t)c->n_order, sizeof(long), cmp_sort);
-    free(cost);
+    c->cost_left = OP_XMALLOC(sizeof(double) * (size_t)(c->n_order + 1));
+    c->cost_left[c->n_order] = 0;
+    for (long i = c->n_order - 1; i >= 0; i--)
+        c->cost_left[i] = c->cost_left[i + 1] + c->cost[c->order[i]];
 }
 
 static void sleep_briefly(void)
@@ -375,75 +517,157 @@ static void sleep_briefly(void)
     nanosleep(&ts, NULL);
 }
 
+/* Hands back a run not started (after a stop): pending, it runs again on
+ * resume. */
+static void mark_untouched(op_result *res, const op_layout *lay, long run,
+                           int rank)
+{
+    op_result_reset(res, lay, run);
+    res->row.rank = rank;
+}
+
 static void coordinator(coord *c, worker_ctx *w, int works)
 {
     c->t_start = now();
     c->t_last_print = c->t_start;
     c->tty = isatty(2);
+    long mine[CHUNK_RUNS];
+    int n_mine = 0, i_mine = 0;
     for (;;) {
         int idle = c->hello == c->workers && c->in_flight == 0 &&
                    (c->next >= c->n_order || stop_flag);
         if (idle)
             break;
         if (works && c->hello == c->workers) {
-            long run = coord_take(c);
-            if (run >= 0) {
-                worker_compute(w, c->job, run, &w->res, 0);
-                coord_record(c, &w->res);
+            if (i_mine == n_mine) {
+                n_mine = coord_take_chunk(c);
+                memcpy(mine, c->runs, sizeof(long) * (size_t)n_mine);
+                i_mine = 0;
+            }
+            if (i_mine < n_mine) {
+                long run = mine[i_mine++];
+                /* Into the worker's result, then swapped into place: the
+                 * poll hook may flush c->own while the run trains. */
+                if (stop_flag)
+                    mark_untouched(&w->res, c->lay, run, 0);
+                else
+                    worker_compute(w, c->job, run, &w->res, 0);
+                op_result t = c->own[c->own_n];
+                c->own[c->own_n] = w->res;
+                w->res = t;
+                if (c->own_n++ == 0)
+                    c->own_since = now();
+                if (i_mine == n_mine || stop_flag ||
+                    now() - c->own_since >= HOLD_SECONDS)
+                    coord_own_flush(c);
                 continue;
             }
         }
         if (coord_poll(c) == 0)
             sleep_briefly();
     }
+    c->sum->sweep_seconds = now() - c->t_start;
     coord_progress(c, 1);
 }
 
 /* ---- worker ---------------------------------------------------------- */
 
+typedef struct {
+    MPI_Comm comm;
+    size_t rb;            /* bytes of one packed result */
+    int bmax;
+    unsigned char *buf;   /* batch_head + [bmax] packed results */
+    int n;                /* results packed, not yet sent */
+    double since;         /* when the oldest of them finished */
+    int outstanding;      /* chunks asked for, not yet answered */
+} wbatch;
+
+static void wbatch_send(wbatch *b, int want)
+{
+    batch_head h = {b->n, want};
+    memcpy(b->buf, &h, sizeof h);
+    OP_MPI_CHECK(MPI_Send(b->buf, (int)(sizeof h + b->rb * (size_t)b->n),
+                          MPI_BYTE, 0, TAG_RESULT, b->comm),
+                 "sending results");
+    b->n = 0;
+    b->outstanding += want;
+}
+
+/* Between optimizer steps: results held too long travel now. */
+static int worker_poll_hook(void *ctx)
+{
+    wbatch *b = ctx;
+    if (b->n > 0 && now() - b->since >= HOLD_SECONDS)
+        wbatch_send(b, 0);
+    return stop_overdue();
+}
+
 static void worker(const op_job *job, worker_ctx *w, MPI_Comm comm, int rank)
 {
-    long queue[PREFETCH];
-    int nq = 0, outstanding = PREFETCH;
-    size_t bytes = result_bytes(w->layout);
-    unsigned char *buf = OP_XMALLOC(bytes);
+    enum { QCAP = PREFETCH * CHUNK_RUNS };
+    long queue[QCAP];
+    unsigned char ends[QCAP]; /* ends[i]: queue[i] is its chunk's last */
+    int nq = 0, exhausted = 0;
+    wbatch b = {comm, result_bytes(w->layout), batch_max(w->layout), NULL, 0,
+                0, PREFETCH};
+    b.buf = OP_XMALLOC(sizeof(batch_head) + b.rb * (size_t)b.bmax);
+    op_trainer_set_poll(w->trainer, worker_poll_hook, &b);
     int k = PREFETCH;
     OP_MPI_CHECK(MPI_Send(&k, 1, MPI_INT, 0, TAG_REQUEST, comm),
                  "asking for runs");
     for (;;) {
         /* Take every answer already here; block only with nothing to do. */
-        while (outstanding > 0) {
-            int flag = 0;
-            if (nq > 0)
-                OP_MPI_CHECK(MPI_Iprobe(0, TAG_ASSIGN, comm, &flag,
-                                        MPI_STATUS_IGNORE), "polling");
-            if (nq > 0 && !flag)
-                break;
-            long run;
-            OP_MPI_CHECK(MPI_Recv(&run, 1, MPI_LONG, 0, TAG_ASSIGN, comm,
-                                  MPI_STATUS_IGNORE), "receiving a run");
-            outstanding--;
-            if (run >= 0)
-                queue[nq++] = run;
+        while (b.outstanding > 0) {
+            int flag = 1, cnt;
+            MPI_Status st;
+            if (nq > 0) {
+                OP_MPI_CHECK(MPI_Iprobe(0, TAG_ASSIGN, comm, &flag, &st),
+                             "polling");
+                if (!flag)
+                    break;
+            } else {
+                OP_MPI_CHECK(MPI_Probe(0, TAG_ASSIGN, comm, &st), "waiting");
+            }
+            OP_MPI_CHECK(MPI_Get_count(&st, MPI_LONG, &cnt), "chunk size");
+            if (cnt < 0 || cnt > CHUNK_RUNS || nq + cnt > QCAP)
+                op_abort_all(__FILE__, __LINE__, "worker", "chunk too long",
+                             "protocol error between ranks");
+            OP_MPI_CHECK(MPI_Recv(queue + nq, cnt, MPI_LONG, 0, TAG_ASSIGN,
+                                  comm, MPI_STATUS_IGNORE), "receiving runs");
+            b.outstanding--;
+            if (cnt == 0)
+                exhausted = 1;
+            for (int i = 0; i < cnt; i++)
+                ends[nq + i] = i == cnt - 1;
+            nq += cnt;
         }
-        if (nq == 0 && outstanding == 0)
+        if (nq == 0 && b.n > 0) /* cannot happen: a chunk's end sends */
+            wbatch_send(&b, 0);
+        if (nq == 0 && b.outstanding == 0)
             break;
         if (nq == 0)
             continue;
         long run = queue[0];
-        memmove(queue, queue + 1, sizeof(long) * (size_t)(--nq));
-        if (stop_flag) { /* not started: hand it back untouched */
-            op_result_reset(&w->res, w->layout, run);
-            w->res.row.rank = rank;
-        } else {
+        int end = ends[0];
+        nq--;
+        memmove(queue, queue + 1, sizeof(long) * (size_t)nq);
+        memmove(ends, ends + 1, (size_t)nq);
+        if (stop_flag) /* not started: hand it back untouched */
+            mark_untouched(&w->res, w->layout, run, rank);
+        else
             worker_compute(w, job, run, &w->res, rank);
-        }
-        pack_result(&w->res, w->layout, buf);
-        OP_MPI_CHECK(MPI_Send(buf, (int)bytes, MPI_BYTE, 0, TAG_RESULT, comm),
-                     "sending a result");
-        outstanding++;
+        pack_result(&w->res, w->layout,
+                    b.buf + sizeof(batch_head) + b.rb * (size_t)b.n);
+        if (b.n++ == 0)
+            b.since = now();
+        if (end)
+            wbatch_send(&b, !exhausted);
+        else if (stop_flag || b.n == b.bmax ||
+                 now() - b.since >= HOLD_SECONDS)
+            wbatch_send(&b, 0);
     }
-    free(buf);
+    op_trainer_set_poll(w->trainer, worker_poll, NULL);
+    free(b.buf);
 }
 
 /* ---- the whole job --------------------------------------------------- */
@@ -531,21 +755,41 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
         c.comm = comm;
         c.size = size;
         c.workers = size - 1;
+        c.procs = c.workers + (works != 0);
+        c.bmax = batch_max(&layout);
         c.sum = sum;
-        c.buf_bytes = result_bytes(&layout);
+        c.buf_bytes = sizeof(batch_head) + result_bytes(&layout) *
+                                               (size_t)c.bmax;
         c.buf = OP_XMALLOC(c.buf_bytes);
-        OP_INFO_CHECK("op_result_alloc", op_result_alloc(&c.res, &layout),
-                      "out of memory for a result");
+        c.batch = OP_XCALLOC((size_t)c.bmax, sizeof(op_result));
+        c.runs = OP_XMALLOC(sizeof(long) * (size_t)c.bmax);
+        c.est = OP_XMALLOC(sizeof(double) * (size_t)c.bmax);
+        if (works) {
+            c.own = OP_XCALLOC((size_t)c.bmax, sizeof(op_result));
+            for (int j = 0; j < c.bmax; j++)
+                OP_INFO_CHECK("op_result_alloc",
+                              op_result_alloc(&c.own[j], &layout),
+                              "out of memory for rank 0's results");
+        }
         coord_order(&c, done);
         /* Alone (size 1), the hook still writes staged results during a
          * long run; its probe finds nothing and costs next to nothing. */
         if (works)
             op_trainer_set_poll(w.trainer, coord_poll_hook, &c);
         coordinator(&c, &w, works);
+        op_trainer_set_poll(w.trainer, worker_poll, NULL);
         s = c.status;
+        if (c.own)
+            for (int j = 0; j < c.bmax; j++)
+                op_result_free(&c.own[j]);
+        free(c.own);
+        free(c.batch);
+        free(c.runs);
+        free(c.est);
         free(c.order);
+        free(c.cost);
+        free(c.cost_left);
         free(c.buf);
-        op_result_free(&c.res);
     } else {
         worker(job, &w, comm, rank);
     }
@@ -553,6 +797,7 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
      * it ended, stopped or failed: the kernel phase can take hours, and the
      * stop path has only its margin left. */
     op_status fs = op_archive_flush(ar);
+    sum->archive_seconds = op_archive_seconds(ar, &sum->sync_seconds);
     if (s == OP_OK)
         s = fs;
     int st = s;

@@ -20,7 +20,7 @@
  * op_archive_poll, which only the coordinator (rank 0) calls, with
  * independent I/O into space allocated at creation, so a run's row touches
  * no HDF5 metadata. op_archive_put appends the whole result to PATH.journal
- * (CRC-checked records, one write each) before anything else; --resume
+ * (CRC-checked records, one write per batch of results) before anything else; --resume
  * replays the journal, so a finished run survives a kill even when the HDF5
  * file itself does not. The HDF5 writes are batched: results are staged
  * and written together when the stage is full (up to 256 results), when
@@ -59,6 +59,9 @@ op_status op_archive_open(op_archive **ar, const char *path,
 /* Coordinator only: journals one finished run (durable from here on), then
  * stages it for the next batched HDF5 write. */
 op_status op_archive_put(op_archive *ar, const op_result *res);
+/* Coordinator only: op_archive_put for n results with one journal write
+ * (a worker's batch arrives together; one system call, not n). */
+op_status op_archive_put_n(op_archive *ar, const op_result *res, int n);
 /* Coordinator only: writes the staged runs to the HDF5 file once the
  * oldest has waited 1 s; one clock read otherwise, so call it often while
  * waiting (it keeps a live archive current when results stop coming). */
@@ -74,6 +77,11 @@ op_status op_archive_flush(op_archive *ar);
 op_status op_archive_close(op_archive *ar);
 
 hid_t op_archive_file(const op_archive *ar);
+/* Seconds this rank spent writing results: op_archive_put(_n), the writes
+ * op_archive_poll makes, the staged tail op_archive_flush writes. The
+ * flushes' H5Fflush (metadata and an fsync: a cost per flush, not per
+ * result) goes to *sync_seconds (may be NULL). */
+double op_archive_seconds(const op_archive *ar, double *sync_seconds);
 
 /* Serial helpers for `overparam info` and tests. */
 op_status op_archive_info(const char *path, FILE *out);

@@ -2,7 +2,9 @@
  * them dynamically, largest estimated cost first; then the kernel phase.
  *
  * Contract: collective over `comm`. Results reach the archive through the
- * coordinator only (journal first). Phases are consecutive: first every
+ * coordinator only (journal first), in batches: runs go out in chunks
+ * sized to ~20 ms, and a finished result waits at most 50 ms on its rank
+ * (sched.c). Phases are consecutive: first every
  * training run (rank 0 trains too while the job has few ranks, answering
  * requests between optimizer steps), then each [kernel] depth on all ranks
  * of one BLACS grid. A stop request (SIGUSR1/SIGTERM, op_sched_request_stop)
@@ -32,7 +34,15 @@ typedef struct {
     long n_runs, done_before, done, diverged, failed, abandoned;
     int kernels_done, kernels_total;
     int stopped;              /* a stop request ended the sweep early */
-    double seconds;
+    double seconds;           /* the whole call */
+    /* Rank 0 only: */
+    double sweep_seconds;     /* training phase: first hand-out to last
+                                 result (the makespan) */
+    double archive_seconds;   /* writing results (journal + HDF5), the
+                                 staged tail included */
+    double sync_seconds;      /* the H5Fflush that ends the sweep */
+    long messages;            /* result batches received from workers */
+    long batches;             /* journal writes of results */
 } op_sched_summary;
 
 op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
@@ -44,5 +54,21 @@ int op_sched_stop_requested(void);
 
 /* Estimated relative cost of a run (parameters x samples x epochs). */
 double op_sched_cost(const op_config *cfg);
+
+/* Least-squares line seconds = a + b * cost over the runs recorded so far,
+ * updated one run at a time; the coordinator sizes chunks with it. */
+typedef struct {
+    double n, mc, ms, m2c, ccs; /* count, means, centered sums */
+} op_sched_fit;
+void op_sched_fit_add(op_sched_fit *f, double cost, double seconds);
+/* a, b >= 0; proportional (a = 0) when the line would go negative. */
+void op_sched_fit_line(const op_sched_fit *f, double *a, double *b);
+
+/* Runs in the next chunk: est[i] are the estimated seconds of the next
+ * min(n, max_runs) runs in hand-out order, n runs are left, left_s seconds
+ * of work in all, `procs` ranks compute. Takes runs while their sum stays
+ * within min(target_s, left_s / (2 procs)); at least one when n > 0. */
+int op_sched_chunk_runs(const double *est, long n, double left_s, int procs,
+                        double target_s, int max_runs);
 
 #endif
