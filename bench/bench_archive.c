@@ -1,7 +1,7 @@
 /* bench_archive.c — the coordinator's cost per finished run, from outside
  * the library (it has no timing hooks): run on 2 ranks,
  *
- *   bench_archive JOB.ini OUT.h5
+ *   bench_archive JOB.ini OUT.h5 [BATCH]
  *
  *  1. ping-pong between rank 0 and 1 with the protocol's message sizes
  *     (a packed result, answered by one long), as sched.c exchanges them;
@@ -13,7 +13,11 @@
  *     results need. Runs go in index order (as the sweep hands out runs of
  *     equal cost: stretches of consecutive indices), then once more into
  *     OUT.h5.shuffled.h5 in a random order, the worst case for the batched
- *     write (one block per run); both archives must compare equal.
+ *     write (one block per run); both archives must compare equal;
+ *  3. the same in index order through op_archive_put_n, BATCH results per
+ *     call (default 32: the sweep's results per message), into
+ *     OUT.h5.batched.h5: one journal write per batch. From 1 and 3 the
+ *     per-message and per-result parts of the coordinator's cost follow.
  * The total put time is compared with the real sweep's makespan (row 4),
  * and put + half a round trip is the per-request coordinator cost X the
  * scheduling simulator uses.
@@ -56,6 +60,9 @@ int main(int argc, char **argv)
         MPI_Abort(MPI_COMM_WORLD, 2);
     }
     size_t bytes = sizeof(op_row) + sizeof(double) * (size_t)layout.total;
+    int batch = argc > 3 ? atoi(argv[3]) : 32;
+    if (batch < 1)
+        batch = 1;
 
     /* 1. ping-pong, result-sized message one way, a long back */
     if (size >= 2 && rank < 2) {
@@ -93,8 +100,11 @@ int main(int argc, char **argv)
             order[r] = r;
         char path[4096];
         double t_open = 0, t_put = 0, t_flush = 0, t_close = 0;
-        double t_put_shuf = 0;
-        for (int pass = 0; pass < 2; pass++) {
+        double t_put_shuf = 0, t_put_batch = 0;
+        op_result *res = calloc((size_t)batch, sizeof(op_result));
+        for (int j = 0; j < batch; j++)
+            op_result_alloc(&res[j], &layout);
+        for (int pass = 0; pass < 3; pass++) {
             if (pass == 1) { /* Fisher-Yates with a fixed LCG: repeatable */
                 unsigned long long x = 12345;
                 for (long r = job.n_runs - 1; r > 0; r--) {
@@ -105,7 +115,12 @@ int main(int argc, char **argv)
                     order[k] = t;
                 }
             }
-            snprintf(path, sizeof path, pass ? "%s.shuffled.h5" : "%s",
+            if (pass == 2)
+                for (long r = 0; r < job.n_runs; r++)
+                    order[r] = r;
+            snprintf(path, sizeof path,
+                     pass == 1 ? "%s.shuffled.h5"
+                               : pass == 2 ? "%s.batched.h5" : "%s",
                      argv[2]);
             double t0 = now();
             op_archive *ar = NULL;
@@ -117,25 +132,28 @@ int main(int argc, char **argv)
             }
             if (pass == 0)
                 t_open = now() - t0;
-            op_result res;
-            op_result_alloc(&res, &layout);
+            int per = pass == 2 ? batch : 1;
             double tp = 0;
-            for (long i = 0; i < job.n_runs; i++) {
-                long run = order[i];
-                op_result_reset(&res, &layout, run);
-                res.row.status = OP_RUN_DONE;
-                res.row.n_params = 1000 + run;
-                res.row.train_loss = 0.1;
-                res.row.test_loss = 0.2;
-                res.row.train_acc = 1.0;
-                res.row.test_acc = 0.9;
-                res.row.epochs = 8;
-                res.row.fit_epoch = 4;
-                res.row.seconds = 0.01;
-                for (long k = 0; k < layout.total; k++)
-                    res.values[k] = 1.0 / (double)(k + run + 1);
+            for (long i = 0; i < job.n_runs; i += per) {
+                int n = job.n_runs - i < per ? (int)(job.n_runs - i) : per;
+                for (int j = 0; j < n; j++) {
+                    long run = order[i + j];
+                    op_result *q = &res[j];
+                    op_result_reset(q, &layout, run);
+                    q->row.status = OP_RUN_DONE;
+                    q->row.n_params = 1000 + run;
+                    q->row.train_loss = 0.1;
+                    q->row.test_loss = 0.2;
+                    q->row.train_acc = 1.0;
+                    q->row.test_acc = 0.9;
+                    q->row.epochs = 8;
+                    q->row.fit_epoch = 4;
+                    q->row.seconds = 0.01;
+                    for (long k = 0; k < layout.total; k++)
+                        q->values[k] = 1.0 / (double)(k + run + 1);
+                }
                 double t1 = now();
-                if (op_archive_put(ar, &res) != OP_OK) {
+                if (op_archive_put_n(ar, res, n) != OP_OK) {
                     fprintf(stderr, "bench_archive: %s\n",
                             op_error_message());
                     MPI_Abort(MPI_COMM_WORLD, 1);
@@ -155,18 +173,24 @@ int main(int argc, char **argv)
                 t_put = tp + tf;
                 t_flush = tf;
                 t_close = now() - t2;
-            } else {
+            } else if (pass == 1) {
                 t_put_shuf = tp + tf;
+            } else {
+                t_put_batch = tp + tf;
             }
-            op_result_free(&res);
             free(done);
         }
+        for (int j = 0; j < batch; j++)
+            op_result_free(&res[j]);
+        free(res);
         printf("n_runs %ld\nlayout_doubles %ld\nt_open %.6g\n"
                "t_put_total %.6g\nput_us %.4g\nt_final_flush %.6g\n"
-               "t_close %.6g\nt_put_shuffled %.6g\nput_shuffled_us %.4g\n",
+               "t_close %.6g\nt_put_shuffled %.6g\nput_shuffled_us %.4g\n"
+               "batch %d\nt_put_batched %.6g\nput_batched_us %.4g\n",
                job.n_runs, layout.total, t_open, t_put,
                1e6 * t_put / (double)job.n_runs, t_flush, t_close,
-               t_put_shuf, 1e6 * t_put_shuf / (double)job.n_runs);
+               t_put_shuf, 1e6 * t_put_shuf / (double)job.n_runs, batch,
+               t_put_batch, 1e6 * t_put_batch / (double)job.n_runs);
         free(order);
     }
     op_job_free(&job);

@@ -45,7 +45,9 @@ sweep() { # name job
   OPENBLAS_NUM_THREADS=1 $MPIRUN -np "$NP" "$BUILD/overparam" run "$2" -o "$OUT/$1.h5" --force 2> "$OUT/$1.err"
   t1=$(date +%s.%N)
   echo "wall $(echo "$t1 - $t0" | bc)" > "$OUT/$1.txt"
-  sed -n 's/.*; \([0-9.]*\)s on \([0-9]*\) ranks.*/sweep_s \1\nranks \2/p' "$OUT/$1.err" >> "$OUT/$1.txt"
+  sed -n 's/.*; \([0-9.]*\)s on \([0-9]*\) ranks.*/job_s \1\nranks \2/p' "$OUT/$1.err" >> "$OUT/$1.txt"
+  # the training phase's own line: makespan, batches, archive write time
+  sed -n 's/.*sweep \([0-9.]*\)s: \([0-9]*\) results in \([0-9]*\) batches (\([0-9]*\) messages), archive writes \([0-9.]*\)s, flush \([0-9.]*\)s.*/sweep_s \1\nresults \2\nbatches \3\nmessages \4\narchive_s \5\nsync_s \6/p' "$OUT/$1.err" >> "$OUT/$1.txt"
   $PY bench/h5stats.py "$OUT/$1.h5" "$OUT/$1.costs" >> "$OUT/$1.txt"
 }
 log "3/8 small-width runs through the real trainer"
@@ -54,17 +56,21 @@ log "4/8 scheduling sweep (2,000 runs)"
 sweep sched bench/sched.ini
 
 log "5/8 archive writes and message round trip"
-OPENBLAS_NUM_THREADS=1 $MPIRUN -np 2 "$BUILD/bench/bench_archive" bench/sched.ini "$OUT/archive.h5" > "$OUT/archive.txt"
+# batched puts at the sweep's mean results per journal write
+B=$(awk '/^results/{r=$2} /^batches/{b=$2} END{if (b > 0) printf "%d", r / b + 0.5; else print 32}' "$OUT/sched.txt")
+OPENBLAS_NUM_THREADS=1 $MPIRUN -np 2 "$BUILD/bench/bench_archive" bench/sched.ini "$OUT/archive.h5" "$B" > "$OUT/archive.txt"
 
 log "6/8 scheduling simulator"
-# X: the coordinator's cost per result. Many workers return results in a
-# scattered order, so the put cost is the worse of the in-order and the
-# shuffled measurement.
-X=$(awk '/^put_us/{p=$2} /^put_shuffled_us/{q=$2} /^rtt_us/{r=$2} END{if (q > p) p = q; print p + r/2}' "$OUT/archive.txt")
+# The coordinator's cost of a message of n results is X_MSG + n X_RES: from
+# bench_archive's single puts (J + r each) and batched puts (J/B + r per
+# result), r = (B pb - ps)/(B - 1) and J = ps - r; X_MSG adds half a round
+# trip. Many workers return results in a scattered order, so ps is the
+# worse of the in-order and the shuffled single put.
+XS=$(awk '/^put_us/{p=$2} /^put_shuffled_us/{q=$2} /^put_batched_us/{pb=$2} /^batch /{b=$2} /^rtt_us/{t=$2}
+  END{if (q > p) p = q; r = (b > 1) ? (b * pb - p) / (b - 1) : p; if (r < 0) r = 0; j = p - r; if (j < 0) j = 0; print j + t/2, r}' "$OUT/archive.txt")
 LAT=$(awk '/^rtt_us/{print $2/2}' "$OUT/archive.txt")
-XM=$(awk '/^rtt_us/{print $2}' "$OUT/archive.txt")
-$PY bench/schedsim.py "$OUT/sched.costs" "$X" "$LAT" 40 64 256 1024 4096 > "$OUT/sim.txt"
-$PY bench/schedsim.py "$OUT/sched.costs" "$XM" "$LAT" 40 64 256 1024 4096 | sed 's/^sim /simfast /' > "$OUT/simfast.txt"
+$PY bench/schedsim.py "$OUT/sched.costs" $XS "$LAT" 40 64 256 1024 4096 > "$OUT/sim.txt"
+$PY bench/schedsim.py "$OUT/small.costs" $XS "$LAT" 40 64 256 1024 4096 | sed 's/^sim /simsmall /' > "$OUT/simsmall.txt"
 
 log "7/8 kernels on $NP ranks, n = $BENCH_N (eigen n = $BENCH_EIG_N)"
 OPENBLAS_NUM_THREADS=1 $MPIRUN -np "$NP" "$BUILD/bench/bench_kernel" "$BENCH_N" "$BENCH_EIG_N" > "$OUT/kernel.txt" 2> "$OUT/kernel.err"
