@@ -616,6 +616,10 @@ static void worker(const op_job *job, worker_ctx *w, MPI_Comm comm, int rank)
     OP_MPI_CHECK(MPI_Send(&k, 1, MPI_INT, 0, TAG_REQUEST, comm),
                  "asking for runs");
     for (;;) {
+        /* Never block on an answer while holding results (a chunk's last
+         * run sends them, so this is a guard, not a path). */
+        if (nq == 0 && b.n > 0)
+            wbatch_send(&b, 0);
         /* Take every answer already here; block only with nothing to do. */
         while (b.outstanding > 0) {
             int flag = 1, cnt;
@@ -641,8 +645,6 @@ static void worker(const op_job *job, worker_ctx *w, MPI_Comm comm, int rank)
                 ends[nq + i] = i == cnt - 1;
             nq += cnt;
         }
-        if (nq == 0 && b.n > 0) /* cannot happen: a chunk's end sends */
-            wbatch_send(&b, 0);
         if (nq == 0 && b.outstanding == 0)
             break;
         if (nq == 0)
