@@ -131,16 +131,41 @@ if "t_build" in k:
         row("2 numpy recursion ÷ our build (n=%s)" % nn, "%.2f s / %.2f s" % (t, tb),
             "≥ 3", t / tb, ge(3.0), "numpy with %s OpenBLAS threads, one Gram, both kernels in one pass" % one(npy, "numpy_threads"))
 
-sc, ar = kv("sched.txt"), kv("archive.txt")
+def makespan_ratio(d):
+    ssum, smax = float(one(d, "sum_seconds")), float(one(d, "max_seconds"))
+    return float(one(d, "sweep_s")) / (ssum / int(one(d, "ranks")) + smax)
+
+
+def archive_ratio(d):
+    return float(one(d, "archive_s")) / float(one(d, "sweep_s"))
+
+
+# The 2,000-run sweep lasts ~0.15 s, so it runs 3 times; each row takes
+# the round with its median ratio and lists all three.
+rounds = [d for d in (kv("sched_%d.txt" % i) for i in (1, 2, 3)) if "sweep_s" in d]
+rounds = rounds or [kv("sched.txt")]
+sc, ar = rounds[0], kv("archive.txt")
+
+
+def median_round(ratio):
+    ok = [d for d in rounds if "sweep_s" in d]
+    if not ok:
+        return {}, ""
+    ok.sort(key=ratio)
+    return ok[len(ok) // 2], "median of %d sweeps (%s)" % (
+        len(ok), ", ".join("%.3g" % ratio(d) for d in ok))
+
+
 if "sweep_s" in sc:
+    sc, how = median_round(makespan_ratio)
     ranks, T = int(one(sc, "ranks")), float(one(sc, "sweep_s"))
     ssum, smax = float(one(sc, "sum_seconds")), float(one(sc, "max_seconds"))
     bound = ssum / ranks + smax
     per = "; ".join("rank %s: %d runs %.3f s" % (v[0], int(v[2]), float(v[1])) for v in sc.get("rank_seconds", []))
     row("3 makespan ÷ (Σ run / workers + longest), 2,000 runs",
         "%.4f s / %.4f s" % (T, bound), "≤ 1.1", T / bound, le(1.1),
-        "%d ranks, coordinator trains too; %s; %s results in %s journal writes, %s messages"
-        % (ranks, per, one(sc, "results"), one(sc, "batches"), one(sc, "messages")))
+        "%s; %d ranks, coordinator trains too; %s; %s results in %s journal writes, %s messages"
+        % (how, ranks, per, one(sc, "results"), one(sc, "batches"), one(sc, "messages")))
     for tag, fname, what in (("sim", "sim.txt", "runs of bench/sched.ini (mean %.3g ms)"),
                              ("simsmall", "simsmall.txt", "runs of bench/small.ini (mean %.3g ms)")):
         s = kv(fname)
@@ -152,14 +177,22 @@ if "sweep_s" in sc:
                 ": X_msg=%s µs, X_res=%s µs; saturates near %s workers"
                 % (one(s, "sim_x_msg_us"), one(s, "sim_x_res_us"), one(s, "sim_saturation_workers")))
     if "archive_s" in sc:
-        ta = float(one(sc, "archive_s"))
+        sc, how = median_round(archive_ratio)
+        ta, T = float(one(sc, "archive_s")), float(one(sc, "sweep_s"))
         row("4 archive write time ÷ sweep time (bench/sched.ini)", "%.4f s / %.4f s" % (ta, T), "≤ 0.02",
             ta / T, le(0.02),
-            "coordinator's time in op_archive_put_n/poll/flush during the sweep (journal + batched HDF5), "
+            how + "; coordinator's time in op_archive_put_n/poll/flush during the sweep (journal + batched HDF5), "
             "staged tail included; the H5Fflush (metadata + fsync) ending the sweep, once per job: %s s. "
             "bench_archive: %s µs/put single in index order, %s shuffled, %s µs/result in batches of %s; rtt %s µs"
             % (one(sc, "sync_s"), one(ar, "put_us"), one(ar, "put_shuffled_us", "?"),
                one(ar, "put_batched_us", "?"), one(ar, "batch", "?"), one(ar, "rtt_us")))
+    if "archive_s" in sm:
+        ta, Ts = float(one(sm, "archive_s")), float(one(sm, "sweep_s"))
+        row("4 archive write time ÷ sweep time (bench/small.ini)", "%.4f s / %.3f s" % (ta, Ts), "≤ 0.02",
+            ta / Ts, le(0.02),
+            "the same measure for the 150 MLP runs of row 1 (784 → m → m → 10, mean %.1f ms a run); "
+            "end-of-sweep H5Fflush %s s" % (1e3 * float(one(sm, "sum_seconds")) / int(one(sm, "runs")),
+                                             one(sm, "sync_s")))
     fb, rb = int(one(sc, "file_bytes")), int(one(sc, "raw_bytes"))
     row("4 archive file size ÷ raw data", "%d / %d bytes" % (fb, rb), "≤ 1.2", fb / rb, le(1.2),
         "raw = Σ datasets elements × size; journal beside it: %s bytes" % one(sc, "journal_bytes"))

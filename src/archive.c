@@ -499,10 +499,21 @@ static void journal_encode(const op_archive *ar, unsigned char *p,
 static op_status journal_write(op_archive *ar, const unsigned char *p,
                                size_t n)
 {
-    if (fwrite(p, ar->rec_bytes, n, ar->journal) != n ||
-        fflush(ar->journal) != 0)
-        return op_error(OP_ERR_IO, "%s: cannot append to journal: %s",
-                        ar->jpath, strerror(errno));
+    /* write(2) on the stream's descriptor (its buffer is always empty
+     * here: every write through it is flushed): stdio would split a batch
+     * larger than its buffer into several system calls. */
+    int fd = fileno(ar->journal);
+    size_t left = ar->rec_bytes * n;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return op_error(OP_ERR_IO, "%s: cannot append to journal: %s",
+                            ar->jpath, w < 0 ? strerror(errno) : "no space");
+        p += w;
+        left -= (size_t)w;
+    }
     if (ar->fsync)
         fsync(fileno(ar->journal));
     return OP_OK;
