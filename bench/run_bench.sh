@@ -61,13 +61,14 @@ B=$(awk '/^results/{r=$2} /^batches/{b=$2} END{if (b > 0) printf "%d", r / b + 0
 OPENBLAS_NUM_THREADS=1 $MPIRUN -np 2 "$BUILD/bench/bench_archive" bench/sched.ini "$OUT/archive.h5" "$B" > "$OUT/archive.txt"
 
 log "6/8 scheduling simulator"
-# The coordinator's cost of a message of n results is X_MSG + n X_RES: from
-# bench_archive's single puts (J + r each) and batched puts (J/B + r per
-# result), r = (B pb - ps)/(B - 1) and J = ps - r; X_MSG adds half a round
-# trip. Many workers return results in a scattered order, so ps is the
-# worse of the in-order and the shuffled single put.
+# The coordinator's cost of a message of n results is X_MSG + X_J + n X_RES:
+# from bench_archive's single puts (J + r each) and batched puts (J/B + r
+# per result), r = (B pb - ps)/(B - 1) and J = ps - r; X_MSG, the message
+# handling, is half a round trip. Many workers return results in a
+# scattered order, so ps is the worse of the in-order and the shuffled
+# single put.
 XS=$(awk '/^put_us/{p=$2} /^put_shuffled_us/{q=$2} /^put_batched_us/{pb=$2} /^batch /{b=$2} /^rtt_us/{t=$2}
-  END{if (q > p) p = q; r = (b > 1) ? (b * pb - p) / (b - 1) : p; if (r < 0) r = 0; j = p - r; if (j < 0) j = 0; print j + t/2, r}' "$OUT/archive.txt")
+  END{if (q > p) p = q; r = (b > 1) ? (b * pb - p) / (b - 1) : p; if (r < 0) r = 0; j = p - r; if (j < 0) j = 0; print t/2, j, r}' "$OUT/archive.txt")
 LAT=$(awk '/^rtt_us/{print $2/2}' "$OUT/archive.txt")
 $PY bench/schedsim.py "$OUT/sched_1.costs" $XS "$LAT" 40 64 256 1024 4096 > "$OUT/sim.txt"
 $PY bench/schedsim.py "$OUT/small.costs" $XS "$LAT" 40 64 256 1024 4096 | sed 's/^sim /simsmall /' > "$OUT/simsmall.txt"

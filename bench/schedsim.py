@@ -12,12 +12,13 @@ a least-squares line seconds = a + b * n_params over the measured runs
 at t = 0, runs them in order, and sends the results of a chunk in one
 message when its last run ends (asking for one more chunk), or earlier
 when the oldest unsent result has waited HOLD_S. The coordinator is one
-server handling messages in arrival order: a message of n results costs
-X_MSG + n * X_RES seconds (answering included), a request for a chunk
-X_MSG. Messages take lat seconds each way. The sweep ends when the last
-result has been recorded.
+server: whenever it is free it takes every message waiting (up to
+DRAIN result messages), costing X_MSG each (receive and answer), X_RES per
+result and one X_J (the journal write) for all the results of the drain;
+the first request, for 2 chunks, costs 2 X_MSG. Messages take lat seconds
+each way. The sweep ends when the last result has been recorded.
 
-  schedsim.py COSTS_FILE X_MSG_US X_RES_US LAT_US [runs_per_worker] [P ...]
+  schedsim.py COSTS_FILE X_MSG_US X_J_US X_RES_US LAT_US [runs_per_worker] [P ...]
 
 COSTS_FILE: 'seconds n_params' per run, the measured sweep's. The
 workload for P ranks is runs_per_worker * (P-1) runs drawn cyclically from
@@ -29,6 +30,7 @@ import sys
 CHUNK_S = 0.02
 CHUNK_RUNS = 64
 HOLD_S = 0.05
+DRAIN = 16
 
 
 def fit_line(costs):
@@ -44,7 +46,7 @@ def fit_line(costs):
     return a, b
 
 
-def simulate(costs, workers, x_msg, x_res, lat, line):
+def simulate(costs, workers, x_msg, x_j, x_res, lat, line):
     a, b = line
     # hand-out order: largest estimated cost first; (seconds, estimate)
     order = sorted(((s, a + b * p) for s, p in costs), key=lambda r: -r[1])
@@ -93,24 +95,45 @@ def simulate(costs, workers, x_msg, x_res, lat, line):
         else:
             running[w] = False
 
+    inbox = []                             # (kind, worker, data) waiting
+    serving = False
+
     for w in range(workers):
-        push(lat, "req", w, 2)
+        push(lat, "arrive", w, ("req", 2))
     while events:
         t, _, kind, w, data = heapq.heappop(events)
-        if kind in ("req", "res"):
-            start = max(t, coord_free)
-            if kind == "req":
-                cost, asks = 2 * x_msg, data
-            else:
-                n, asks = data
-                cost = x_msg + n * x_res
+        if kind == "arrive":
+            inbox.append((w, data))
+            if not serving:
+                serving = True
+                push(max(t, coord_free), "serve", -1)
+        elif kind == "serve":
+            take_n, cost, results = 0, 0.0, 0
+            answers = []
+            while inbox and take_n < DRAIN:
+                w2, (what, x) = inbox.pop(0)
+                cost += x_msg * (x if what == "req" else 1)
+                if what == "req":
+                    answers += [w2] * x
+                    continue
+                n, asks = x
+                take_n += 1
+                results += n
+                cost += n * x_res
                 msgs += 1
+                answers += [w2] * asks
+            if results:
+                cost += x_j
             coord_busy += cost
-            coord_free = start + cost
-            if kind == "res":
+            coord_free = t + cost
+            if results:
                 last_record = coord_free
-            for _ in range(asks):
-                push(coord_free + lat, "assign", w, take())
+            for w2 in answers:
+                push(coord_free + lat, "assign", w2, take())
+            if inbox:
+                push(coord_free, "serve", -1)
+            else:
+                serving = False
         elif kind == "assign":
             for i, s in enumerate(data):
                 queue[w].append((s, i == len(data) - 1))
@@ -121,7 +144,7 @@ def simulate(costs, workers, x_msg, x_res, lat, line):
                 since[w] = t
             pend[w] += 1
             if data or t - since[w] >= HOLD_S:
-                push(t + lat, "res", w, (pend[w], 1 if data else 0))
+                push(t + lat, "arrive", w, ("res", (pend[w], 1 if data else 0)))
                 pend[w] = 0
             start_next(t, w)
     makespan = last_record
@@ -134,24 +157,28 @@ def main():
     costs = [(float(l.split()[0]), float(l.split()[1]))
              for l in open(sys.argv[1]) if l.strip()]
     x_msg = float(sys.argv[2]) * 1e-6
-    x_res = float(sys.argv[3]) * 1e-6
-    lat = float(sys.argv[4]) * 1e-6
-    rpw = int(sys.argv[5]) if len(sys.argv) > 5 else 40
-    ranks = [int(a) for a in sys.argv[6:]] or [64, 256, 1024, 4096]
+    x_j = float(sys.argv[3]) * 1e-6
+    x_res = float(sys.argv[4]) * 1e-6
+    lat = float(sys.argv[5]) * 1e-6
+    rpw = int(sys.argv[6]) if len(sys.argv) > 6 else 40
+    ranks = [int(a) for a in sys.argv[7:]] or [64, 256, 1024, 4096]
     mean = sum(c for c, _ in costs) / len(costs)
     line = fit_line(costs)
     print("sim_mean_run_s %.6g" % mean)
     print("sim_x_msg_us %.4g" % (x_msg * 1e6))
+    print("sim_x_j_us %.4g" % (x_j * 1e6))
     print("sim_x_res_us %.4g" % (x_res * 1e6))
     # Results per second one coordinator can record, with messages of
-    # chunks of ~CHUNK_S: it saturates at mean / (x_res + x_msg / per_chunk)
+    # chunks of ~CHUNK_S: once saturated, drains are full and the journal
+    # write is shared by DRAIN messages.
     per_chunk = max(1.0, min(CHUNK_RUNS, CHUNK_S / mean))
-    print("sim_saturation_workers %.0f" % (mean / (x_res + x_msg / per_chunk)))
+    print("sim_saturation_workers %.0f"
+          % (mean / (x_res + (x_msg + x_j / DRAIN) / per_chunk)))
     for p in ranks:
         w = p - 1
         n = rpw * w
         work = [costs[i % len(costs)] for i in range(n)]
-        eff, util, cb, msgs = simulate(work, w, x_msg, x_res, lat, line)
+        eff, util, cb, msgs = simulate(work, w, x_msg, x_j, x_res, lat, line)
         print("sim %d %d %.4f %.4f %.4f %d" % (p, n, eff, util, cb, msgs),
               flush=True)
 

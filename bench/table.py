@@ -174,8 +174,9 @@ if "sweep_s" in sc:
                 "%s runs, util %.2f, coord busy %.2f, %s messages" % (v[1], float(v[3]), min(1.0, float(v[4])), v[5]),
                 "≤ 1.1", float(v[2]), le(1.1),
                 (what % (1e3 * float(one(s, "sim_mean_run_s")))) +
-                ": X_msg=%s µs, X_res=%s µs; saturates near %s workers"
-                % (one(s, "sim_x_msg_us"), one(s, "sim_x_res_us"), one(s, "sim_saturation_workers")))
+                ": X_msg=%s µs, X_j=%s µs, X_res=%s µs; saturates near %s workers"
+                % (one(s, "sim_x_msg_us"), one(s, "sim_x_j_us"), one(s, "sim_x_res_us"),
+                   one(s, "sim_saturation_workers")))
     if "archive_s" in sc:
         sc, how = median_round(archive_ratio)
         ta, T = float(one(sc, "archive_s")), float(one(sc, "sweep_s"))

@@ -17,7 +17,10 @@
  * largest estimated cost first, so the long ones start early and the
  * short ones fill the tail. Durability: a finished result waits on its
  * rank at most HOLD_SECONDS (plus one optimizer step of the next run)
- * before it is sent and journaled, and at once after a stop request. */
+ * before it is sent and journaled, and at once after a stop request. The
+ * coordinator receives the result messages already waiting together and
+ * journals them with one write before answering (coord_poll), so under
+ * load the journal's system call is shared by many workers. */
 #include "overparam/sched.h"
 
 #include <math.h>
@@ -41,6 +44,7 @@ enum { TAG_REQUEST = 11, TAG_RESULT = 12, TAG_ASSIGN = 13 };
 #define CHUNK_BYTES (4 << 20)   /* most result bytes in a batch message */
 #define CHUNK_SECONDS 0.02      /* a chunk's target duration */
 #define HOLD_SECONDS 0.05       /* longest a result waits on its rank */
+#define DRAIN_MSGS 16           /* result messages journaled together */
 
 static volatile sig_atomic_t stop_flag = 0;
 static double stop_seen;   /* when this rank first noticed stop_flag */
@@ -295,14 +299,16 @@ typedef struct {
     long in_flight;
     int hello;            /* workers heard from */
     op_sched_fit fit;     /* seconds against cost, of runs recorded */
-    op_result *batch;     /* [bmax] views into buf, or rank 0's own */
+    op_result *batch;     /* [DRAIN_MSGS * bmax] views into buf */
+    int drain_max;        /* result messages buf holds */
+    int answer[DRAIN_MSGS]; /* workers owed a chunk for a drained batch */
     op_result *own;       /* [bmax] rank 0's own results, when it works */
     int own_n;            /* own results not yet put */
     double own_since;     /* when the oldest of them finished */
     long *runs;           /* [bmax] a chunk being handed out */
     double *est;          /* [bmax] its estimated seconds */
-    unsigned char *buf;
-    size_t buf_bytes;
+    unsigned char *buf;   /* [drain_max] result messages of one drain */
+    size_t buf_bytes;     /* of one message at most */
     op_sched_summary *sum;
     double t_start, t_last_print;
     int tty;
@@ -408,15 +414,30 @@ static void coord_own_flush(coord *c)
 }
 
 /* Answers every message waiting; returns how many were handled. Called
- * between runs and, when rank 0 trains too, between optimizer steps. */
+ * between runs and, when rank 0 trains too, between optimizer steps.
+ * Result messages that are already waiting are received together (up to
+ * drain_max) and journaled with one write before their senders get their
+ * next chunks: under load the journal's system call is shared by many
+ * workers' batches, and a result is still durable before its worker hears
+ * back. */
 static int coord_poll(coord *c)
 {
-    int handled = 0;
+    int handled = 0, drained = 0, n_res = 0, n_answer = 0;
+    size_t rb = result_bytes(c->lay);
     for (;;) {
-        int flag;
+        int flag = 0;
         MPI_Status st;
-        OP_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, c->comm, &flag,
-                                &st), "polling workers");
+        if (drained < c->drain_max)
+            OP_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, c->comm,
+                                    &flag, &st), "polling workers");
+        if (!flag && drained > 0) {
+            /* The drain ends: journal it, then answer its senders. */
+            coord_record(c, c->batch, n_res);
+            for (int i = 0; i < n_answer; i++)
+                coord_answer(c, c->answer[i]);
+            drained = n_res = n_answer = 0;
+            continue;
+        }
         if (!flag) {
             /* Progress keeps coming while a long run holds every rank, and
              * so do the staged results' HDF5 writes (op_archive_put
@@ -440,23 +461,23 @@ static int coord_poll(coord *c)
             int bytes;
             OP_MPI_CHECK(MPI_Get_count(&st, MPI_BYTE, &bytes),
                          "result batch size");
-            OP_MPI_CHECK(MPI_Recv(c->buf, (int)c->buf_bytes, MPI_BYTE,
+            unsigned char *m = c->buf + c->buf_bytes * (size_t)drained;
+            OP_MPI_CHECK(MPI_Recv(m, (int)c->buf_bytes, MPI_BYTE,
                                   st.MPI_SOURCE, TAG_RESULT, c->comm,
                                   MPI_STATUS_IGNORE), "result batch");
             batch_head h;
-            memcpy(&h, c->buf, sizeof h);
-            size_t rb = result_bytes(c->lay);
+            memcpy(&h, m, sizeof h);
             if (h.n < 0 || h.n > c->bmax ||
                 (size_t)bytes != sizeof h + rb * (size_t)h.n)
                 op_abort_all(__FILE__, __LINE__, "coordinator",
                              "malformed result batch",
                              "protocol error between ranks");
             for (int j = 0; j < h.n; j++)
-                view_result(&c->batch[j], c->buf + sizeof h + rb * (size_t)j);
-            c->sum->messages++;
-            coord_record(c, c->batch, h.n);
+                view_result(&c->batch[n_res++], m + sizeof h + rb * (size_t)j);
             if (h.want)
-                coord_answer(c, st.MPI_SOURCE);
+                c->answer[n_answer++] = st.MPI_SOURCE;
+            drained++;
+            c->sum->messages++;
         } else {
             op_abort_all(__FILE__, __LINE__, "coordinator", "unexpected tag",
                          "protocol error between ranks");
@@ -762,8 +783,13 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
         c.sum = sum;
         c.buf_bytes = sizeof(batch_head) + result_bytes(&layout) *
                                                (size_t)c.bmax;
-        c.buf = OP_XMALLOC(c.buf_bytes);
-        c.batch = OP_XCALLOC((size_t)c.bmax, sizeof(op_result));
+        /* A drain holds up to DRAIN_MSGS messages, within ~CHUNK_BYTES. */
+        c.drain_max = (int)(CHUNK_BYTES / c.buf_bytes);
+        c.drain_max = c.drain_max < 1 ? 1
+                      : c.drain_max > DRAIN_MSGS ? DRAIN_MSGS : c.drain_max;
+        c.buf = OP_XMALLOC(c.buf_bytes * (size_t)c.drain_max);
+        c.batch = OP_XCALLOC((size_t)c.bmax * (size_t)c.drain_max,
+                             sizeof(op_result));
         c.runs = OP_XMALLOC(sizeof(long) * (size_t)c.bmax);
         c.est = OP_XMALLOC(sizeof(double) * (size_t)c.bmax);
         if (works) {
