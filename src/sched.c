@@ -299,7 +299,7 @@ typedef struct {
     long in_flight;
     int hello;            /* workers heard from */
     op_sched_fit fit;     /* seconds against cost, of runs recorded */
-    op_result *batch;     /* [DRAIN_MSGS * bmax] views into buf */
+    op_result *batch;     /* [drain_max * bmax] views into buf */
     int drain_max;        /* result messages buf holds */
     int answer[DRAIN_MSGS]; /* workers owed a chunk for a drained batch */
     op_result *own;       /* [bmax] rank 0's own results, when it works */
