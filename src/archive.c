@@ -57,8 +57,8 @@ typedef struct {
     double base;  /* its value in every run when not swept */
 } column;
 
-enum { COL_RUN, COL_WIDTH, COL_DEPTH, COL_INIT_SCALE, COL_LABEL_NOISE,
-       COL_SEED, COL_FIXED_CONFIG };
+/* /runs starts with the run index; configuration columns follow. */
+enum { COL_RUN };
 
 #define MAX_COLS (OP_AXES_MAX + 20)
 
@@ -180,6 +180,14 @@ static void add_col(op_archive *ar, const char *name, int is_int, int axis)
     ar->row_bytes += 8;
 }
 
+/* A configuration column every archive has, named like its key's axis. */
+static void add_config_col(op_archive *ar, const char *name, int is_int,
+                           double base)
+{
+    add_col(ar, name, is_int, op_job_axis_find(ar->job, name));
+    ar->cols[ar->n_cols - 1].base = base;
+}
+
 static void build_columns(op_archive *ar)
 {
     const op_job *job = ar->job;
@@ -190,16 +198,11 @@ static void build_columns(op_archive *ar)
      * per result: 5 KB copied, a third of a result's archive cost). */
     const op_config *b = &job->base;
     add_col(ar, "run", 1, -1);
-    add_col(ar, "width", 1, op_job_axis_find(job, "width"));
-    ar->cols[COL_WIDTH].base = b->model.width;
-    add_col(ar, "depth", 1, op_job_axis_find(job, "depth"));
-    ar->cols[COL_DEPTH].base = b->model.depth;
-    add_col(ar, "init_scale", 0, op_job_axis_find(job, "init_scale"));
-    ar->cols[COL_INIT_SCALE].base = b->model.init_scale;
-    add_col(ar, "label_noise", 0, op_job_axis_find(job, "label_noise"));
-    ar->cols[COL_LABEL_NOISE].base = b->data.label_noise;
-    add_col(ar, "seed", 1, op_job_axis_find(job, "seed"));
-    ar->cols[COL_SEED].base = b->seed_index;
+    add_config_col(ar, "width", 1, b->model.width);
+    add_config_col(ar, "depth", 1, b->model.depth);
+    add_config_col(ar, "init_scale", 0, b->model.init_scale);
+    add_config_col(ar, "label_noise", 0, b->data.label_noise);
+    add_config_col(ar, "seed", 1, b->seed_index);
     for (int a = 0; a < job->n_axes; a++) {
         const char *n = job->axes[a].name;
         if (!strcmp(n, "width") || !strcmp(n, "depth") ||
