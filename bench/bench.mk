@@ -12,8 +12,8 @@ BENCH_BIN = $(BENCH_DIR)/bench_train $(BENCH_DIR)/bench_kernel $(BENCH_DIR)/benc
 $(BENCH_DIR):
 	mkdir -p $@
 
-$(BENCH_DIR)/%: bench/%.c $(BUILD)/liboverparam.a | $(BENCH_DIR)
-	$(CC) $(CFLAGS) $< $(BUILD)/liboverparam.a $(LIBS) $(LDFLAGS_SAN) -o $@
+$(BENCH_DIR)/%: bench/%.c $(BUILD)/liboverparam.a $(SAN_OBJ) | $(BENCH_DIR)
+	$(QUIET_LINK)$(call LINK,$<)
 
 bench: all $(BENCH_BIN)
 	@BUILD=$(BUILD) BENCH_N=$(BENCH_N) BENCH_EIG_N=$(BENCH_EIG_N) \
