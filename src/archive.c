@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "overparam/blas.h"
 #include "overparam/h5attr.h"
 #include <cblas.h>
 
@@ -305,6 +306,17 @@ static void create_layout(op_archive *ar)
     op_h5_attr_long(root, "mpi_size", size);
     op_h5_attr_long(root, "blas_threads", openblas_get_num_threads());
     op_h5_attr_string(root, "blas_core", openblas_get_corename());
+    {
+        const op_blas_info *bi = op_blas_info_get();
+        char sel[224];
+        op_blas_selection_string(bi, sel, sizeof sel);
+        op_h5_attr_string(root, "blas_core_openblas", bi->openblas_pick);
+        op_h5_attr_string(root, "blas_selection", sel);
+        op_h5_attr_string(root, "blas_selftest",
+                          bi->selftest_passed == 1   ? "passed"
+                          : bi->selftest_passed == 0 ? "failed"
+                                                     : "not run");
+    }
     op_h5_attr_string(root, "start_time", stamp);
     op_h5_attr_string(root, "end_time", "running                         ");
     op_h5_attr_string(root, "job_file", job->file);

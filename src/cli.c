@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "overparam/archive.h"
+#include "overparam/blas.h"
 #include "overparam/job.h"
 #include "overparam/merge.h"
 #include "overparam/sched.h"
@@ -38,6 +39,8 @@ static const char usage[] =
     "  merge OUT.h5 A.h5 B.h5 ... [--force]\n"
     "                          combine the archives of a job array's tasks\n"
     "  keys                    the job-file keys, defaults and bounds\n"
+    "  blas                    the OpenBLAS core in use, its self-test, and\n"
+    "                          whether OpenBLAS fell back to generic kernels\n"
     "  version\n";
 
 static int exit_code(op_status s)
@@ -141,6 +144,32 @@ static op_status slurm_guard(int size)
     return OP_OK;
 }
 
+/* The run's first line when the BLAS core is not OpenBLAS's own working
+ * pick (op_blas_select ran before MPI_Init on every rank), and a warning
+ * when the ranks compute with different cores (nodes of different CPUs):
+ * correct results, but not bit-identical across rank layouts. */
+static void blas_report(int rank, int quiet)
+{
+    const op_blas_info *bi = op_blas_info_get();
+    unsigned long h = 5381, lo, hi;
+    for (const char *c = bi->in_use; *c; c++)
+        h = h * 33 + (unsigned char)*c;
+    MPI_Allreduce(&h, &lo, 1, MPI_UNSIGNED_LONG, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(&h, &hi, 1, MPI_UNSIGNED_LONG, MPI_MAX, MPI_COMM_WORLD);
+    if (rank != 0)
+        return;
+    if (bi->selection == OP_BLAS_UPGRADED || bi->selection == OP_BLAS_REPLACED ||
+        bi->failed[0] || (!quiet && bi->selftest_passed == 0)) {
+        char line[400];
+        op_blas_describe(bi, line, sizeof line);
+        fprintf(stderr, "[overparam] BLAS: %s\n", line);
+    }
+    if (lo != hi)
+        fprintf(stderr, "[overparam] warning: the ranks compute with different "
+                "OpenBLAS cores (rank 0: %s): results are correct but not "
+                "bit-identical to another rank layout\n", bi->in_use);
+}
+
 static int cmd_run(int argc, char **argv)
 {
     const char *job_path = NULL, *out = NULL;
@@ -200,6 +229,7 @@ static int cmd_run(int argc, char **argv)
     op_status s = slurm_guard(size);
     if (s != OP_OK)
         return rank == 0 ? report(s) : exit_code(s);
+    blas_report(rank, opts.quiet);
     /* Ranks are the parallelism: one BLAS thread each unless the launcher
      * says otherwise (OPENBLAS_NUM_THREADS from --cpus-per-task). Results
      * are identical across rank counts at a fixed threads-per-rank. */
@@ -287,6 +317,20 @@ int op_cli_main(int argc, char **argv)
         return OP_EXIT_INPUT;
     }
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "run") || !strcmp(cmd, "blas")) {
+        /* First of all, on every rank: the BLAS core (it may restart the
+         * program with OPENBLAS_CORETYPE set, which only works before
+         * MPI_Init and before any thread exists). */
+        op_status bs = op_blas_select(argv);
+        if (bs != OP_OK)
+            return report(bs);
+    }
+    if (!strcmp(cmd, "blas")) {
+        char line[400];
+        op_blas_describe(op_blas_info_get(), line, sizeof line);
+        printf("%s\n", line);
+        return 0;
+    }
     if (!strcmp(cmd, "run")) {
         /* Before MPI_Init, which can take seconds: a walltime warning that
          * arrives early must stop the sweep, not kill the process. */

@@ -5,6 +5,10 @@
 MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
 export OMPI_MCA_rmaps_base_oversubscribe=1
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
+# Tests compute with whatever OpenBLAS core the environment gives them:
+# overparam's own core selection (src/blas.c) is off here and exercised on
+# its own by tests/t_blas.sh.
+export OVERPARAM_BLAS=${OVERPARAM_BLAS:-keep}
 export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-600}
 # Sanitizer builds (make check SAN=1): MPI's own leaks are suppressed
 # (tests/lsan.supp names its libraries, never overparam's code; the leak
