@@ -39,6 +39,10 @@ extern void pdgemm_(const char *transa, const char *transb, const int *m,
                     const int *jb, const int *descb, const double *beta,
                     double *c, const int *ic, const int *jc, const int *descc,
                     size_t, size_t);
+extern void pdtran_(const int *m, const int *n, const double *alpha,
+                    const double *a, const int *ia, const int *ja,
+                    const int *desca, const double *beta, double *c,
+                    const int *ic, const int *jc, const int *descc);
 extern void pdsyevd_(const char *jobz, const char *uplo, const int *n,
                      double *a, const int *ia, const int *ja,
                      const int *desca, double *w, double *z, const int *iz,
@@ -155,9 +159,22 @@ static void pmatrix_copy(const op_pkernel_grid *g, const op_pmatrix *src,
  * slice of X (PANEL x d) stays a small reused buffer. */
 #define PANEL 512
 
-void op_pkernel_fill(const op_pkernel_grid *g, const op_kernel_spec *spec,
-                     const double *xr, int m, const double *xc, int n,
-                     op_pmatrix *nngp, op_pmatrix *ntk)
+/* The first local row whose global block row is >= block row bj: the rows
+ * of local column block bj that lie on or below the global diagonal's
+ * block (local rows are in increasing global order). */
+static int first_lower_row(const op_pkernel_grid *g, int bj, int mloc)
+{
+    int lb = bj > g->myrow ? (bj - g->myrow + g->nprow - 1) / g->nprow : 0;
+    long li = (long)lb * g->nb;
+    return li < mloc ? (int)li : mloc;
+}
+
+/* The build behind op_pkernel_fill and op_pkernel_fill_lower; `lower`
+ * (xr == xc, m == n) restricts every GEMM and recursion to the blocks on
+ * or below the diagonal. */
+static void pkernel_fill(const op_pkernel_grid *g, const op_kernel_spec *spec,
+                         const double *xr, int m, const double *xc, int n,
+                         op_pmatrix *nngp, op_pmatrix *ntk, int lower)
 {
     const op_pmatrix *A = nngp ? nngp : ntk;
     if (!A)
@@ -214,36 +231,53 @@ void op_pkernel_fill(const op_pkernel_grid *g, const op_kernel_spec *spec,
             xcols = xc + (size_t)j0 * d;
         }
         /* Gram panel x_r . x_c / d, column-major (the ScaLAPACK layout);
-         * the row-major slices are column-major d x rows, hence Trans. */
-        double *G = A->a + (size_t)j0 * lld;
-        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, mloc, w, d,
-                    1.0 / d, xrows, d, xcols, d, 0.0, G, lld);
-        for (int lj = j0; lj < j0 + w; lj++) {
-            double *S = nngp ? nngp->a + (size_t)lj * lld : scratch;
-            double *T = ntk ? ntk->a + (size_t)lj * lld : scratch;
-            if (!nngp) /* the Gram column landed in ntk: move it */
-                memcpy(S, T, sizeof(double) * mloc);
-            for (int l = 0; l < 2 * L; l++)
-                fj[l] = fc[(size_t)l * nloc + lj];
-            op_kernel_column(spec, mloc, fr, mloc, fj, S, T);
-            /* Diagonal entries of K(X, X): exactly the self-kernel, from
-             * the diagonal recursion's own Gram value (the GEMM's sum
-             * order differs by an ulp, and the ReLU derivative kernel is
-             * singular at cos = 1). Only blocks on the global diagonal
-             * hold such entries. */
-            int gj = op_pmatrix_gcol(g, lj);
-            if (xr != xc || (gj / g->nb) % g->nprow != g->myrow)
-                continue;
-            int li = (gj / g->nb) / g->nprow * g->nb + gj % g->nb;
-            if (li >= mloc)
-                continue;
-            const double *xi = xc + (size_t)gj * d;
-            double sq = 0.0;
-            for (int c = 0; c < d; c++)
-                sq += xi[c] * xi[c];
-            op_kernel_elem(spec, sq / d, qr + (size_t)li * L1,
-                           qc + (size_t)lj * L1, nngp ? S + li : NULL,
-                           ntk ? T + li : NULL);
+         * the row-major slices are column-major d x rows, hence Trans.
+         * Lower only: one GEMM per block column (local column blocks are
+         * whole global block columns), from its first lower row. */
+        for (int c0 = j0; c0 < j0 + w;) {
+            int c1 = j0 + w;
+            int r0 = 0;
+            if (lower) {
+                int cb = (c0 / g->nb + 1) * g->nb;
+                c1 = cb < c1 ? cb : c1;
+                r0 = first_lower_row(g, op_pmatrix_gcol(g, c0) / g->nb, mloc);
+            }
+            if (r0 < mloc)
+                cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans,
+                            mloc - r0, c1 - c0, d, 1.0 / d,
+                            xrows + (size_t)r0 * d, d,
+                            xcols + (size_t)(c0 - j0) * d, d, 0.0,
+                            A->a + (size_t)c0 * lld + r0, lld);
+            for (int lj = c0; lj < c1; lj++) {
+                double *S = nngp ? nngp->a + (size_t)lj * lld : scratch;
+                double *T = ntk ? ntk->a + (size_t)lj * lld : scratch;
+                if (!nngp) /* the Gram column landed in ntk: move it */
+                    memcpy(S + r0, T + r0, sizeof(double) * (mloc - r0));
+                for (int l = 0; l < 2 * L; l++)
+                    fj[l] = fc[(size_t)l * nloc + lj];
+                if (r0 < mloc)
+                    op_kernel_column(spec, mloc - r0, fr + r0, mloc, fj,
+                                     S + r0, T + r0);
+                /* Diagonal entries of K(X, X): exactly the self-kernel,
+                 * from the diagonal recursion's own Gram value (the GEMM's
+                 * sum order differs by an ulp, and the ReLU derivative
+                 * kernel is singular at cos = 1). Only blocks on the
+                 * global diagonal hold such entries. */
+                int gj = op_pmatrix_gcol(g, lj);
+                if (xr != xc || (gj / g->nb) % g->nprow != g->myrow)
+                    continue;
+                int li = (gj / g->nb) / g->nprow * g->nb + gj % g->nb;
+                if (li >= mloc)
+                    continue;
+                const double *xi = xc + (size_t)gj * d;
+                double sq = 0.0;
+                for (int c = 0; c < d; c++)
+                    sq += xi[c] * xi[c];
+                op_kernel_elem(spec, sq / d, qr + (size_t)li * L1,
+                               qc + (size_t)lj * L1, nngp ? S + li : NULL,
+                               ntk ? T + li : NULL);
+            }
+            c0 = c1;
         }
     }
     free(xrl);
@@ -254,6 +288,35 @@ void op_pkernel_fill(const op_pkernel_grid *g, const op_kernel_spec *spec,
     free(fc);
     free(fj);
     free(scratch);
+}
+
+void op_pkernel_fill(const op_pkernel_grid *g, const op_kernel_spec *spec,
+                     const double *xr, int m, const double *xc, int n,
+                     op_pmatrix *nngp, op_pmatrix *ntk)
+{
+    pkernel_fill(g, spec, xr, m, xc, n, nngp, ntk, 0);
+}
+
+void op_pkernel_fill_lower(const op_pkernel_grid *g,
+                           const op_kernel_spec *spec, const double *x, int n,
+                           op_pmatrix *nngp, op_pmatrix *ntk)
+{
+    pkernel_fill(g, spec, x, n, x, n, nngp, ntk, 1);
+}
+
+void op_pmatrix_symmetrize_lower(const op_pkernel_grid *g, op_pmatrix *A)
+{
+    op_pmatrix T;
+    op_pmatrix_alloc(g, &T, A->n, A->m);
+    double one = 1.0, zero = 0.0;
+    pdtran_(&A->n, &A->m, &one, A->a, &I1, &I1, A->desc, &zero, T.a, &I1,
+            &I1, T.desc);
+    for (int lj = 0; lj < A->nloc; lj++) {
+        int gj = op_pmatrix_gcol(g, lj);
+        for (int li = 0; li < A->mloc && op_pmatrix_grow(g, li) < gj; li++)
+            A->a[li + (size_t)lj * A->lld] = T.a[li + (size_t)lj * T.lld];
+    }
+    op_pmatrix_free(&T);
 }
 
 void op_pkernel_matrix(const op_pkernel_grid *g, const op_kernel_spec *spec,
@@ -591,8 +654,11 @@ op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
         Kk[kinds[i]] = &K[i];
         Ktk[kinds[i]] = &Kt[i];
     }
-    op_pkernel_fill(g, spec, train->x, n, train->x, n, Kk[OP_KERNEL_NNGP],
-                    Kk[OP_KERNEL_NTK]);
+    /* K(train, train): only the lower triangle's blocks, the one every
+     * factorization and eigensolver below reads ("L"); saved matrices are
+     * mirrored before they are written. */
+    op_pkernel_fill_lower(g, spec, train->x, n, Kk[OP_KERNEL_NNGP],
+                          Kk[OP_KERNEL_NTK]);
     op_pkernel_fill(g, spec, test->x, nt, train->x, n, Ktk[OP_KERNEL_NNGP],
                     Ktk[OP_KERNEL_NTK]);
     pmatrix_from_rows(g, &Y, train->y, n, k);
@@ -620,6 +686,7 @@ op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
         pkernel_analyze(g, cfg, &K[i], &Kt[i], &Y, train, test, r);
         op_pmatrix_free(&Kt[i]);
         if (cfg->save_matrix) {
+            op_pmatrix_symmetrize_lower(g, &K[i]);
             r->matrix = K[i];
             r->has_matrix = 1;
         } else {

@@ -8,7 +8,8 @@
  *    (collective). Every rank holds the whole data set (x, y: "data" in the
  *    memory budget); no rank ever holds a whole n x n matrix: each computes
  *    only its own blocks (one dgemm of its row and column slices of X, then
- *    the elementwise recursion of kernel.h). Peak memory per rank is about
+ *    the elementwise recursion of kernel.h), and of K(train, train) only
+ *    the blocks of the lower triangle, the one the solvers read. Peak memory per rank is about
  *    (kinds + 2) n^2/P doubles (K of each kind, a working copy, the
  *    eigenvectors) plus the ScaLAPACK workspace and kinds*nt*n/P for
  *    K(test, train).
@@ -116,6 +117,18 @@ int op_pmatrix_gcol(const op_pkernel_grid *g, int lj);
 void op_pkernel_fill(const op_pkernel_grid *g, const op_kernel_spec *spec,
                      const double *xr, int m, const double *xc, int n,
                      op_pmatrix *nngp, op_pmatrix *ntk);
+
+/* K(x, x) for x[n][d], only the blocks on or below the global diagonal
+ * (what pdpotrf/pdsyevd/pdsyev with uplo "L" read): half the GEMM and half
+ * the recursion of op_pkernel_fill. Entries strictly above the diagonal's
+ * blocks are left as they were; blocks on the diagonal are whole. */
+void op_pkernel_fill_lower(const op_pkernel_grid *g,
+                           const op_kernel_spec *spec, const double *x, int n,
+                           op_pmatrix *nngp, op_pmatrix *ntk);
+
+/* Mirrors the lower triangle of the square matrix A onto its upper one
+ * (one pdtran into a temporary n^2/P matrix), e.g. before K is written. */
+void op_pmatrix_symmetrize_lower(const op_pkernel_grid *g, op_pmatrix *A);
 
 /* Allocates A (m x n) and fills it with the kernel `kind`. */
 void op_pkernel_matrix(const op_pkernel_grid *g, const op_kernel_spec *spec,
