@@ -29,6 +29,19 @@ log() { echo "[bench] $*" >&2; }
   echo "coretype_env ${OPENBLAS_CORETYPE:-unset}"
 } > "$OUT/machine.txt"
 
+log "0/8 BLAS core: OpenBLAS's generic fallback vs the core overparam selects"
+# What src/blas.c saves a user whose OpenBLAS falls back to Prescott: the
+# selection as it runs on such a machine (OVERPARAM_BLAS_ASSUME stands in
+# for the fallback), then the DGEMM rate of each core.
+env -u OPENBLAS_CORETYPE OVERPARAM_BLAS_ASSUME=Prescott "$BUILD/overparam" blas > "$OUT/blas_select.txt" 2>&1
+SEL=$(sed -n 's/.*using \([A-Za-z0-9]*\).*/\1/p' "$OUT/blas_select.txt")
+{
+  echo "selected ${SEL:-?}"
+  echo "detect_line $(tr ' ' '_' < "$OUT/blas_select.txt")"
+  OPENBLAS_CORETYPE=Prescott "$BUILD/bench/bench_blas" | sed 's/^/generic_/'
+  [ -n "$SEL" ] && OPENBLAS_CORETYPE=$SEL "$BUILD/bench/bench_blas" | sed 's/^/selected_/'
+} > "$OUT/blas.txt"
+
 log "1/8 training step vs GEMM (OPENBLAS_NUM_THREADS=$T)"
 OPENBLAS_NUM_THREADS=$T "$BUILD/bench/bench_train" > "$OUT/train.txt" || log "bench_train failed"
 

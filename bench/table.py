@@ -28,12 +28,19 @@ mach, tr, to = kv("machine.txt"), kv("train.txt"), kv("torch.txt")
 rows = []
 
 
-def row(name, measured, target, ratio, ok, notes=""):
+results = []  # bench/results.json: one object per row
+
+
+def row(rid, name, measured, target, ratio, ok, notes=""):
+    """One table row; `rid` is its stable id in bench/results.json."""
+    passed = None if ratio is None else bool(ok(ratio))
+    results.append({"id": rid, "row": name, "measured": measured, "target": target,
+                    "ratio": ratio, "pass": passed, "notes": notes})
     if ratio is None:
         rows.append((name, measured, target, "n/a", "n/a", notes))
         return
     rows.append((name, measured, target, "%.3g" % ratio,
-                 "pass" if ok(ratio) else "MISS", notes))
+                 "pass" if passed else "MISS", notes))
 
 
 def ge(t):
@@ -59,7 +66,7 @@ for prec in ("f32", "f64"):
         if k not in step:
             continue
         gs, gg = flops[k] / step[k] / 1e9, flops[k] / gemm[k] / 1e9
-        row("1 step GFLOP/s ÷ GEMM GFLOP/s, %s m=%d" % (prec, m),
+        row("step_vs_gemm_%s_m%d" % (prec, m), "1 step GFLOP/s ÷ GEMM GFLOP/s, %s m=%d" % (prec, m),
             "%.1f / %.1f GFLOP/s" % (gs, gg), "≥ 0.9", gs / gg, ge(0.9),
             "%.3g GFLOP per step (fwd 2·B·fi·fo, bwd 2·B·fi·fo dW + 2·B·fi·fo delta, no input delta)" % (flops[k] / 1e9))
     for m in (1024, 4096):
@@ -67,11 +74,11 @@ for prec in ("f32", "f64"):
         if k not in step:
             continue
         if k in tstep:
-            row("1 step time ours ÷ torch, %s m=%d" % (prec, m),
+            row("step_time_vs_torch_%s_m%d" % (prec, m), "1 step time ours ÷ torch, %s m=%d" % (prec, m),
                 "%.2f / %.2f ms" % (1e3 * step[k], 1e3 * tstep[k]), "≤ 1.0",
                 step[k] / tstep[k], le(1.0), torch_note)
         else:
-            row("1 step time ours ÷ torch, %s m=%d" % (prec, m),
+            row("step_time_vs_torch_%s_m%d" % (prec, m), "1 step time ours ÷ torch, %s m=%d" % (prec, m),
                 "%.2f ms / -" % (1e3 * step[k]), "≤ 1.0", None, None, torch_note)
 for prec in ("f32", "f64"):
     for m in (8, 32, 128):
@@ -88,20 +95,29 @@ for prec in ("f32", "f64"):
                 peak = flops[big] / gemm[big]
                 ceil = "; ceiling at the m=4096 GEMM rate (%.0f GFLOP/s): %.2f×" % (
                     peak / 1e9, tstep[k] / (flops[k] / peak))
-            row("1 steps/s ours ÷ torch, %s m=%d" % (prec, m),
+            row("steps_vs_torch_%s_m%d" % (prec, m), "1 steps/s ours ÷ torch, %s m=%d" % (prec, m),
                 "%.0f / %.0f steps/s" % (1 / step[k], 1 / tstep[k]), "≥ 3",
                 tstep[k] / step[k], ge(3.0),
                 torch_note + "; bare GEMMs of the step %.0f steps/s%s" % (1 / gemm[k], ceil))
         else:
-            row("1 steps/s ours ÷ torch, %s m=%d" % (prec, m),
+            row("steps_vs_torch_%s_m%d" % (prec, m), "1 steps/s ours ÷ torch, %s m=%d" % (prec, m),
                 "%.0f / - steps/s" % (1 / step[k]), "≥ 3", None, None, torch_note)
+
+bl = kv("blas.txt")
+if "generic_dgemm_gflops" in bl and "selected_dgemm_gflops" in bl:
+    gg, gs = float(one(bl, "generic_dgemm_gflops")), float(one(bl, "selected_dgemm_gflops"))
+    row("blas_core_speedup", "0 DGEMM rate, selected core ÷ OpenBLAS's generic fallback",
+        "%.1f / %.1f GFLOP/s (%s / Prescott)" % (gs, gg, one(bl, "selected_core")), "≥ 2",
+        gs / gg, ge(2.0),
+        "n=1024, 1 thread; what src/blas.c gives a user whose OpenBLAS falls back to Prescott: "
+        + one(bl, "detect_line", "?").replace("_", " "))
 
 sm = kv("small.txt")
 if "sweep_s" in sm:
     ranks, T = int(one(sm, "ranks")), float(one(sm, "sweep_s"))
     ssum, nr = float(one(sm, "sum_seconds")), int(one(sm, "runs"))
     ovh = 1 - ssum / (ranks * T)
-    row("1 per-run overhead, small runs (bench/small.ini)",
+    row("per_run_overhead", "1 per-run overhead, small runs (bench/small.ini)",
         "Σ run s %.3f vs %d ranks × sweep %.3f s" % (ssum, ranks, T), "≤ 0.05",
         ovh, le(0.05),
         "%d runs (m 8/32/128, d 784, 20 full-batch epochs): %.1f runs/s/core; "
@@ -112,29 +128,29 @@ k = kv("kernel.txt")
 nn = one(k, "n", "?")
 if "t_build" in k:
     tb, tg = float(one(k, "t_build")), float(one(k, "t_gemm"))
-    row("2 NNGP+NTK build ÷ bare GEMM X·Xᵀ (n=%s, d=784, depth 3)" % nn,
+    row("kernel_build_full_vs_gemm", "2 NNGP+NTK build ÷ bare GEMM X·Xᵀ (n=%s, d=784, depth 3)" % nn,
         "%.2f s / %.2f s" % (tb, tg), "≤ 1.5", tb / tg, le(1.5),
         "2 ranks (grid %s×%s), both kinds in one pass into matrices allocated once; first build "
         "(page faults on fresh matrices) %.2f s" % (one(k, "grid_rows"), one(k, "grid_cols"),
                                                      float(one(k, "t_build_first"))))
     if "t_build_lower" in k:
         tl = float(one(k, "t_build_lower"))
-        row("2 NNGP+NTK lower-triangle build ÷ bare GEMM X·Xᵀ (n=%s)" % nn,
+        row("kernel_build_vs_gemm", "2 NNGP+NTK lower-triangle build ÷ bare GEMM X·Xᵀ (n=%s)" % nn,
             "%.2f s / %.2f s" % (tl, tg), "≤ 0.75", tl / tg, le(0.75),
             "the build op_pkernel_run makes of K(train, train): only the blocks the "
             "factorizations and eigensolvers read (uplo L)")
     a, b = float(one(k, "t_pdpotrf")), float(one(k, "t_dpotrf"))
-    row("2 PDPOTRF 2 ranks ÷ DPOTRF 1 process (n=%s)" % nn, "%.2f s / %.2f s" % (a, b),
+    row("cholesky_vs_dpotrf", "2 PDPOTRF 2 ranks ÷ DPOTRF 1 process (n=%s)" % nn, "%.2f s / %.2f s" % (a, b),
         "≤ 1.2", a / b, le(1.2), "DPOTRF with %s OpenBLAS threads (same cores), nb=64" % one(k, "ranks"))
     if "t_pdsyevd" in k:
         a, b = float(one(k, "t_pdsyevd")), float(one(k, "t_dsyevd"))
-        row("2 PDSYEVD 2 ranks ÷ DSYEVD 1 process (n=%s)" % one(k, "eig_n"),
+        row("eigen_vs_dsyevd", "2 PDSYEVD 2 ranks ÷ DSYEVD 1 process (n=%s)" % one(k, "eig_n"),
             "%.2f s / %.2f s" % (a, b), "≤ 1.2", a / b, le(1.2),
             "eigenvectors; n=%s to fit the time budget (BENCH_EIG_N)" % one(k, "eig_n"))
     npy = kv("numpy.txt")
     if "numpy_build_s" in npy:
         t = float(one(npy, "numpy_build_s"))
-        row("2 numpy recursion ÷ our build (n=%s)" % nn, "%.2f s / %.2f s" % (t, tb),
+        row("numpy_vs_kernel_build", "2 numpy recursion ÷ our build (n=%s)" % nn, "%.2f s / %.2f s" % (t, tb),
             "≥ 3", t / tb, ge(3.0), "numpy with %s OpenBLAS threads, one Gram, both kernels in one pass" % one(npy, "numpy_threads"))
 
 def makespan_ratio(d):
@@ -168,7 +184,7 @@ if "sweep_s" in sc:
     ssum, smax = float(one(sc, "sum_seconds")), float(one(sc, "max_seconds"))
     bound = ssum / ranks + smax
     per = "; ".join("rank %s: %d runs %.3f s" % (v[0], int(v[2]), float(v[1])) for v in sc.get("rank_seconds", []))
-    row("3 makespan ÷ (Σ run / workers + longest), 2,000 runs",
+    row("makespan_vs_bound", "3 makespan ÷ (Σ run / workers + longest), 2,000 runs",
         "%.4f s / %.4f s" % (T, bound), "≤ 1.1", T / bound, le(1.1),
         "%s; %d ranks, coordinator trains too; %s; %s results in %s journal writes, %s messages"
         % (how, ranks, per, one(sc, "results"), one(sc, "batches"), one(sc, "messages")))
@@ -176,7 +192,7 @@ if "sweep_s" in sc:
                              ("simsmall", "simsmall.txt", "runs of bench/small.ini (mean %.3g ms)")):
         s = kv(fname)
         for v in s.get(tag, []):
-            row("3 simulated efficiency, %s ranks, %s" % (v[0], fname.replace("sim", "").replace(".txt", "") or "sched"),
+            row("sim_efficiency_%s_r%s" % (tag, v[0]), "3 simulated efficiency, %s ranks, %s" % (v[0], fname.replace("sim", "").replace(".txt", "") or "sched"),
                 "%s runs, util %.2f, coord busy %.2f, %s messages" % (v[1], float(v[3]), min(1.0, float(v[4])), v[5]),
                 "≤ 1.1", float(v[2]), le(1.1),
                 (what % (1e3 * float(one(s, "sim_mean_run_s")))) +
@@ -186,7 +202,7 @@ if "sweep_s" in sc:
     if "archive_s" in sc:
         sc, how = median_round(archive_ratio)
         ta, T = float(one(sc, "archive_s")), float(one(sc, "sweep_s"))
-        row("4 archive write time ÷ sweep time (bench/sched.ini)", "%.4f s / %.4f s" % (ta, T), "≤ 0.02",
+        row("archive_share_sched", "4 archive write time ÷ sweep time (bench/sched.ini)", "%.4f s / %.4f s" % (ta, T), "≤ 0.02",
             ta / T, le(0.02),
             how + "; coordinator's time in op_archive_put_n/poll/flush during the sweep (journal + batched HDF5), "
             "staged tail included; the H5Fflush (metadata + fsync) ending the sweep, once per job: %s s. "
@@ -195,18 +211,18 @@ if "sweep_s" in sc:
                one(ar, "put_batched_us", "?"), one(ar, "batch", "?"), one(ar, "rtt_us")))
     if "archive_s" in sm:
         ta, Ts = float(one(sm, "archive_s")), float(one(sm, "sweep_s"))
-        row("4 archive write time ÷ sweep time (bench/small.ini)", "%.4f s / %.3f s" % (ta, Ts), "≤ 0.02",
+        row("archive_share_small", "4 archive write time ÷ sweep time (bench/small.ini)", "%.4f s / %.3f s" % (ta, Ts), "≤ 0.02",
             ta / Ts, le(0.02),
             "the same measure for the 150 MLP runs of row 1 (784 → m → m → 10, mean %.1f ms a run); "
             "end-of-sweep H5Fflush %s s" % (1e3 * float(one(sm, "sum_seconds")) / int(one(sm, "runs")),
                                              one(sm, "sync_s")))
     fb, rb = int(one(sc, "file_bytes")), int(one(sc, "raw_bytes"))
-    row("4 archive file size ÷ raw data", "%d / %d bytes" % (fb, rb), "≤ 1.2", fb / rb, le(1.2),
+    row("archive_size_vs_raw", "4 archive file size ÷ raw data", "%d / %d bytes" % (fb, rb), "≤ 1.2", fb / rb, le(1.2),
         "raw = Σ datasets elements × size; journal beside it: %s bytes" % one(sc, "journal_bytes"))
 
 for v in k.get("mem", []):
     p, peak, base, base_now, share, data = v[0], *map(float, v[1:])
-    row("5 peak RSS ÷ (share of NNGP+NTK + data), rank %s (n=%s)" % (p, nn),
+    row("peak_rss_vs_share_rank%s" % p, "5 peak RSS ÷ (share of NNGP+NTK + data), rank %s (n=%s)" % (p, nn),
         "%.0f / %.0f MB" % (peak / 1e6, (share + data) / 1e6), "≤ 1.3",
         peak / (share + data), le(1.3),
         "ru_maxrss after the build; process baseline after MPI_Init %.0f MB (%.2f without it)"
@@ -240,3 +256,10 @@ body = f"""Generated by `make bench` on {m['date']} (git {m['git']}).
 <!-- analysis -->"""
 with open(md, "w") as f:
     f.write(head + body + analysis)
+
+# The same rows, machine-readable, beside RESULTS.md.
+import json
+meta = dict(m, openblas_core=core, bench_n=nn, eig_n=one(k, "eig_n", "?"))
+with open(os.path.join(os.path.dirname(md) or ".", "results.json"), "w") as f:
+    json.dump({"machine": meta, "rows": results}, f, indent=1, ensure_ascii=False)
+    f.write("\n")
