@@ -97,6 +97,8 @@ SAN_GATE = tests/san_gate.sh
 endif
 # One link line for every program: main, tests, benchmarks.
 LINK = $(CC) $(FINAL_CFLAGS) $(1) $(SAN_OBJ) $(BUILD)/liboverparam.a $(LIBS) $(2) $(FINAL_LDFLAGS) -o $@
+# test_kernel's references in quad precision (GCC's libquadmath).
+$(BUILD)/tests/test_kernel: TEST_LIBS = -lquadmath
 
 .PHONY: all run check test unit-test mpi-test deps deps-python deps-fuzz config bench clean report slurm-test fuzz
 
@@ -124,7 +126,7 @@ $(BUILD)/overparam: src/main.c $(BUILD)/liboverparam.a $(SAN_OBJ)
 	$(QUIET_LINK)$(call LINK,$<)
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/liboverparam.a $(SAN_OBJ) | $(BUILD)/tests
-	$(QUIET_LINK)$(call LINK,$(CHECK_CFLAGS) $<,$(CHECK_LIBS))
+	$(QUIET_LINK)$(call LINK,$(CHECK_CFLAGS) $<,$(CHECK_LIBS) $(TEST_LIBS))
 
 $(BUILD)/obj $(BUILD)/tests:
 	$(Q)mkdir -p $@

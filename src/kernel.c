@@ -56,26 +56,98 @@ op_status op_kernel_spec_init(op_kernel_spec *spec, const op_kernel_cfg *cfg,
     return OP_OK;
 }
 
+/* a*b as hi + lo exactly (Dekker's product: no FMA needed, so every clone
+ * of the column loops rounds alike); returns lo for hi = a*b. */
+static inline __attribute__((always_inline)) double
+two_prod_err(double a, double b, double hi)
+{
+    const double split = 134217729.0; /* 2^27 + 1 */
+    double ta = split * a, ah = ta - (ta - a), al = a - ah;
+    double tb = split * b, bh = tb - (tb - b), bl = b - bh;
+    return ((ah * bh - hi) + ah * bl + al * bh) + al * bl;
+}
+
+/* q1 q2 - c^2 >= 0 (the squared norm times sin^2 of the angle) from the
+ * exact products: for nearly parallel points both products agree in most
+ * of their digits, and the difference of their rounded values would be
+ * pure rounding. Clamped at 0 (c^2 > q1 q2 by roundoff). */
+static inline __attribute__((always_inline)) double
+gram_det(double q1, double q2, double c)
+{
+    double p = q1 * q2, r = c * c;
+    double d = (p - r) + (two_prod_err(q1, q2, p) - two_prod_err(c, c, r));
+    return d > 0.0 ? d : 0.0;
+}
+
+/* theta - sin(theta), theta in [0, pi], sn = sin(theta): below 1/2 the
+ * Taylor series th^3/3! - th^5/5! + ... to th^17 (truncation < 1e-20
+ * relative), where the difference of the two would cancel; above, the
+ * difference. Branch-free, for the column loops too. */
+static inline __attribute__((always_inline)) double
+theta_minus_sin(double th, double sn)
+{
+    double z = th * th;
+    double p = 1.0 - z * (1.0 / 272.0);
+    p = 1.0 - z * (1.0 / 210.0) * p;
+    p = 1.0 - z * (1.0 / 156.0) * p;
+    p = 1.0 - z * (1.0 / 110.0) * p;
+    p = 1.0 - z * (1.0 / 72.0) * p;
+    p = 1.0 - z * (1.0 / 42.0) * p;
+    p = 1.0 - z * (1.0 / 20.0) * p;
+    double series = th * z * (1.0 / 6.0) * p;
+    return th < 0.5 ? series : th - sn;
+}
+
+/* The next layer's q1' q2' - s'^2 for ReLU, from this layer's angle rather
+ * than from the rounded q', s' (whose difference would again be rounding
+ * when the points are nearly parallel). With a = sw2/2, b = sb2,
+ * q' = a q + b, m = a sqrt(q1 q2) + b (s' at cos = 1) and s' = sw2 t + sb2:
+ *   q1'q2' - m^2 = a b (sqrt q1 - sqrt q2)^2,
+ *   m - s' = sw2 norm h / (2 pi),  h = (pi - th)(1 - cos) + (th - sin th),
+ * every term non-negative; 1 - cos = sin^2/(1 + cos) = hr for cos > 0. */
+static inline __attribute__((always_inline)) double
+relu_next_det(double u1, double u2, double norm, double cs, double sn,
+              double th, double s_next, double sw2, double sb2, double hr)
+{
+    double omc = cs > 0.0 ? hr : 1.0 - cs; /* hr = sin^2/(1 + |cos|) */
+    double h = (OP_PI - th) * omc + theta_minus_sin(th, sn);
+    double gap = sw2 * norm * h * (1.0 / (2.0 * OP_PI));
+    double m = 0.5 * sw2 * norm + sb2, du = u1 - u2;
+    return 0.5 * sw2 * sb2 * du * du + gap * (m + s_next);
+}
+
 /* E[phi(u)phi(v)] and E[phi'(u)phi'(v)] for (u, v) centered Gaussian with
- * variances q1, q2 and covariance c. */
+ * variances q1, q2 and covariance c. ReLU also takes *det = q1 q2 - c^2
+ * (accurate: gram_det on the first layer, relu_next_det after) and leaves
+ * the next layer's in it, given that layer's sw2, sb2. */
 static void act_moments(op_activation act, double q1, double q2, double c,
-                        double *t, double *td)
+                        double *det, double sw2, double sb2, double *t,
+                        double *td)
 {
     if (act == OP_ACT_RELU) {
         /* Arc-cosine kernels of degree 1 and 0 (Cho & Saul). */
-        double norm = sqrt(q1 * q2);
+        double u1 = sqrt(q1), u2 = sqrt(q2), norm = u1 * u2;
         if (!(norm > 0.0)) { /* a zero-variance input: phi(u) = 0 a.s. */
             *t = 0.0;
             *td = 0.25;
+            *det = relu_next_det(u1, u2, 0.0, 0.0, 0.0, 0.5 * OP_PI, sb2,
+                                 sw2, sb2, 0.0);
             return;
         }
         double cs = c / norm;
         if (cs > 1.0) cs = 1.0; /* roundoff can leave |cos| slightly > 1 */
         if (cs < -1.0) cs = -1.0;
-        double th = acos(cs);
-        double sn = sqrt(fmax(0.0, 1.0 - cs * cs));
+        /* The angle from sin and cos (neural-tangents' atan2 form), with
+         * norm^2 sin^2 = q1 q2 - c^2 carried accurately through the layers:
+         * acos(c / norm) would amplify the rounding of the cosine by
+         * 1/sin, ~1e6 for nearly parallel inputs. */
+        double rd = sqrt(*det);
+        double th = atan2(rd, c);
+        double sn = fmin(rd / norm, 1.0);
         *t = norm * (sn + (OP_PI - th) * cs) / (2.0 * OP_PI);
         *td = (OP_PI - th) / (2.0 * OP_PI);
+        *det = relu_next_det(u1, u2, norm, cs, sn, th, sw2 * *t + sb2, sw2,
+                             sb2, sn * sn / (1.0 + fabs(cs)));
     } else { /* erf (Williams 1997) */
         double a = 1.0 + 2.0 * q1, b = 1.0 + 2.0 * q2;
         double s = 2.0 * c / sqrt(a * b);
@@ -104,9 +176,11 @@ void op_kernel_diag(const op_kernel_spec *spec, const double *x, int n,
          * mismatch would cost ~1e-8 relative error. */
         double k0 = g / spec->d;
         qi[0] = spec->sigma_w2 * k0 + spec->sigma_b2;
+        double det = 0.0; /* the point with itself: cos = 1 */
         for (int l = 0; l < L; l++) {
             double t, td;
-            act_moments(spec->act, qi[l], qi[l], qi[l], &t, &td);
+            act_moments(spec->act, qi[l], qi[l], qi[l], &det, spec->sigma_w2,
+                        spec->sigma_b2, &t, &td);
             qi[l + 1] = spec->sigma_w2 * t + spec->sigma_b2;
         }
     }
@@ -120,9 +194,10 @@ void op_kernel_elem(const op_kernel_spec *spec, double k0, const double *q1,
     const double bias = sb2 > 0.0 ? 1.0 : 0.0; /* sb2 = 0: no bias */
     double s = sw2 * k0 + sb2;
     double th = standard ? spec->d * k0 + bias : s;
+    double det = gram_det(q1[0], q2[0], s);
     for (int l = 0; l < spec->depth; l++) {
         double t, td;
-        act_moments(spec->act, q1[l], q2[l], s, &t, &td);
+        act_moments(spec->act, q1[l], q2[l], s, &det, sw2, sb2, &t, &td);
         s = sw2 * t + sb2;
         th = standard ? spec->width * t + sw2 * td * th + bias
                       : s + sw2 * td * th;
@@ -140,8 +215,9 @@ void op_kernel_factors(const op_kernel_spec *spec, const double *q, int n,
     for (int l = 0; l < L; l++)
         for (int i = 0; i < n; i++) {
             double v = q[(size_t)i * L1 + l];
-            double *u = f + (size_t)(2 * l) * ldf + i;
-            double *w = f + (size_t)(2 * l + 1) * ldf + i;
+            double *u = f + (size_t)(OP_KERNEL_NFACT * l) * ldf + i;
+            double *w = f + (size_t)(OP_KERNEL_NFACT * l + 1) * ldf + i;
+            f[(size_t)(OP_KERNEL_NFACT * l + 2) * ldf + i] = v;
             if (spec->act == OP_ACT_RELU) {
                 /* v = 0 for a zero-variance point makes cos = 0 and the
                  * norm 0, which gives act_moments' limit (T = 0, Td =
@@ -181,15 +257,19 @@ asin_small(double s, double z)
 #define PIO2_HI 1.57079632679489655800e+00
 #define PIO2_LO 6.12323399573676603587e-17
 
-/* acos(x), x in [-1, 1], branch-free: |x| > 1/2 by the half-angle
- * identity acos(a) = 2 asin(sqrt((1 - a)/2)) (no cancellation near 1). */
+/* acos(x) from x = cos and hr = sin^2/(1 + |x|) (both accurate), x in
+ * [-1, 1]:
+ * branch-free: |x| > 1/2 by the half-angle identity acos(a) =
+ * 2 asin(sqrt((1 - a)/2)), with (1 - |x|)/2 = sin^2/(2 (1 + |x|)), which
+ * keeps its digits as |x| -> 1 where 1 - |x| would be the difference of
+ * two nearly equal numbers. */
 static inline __attribute__((always_inline)) double
-acos_poly(double x)
+acos_cs(double x, double hr)
 {
     double a = x < 0.0 ? -x : x;
     int big = a > 0.5;
-    double z = big ? 0.5 * (1.0 - a) : a * a;
-    double sz = sqrt(z); /* unconditional: a select, not a branch */
+    double z = big ? 0.5 * hr : a * a; /* hr = sin^2 / (1 + |x|) */
+    double sz = sqrt(z);
     double s = big ? sz : a;
     double r = asin_small(s, z);
     double ac = big ? 2.0 * r : (PIO2_HI - r) + PIO2_LO;
@@ -210,29 +290,35 @@ asin_poly(double x)
     return x < 0.0 ? -as : as;
 }
 
-/* One layer over a column, ReLU (see act_moments for the forms). */
+/* One layer over a column, ReLU (see act_moments for the forms). q, qc:
+ * the points' variances; G: q q' - c^2 on entry, the next layer's on
+ * return. */
 static inline __attribute__((always_inline)) void
 column_relu(int m, const double *restrict u, const double *restrict v,
                         double uc, double vc, double sw2, double sb2,
                         double at, double ct, double *restrict S,
-                        double *restrict T)
+                        double *restrict T, double *restrict G)
 {
     const double i2pi = 1.0 / (2.0 * OP_PI);
     for (int i = 0; i < m; i++) {
         double c = S[i];
-        double cs = c * (v[i] * vc);
+        double w = v[i] * vc; /* 1 / norm, or 0 for a zero-variance point */
+        double norm = u[i] * uc;
+        double cs = c * w;
         cs = cs > 1.0 ? 1.0 : cs;
         cs = cs < -1.0 ? -1.0 : cs;
-        double th = acos_poly(cs);
-        double sq = 1.0 - cs * cs;
-        sq = sq > 0.0 ? sq : 0.0;
-        double sn = sqrt(sq);
+        double sn = sqrt(G[i]) * w;
+        sn = sn < 1.0 ? sn : 1.0;
+        double acs = cs < 0.0 ? -cs : cs;
+        double hr = (sn * sn) / (1.0 + acs);
+        double th = acos_cs(cs, hr);
         double pth = OP_PI - th;
-        double t = (u[i] * uc) * (sn + pth * cs) * i2pi;
+        double t = norm * (sn + pth * cs) * i2pi;
         double td = pth * i2pi;
         double s = sw2 * t + sb2;
         T[i] = (at * t + ct) + sw2 * td * T[i];
         S[i] = s;
+        G[i] = relu_next_det(u[i], uc, norm, cs, sn, th, s, sw2, sb2, hr);
     }
 }
 
@@ -280,21 +366,31 @@ void op_kernel_column(const op_kernel_spec *spec, int m, const double *fr,
      * width*T + [bias] + .... */
     const double at = standard ? spec->width : sw2;
     const double ct = standard ? bias : sb2;
-    for (int i = 0; i < m; i++) {
-        double k0 = S[i];
-        double s = sw2 * k0 + sb2;
-        T[i] = standard ? dd * k0 + bias : s;
-        S[i] = s;
-    }
-    for (int l = 0; l < spec->depth; l++) {
-        const double *u = fr + (size_t)(2 * l) * ldf;
-        const double *v = fr + (size_t)(2 * l + 1) * ldf;
-        if (spec->act == OP_ACT_RELU)
-            column_relu(m, u, v, fc[2 * l], fc[2 * l + 1], sw2, sb2, at, ct,
-                        S, T);
-        else
-            column_erf(m, u, v, fc[2 * l], fc[2 * l + 1], sw2, sb2, at, ct, S,
-                       T);
+    /* Rows in chunks, every layer per chunk: ReLU carries q q' - c^2 of
+     * each entry from layer to layer in G (see act_moments). */
+    enum { CHUNK = 256 };
+    double G[CHUNK];
+    for (int i0 = 0; i0 < m; i0 += CHUNK) {
+        int mc = m - i0 < CHUNK ? m - i0 : CHUNK;
+        double *Sc = S + i0, *Tc = T + i0;
+        const double *q0 = fr + (size_t)2 * ldf + i0;
+        for (int i = 0; i < mc; i++) {
+            double k0 = Sc[i];
+            double s = sw2 * k0 + sb2;
+            Tc[i] = standard ? dd * k0 + bias : s;
+            Sc[i] = s;
+            G[i] = gram_det(q0[i], fc[2], s);
+        }
+        for (int l = 0; l < spec->depth; l++) {
+            const double *u = fr + (size_t)(OP_KERNEL_NFACT * l) * ldf + i0;
+            const double *v = u + ldf;
+            const double *f = fc + OP_KERNEL_NFACT * l;
+            if (spec->act == OP_ACT_RELU)
+                column_relu(mc, u, v, f[0], f[1], sw2, sb2, at, ct, Sc, Tc,
+                            G);
+            else
+                column_erf(mc, u, v, f[0], f[1], sw2, sb2, at, ct, Sc, Tc);
+        }
     }
 }
 

@@ -203,9 +203,10 @@ static void pkernel_fill(const op_pkernel_grid *g, const op_kernel_spec *spec,
      * columns; a scratch column when only one kind is wanted. */
     double *qr = OP_XMALLOC(sizeof(double) * (size_t)mloc * L1);
     double *qc = OP_XMALLOC(sizeof(double) * (size_t)nloc * L1);
-    double *fr = OP_XMALLOC(sizeof(double) * ((size_t)2 * L * mloc + 1));
-    double *fc = OP_XMALLOC(sizeof(double) * ((size_t)2 * L * nloc + 1));
-    double *fj = OP_XMALLOC(sizeof(double) * ((size_t)2 * L + 1));
+    const int NF = OP_KERNEL_NFACT;
+    double *fr = OP_XMALLOC(sizeof(double) * ((size_t)NF * L * mloc + 1));
+    double *fc = OP_XMALLOC(sizeof(double) * ((size_t)NF * L * nloc + 1));
+    double *fj = OP_XMALLOC(sizeof(double) * ((size_t)NF * L + 1));
     double *scratch = nngp && ntk ? NULL
                                   : OP_XMALLOC(sizeof(double) * (size_t)mloc);
     if (xrl)
@@ -253,7 +254,7 @@ static void pkernel_fill(const op_pkernel_grid *g, const op_kernel_spec *spec,
                 double *T = ntk ? ntk->a + (size_t)lj * lld : scratch;
                 if (!nngp) /* the Gram column landed in ntk: move it */
                     memcpy(S + r0, T + r0, sizeof(double) * (mloc - r0));
-                for (int l = 0; l < 2 * L; l++)
+                for (int l = 0; l < NF * L; l++)
                     fj[l] = fc[(size_t)l * nloc + lj];
                 if (r0 < mloc)
                     op_kernel_column(spec, mloc - r0, fr + r0, mloc, fj,

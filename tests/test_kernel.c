@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <quadmath.h>
+
 #include "overparam/kernel.h"
 #include "overparam/rng.h"
 #include "testutil.h"
@@ -287,8 +289,8 @@ START_TEST(column_matches_elem)
                 /* All rows are the same point with different Gram values
                  * k0 = cos * sqrt(g_r g_c)/d, cos in [-1, 1]. */
                 double *q = malloc(sizeof(double) * M * (L + 1));
-                double *f = malloc(sizeof(double) * 2 * L * M);
-                double fc[2 * L], S[M], T[M];
+                double *f = malloc(sizeof(double) * OP_KERNEL_NFACT * L * M);
+                double fc[OP_KERNEL_NFACT * L], S[M], T[M];
                 for (int i = 0; i < M; i++)
                     memcpy(q + i * (L + 1), qr, sizeof qr);
                 op_kernel_factors(&spec, q, M, f, M);
@@ -455,6 +457,89 @@ START_TEST(spec_rejects)
 }
 END_TEST
 
+
+/* The ReLU NNGP/NTK recursion in quad precision (libquadmath, 113-bit) from
+ * the same double inputs the code gets: the Gram values k0 = x.x'/d and
+ * the points' own g = x.x/d. The reference for inputs whose angle is tiny,
+ * where acos(c/sqrt(q1 q2)) loses digits to the rounding of the cosine. */
+static void relu_quad(const op_kernel_spec *sp, double k0, double g1,
+                      double g2, double *nngp, double *ntk)
+{
+    __float128 sw2 = sp->sigma_w2, sb2 = sp->sigma_b2, pi = M_PIq;
+    int standard = sp->param == OP_PARAM_STANDARD;
+    __float128 bias = sp->sigma_b2 > 0 ? 1 : 0;
+    __float128 q1 = sw2 * g1 + sb2, q2 = sw2 * g2 + sb2;
+    __float128 s = sw2 * (__float128)k0 + sb2;
+    __float128 th = standard ? sp->d * (__float128)k0 + bias : s;
+    for (int l = 0; l < sp->depth; l++) {
+        __float128 nq = sqrtq(q1 * q2), cs = s / nq;
+        if (cs > 1) cs = 1;
+        __float128 ang = acosq(cs), sn = sqrtq(1 - cs * cs);
+        __float128 t = nq * (sn + (pi - ang) * cs) / (2 * pi);
+        __float128 td = (pi - ang) / (2 * pi);
+        /* the diagonals: cos = 1 */
+        q1 = sw2 * (q1 / 2) + sb2;
+        q2 = sw2 * (q2 / 2) + sb2;
+        s = sw2 * t + sb2;
+        th = standard ? sp->width * t + sw2 * td * th + bias
+                      : s + sw2 * td * th;
+    }
+    *nngp = (double)s;
+    *ntk = (double)th;
+}
+
+/* Nearly parallel inputs (x' = x + eps z, eps down to 1e-7, angles down
+ * to ~1e-7 rad): the scalar (op_kernel_elem) and the vectorized
+ * (op_kernel_column) ReLU kernels against the quad-precision recursion of
+ * the same double inputs, depths 1-3, both parameterizations. */
+START_TEST(relu_near_collinear_accuracy)
+{
+    enum { D = 64, L = 3, NE = 6 };
+    double *x = rand_x(71, 2, D);
+    double worst_elem = 0, worst_col = 0;
+    for (int p = 0; p < 2; p++)
+        for (int depth = 1; depth <= L; depth++) {
+            op_kernel_spec spec = make_spec(OP_ACT_RELU,
+                                            p ? OP_PARAM_STANDARD : OP_PARAM_NTK,
+                                            2.0, 0.1, depth, 32, D);
+            double xc[D], qc[L + 1], qr[NE][L + 1], k0[NE], g[NE];
+            memcpy(xc, x, sizeof xc);
+            op_kernel_diag(&spec, xc, 1, D, qc);
+            double gc = dot(xc, xc, D) / D;
+            for (int e = 0; e < NE; e++) {
+                double eps = pow(10.0, -2.0 - e), xr[D];
+                for (int c = 0; c < D; c++)
+                    xr[c] = x[c] + eps * x[D + c];
+                op_kernel_diag(&spec, xr, 1, D, qr[e]);
+                k0[e] = dot(xr, xc, D) / D;
+                g[e] = dot(xr, xr, D) / D;
+            }
+            double f[OP_KERNEL_NFACT * L * NE], fc[OP_KERNEL_NFACT * L];
+            double S[NE], T[NE], q[NE * (L + 1)];
+            for (int e = 0; e < NE; e++)
+                memcpy(q + e * (depth + 1), qr[e], sizeof(double) * (depth + 1));
+            op_kernel_factors(&spec, q, NE, f, NE);
+            op_kernel_factors(&spec, qc, 1, fc, 1);
+            memcpy(S, k0, sizeof S);
+            op_kernel_column(&spec, NE, f, NE, fc, S, T);
+            for (int e = 0; e < NE; e++) {
+                double rn, rt, en, et;
+                relu_quad(&spec, k0[e], g[e], gc, &rn, &rt);
+                op_kernel_elem(&spec, k0[e], qr[e], qc, &en, &et);
+                worst_elem = fmax(worst_elem, fmax(fabs(en - rn) / rn,
+                                                   fabs(et - rt) / rt));
+                worst_col = fmax(worst_col, fmax(fabs(S[e] - rn) / rn,
+                                                 fabs(T[e] - rt) / rt));
+            }
+        }
+    printf("near-collinear ReLU vs quad precision: elem max rel %.2e, "
+           "column max rel %.2e\n", worst_elem, worst_col);
+    ck_assert(worst_elem < 1e-14);
+    ck_assert(worst_col < 1e-14);
+    free(x);
+}
+END_TEST
+
 static Suite *kernel_suite(void)
 {
     Suite *s = suite_create("kernel");
@@ -465,6 +550,7 @@ static Suite *kernel_suite(void)
     tcase_add_test(tc, standard_param_ntk_depth1);
     tcase_add_test(tc, symmetric_psd);
     tcase_add_test(tc, column_matches_elem);
+    tcase_add_test(tc, relu_near_collinear_accuracy);
     tcase_add_test(tc, monte_carlo_nngp);
     tcase_add_test(tc, regression_large_ridge);
     tcase_add_test(tc, gd_limits);

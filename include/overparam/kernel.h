@@ -73,17 +73,20 @@ void op_kernel_elem(const op_kernel_spec *spec, double k0, const double *q1,
  *
  * op_kernel_factors turns the diagonals q of n points (op_kernel_diag's
  * layout) into per-layer factors, layer-major so a column's rows are
- * contiguous: f[(2l)*ldf + i] = u_l(x_i), f[(2l+1)*ldf + i] = v_l(x_i),
+ * contiguous, OP_KERNEL_NFACT = 3 a layer: f[(3l)*ldf + i] = u_l(x_i),
+ * f[(3l+1)*ldf + i] = v_l(x_i), f[(3l+2)*ldf + i] = q_l(x_i) (the
+ * variance itself: ReLU's angle comes from q q' - c^2, exact products),
  * l = 0..depth-1 (ReLU: u = sqrt(q), v = 1/sqrt(q) or 0 for q = 0; erf:
  * u = 1 + 2q, v = 1/sqrt(1 + 2q)).
  *
  * op_kernel_column: S[m] holds k0 = x_i.x'/d of m row points against one
  * column point on entry and the NNGP on return; T[m] receives the NTK (S
  * and T must not overlap). fr: the rows' factors (leading dimension ldf);
- * fc: the column point's 2*depth factors, fc[2l], fc[2l+1]. Entries agree
+ * fc: the column point's 3*depth factors, fc[3l..3l+2]. Entries agree
  * with op_kernel_elem to ~1e-15 relative except where |cos| -> 1, whose
  * conditioning amplifies either version's rounding: callers recompute
  * exact diagonal entries (x = x') with op_kernel_elem. */
+#define OP_KERNEL_NFACT 3
 void op_kernel_factors(const op_kernel_spec *spec, const double *q, int n,
                        double *f, int ldf);
 void op_kernel_column(const op_kernel_spec *spec, int m, const double *fr,
