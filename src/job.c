@@ -521,8 +521,11 @@ static int section_known(const char *s)
 
 /* ---- grid axes ------------------------------------------------------- */
 
-/* "linspace(a, b, n)", "geomspace(a, b, n)", "range(a, b, step)" or a plain
- * list. Integer keys round and drop repeated values. */
+/* Generated axes, as numpy spells them: "range(a, b[, step])" stops
+ * before b (Python and numpy's arange); "linspace(a, b, n)", "geomspace(a,
+ * b, n)" and "logspace(a, b, n)" (10^a .. 10^b) hold n values including
+ * both ends. Otherwise a plain list. Integer keys round and drop repeated
+ * values. */
 static op_status parse_axis(parse_state *st, int k, const char *value)
 {
     const op_key *key = &op_keys[k];
@@ -537,35 +540,45 @@ static op_status parse_axis(parse_state *st, int k, const char *value)
     int n = 0;
     char allowed[512];
     describe_allowed(key, allowed, sizeof allowed);
+    static const char *const fns[] = {"linspace", "geomspace", "logspace",
+                                      "range"};
     const char *fn = NULL;
-    if (!strncmp(s, "linspace(", 9))
-        fn = "linspace";
-    else if (!strncmp(s, "geomspace(", 10))
-        fn = "geomspace";
-    else if (!strncmp(s, "range(", 6))
-        fn = "range";
+    for (int i = 0; i < 4; i++) {
+        size_t l = strlen(fns[i]);
+        if (!strncmp(s, fns[i], l) && s[l + strspn(s + l, " \t")] == '(')
+            fn = fns[i];
+    }
     if (fn) {
+        int is_range = !strcmp(fn, "range");
         size_t len = strlen(s);
         if (s[len - 1] != ')')
             return fail(st, "[grid] %s = %s: missing ')'", key->name, value);
         s[len - 1] = '\0';
         char *items[4];
         int m = split_list(strchr(s, '(') + 1, items, 3);
-        double a[3];
-        if (m != 3 || parse_number(items[0], &a[0]) ||
-            parse_number(items[1], &a[1]) || parse_number(items[2], &a[2]))
-            return fail(st, "[grid] %s = %s: %s takes three numbers "
-                        "(start, stop, %s)", key->name, value, fn,
-                        strcmp(fn, "range") ? "count" : "step");
+        double a[3] = {0, 0, 1};
+        int ok = m == 3 || (is_range && m == 2);
+        for (int i = 0; ok && i < m; i++)
+            ok = parse_number(items[i], &a[i]) == 0;
+        if (!ok)
+            return fail(st, "[grid] %s = %s: %s takes %s", key->name, value,
+                        fn, is_range ? "two or three numbers (start, stop[, "
+                                       "step]; stop excluded)"
+                                     : "three numbers (start, stop, count)");
         if (key->type == K_ENUM || key->type == K_BOOL)
             return fail(st, "[grid] %s = %s: %s of a non-numeric key "
                         "(allowed: %s)", key->name, value, fn, allowed);
         double count;
-        if (!strcmp(fn, "range")) {
-            if (a[2] == 0 || (a[1] - a[0]) / a[2] < 0)
-                return fail(st, "[grid] %s = %s: step must move from start "
-                            "towards stop", key->name, value);
-            count = floor((a[1] - a[0]) / a[2] * (1 + 1e-12)) + 1;
+        if (is_range) {
+            double q = a[2] != 0 ? (a[1] - a[0]) / a[2] : -1;
+            if (a[2] == 0 || q <= 0)
+                return fail(st, "[grid] %s = %s: empty range: the step must "
+                            "move from start towards stop, which is "
+                            "excluded (range(0, 3) is 0, 1, 2)", key->name,
+                            value);
+            /* The stop is excluded; a quotient a rounding away from an
+             * integer counts as that integer. */
+            count = ceil(q - 1e-10 * (q > 1 ? q : 1));
         } else {
             count = a[2];
             if (count < 1 || count != floor(count))
@@ -574,6 +587,10 @@ static op_status parse_axis(parse_state *st, int k, const char *value)
             if (!strcmp(fn, "geomspace") && (a[0] <= 0 || a[1] <= 0))
                 return fail(st, "[grid] %s = %s: geomspace needs positive "
                             "start and stop", key->name, value);
+            if (!strcmp(fn, "logspace") &&
+                (fabs(a[0]) > 300 || fabs(a[1]) > 300))
+                return fail(st, "[grid] %s = %s: logspace exponents beyond "
+                            "+-300", key->name, value);
         }
         if (count > 1000000)
             return fail(st, "[grid] %s = %s: %.0f values, at most 1000000",
@@ -584,12 +601,17 @@ static op_status parse_axis(parse_state *st, int k, const char *value)
             return fail(st, "out of memory");
         for (int i = 0; i < n; i++) {
             double t = n > 1 ? (double)i / (n - 1) : 0;
-            if (!strcmp(fn, "range"))
+            if (is_range)
                 vals[i] = a[0] + i * a[2];
             else if (!strcmp(fn, "linspace"))
                 vals[i] = a[0] + t * (a[1] - a[0]);
+            else if (!strcmp(fn, "logspace"))
+                vals[i] = pow(10.0, a[0] + t * (a[1] - a[0]));
             else
                 vals[i] = exp(log(a[0]) + t * (log(a[1]) - log(a[0])));
+            /* Ends exactly as written, not one rounding away. */
+            if (!is_range && i == n - 1 && n > 1)
+                vals[i] = !strcmp(fn, "logspace") ? pow(10.0, a[1]) : a[1];
             if (key->type == K_INT)
                 vals[i] = floor(vals[i] + 0.5);
         }
@@ -598,7 +620,7 @@ static op_status parse_axis(parse_state *st, int k, const char *value)
         n = split_list(s, items, OP_LIST_MAX * 16);
         if (n < 0)
             return fail(st, "[grid] %s: more than %d listed values (use "
-                        "linspace/geomspace/range)", key->name,
+                        "linspace/geomspace/logspace/range)", key->name,
                         OP_LIST_MAX * 16);
         if (n == 0)
             return fail(st, "[grid] %s = %s: empty axis: the grid would hold "
