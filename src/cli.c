@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "overparam/archive.h"
 #include "overparam/job.h"
@@ -197,6 +198,41 @@ static op_status slurm_guard(int size)
     return OP_OK;
 }
 
+/* The archive's directory. The job's own [output] path (no -o) is part of
+ * its layout: its directories are created, like results/. A directory
+ * given with -o must exist: a typo there should not grow a new tree. */
+static op_status prepare_output_dir(const char *path, int from_job)
+{
+    char dir[OP_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return OP_OK;
+    *slash = '\0';
+    struct stat sb;
+    if (stat(dir, &sb) == 0)
+        return S_ISDIR(sb.st_mode)
+                   ? OP_OK
+                   : op_error(OP_ERR_INPUT, "%s: %s is not a directory", path,
+                              dir);
+    if (!from_job)
+        return op_error(OP_ERR_INPUT, "-o %s: directory %s does not exist",
+                        path, dir);
+    for (char *p = dir + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+            return op_error(OP_ERR_IO, "[output] path = %s: cannot create "
+                            "directory %s: %s", path, dir, strerror(errno));
+        *p = c;
+        if (c == '\0')
+            break;
+    }
+    return OP_OK;
+}
+
 /* The run itself, collective over MPI_COMM_WORLD once the options parsed. */
 static int run_job(const char *job_path, const char *out, op_sched_opts *opts)
 {
@@ -216,6 +252,13 @@ static int run_job(const char *job_path, const char *out, op_sched_opts *opts)
     if (s != OP_OK)
         return rank == 0 ? report(s) : exit_code(s);
     opts->out_path = out ? out : job.base.output.path;
+    int st = rank == 0 ? (int)prepare_output_dir(opts->out_path, !out) : 0;
+    OP_MPI_CHECK(MPI_Bcast(&st, 1, MPI_INT, 0, MPI_COMM_WORLD),
+                 "sharing the output directory");
+    if (st != OP_OK) {
+        op_job_free(&job);
+        return rank == 0 ? report((op_status)st) : exit_code((op_status)st);
+    }
     op_sched_summary sum;
     s = op_sched_run(&job, opts, MPI_COMM_WORLD, &sum);
     if (rank == 0) {

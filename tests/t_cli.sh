@@ -3,6 +3,7 @@
 # match, --opt=value and --opt value are the same, malformed values and
 # contradictory options exit 2 before anything is written.
 B=${BUILD:-build}/overparam
+B=$(cd "$(dirname "$B")" && pwd)/overparam # some cases run elsewhere
 MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
@@ -57,11 +58,18 @@ $MPIRUN -np 1 $B run tests/jobs/tiny.ini --output="$T/b.h5" --progress=0.5 --sto
 $B compare "$T/a.h5" "$T/b.h5" >/dev/null || { echo "FAIL: --opt value and --opt=value runs differ"; fail=$((fail + 1)); }
 # Options after positionals and before them are the same (getopt permutes).
 $MPIRUN -np 1 $B run -q -o "$T/c.h5" tests/jobs/tiny.ini || { echo "FAIL: options before the job"; fail=$((fail + 1)); }
+# Without -o the job's [output] path is used and its directories created
+# (results/ in a fresh checkout); a directory given with -o must exist.
+J=$(pwd)/tests/jobs/tiny.ini
+mkdir "$T/fresh"
+(cd "$T/fresh" && $MPIRUN -np 1 $B run "$J" -q) || { echo "FAIL: run without -o in a fresh directory"; fail=$((fail + 1)); }
+[ -f "$T/fresh/results/tiny.h5" ] || { echo "FAIL: results/tiny.h5 not created"; fail=$((fail + 1)); }
+expect "-o into a missing directory" 2 "directory $T/nodir does not exist" $MPIRUN -np 1 $B run tests/jobs/tiny.ini -q -o "$T/nodir/x.h5"
+[ ! -e "$T/nodir" ] || { echo "FAIL: -o created a directory"; fail=$((fail + 1)); }
 # merge takes every input it is given, not the first 4096: the last of
 # 4200 (all links to one task archive but the last, missing) is named.
 # (Short names: a singleton MPI start passes the command line to orted.)
 $MPIRUN -np 1 $B run tests/jobs/tiny.ini -o "$T/t0.h5" --array 0/2 -q || { echo "FAIL: array task"; fail=$((fail + 1)); }
-B=$(cd "$(dirname "$B")" && pwd)/overparam
 set --
 i=0; while [ $i -lt 4199 ]; do ln -s t0.h5 "$T/m$i"; set -- "$@" "m$i"; i=$((i + 1)); done
 expect "merge 4200 inputs" 2 "m4199" sh -c 'cd "$1" && shift && exec "$@"' - "$T" $B merge out.h5 "$@" m4199
