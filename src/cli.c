@@ -53,9 +53,14 @@ static const op_command_help commands[] = {
      "                              whether rank 0 also trains (default auto)\n"
      "      --array=I/N|slurm       run every N-th run starting at I (task I\n"
      "                              of N); slurm: from SLURM_ARRAY_TASK_*\n"
-},
-    {"validate", "JOB.ini",
-     "  check a job file without running it and print its grid\n"},
+     "      --set=SECTION.KEY=VALUE replace one job-file line (repeatable):\n"
+     "                              --set train.lr=0.05\n"
+     "                              --set grid.seed=range(0,5)\n"
+     "                              the archive's job text records them\n"},
+    {"validate", "JOB.ini [--set SECTION.KEY=VALUE ...]",
+     "  check a job file without running it and print its grid\n"
+     "      --set=SECTION.KEY=VALUE replace one job-file line (repeatable)\n"
+     "      --print                 print the job text with the overrides\n"},
     {"info", "ARCHIVE.h5", "  summarize an archive\n"},
     {"compare", "A.h5 B.h5 [--kernel-tol X]",
      "  exit 0 when every result of the two archives is identical\n"
@@ -156,6 +161,7 @@ static void print_job(const op_job *job, FILE *out)
 /* Rank 0 reads the file, everyone parses the same bytes: one read on a
  * shared file system, and every rank agrees on the outcome. */
 static op_status load_job_everywhere(op_job *job, const char *path,
+                                     const char *const *sets, int n_sets,
                                      MPI_Comm comm)
 {
     int rank;
@@ -163,7 +169,7 @@ static op_status load_job_everywhere(op_job *job, const char *path,
     op_status s = OP_OK;
     long len = 0;
     if (rank == 0) {
-        s = op_job_load(job, path);
+        s = op_job_load_sets(job, path, sets, n_sets);
         len = s == OP_OK ? (long)strlen(job->text) : -1;
     }
     OP_MPI_CHECK(MPI_Bcast(&len, 1, MPI_LONG, 0, comm), "sharing the job");
@@ -234,7 +240,14 @@ static op_status prepare_output_dir(const char *path, int from_job)
 }
 
 /* The run itself, collective over MPI_COMM_WORLD once the options parsed. */
-static int run_job(const char *job_path, const char *out, op_sched_opts *opts)
+/* Overrides from --set, in command-line order. */
+typedef struct {
+    const char *v[OP_SETS_MAX + 1];
+    int n;
+} set_list;
+
+static int run_job(const char *job_path, const char *out, op_sched_opts *opts,
+                   const set_list *sets)
 {
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -248,7 +261,8 @@ static int run_job(const char *job_path, const char *out, op_sched_opts *opts)
     if (!getenv("OPENBLAS_NUM_THREADS"))
         openblas_set_num_threads(1);
     op_job job;
-    s = load_job_everywhere(&job, job_path, MPI_COMM_WORLD);
+    s = load_job_everywhere(&job, job_path, sets->v, sets->n,
+                            MPI_COMM_WORLD);
     if (s != OP_OK)
         return rank == 0 ? report(s) : exit_code(s);
     opts->out_path = out ? out : job.base.output.path;
@@ -526,6 +540,15 @@ static int parse_outcome(const cli_parse *p)
 
 /* ---- commands -------------------------------------------------------- */
 
+static void add_set(cli_parse *p, set_list *l, const char *v)
+{
+    if (l->n == OP_SETS_MAX)
+        parse_fail(p, "more than %d --set overrides", OP_SETS_MAX);
+    else
+        l->v[l->n++] = v;
+}
+
+
 enum {
     OPT_RESUME = 256,
     OPT_FORCE,
@@ -534,12 +557,15 @@ enum {
     OPT_COORD,
     OPT_ARRAY,
     OPT_KTOL,
+    OPT_SET,
+    OPT_PRINT,
 };
 
 typedef struct {
     op_sched_opts opts;
     const char *out;
     int resume, force;
+    set_list sets;
 } run_args;
 
 static void run_opt(cli_parse *p, int c, const char *v, void *ctx)
@@ -563,6 +589,7 @@ static void run_opt(cli_parse *p, int c, const char *v, void *ctx)
             parse_fail(p, "--coordinator-works=%s: want auto, yes or no", v);
         break;
     case OPT_ARRAY: parse_array(p, v, &r->opts); break;
+    case OPT_SET: add_set(p, &r->sets, v); break;
     }
 }
 
@@ -575,6 +602,7 @@ static const struct option run_longopts[] = {
     {"stop-margin", required_argument, NULL, OPT_STOP_MARGIN},
     {"coordinator-works", required_argument, NULL, OPT_COORD},
     {"array", required_argument, NULL, OPT_ARRAY},
+    {"set", required_argument, NULL, OPT_SET},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 
@@ -604,7 +632,7 @@ static int cmd_run(int argc, char **argv)
     install_signals();
     int provided;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-    code = run_job(pos[0], r.out, &r.opts);
+    code = run_job(pos[0], r.out, &r.opts, &r.sets);
     MPI_Finalize();
     return code;
 }
@@ -630,17 +658,47 @@ static int parse_plain(const char *name, int argc, char **argv, char **pos,
     return parse_outcome(&p);
 }
 
+typedef struct {
+    set_list sets;
+    int print;
+} validate_args;
+
+static void validate_opt(cli_parse *p, int c, const char *v, void *ctx)
+{
+    validate_args *a = ctx;
+    if (c == OPT_SET)
+        add_set(p, &a->sets, v);
+    else if (c == OPT_PRINT)
+        a->print = 1;
+}
+
 static int cmd_validate(int argc, char **argv)
 {
+    static const struct option longopts[] = {
+        {"set", required_argument, NULL, OPT_SET},
+        {"print", no_argument, NULL, OPT_PRINT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    cli_parse p = {.cmd = command_find("validate"), .longopts = longopts};
+    validate_args a = {.print = 0};
     char *pos[1];
-    int code = parse_plain("validate", argc, argv, pos, 1, "job file");
+    int n_pos = parse_args(&p, argc, argv, ":h", validate_opt, &a, pos, 1);
+    if (n_pos == 0)
+        parse_fail(&p, "missing job file");
+    else if (n_pos > 1)
+        parse_fail(&p, "unexpected argument '%s' (validate takes one job "
+                   "file)", argv[optind + 1]);
+    int code = parse_outcome(&p);
     if (code >= 0)
         return code;
     op_job job;
-    op_status s = op_job_load(&job, pos[0]);
+    op_status s = op_job_load_sets(&job, pos[0], a.sets.v, a.sets.n);
     if (s != OP_OK)
         return report(s);
-    print_job(&job, stdout);
+    if (a.print)
+        fputs(job.text, stdout);
+    else
+        print_job(&job, stdout);
     op_job_free(&job);
     return 0;
 }

@@ -236,7 +236,14 @@ typedef struct {
     op_status status;
     char *msg;        /* first error */
     int kernel_seen;
+    /* --set overrides: the block after SET_MARKER, two lines each; errors
+     * on its lines name the override, not a line number. */
+    int set_first;    /* line of the marker, 0 when none */
+    char set_desc[2 * OP_SETS_MAX + 2][160]; /* by line - set_first */
 } parse_state;
+
+/* Opens the block of --set overrides appended to a job's text. */
+#define SET_MARKER "; overparam --set: command-line overrides of the lines above"
 
 static op_status fail(parse_state *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -250,8 +257,14 @@ static op_status fail(parse_state *st, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    st->status = op_error(OP_ERR_INPUT, "%s:%d: %s", st->job->file, st->line,
-                          buf);
+    int o = st->line - st->set_first;
+    if (st->set_first && o > 0 && o < 2 * OP_SETS_MAX + 2 &&
+        st->set_desc[o][0])
+        st->status = op_error(OP_ERR_INPUT, "%s: --set %s: %s", st->job->file,
+                              st->set_desc[o], buf);
+    else
+        st->status = op_error(OP_ERR_INPUT, "%s:%d: %s", st->job->file,
+                              st->line, buf);
     return st->status;
 }
 
@@ -682,6 +695,30 @@ static op_status parse_axis(parse_state *st, int k, const char *value)
 
 /* ---- inih callbacks -------------------------------------------------- */
 
+/* Names the override a line of the --set block came from: "[sec]" lines
+ * take the key line after them, which completes the override. */
+static void describe_set_line(parse_state *st, const char *s)
+{
+    int o = st->line - st->set_first;
+    if (o <= 0 || o >= 2 * OP_SETS_MAX + 2)
+        return;
+    char *d = st->set_desc[o];
+    if (s[0] == '[') {
+        size_t n = strcspn(st->text, "\r\n");
+        char next[LINE_MAX_BYTES + 1];
+        snprintf(next, sizeof next, "%.*s", (int)n, st->text);
+        char *eq = strchr(next, '=');
+        const char *close = strchr(s, ']');
+        if (!eq || !close)
+            return;
+        *eq = '\0';
+        snprintf(d, sizeof st->set_desc[0], "%.*s.%s=%s",
+                 (int)(close - s - 1), s + 1, trim(next), trim(eq + 1));
+    } else if (o >= 2) {
+        memcpy(d, st->set_desc[o - 1], sizeof st->set_desc[0]);
+    }
+}
+
 /* fgets-like reader over the job text that counts lines and refuses lines
  * too long for inih's buffer instead of letting it split them. */
 static char *read_line(char *str, int num, void *stream)
@@ -710,6 +747,10 @@ static char *read_line(char *str, int num, void *stream)
     /* Sections are checked here so that an empty unknown section is
      * reported too (inih calls the handler only for key = value). */
     char *s = trim(str);
+    if (!strcmp(s, SET_MARKER))
+        st->set_first = st->line;
+    else if (st->set_first)
+        describe_set_line(st, s);
     if (s[0] == '[') {
         char *close = strchr(s, ']');
         if (close) {
@@ -1037,9 +1078,160 @@ op_status op_job_load_string(op_job *job, const char *name, const char *text)
     return s;
 }
 
-op_status op_job_load(op_job *job, const char *path)
+/* ---- --set overrides ------------------------------------------------ */
+
+static op_status read_job_file(const char *path, char **text);
+
+/* Splits "section.key=value" into its parts (trimmed, in bufs). */
+static int split_set(const char *set, char *sec, char *key, char *val,
+                     size_t len)
+{
+    const char *dot = strchr(set, '.'), *eq = strchr(set, '=');
+    if (!dot || !eq || dot > eq || strchr(set, '\n') || strchr(set, '\r') ||
+        strlen(set) >= len)
+        return -1;
+    snprintf(sec, len, "%.*s", (int)(dot - set), set);
+    snprintf(key, len, "%.*s", (int)(eq - dot - 1), dot + 1);
+    snprintf(val, len, "%s", eq + 1);
+    char *t = trim(sec);
+    memmove(sec, t, strlen(t) + 1);
+    t = trim(key);
+    memmove(key, t, strlen(t) + 1);
+    t = trim(val);
+    memmove(val, t, strlen(t) + 1);
+    return *sec && *key && !strpbrk(sec, "[]") && !strpbrk(key, "=:;#[]")
+               ? 0 : -1;
+}
+
+op_status op_job_apply_sets(const char *name, const char *text,
+                            const char *const *sets, int n_sets, char **out)
+{
+    *out = NULL;
+    if (n_sets > OP_SETS_MAX)
+        return op_error(OP_ERR_INPUT, "%s: %d --set overrides, at most %d",
+                        name, n_sets, OP_SETS_MAX);
+    char sec[OP_SETS_MAX][64], key[OP_SETS_MAX][64];
+    char val[OP_SETS_MAX][LINE_MAX_BYTES];
+    for (int i = 0; i < n_sets; i++) {
+        char sc[LINE_MAX_BYTES], k[LINE_MAX_BYTES];
+        if (split_set(sets[i], sc, k, val[i], LINE_MAX_BYTES) != 0 ||
+            strlen(k) >= sizeof key[i] || strlen(sc) >= sizeof sec[i])
+            return op_error(OP_ERR_INPUT, "%s: --set %s: want SECTION.KEY="
+                            "VALUE (e.g. --set train.lr=0.05)", name,
+                            sets[i]);
+        snprintf(key[i], sizeof key[i], "%s", k);
+        snprintf(sec[i], sizeof sec[i], "%s", sc);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(sec[i], sec[j]) && !strcmp(key[i], key[j]))
+                return op_error(OP_ERR_INPUT, "%s: --set %s: %s.%s set "
+                                "twice (first: --set %s)", name, sets[i],
+                                sec[i], key[i], sets[j]);
+    }
+    /* Each overridden line becomes a comment, so line numbers stay those
+     * of the file and the archive's text shows what was replaced. */
+    size_t len = strlen(text), cap = len + 2 * (size_t)len / 8 + 256;
+    for (int i = 0; i < n_sets; i++)
+        cap += strlen(sets[i]) * 2 + 64;
+    char *o = malloc(cap + sizeof SET_MARKER + 8);
+    if (!o)
+        return op_error(OP_ERR_NOMEM, "%s: out of memory", name);
+    size_t at = 0;
+    char cur[LINE_MAX_BYTES] = "";
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, "\n");
+        char line[LINE_MAX_BYTES + 1];
+        snprintf(line, sizeof line, "%.*s", (int)(n < LINE_MAX_BYTES ? n :
+                                                  LINE_MAX_BYTES), p);
+        char *t = trim(line);
+        int hide = 0;
+        if (t[0] == '[' && strchr(t, ']')) {
+            *strchr(t, ']') = '\0';
+            snprintf(cur, sizeof cur, "%s", trim(t + 1));
+        } else if (t[0] && t[0] != ';' && t[0] != '#') {
+            t[strcspn(t, "=:")] = '\0';
+            t = trim(t);
+            for (int i = 0; i < n_sets; i++)
+                hide |= !strcmp(cur, sec[i]) && !strcmp(t, key[i]);
+        }
+        if (hide) {
+            if (at + 2 > cap) {
+                cap = cap * 2 + n;
+                char *b = realloc(o, cap + sizeof SET_MARKER + 8);
+                if (!b) {
+                    free(o);
+                    return op_error(OP_ERR_NOMEM, "%s: out of memory", name);
+                }
+                o = b;
+            }
+            o[at++] = ';';
+        }
+        if (at + n + 1 > cap) {
+            cap = cap * 2 + n;
+            char *b = realloc(o, cap + sizeof SET_MARKER + 8);
+            if (!b) {
+                free(o);
+                return op_error(OP_ERR_NOMEM, "%s: out of memory", name);
+            }
+            o = b;
+        }
+        memcpy(o + at, p, n);
+        at += n;
+        p += n;
+        if (*p == '\n') {
+            o[at++] = '\n';
+            p++;
+        }
+    }
+    if (n_sets == 0) {
+        o[at] = '\0';
+        *out = o;
+        return OP_OK;
+    }
+    size_t need = at + 2 + sizeof SET_MARKER + 1;
+    for (int i = 0; i < n_sets; i++)
+        need += strlen(sec[i]) + strlen(key[i]) + strlen(val[i]) + 8;
+    char *b = realloc(o, need);
+    if (!b) {
+        free(o);
+        return op_error(OP_ERR_NOMEM, "%s: out of memory", name);
+    }
+    o = b;
+    if (at > 0 && o[at - 1] != '\n')
+        o[at++] = '\n';
+    at += (size_t)sprintf(o + at, "%s\n", SET_MARKER);
+    for (int i = 0; i < n_sets; i++)
+        at += (size_t)sprintf(o + at, "[%s]\n%s = %s\n", sec[i], key[i],
+                              val[i]);
+    *out = o;
+    return OP_OK;
+}
+
+op_status op_job_load_sets(op_job *job, const char *path,
+                           const char *const *sets, int n_sets)
 {
     memset(job, 0, sizeof *job);
+    char *text = NULL;
+    op_status s = read_job_file(path, &text);
+    if (s != OP_OK)
+        return s;
+    char *eff;
+    s = op_job_apply_sets(path, text, sets, n_sets, &eff);
+    free(text);
+    if (s != OP_OK)
+        return s;
+    s = op_job_load_string(job, path, eff);
+    free(eff);
+    return s;
+}
+
+op_status op_job_load(op_job *job, const char *path)
+{
+    return op_job_load_sets(job, path, NULL, 0);
+}
+
+/* The file's bytes, NUL-terminated, refused when not a text job file. */
+static op_status read_job_file(const char *path, char **text)
+{
     FILE *f = fopen(path, "rb");
     if (!f)
         return op_error(OP_ERR_INPUT, "%s: cannot open job file: %s", path,
@@ -1067,9 +1259,8 @@ op_status op_job_load(op_job *job, const char *path)
         return op_error(OP_ERR_INPUT, "%s:%d: NUL byte: not a text job file",
                         path, line);
     }
-    op_status s = op_job_load_string(job, path, buf);
-    free(buf);
-    return s;
+    *text = buf;
+    return OP_OK;
 }
 
 void op_job_free(op_job *job)

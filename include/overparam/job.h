@@ -158,6 +158,16 @@ typedef struct {
 } op_job;
 
 op_status op_job_load(op_job *job, const char *path);
+/* op_job_load with command-line overrides "section.key=value": each
+ * replaces the file's line (kept as a comment) and is appended in a block
+ * the job text keeps, so the archive's text reproduces the run; errors on
+ * an override name it. */
+#define OP_SETS_MAX 64
+op_status op_job_load_sets(op_job *job, const char *path,
+                           const char *const *sets, int n_sets);
+/* The effective text of `text` under the overrides (malloc'd into *out). */
+op_status op_job_apply_sets(const char *name, const char *text,
+                            const char *const *sets, int n_sets, char **out);
 op_status op_job_load_string(op_job *job, const char *name, const char *text);
 void op_job_free(op_job *job);
 
