@@ -1,5 +1,6 @@
 /* data.c — the data sets of a run: gzipped IDX files (Fashion-MNIST),
- * synthetic sets (Gaussian, sphere, sines, random teacher), label noise and
+ * synthetic sets (Gaussian, sphere, sines, random teacher for regression or
+ * classification), label noise and
  * Zhang et al.'s corruptions, standardization and ZCA whitening.
  *
  * Contract (see data.h): every function returns an op_status and leaves a
@@ -299,6 +300,7 @@ void op_data_shape(const op_config *cfg, int *d_in, int *k_out)
     }
     case OP_SRC_GAUSSIAN:
     case OP_SRC_SPHERE:
+    case OP_SRC_TEACHER_CLASS:
         *d_in = dc->dim;
         *k_out = dc->classes >= 2 ? dc->classes : 1;
         break;
@@ -604,28 +606,37 @@ static void op_data_fill_sines(const op_data_cfg *dc, op_dataset *ds,
 /* y = a . relu(W x) for a teacher with W[h][d] ~ N(0, 1) (x ~ N(0, I/d)
  * makes each pre-activation ~ N(0, 1)) and a ~ N(0, 1/h); train and test use
  * the same teacher, then y is centered and scaled to unit variance with the
- * train statistics. */
+ * train statistics.
+ * classify (source = teacher_class): the teacher has K = classes readouts
+ * a[K][h] and a point's label is the argmax of its K outputs; K = 1 labels
+ * by the sign of the output less its train mean (+-1 targets). The labels
+ * are thus a function of x a network can learn, unlike gaussian's. */
 static op_status op_data_teacher(const op_config *cfg, op_dataset *train,
-                                 op_dataset *test)
+                                 op_dataset *test, int classify)
 {
     int d = train->d, h = cfg->data.teacher_width;
     if (h < 1)
         return op_error(OP_ERR_INPUT, "[data] teacher_width = %d", h);
+    int ko = classify && cfg->data.classes >= 2 ? cfg->data.classes : 1;
     int nmax = train->n > test->n ? train->n : test->n;
     size_t nw = (size_t)h * (size_t)d;
-    double *w = malloc((nw + (size_t)h + (size_t)nmax * (size_t)h) *
+    size_t na = (size_t)ko * (size_t)h;
+    double *w = malloc((nw + na + (size_t)nmax * (size_t)h +
+                        (classify ? (size_t)nmax * (size_t)ko : 0)) *
                        sizeof(double));
     if (!w)
         return op_error(OP_ERR_NOMEM, "teacher %d x %d: no memory", h, d);
-    double *a = w + nw;       /* [h] */
-    double *hid = a + h;      /* [n][h] */
+    double *a = w + nw;       /* [ko][h] */
+    double *hid = a + na;     /* [n][h] */
+    double *out = hid + (size_t)nmax * (size_t)h; /* [n][ko], classify */
     op_rng r;
     op_rng_derive(&r, cfg->seed, OP_STREAM_DATA, 2, 0);
     for (size_t i = 0; i < nw; i++)
         w[i] = op_rng_normal(&r);
-    for (int i = 0; i < h; i++)
+    for (size_t i = 0; i < na; i++)
         a[i] = op_rng_normal(&r) / sqrt((double)h);
     op_dataset *sets[2] = {train, test};
+    double threshold = 0.0; /* classify, K = 1: the train outputs' mean */
     for (int s = 0; s < 2; s++) {
         op_dataset *ds = sets[s];
         if (ds->n == 0)
@@ -635,12 +646,33 @@ static op_status op_data_teacher(const op_config *cfg, op_dataset *train,
                     1.0, ds->x, d, w, d, 0.0, hid, h);
         for (size_t i = 0; i < (size_t)ds->n * (size_t)h; i++)
             hid[i] = hid[i] > 0 ? hid[i] : 0.0;
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, ds->n, h, 1.0, hid, h, a, 1,
-                    0.0, ds->y, 1);
-        for (int i = 0; i < ds->n; i++)
-            ds->label[i] = -1;
+        if (!classify) {
+            cblas_dgemv(CblasRowMajor, CblasNoTrans, ds->n, h, 1.0, hid, h,
+                        a, 1, 0.0, ds->y, 1);
+            for (int i = 0; i < ds->n; i++)
+                ds->label[i] = -1;
+            continue;
+        }
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ds->n, ko, h,
+                    1.0, hid, h, a, h, 0.0, out, ko);
+        if (ko == 1 && s == 0) {
+            for (int i = 0; i < ds->n; i++)
+                threshold += out[i];
+            threshold /= ds->n;
+        }
+        for (int i = 0; i < ds->n; i++) {
+            const double *o = out + (size_t)i * (size_t)ko;
+            int best = 0;
+            for (int c = 1; c < ko; c++)
+                if (o[c] > o[best])
+                    best = c;
+            ds->label[i] = ko == 1 ? o[0] > threshold : best;
+            op_data_set_target(ds, i);
+        }
     }
     free(w);
+    if (classify)
+        return OP_OK;
     double mean = 0.0, var = 0.0;
     for (int i = 0; i < train->n; i++)
         mean += train->y[i];
@@ -665,7 +697,8 @@ static op_status op_data_load_synthetic(const op_config *cfg,
     if (dc->source != OP_SRC_SINES && dc->dim < 1)
         return op_error(OP_ERR_INPUT, "[data] dim = %d: must be >= 1",
                         dc->dim);
-    if ((dc->source == OP_SRC_GAUSSIAN || dc->source == OP_SRC_SPHERE) &&
+    if ((dc->source == OP_SRC_GAUSSIAN || dc->source == OP_SRC_SPHERE ||
+         dc->source == OP_SRC_TEACHER_CLASS) &&
         dc->classes < 1)
         return op_error(OP_ERR_INPUT, "[data] classes = %d: must be >= 1",
                         dc->classes);
@@ -688,10 +721,11 @@ static op_status op_data_load_synthetic(const op_config *cfg,
         op_data_fill_sines(dc, train, 0);
         op_data_fill_sines(dc, test, 1);
         break;
-    default: /* teacher */
+    default: /* teacher, teacher_class */
         op_data_fill_random(cfg, train, 0, 0);
         op_data_fill_random(cfg, test, 1, 0);
-        s = op_data_teacher(cfg, train, test);
+        s = op_data_teacher(cfg, train, test,
+                            dc->source == OP_SRC_TEACHER_CLASS);
         break;
     }
     return s;
@@ -711,6 +745,7 @@ op_status op_data_load(const op_config *cfg, op_dataset *train,
     case OP_SRC_SPHERE:
     case OP_SRC_SINES:
     case OP_SRC_TEACHER:
+    case OP_SRC_TEACHER_CLASS:
         s = op_data_load_synthetic(cfg, train, test);
         break;
     default:

@@ -40,7 +40,8 @@ typedef struct {
 } op_key;
 
 static const char *const src_names[] = {"fashion_mnist", "gaussian", "sphere",
-                                        "sines", "teacher", NULL};
+                                        "sines", "teacher", "teacher_class",
+                                        NULL};
 static const char *const corrupt_names[] = {
     "none", "random_labels", "shuffled_pixels", "random_pixels", "gaussian",
     NULL};
@@ -64,7 +65,12 @@ static const op_key op_keys[] = {
   "root of every random stream: runs depend only on (seed, run index)"},
 
  {"data", "source", K_ENUM, OFF(data.source), NOCOUNT, 0, 0, "fashion_mnist", src_names, NULL, 0,
-  "data set: Fashion-MNIST IDX files or a synthetic set generated in C"},
+  "data set and its labels: fashion_mnist = 10 clothing classes; "
+  "gaussian, sphere = `classes` labels drawn at random, INDEPENDENT of x "
+  "(memorization only: test accuracy is chance); sines = regression on "
+  "sum a_k sin(f_k x); teacher = regression on a random ReLU network's "
+  "output; teacher_class = `classes` labels, the argmax of a random ReLU "
+  "network's outputs (learnable; label_noise applies)"},
  {"data", "path", K_STRING, OFF(data.path), NOCOUNT, 0, 0, "/usr/share/datasets/fashion-mnist", NULL, NULL, 0,
   "directory of the gzipped IDX files (Debian's dataset-fashion-mnist)"},
  {"data", "n_train", K_INT, OFF(data.n_train), NOCOUNT, 1, 10000000, "1000", NULL, NULL, 1,
@@ -80,7 +86,7 @@ static const op_key op_keys[] = {
  {"data", "dim", K_INT, OFF(data.dim), NOCOUNT, 1, 1000000, "16", NULL, NULL, 1,
   "input dimension d of synthetic sets"},
  {"data", "classes", K_INT, OFF(data.classes), NOCOUNT, 1, 1000, "2", NULL, NULL, 0,
-  "classes K of synthetic sets (1: one output, labels +-1)"},
+  "classes K of gaussian, sphere, teacher_class (1: one output, labels +-1)"},
  {"data", "frequencies", K_DLIST, OFF(data.freq), OFF(data.n_freq), 0, 1e6, "1, 3, 5", NULL, NULL, 0,
   "sines: angular frequencies of sum a_k sin(f_k x)"},
  {"data", "amplitudes", K_DLIST, OFF(data.amp), OFF(data.n_amp), -1e6, 1e6, "1, 1, 1", NULL, NULL, 0,
@@ -90,7 +96,7 @@ static const op_key op_keys[] = {
  {"data", "hi", K_DOUBLE, OFF(data.hi), NOCOUNT, -1e6, 1e6, "3.141592653589793", NULL, NULL, 0,
   "sines: interval end"},
  {"data", "teacher_width", K_INT, OFF(data.teacher_width), NOCOUNT, 1, 1000000, "32", NULL, NULL, 0,
-  "teacher: hidden width of the random teacher network"},
+  "teacher, teacher_class: hidden width of the random teacher network"},
  {"data", "corruption", K_ENUM, OFF(data.corruption), NOCOUNT, 0, 0, "none", corrupt_names, NULL, 1,
   "Zhang et al.'s corruptions of the training set"},
  {"data", "label_noise", K_DOUBLE, OFF(data.label_noise), NOCOUNT, 0, 1, "0", NULL, NULL, 1,
@@ -843,7 +849,8 @@ static int is_classification(const op_data_cfg *d)
 {
     if (d->source == OP_SRC_FASHION_MNIST)
         return 1;
-    if (d->source == OP_SRC_GAUSSIAN || d->source == OP_SRC_SPHERE)
+    if (d->source == OP_SRC_GAUSSIAN || d->source == OP_SRC_SPHERE ||
+        d->source == OP_SRC_TEACHER_CLASS)
         return 1;
     return 0;
 }
@@ -892,7 +899,8 @@ static op_status check_config(parse_state *st, const op_config *c)
           "[train] loss = xent: needs a classification set with at least 2 "
           "classes (use mse)");
     CHECK(d->label_noise == 0 || cls, "data", "label_noise",
-          "[data] label_noise = %g: needs a classification set",
+          "[data] label_noise = %g: needs a classification set "
+          "(source = teacher is regression; teacher_class has labels)",
           d->label_noise);
     CHECK(d->corruption != OP_CORRUPT_RANDOM_LABELS || cls, "data",
           "corruption", "[data] corruption = random_labels: needs a "

@@ -29,7 +29,9 @@ typedef enum {
     OP_SRC_GAUSSIAN, /* x ~ N(0, I/d) */
     OP_SRC_SPHERE,   /* x uniform on the unit sphere S^{d-1} */
     OP_SRC_SINES,    /* 1-D: x on [lo, hi], y = sum a_k sin(f_k x) */
-    OP_SRC_TEACHER   /* Gaussian x, y from a random teacher network */
+    OP_SRC_TEACHER,  /* Gaussian x, y from a random teacher network */
+    OP_SRC_TEACHER_CLASS /* Gaussian x, label = argmax of a random teacher's
+                            K outputs (K = 1: sign about the train mean) */
 } op_source;
 typedef enum {
     OP_CORRUPT_NONE,
