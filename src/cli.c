@@ -200,8 +200,9 @@ static op_status slurm_guard(int size)
     int want = atoi(nt);
     if (want > 0 && want != size)
         return op_error(OP_ERR_INPUT, "MPI size %d differs from SLURM_NTASKS "
-                        "= %d: launch with 'srun --mpi=pmix' (or mpirun) so "
-                        "the ranks form one job; set "
+                        "= %d: launch with 'srun --mpi=pmix' (the Slurm "
+                        "scripts: OVERPARAM_MPI=pmix) or mpirun so the ranks "
+                        "form one job; set "
                         "OVERPARAM_NO_SLURM_GUARD=1 to override", size, want);
     return OP_OK;
 }
