@@ -43,7 +43,8 @@ static const op_command_help commands[] = {
      "  train the job's grid and compute its kernels into one archive\n"
      "  (mpirun -np N overparam run ...; rank 0 coordinates)\n"
      "  -o, --output=ARCHIVE.h5     archive to write (default: [output] path)\n"
-     "      --resume                continue an archive of the same job\n"
+     "      --resume                continue an archive of the same job, or\n"
+     "                              of one whose [grid] gained values\n"
      "      --force                 replace an existing archive\n"
      "  -q, --quiet                 no progress lines\n"
      "  -v, --verbose               also the sweep's diagnostics (makespan,\n"
@@ -275,6 +276,21 @@ static int run_job(const char *job_path, const char *out, op_sched_opts *opts,
     if (st != OP_OK) {
         op_job_free(&job);
         return rank == 0 ? report((op_status)st) : exit_code((op_status)st);
+    }
+    /* --resume with a grown [grid]: rank 0 moves the finished runs into an
+     * archive of the new job first; then the resume is an ordinary one. */
+    if (opts->mode == OP_ARCHIVE_RESUME) {
+        long kept = -1;
+        st = rank == 0 ? (int)op_merge_extend(opts->out_path, &job, stderr,
+                                              &kept)
+                       : 0;
+        OP_MPI_CHECK(MPI_Bcast(&st, 1, MPI_INT, 0, MPI_COMM_WORLD),
+                     "sharing the grid extension");
+        if (st != OP_OK) {
+            op_job_free(&job);
+            return rank == 0 ? report((op_status)st)
+                             : exit_code((op_status)st);
+        }
     }
     op_sched_summary sum;
     s = op_sched_run(&job, opts, MPI_COMM_WORLD, &sum);

@@ -1337,3 +1337,160 @@ void op_job_print_keys(FILE *out)
                 op_keys[i].sweep ? "yes" : "", op_keys[i].help);
     }
 }
+
+/* ---- extending a finished sweep ------------------------------------- */
+
+/* Key k's value in cfg as text, for comparing two jobs and naming what
+ * differs. */
+static void key_text(const op_key *k, const op_config *cfg, char *buf,
+                     size_t len)
+{
+    const char *base = (const char *)cfg + k->offset;
+    size_t used = 0;
+    buf[0] = '\0';
+    switch (k->type) {
+    case K_STRING: snprintf(buf, len, "%s", base); break;
+    case K_DOUBLE: snprintf(buf, len, "%.17g", *(const double *)base); break;
+    case K_U64:
+        snprintf(buf, len, "%llu",
+                 (unsigned long long)*(const uint64_t *)base);
+        break;
+    case K_ENUM: {
+        int v = *(const int *)base;
+        for (int i = 0; k->names[i]; i++)
+            if ((k->values ? k->values[i] : i) == v)
+                snprintf(buf, len, "%s", k->names[i]);
+        break;
+    }
+    case K_KERNELS:
+        snprintf(buf, len, "%s%s%s", cfg->kernel.nngp ? "nngp" : "",
+                 cfg->kernel.nngp && cfg->kernel.ntk ? ", " : "",
+                 cfg->kernel.ntk ? "ntk" : "");
+        break;
+    case K_DLIST:
+    case K_ILIST: {
+        int n = *(const int *)((const char *)cfg + k->count_offset);
+        for (int i = 0; i < n && used < len; i++)
+            used += (size_t)snprintf(buf + used, len - used, "%s%.17g",
+                                     i ? ", " : "",
+                                     k->type == K_DLIST
+                                         ? ((const double *)base)[i]
+                                         : (double)((const int *)base)[i]);
+        break;
+    }
+    default: snprintf(buf, len, "%d", *(const int *)base); break;
+    }
+}
+
+/* Key k's value in cfg as a number (the representation axes hold). */
+static double key_number(const op_key *k, const op_config *cfg)
+{
+    const char *base = (const char *)cfg + k->offset;
+    switch (k->type) {
+    case K_DOUBLE: return *(const double *)base;
+    case K_U64: return (double)*(const uint64_t *)base;
+    default: return *(const int *)base;
+    }
+}
+
+op_status op_job_extension_map(const op_job *old, const op_job *job,
+                               const char *archive, long *map)
+{
+    char diff[1536] = "";
+    size_t used = 0;
+    int n_diff = 0;
+    /* Keys swept by either job are compared through the axes below; every
+     * other key must hold the same value ([output] aside: where results
+     * go does not change them). */
+    for (int k = 0; k < N_KEYS; k++) {
+        if (!strcmp(op_keys[k].section, "output"))
+            continue;
+        int swept = 0;
+        for (int a = 0; a < job->n_axes; a++)
+            swept |= job->axes[a].key == k;
+        for (int a = 0; a < old->n_axes; a++)
+            swept |= old->axes[a].key == k;
+        if (swept)
+            continue;
+        char va[512], vb[512];
+        key_text(&op_keys[k], &old->base, va, sizeof va);
+        key_text(&op_keys[k], &job->base, vb, sizeof vb);
+        if (strcmp(va, vb) != 0 && used < sizeof diff) {
+            used += (size_t)snprintf(diff + used, sizeof diff - used,
+                                     "%s[%s] %s: %s -> %s", n_diff ? "; " : "",
+                                     op_keys[k].section, op_keys[k].name,
+                                     va, vb);
+            n_diff++;
+        }
+    }
+    if (old->base.kernel.enabled != job->base.kernel.enabled && used < sizeof diff) {
+        used += (size_t)snprintf(diff + used, sizeof diff - used,
+                                 "%s[kernel] section %s", n_diff ? "; " : "",
+                                 job->base.kernel.enabled ? "added"
+                                                          : "removed");
+        n_diff++;
+    }
+    if (n_diff)
+        return op_error(OP_ERR_INPUT, "%s: --resume with %s: key%s other "
+                        "than [grid] values changed (%s); a finished sweep "
+                        "can only be extended by adding [grid] values: use "
+                        "another -o or --force", archive, job->file,
+                        n_diff == 1 ? "" : "s", diff);
+    /* Every old axis stays an axis and keeps every value it had. */
+    for (int a = 0; a < old->n_axes; a++) {
+        const op_axis *oa = &old->axes[a];
+        int b = op_job_axis_find(job, oa->name);
+        if (b < 0)
+            return op_error(OP_ERR_INPUT, "%s: --resume with %s: [grid] %s "
+                            "removed; a finished sweep can only be extended "
+                            "(keep every axis and value)", archive,
+                            job->file, oa->name);
+        for (int i = 0; i < oa->n; i++) {
+            int found = 0;
+            for (int j = 0; j < job->axes[b].n && !found; j++)
+                found = job->axes[b].values[j] == oa->values[i];
+            if (!found) {
+                char lb[64];
+                return op_error(OP_ERR_INPUT, "%s: --resume with %s: [grid] "
+                                "%s no longer holds %s, a value of the "
+                                "finished sweep; extending keeps every old "
+                                "value (use another -o or --force)", archive,
+                                job->file, oa->name,
+                                op_job_axis_label(old, a, oa->values[i], lb,
+                                                  sizeof lb));
+            }
+        }
+    }
+    /* A new axis must hold the value the old job had for that key. */
+    for (int b = 0; b < job->n_axes; b++) {
+        if (op_job_axis_find(old, job->axes[b].name) >= 0)
+            continue;
+        double v = key_number(&op_keys[job->axes[b].key], &old->base);
+        int found = 0;
+        for (int j = 0; j < job->axes[b].n && !found; j++)
+            found = job->axes[b].values[j] == v;
+        if (!found) {
+            char lb[64];
+            return op_error(OP_ERR_INPUT, "%s: --resume with %s: new [grid] "
+                            "%s lacks %s, the value every finished run had",
+                            archive, job->file, job->axes[b].name,
+                            op_job_axis_label(job, b, v, lb, sizeof lb));
+        }
+    }
+    /* Old run r -> the new run with the same configuration: each new axis
+     * index from the old run's value, last axis fastest. */
+    for (long r = 0; r < old->n_runs; r++) {
+        op_config c;
+        op_job_config(old, r, &c);
+        long idx = 0;
+        for (int b = 0; b < job->n_axes; b++) {
+            double v = key_number(&op_keys[job->axes[b].key], &c);
+            int j = 0;
+            while (j < job->axes[b].n && job->axes[b].values[j] != v)
+                j++;
+            idx = idx * job->axes[b].n + j;
+        }
+        map[r] = idx;
+    }
+    return OP_OK;
+}

@@ -47,6 +47,6 @@ if $PY -c 'import h5py' 2>/dev/null; then
     $B compare "$T/a.h5" "$T/b.h5" >/dev/null && echo "replayed job text: identical archive" || { echo "FAIL: replayed job text gives a different archive"; fail=$((fail + 1)); }
 fi
 expect "resume, same overrides" 0 "resumed" $MPIRUN -np 1 $B run $J -o "$T/a.h5" --resume --set grid.seed='range(3, 5)' --set train.epochs=4
-expect "resume, no overrides" 2 "different job" $MPIRUN -np 1 $B run $J -o "$T/a.h5" --resume
+expect "resume, no overrides" 2 "[train] epochs: 4 -> 60" $MPIRUN -np 1 $B run $J -o "$T/a.h5" --resume
 [ $fail -eq 0 ] && echo "t_set: all passed" || echo "t_set: $fail failed"
 [ $fail -eq 0 ]

@@ -186,6 +186,14 @@ const char *op_job_axis_label(const op_job *job, int a, double value,
 /* Whether axis `a` holds integers (int, bool, enum keys). */
 int op_job_axis_is_integer(const op_job *job, int a);
 
+/* Extending a finished sweep: OP_OK when `job` differs from `old` (the job
+ * an archive was made by) only by [grid] values added (new values on old
+ * axes, new axes that hold the old value), with map[r] the run of `job`
+ * that has old run r's configuration; else OP_ERR_INPUT naming the keys
+ * that changed (`archive` names the file in the message). */
+op_status op_job_extension_map(const op_job *old, const op_job *job,
+                               const char *archive, long *map);
+
 /* Writes the key table (section, key, type, default, bounds, help) as
  * Markdown; `overparam keys` prints it. */
 void op_job_print_keys(FILE *out);
