@@ -41,7 +41,7 @@ typedef struct {
 
 static const char *const src_names[] = {"fashion_mnist", "gaussian", "sphere",
                                         "sines", "teacher", "teacher_class",
-                                        NULL};
+                                        "file", NULL};
 static const char *const corrupt_names[] = {
     "none", "random_labels", "shuffled_pixels", "random_pixels", "gaussian",
     NULL};
@@ -70,9 +70,19 @@ static const op_key op_keys[] = {
   "(memorization only: test accuracy is chance); sines = regression on "
   "sum a_k sin(f_k x); teacher = regression on a random ReLU network's "
   "output; teacher_class = `classes` labels, the argmax of a random ReLU "
-  "network's outputs (learnable; label_noise applies)"},
+  "network's outputs (learnable; label_noise applies); file = your own set "
+  "at `path` (HDF5 or .npy directory): `classes` labels 0..K-1 from y, or "
+  "real targets with regression = true"},
  {"data", "path", K_STRING, OFF(data.path), NOCOUNT, 0, 0, "/usr/share/datasets/fashion-mnist", NULL, NULL, 0,
-  "directory of the gzipped IDX files (Debian's dataset-fashion-mnist)"},
+  "fashion_mnist: directory of the gzipped IDX files (Debian's "
+  "dataset-fashion-mnist); file: an HDF5 file with datasets x_train y_train "
+  "x_test y_test, or a directory of x_train.npy y_train.npy x_test.npy "
+  "y_test.npy"},
+ {"data", "shape", K_ILIST, OFF(data.shape), OFF(data.n_shape), 1, 100000, "", NULL, NULL, 0,
+  "file: image shape H, W, C of each x row (row-major HWC), for downsample "
+  "and pixel corruptions; empty: x is flat with d = dim"},
+ {"data", "regression", K_BOOL, OFF(data.regression), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
+  "file: y holds real targets ([n] or [n][classes]) instead of labels"},
  {"data", "n_train", K_INT, OFF(data.n_train), NOCOUNT, 1, 10000000, "1000", NULL, NULL, 1,
   "training points (Fashion-MNIST: at most 60000)"},
  {"data", "n_test", K_INT, OFF(data.n_test), NOCOUNT, 1, 10000000, "1000", NULL, NULL, 1,
@@ -84,9 +94,10 @@ static const op_key op_keys[] = {
  {"data", "standardize", K_BOOL, OFF(data.standardize), NOCOUNT, 0, 1, "true", NULL, NULL, 0,
   "zero mean, unit variance per feature, from training statistics"},
  {"data", "dim", K_INT, OFF(data.dim), NOCOUNT, 1, 1000000, "16", NULL, NULL, 1,
-  "input dimension d of synthetic sets"},
+  "input dimension d of synthetic sets and of a flat file set"},
  {"data", "classes", K_INT, OFF(data.classes), NOCOUNT, 1, 1000, "2", NULL, NULL, 0,
-  "classes K of gaussian, sphere, teacher_class (1: one output, labels +-1)"},
+  "classes K of gaussian, sphere, teacher_class, file (1: one output, labels "
+  "+-1; file with regression: outputs per target)"},
  {"data", "frequencies", K_DLIST, OFF(data.freq), OFF(data.n_freq), 0, 1e6, "1, 3, 5", NULL, NULL, 0,
   "sines: angular frequencies of sum a_k sin(f_k x)"},
  {"data", "amplitudes", K_DLIST, OFF(data.amp), OFF(data.n_amp), -1e6, 1e6, "1, 1, 1", NULL, NULL, 0,
@@ -852,6 +863,8 @@ static int is_classification(const op_data_cfg *d)
     if (d->source == OP_SRC_GAUSSIAN || d->source == OP_SRC_SPHERE ||
         d->source == OP_SRC_TEACHER_CLASS)
         return 1;
+    if (d->source == OP_SRC_FILE)
+        return !d->regression;
     return 0;
 }
 
@@ -877,12 +890,28 @@ static op_status check_config(parse_state *st, const op_config *c)
         CHECK(28 % d->downsample == 0, "data", "downsample",
               "[data] downsample = %d: must divide 28 (allowed: 1, 2, 4, 7, "
               "14, 28)", d->downsample);
+    } else if (d->source == OP_SRC_FILE) {
+        CHECK(d->n_shape == 0 || d->n_shape == 2 || d->n_shape == 3, "data",
+              "shape", "[data] shape: %d entries (allowed: H, W or H, W, C)",
+              d->n_shape);
+        CHECK(d->n_shape || d->downsample == 1, "data", "downsample",
+              "[data] downsample = %d: needs image rows ([data] shape = H, "
+              "W, C)", d->downsample);
+        CHECK(!d->n_shape || (d->shape[0] % d->downsample == 0 &&
+                              d->shape[1] % d->downsample == 0),
+              "data", "downsample", "[data] downsample = %d: must divide "
+              "the image's %d x %d", d->downsample, d->shape[0],
+              d->n_shape ? d->shape[1] : 0);
+        CHECK(d->n_shape || (d->corruption != OP_CORRUPT_SHUFFLED_PIXELS &&
+                             d->corruption != OP_CORRUPT_RANDOM_PIXELS),
+              "data", "corruption", "[data] corruption: pixel corruptions "
+              "need image rows ([data] shape = H, W, C)");
     } else {
         CHECK(d->corruption != OP_CORRUPT_SHUFFLED_PIXELS &&
                   d->corruption != OP_CORRUPT_RANDOM_PIXELS,
               "data", "corruption",
               "[data] corruption: pixel corruptions need image data "
-              "(source = fashion_mnist)");
+              "(source = fashion_mnist or file with shape)");
     }
     if (d->source == OP_SRC_SINES) {
         CHECK(d->n_freq == d->n_amp && d->n_freq > 0, "data",
@@ -963,6 +992,17 @@ static op_status check_kernel(parse_state *st)
 
 static op_status check_data_files(parse_state *st, const op_config *c)
 {
+    if (c->data.source == OP_SRC_FILE) {
+        /* Contents are checked when the data loads, before anything is
+         * written; here only that the path is there. */
+        if (access(c->data.path, R_OK) != 0) {
+            st->line = line_of(st, "data", "path");
+            return fail(st, "[data] path = %s: cannot read it (%s): an HDF5 "
+                        "file or a directory of .npy files", c->data.path,
+                        strerror(errno));
+        }
+        return OP_OK;
+    }
     if (c->data.source != OP_SRC_FASHION_MNIST)
         return OP_OK;
     static const char *const files[] = {

@@ -30,8 +30,9 @@ typedef enum {
     OP_SRC_SPHERE,   /* x uniform on the unit sphere S^{d-1} */
     OP_SRC_SINES,    /* 1-D: x on [lo, hi], y = sum a_k sin(f_k x) */
     OP_SRC_TEACHER,  /* Gaussian x, y from a random teacher network */
-    OP_SRC_TEACHER_CLASS /* Gaussian x, label = argmax of a random teacher's
-                            K outputs (K = 1: sign about the train mean) */
+    OP_SRC_TEACHER_CLASS, /* Gaussian x, label = argmax of a random teacher's
+                             K outputs (K = 1: sign about the train mean) */
+    OP_SRC_FILE      /* the user's own set: HDF5 file or .npy directory */
 } op_source;
 typedef enum {
     OP_CORRUPT_NONE,
@@ -55,6 +56,9 @@ typedef struct {
     double amp[OP_LIST_MAX];
     double lo, hi;     /* sines: interval */
     int teacher_width; /* teacher: hidden width of the random teacher */
+    int n_shape;       /* file: image shape H, W, C (0 entries: flat x) */
+    int shape[OP_LIST_MAX];
+    int regression;    /* file: y are real targets, not class labels */
     op_corruption corruption;
     double label_noise; /* swept: fraction of train labels made wrong */
     double zca;         /* ZCA whitening regularizer zeta; < 0 = off */
