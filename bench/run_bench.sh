@@ -55,7 +55,7 @@ OPENBLAS_NUM_THREADS=$T BENCH_THREADS=$T $PY bench/torch_step.py > "$OUT/torch.t
 sweep() { # name job
   log "sweep $1: $MPIRUN -np $NP $BUILD/overparam run $2"
   t0=$(date +%s.%N)
-  OPENBLAS_NUM_THREADS=1 $MPIRUN -np "$NP" "$BUILD/overparam" run "$2" -o "$OUT/$1.h5" --force 2> "$OUT/$1.err"
+  OPENBLAS_NUM_THREADS=1 $MPIRUN -np "$NP" "$BUILD/overparam" run "$2" -o "$OUT/$1.h5" --force --verbose 2> "$OUT/$1.err"
   t1=$(date +%s.%N)
   echo "wall $(echo "$t1 - $t0" | bc)" > "$OUT/$1.txt"
   sed -n 's/.*; \([0-9.]*\)s on \([0-9]*\) ranks.*/job_s \1\nranks \2/p' "$OUT/$1.err" >> "$OUT/$1.txt"

@@ -41,6 +41,10 @@ gen() { # name ntasks cpus time
 #SBATCH --requeue
 #SBATCH --open-mode=append
 #SBATCH --output=overparam-%x-%j.out
+# Site settings: remove one '#' of those your cluster requires.
+##SBATCH --account=PROJECT
+##SBATCH --partition=PARTITION
+##SBATCH --mem-per-cpu=4G
 JOB=\${JOB:-jobs/$1.ini}
 ARCHIVE=\${ARCHIVE:-results/$1.h5}
 OVERPARAM_HOME=\${OVERPARAM_HOME:-\${SLURM_SUBMIT_DIR:-\$PWD}}

@@ -1,5 +1,7 @@
 /* data.c — the data sets of a run: gzipped IDX files (Fashion-MNIST),
- * synthetic sets (Gaussian, sphere, sines, random teacher), label noise and
+ * synthetic sets (Gaussian, sphere, sines, random teacher for regression or
+ * classification), the user's own set (source = file: an HDF5 file or a
+ * directory of .npy files), label noise and
  * Zhang et al.'s corruptions, standardization and ZCA whitening.
  *
  * Contract (see data.h): every function returns an op_status and leaves a
@@ -23,7 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
+
+#include <hdf5.h>
 
 #include "overparam/rng.h"
 
@@ -299,6 +304,7 @@ void op_data_shape(const op_config *cfg, int *d_in, int *k_out)
     }
     case OP_SRC_GAUSSIAN:
     case OP_SRC_SPHERE:
+    case OP_SRC_TEACHER_CLASS:
         *d_in = dc->dim;
         *k_out = dc->classes >= 2 ? dc->classes : 1;
         break;
@@ -306,6 +312,17 @@ void op_data_shape(const op_config *cfg, int *d_in, int *k_out)
         *d_in = 1;
         *k_out = 1;
         break;
+    case OP_SRC_FILE: {
+        int f = dc->downsample > 0 ? dc->downsample : 1;
+        if (dc->n_shape >= 2) {
+            *d_in = (dc->shape[0] / f) * (dc->shape[1] / f) *
+                    (dc->n_shape == 3 ? dc->shape[2] : 1);
+        } else {
+            *d_in = dc->dim;
+        }
+        *k_out = dc->classes >= 2 || dc->regression ? dc->classes : 1;
+        break;
+    }
     case OP_SRC_TEACHER:
     default:
         *d_in = dc->dim;
@@ -544,6 +561,455 @@ static op_status op_data_load_fmnist(const op_config *cfg, op_dataset *train,
     return OP_OK;
 }
 
+/* ---- the user's own set: source = file ---------------------------------
+ * path is an HDF5 file (datasets x_train y_train x_test y_test) or a
+ * directory of x_train.npy y_train.npy x_test.npy y_test.npy. x: [n][...]
+ * float32, float64 or uint8 (uint8 scaled by 1/255), its trailing
+ * dimensions d = dim or the image [data] shape; y: [n] integer labels
+ * 0..classes-1 (classes = 1: 0/1 labels, +-1 targets) or, with regression,
+ * [n] or [n][classes] real targets. Every file is checked whole: a shape,
+ * a length, a NaN, a label or a truncated body that does not fit names the
+ * file and the dataset. The subset, balance, downsampling and
+ * standardization then follow the Fashion-MNIST path. */
+
+/* One array as read: values converted to double, and whether the stored
+ * type was an integer (labels) or uint8 (pixels to scale). */
+typedef struct {
+    int ndim;
+    long dims[8];
+    long count;
+    int is_int, is_u8;
+    double *v;
+} op_array;
+
+static const char *const file_sets[4] = {"x_train", "y_train", "x_test",
+                                         "y_test"};
+
+/* Parses a .npy header: version 1-3, little-endian or byte-sized numbers
+ * (u1 i1 i2 i4 i8 u2 u4 u8 f4 f8), C order. */
+static op_status op_npy_read(const char *path, op_array *a)
+{
+    memset(a, 0, sizeof *a);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return op_error(OP_ERR_INPUT, "%s: cannot open: %s", path,
+                        strerror(errno));
+    unsigned char pre[12];
+    op_status s = OP_OK;
+    size_t hl = 0, pre_len = 10;
+    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
+        fclose(f);
+        return op_error(OP_ERR_INPUT, "%s: not a .npy file (no \\x93NUMPY "
+                        "magic)", path);
+    }
+    if (pre[6] == 1) {
+        hl = (size_t)pre[8] | (size_t)pre[9] << 8;
+    } else if (pre[6] == 2 || pre[6] == 3) {
+        if (fread(pre + 10, 1, 2, f) != 2) {
+            fclose(f);
+            return op_error(OP_ERR_INPUT, "%s: truncated .npy header", path);
+        }
+        hl = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 |
+             (size_t)pre[11] << 24;
+        pre_len = 12;
+    } else {
+        fclose(f);
+        return op_error(OP_ERR_INPUT, "%s: .npy version %d.%d unknown", path,
+                        pre[6], pre[7]);
+    }
+    if (hl > 65536) {
+        fclose(f);
+        return op_error(OP_ERR_INPUT, "%s: .npy header of %zu bytes", path,
+                        hl);
+    }
+    char hdr[65537];
+    if (fread(hdr, 1, hl, f) != hl) {
+        fclose(f);
+        return op_error(OP_ERR_INPUT, "%s: truncated .npy header", path);
+    }
+    hdr[hl] = '\0';
+    char descr[16] = "";
+    const char *p = strstr(hdr, "'descr'");
+    if (p && (p = strchr(p + 7, '\'')) != NULL)
+        snprintf(descr, sizeof descr, "%.*s", (int)strcspn(p + 1, "'"), p + 1);
+    const char *fo = strstr(hdr, "'fortran_order'");
+    const char *sh = strstr(hdr, "'shape'");
+    if (!descr[0] || !fo || !sh || !strchr(sh, '(')) {
+        fclose(f);
+        return op_error(OP_ERR_INPUT, "%s: .npy header without descr, "
+                        "fortran_order and shape", path);
+    }
+    if (strncmp(strchr(fo, ':') + 1 + strspn(strchr(fo, ':') + 1, " "),
+                "False", 5) != 0) {
+        fclose(f);
+        return op_error(OP_ERR_INPUT, "%s: Fortran-ordered array (save it "
+                        "with numpy.ascontiguousarray)", path);
+    }
+    /* The shape tuple. */
+    const char *q = strchr(sh, '(') + 1;
+    a->count = 1;
+    while (*q && *q != ')') {
+        while (*q == ' ' || *q == ',')
+            q++;
+        if (*q == ')')
+            break;
+        char *end;
+        long v = strtol(q, &end, 10);
+        if (end == q || v < 0 || a->ndim == 8) {
+            fclose(f);
+            return op_error(OP_ERR_INPUT, "%s: bad .npy shape", path);
+        }
+        a->dims[a->ndim++] = v;
+        if (v > 0 && a->count > LONG_MAX / v) {
+            fclose(f);
+            return op_error(OP_ERR_INPUT, "%s: .npy shape too large", path);
+        }
+        a->count *= v;
+        q = end;
+    }
+    char kind = descr[1];
+    int size = atoi(descr + 2);
+    int little = descr[0] == '<' || descr[0] == '|' ||
+                 (descr[0] == '=' && 1);
+    if (!little || (kind != 'f' && kind != 'i' && kind != 'u') ||
+        !(size == 1 || size == 2 || size == 4 || size == 8) ||
+        (kind == 'f' && size < 4)) {
+        fclose(f);
+        return op_error(OP_ERR_INPUT, "%s: dtype '%s' not supported "
+                        "(float32, float64, uint8 or little-endian "
+                        "integers)", path, descr);
+    }
+    a->is_int = kind != 'f';
+    a->is_u8 = kind == 'u' && size == 1;
+    size_t bytes = (size_t)a->count * (size_t)size;
+    unsigned char *raw = malloc(bytes ? bytes : 1);
+    a->v = malloc(sizeof(double) * (size_t)(a->count ? a->count : 1));
+    if (!raw || !a->v) {
+        free(raw);
+        free(a->v);
+        fclose(f);
+        return op_error(OP_ERR_NOMEM, "%s: no memory for %ld values", path,
+                        a->count);
+    }
+    size_t got = fread(raw, 1, bytes, f);
+    int extra = fgetc(f) != EOF;
+    fclose(f);
+    if (got != bytes || extra) {
+        s = op_error(OP_ERR_INPUT, "%s: %s: header says %ld values (%zu "
+                     "bytes), the file holds %s", path,
+                     got != bytes ? "truncated" : "trailing bytes", a->count,
+                     bytes, got != bytes ? "fewer" : "more");
+        free(raw);
+        free(a->v);
+        a->v = NULL;
+        return s;
+    }
+    (void)pre_len;
+    for (long i = 0; i < a->count; i++) {
+        const unsigned char *b = raw + (size_t)i * (size_t)size;
+        double v = 0;
+        if (kind == 'f' && size == 4) {
+            float x;
+            memcpy(&x, b, 4);
+            v = x;
+        } else if (kind == 'f') {
+            memcpy(&v, b, 8);
+        } else if (kind == 'u') {
+            uint64_t x = 0;
+            memcpy(&x, b, (size_t)size);
+            v = (double)x;
+        } else {
+            int64_t x = 0;
+            memcpy(&x, b, (size_t)size);
+            int sh_bits = 64 - 8 * size; /* sign-extend */
+            x = (int64_t)((uint64_t)x << sh_bits) >> sh_bits;
+            v = (double)x;
+        }
+        a->v[i] = v;
+    }
+    free(raw);
+    return OP_OK;
+}
+
+static op_status op_h5_array_read(hid_t file, const char *path,
+                                  const char *name, op_array *a)
+{
+    memset(a, 0, sizeof *a);
+    hid_t ds = -1;
+    H5E_BEGIN_TRY { ds = H5Dopen2(file, name, H5P_DEFAULT); }
+    H5E_END_TRY;
+    if (ds < 0)
+        return op_error(OP_ERR_INPUT, "%s: dataset /%s missing (want x_train "
+                        "y_train x_test y_test)", path, name);
+    hid_t t = H5Dget_type(ds), sp = H5Dget_space(ds);
+    H5T_class_t cls = H5Tget_class(t);
+    size_t tsize = H5Tget_size(t);
+    H5T_sign_t sign = cls == H5T_INTEGER ? H5Tget_sign(t) : H5T_SGN_NONE;
+    hsize_t dims[8];
+    int nd = H5Sget_simple_extent_ndims(sp);
+    op_status s = OP_OK;
+    if (cls != H5T_INTEGER && cls != H5T_FLOAT)
+        s = op_error(OP_ERR_INPUT, "%s: dataset /%s: not numbers", path,
+                     name);
+    else if (nd < 1 || nd > 8)
+        s = op_error(OP_ERR_INPUT, "%s: dataset /%s: %d dimensions", path,
+                     name, nd);
+    if (s == OP_OK) {
+        H5Sget_simple_extent_dims(sp, dims, NULL);
+        a->ndim = nd;
+        a->count = 1;
+        for (int i = 0; i < nd; i++) {
+            a->dims[i] = (long)dims[i];
+            a->count *= (long)dims[i];
+        }
+        a->is_int = cls == H5T_INTEGER;
+        a->is_u8 = a->is_int && tsize == 1 && sign == H5T_SGN_NONE;
+        a->v = malloc(sizeof(double) * (size_t)(a->count ? a->count : 1));
+        if (!a->v)
+            s = op_error(OP_ERR_NOMEM, "%s: /%s: no memory for %ld values",
+                         path, name, a->count);
+    }
+    if (s == OP_OK) {
+        herr_t e;
+        H5E_BEGIN_TRY
+        {
+            e = H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                        a->v);
+        }
+        H5E_END_TRY;
+        if (e < 0) {
+            s = op_error(OP_ERR_INPUT, "%s: dataset /%s unreadable "
+                         "(truncated file?)", path, name);
+            free(a->v);
+            a->v = NULL;
+        }
+    }
+    H5Tclose(t);
+    H5Sclose(sp);
+    H5Dclose(ds);
+    return s;
+}
+
+/* Reads the four arrays, naming in where[i] the file (and dataset) each
+ * came from for messages. */
+static op_status op_file_read_all(const char *path, op_array a[4],
+                                  char where[4][OP_PATH_MAX + 32])
+{
+    struct stat sb;
+    memset(a, 0, 4 * sizeof *a);
+    if (stat(path, &sb) != 0)
+        return op_error(OP_ERR_INPUT, "[data] path = %s: %s", path,
+                        strerror(errno));
+    op_status s = OP_OK;
+    if (S_ISDIR(sb.st_mode)) {
+        for (int i = 0; i < 4 && s == OP_OK; i++) {
+            snprintf(where[i], sizeof where[i], "%s/%s.npy", path,
+                     file_sets[i]);
+            s = op_npy_read(where[i], &a[i]);
+        }
+        return s;
+    }
+    hid_t f = -1;
+    H5E_BEGIN_TRY
+    {
+        if (H5Fis_hdf5(path) > 0)
+            f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    }
+    H5E_END_TRY;
+    if (f < 0)
+        return op_error(OP_ERR_INPUT, "[data] path = %s: not an HDF5 file "
+                        "(or a directory of .npy files)", path);
+    for (int i = 0; i < 4 && s == OP_OK; i++) {
+        snprintf(where[i], sizeof where[i], "%s: dataset /%s", path,
+                 file_sets[i]);
+        s = op_h5_array_read(f, path, file_sets[i], &a[i]);
+    }
+    H5Fclose(f);
+    return s;
+}
+
+/* Checks a split's x and y against the job; returns the row count. */
+static op_status op_file_check(const op_data_cfg *dc, const op_array *x,
+                               const op_array *y, const char *wx,
+                               const char *wy, int k_classes)
+{
+    long n = x->dims[0];
+    long want_d = 1;
+    char shape[64] = "";
+    if (dc->n_shape >= 2) {
+        for (int i = 0; i < dc->n_shape; i++)
+            want_d *= dc->shape[i];
+        snprintf(shape, sizeof shape, " ([data] shape = %d, %d%s%.0d)",
+                 dc->shape[0], dc->shape[1], dc->n_shape == 3 ? ", " : "",
+                 dc->n_shape == 3 ? dc->shape[2] : 0);
+    } else {
+        want_d = dc->dim;
+        snprintf(shape, sizeof shape, " ([data] dim)");
+    }
+    long d = x->ndim >= 1 && n > 0 ? x->count / n : 0;
+    if (x->ndim < 2)
+        return op_error(OP_ERR_INPUT, "%s: %d dimension%s: want [n][d] or "
+                        "[n][H][W][C]", wx, x->ndim, x->ndim == 1 ? "" : "s");
+    if (d != want_d)
+        return op_error(OP_ERR_INPUT, "%s: rows of %ld values, the job wants "
+                        "%ld%s", wx, d, want_d, shape);
+    if (dc->n_shape >= 2 && x->ndim > 2) {
+        int ok = x->ndim - 1 == dc->n_shape;
+        for (int i = 0; ok && i < dc->n_shape; i++)
+            ok = x->dims[i + 1] == dc->shape[i];
+        if (!ok)
+            return op_error(OP_ERR_INPUT, "%s: image dimensions differ from "
+                            "[data]%s (channels last)", wx, shape);
+    }
+    if (y->dims[0] != n)
+        return op_error(OP_ERR_INPUT, "%s: %ld rows, but %s has %ld: lengths "
+                        "differ", wy, y->dims[0], wx, n);
+    for (long i = 0; i < x->count; i++)
+        if (!isfinite(x->v[i]))
+            return op_error(OP_ERR_INPUT, "%s: value %ld (row %ld) is %g",
+                            wx, i, i / (d ? d : 1), x->v[i]);
+    for (long i = 0; i < y->count; i++)
+        if (!isfinite(y->v[i]))
+            return op_error(OP_ERR_INPUT, "%s: value %ld is %g", wy, i,
+                            y->v[i]);
+    if (dc->regression) {
+        long m = y->count / (n ? n : 1);
+        if (!(y->ndim == 1 && dc->classes == 1) &&
+            !(y->ndim == 2 && m == dc->classes))
+            return op_error(OP_ERR_INPUT, "%s: %s targets; regression with "
+                            "[data] classes = %d wants [n]%s", wy,
+                            y->ndim == 1 ? "[n]" : "[n][m]", dc->classes,
+                            dc->classes == 1 ? " (or [n][1])" : " x classes");
+        return OP_OK;
+    }
+    if (y->ndim != 1)
+        return op_error(OP_ERR_INPUT, "%s: %d dimensions: class labels are "
+                        "[n] integers (set regression = true for real "
+                        "targets)", wy, y->ndim);
+    int top = k_classes >= 2 ? k_classes : 2;
+    for (long i = 0; i < n; i++)
+        if (y->v[i] != floor(y->v[i]) || y->v[i] < 0 || y->v[i] >= top)
+            return op_error(OP_ERR_INPUT, "%s: label %ld is %g (allowed: "
+                            "integers 0 to %d, [data] classes = %d)", wy, i,
+                            y->v[i], top - 1, dc->classes);
+    return OP_OK;
+}
+
+/* n of the total rows into pick[n] from stream (seed, DATA, which): a
+ * random permutation scanned in order, taking a row while its class has
+ * room (balanced: n/K per class, the remainder to the first classes). */
+static op_status op_file_pick(const op_config *cfg, int which,
+                              const op_array *y, int k, int n, int *pick,
+                              const char *wy)
+{
+    long total = y->dims[0];
+    if (n > total)
+        return op_error(OP_ERR_INPUT, "%s: n_%s = %d but it holds %ld rows",
+                        wy, which ? "test" : "train", n, total);
+    int *perm = malloc(sizeof(int) * (size_t)(total ? total : 1));
+    int *quota = calloc((size_t)(k > 0 ? k : 1), sizeof(int));
+    if (!perm || !quota) {
+        free(perm);
+        free(quota);
+        return op_error(OP_ERR_NOMEM, "no memory for %ld indices", total);
+    }
+    op_rng r;
+    op_rng_derive(&r, cfg->seed, OP_STREAM_DATA, (uint64_t)which, 0);
+    op_rng_permutation(&r, perm, (int)total);
+    int classed = !cfg->data.regression && cfg->data.balanced;
+    for (int c = 0; c < k; c++)
+        quota[c] = classed ? n / k + (c < n % k) : n;
+    int taken = 0;
+    for (long i = 0; i < total && taken < n; i++) {
+        int c = classed ? (int)y->v[perm[i]] : 0;
+        if (quota[c] > 0) {
+            quota[c]--;
+            pick[taken++] = perm[i];
+        }
+    }
+    free(perm);
+    free(quota);
+    if (taken < n)
+        return op_error(OP_ERR_INPUT, "%s: balanced n_%s = %d: a class has "
+                        "too few rows", wy, which ? "test" : "train", n);
+    return OP_OK;
+}
+
+static op_status op_data_load_file(const op_config *cfg, op_dataset *train,
+                                   op_dataset *test)
+{
+    const op_data_cfg *dc = &cfg->data;
+    op_array a[4];
+    char where[4][OP_PATH_MAX + 32];
+    op_status s = op_file_read_all(dc->path, a, where);
+    int d, k;
+    op_data_shape(cfg, &d, &k);
+    int kc = dc->regression ? 1 : (dc->classes >= 2 ? dc->classes : 2);
+    for (int t = 0; t < 2 && s == OP_OK; t++)
+        s = op_file_check(dc, &a[2 * t], &a[2 * t + 1], where[2 * t],
+                          where[2 * t + 1], dc->classes);
+    op_dataset *sets[2] = {train, test};
+    int ns[2] = {dc->n_train, dc->n_test};
+    int f = dc->downsample > 0 ? dc->downsample : 1;
+    int H = dc->n_shape >= 2 ? dc->shape[0] : 1;
+    int W = dc->n_shape >= 2 ? dc->shape[1] : 1;
+    int C = dc->n_shape == 3 ? dc->shape[2] : 1;
+    for (int t = 0; t < 2 && s == OP_OK; t++) {
+        const op_array *x = &a[2 * t], *y = &a[2 * t + 1];
+        long row = x->count / x->dims[0];
+        int *pick = malloc(sizeof(int) * (size_t)(ns[t] ? ns[t] : 1));
+        if (!pick) {
+            s = op_error(OP_ERR_NOMEM, "no memory for %d indices", ns[t]);
+            break;
+        }
+        s = op_file_pick(cfg, t, y, kc, ns[t], pick, where[2 * t + 1]);
+        if (s == OP_OK)
+            s = op_data_alloc(sets[t], ns[t], d, k);
+        double scale = x->is_u8 ? 1.0 / 255.0 : 1.0;
+        for (int i = 0; i < ns[t] && s == OP_OK; i++) {
+            const double *src = x->v + (size_t)pick[i] * (size_t)row;
+            double *dst = sets[t]->x + (size_t)i * (size_t)d;
+            if (dc->n_shape >= 2 && f > 1) {
+                /* average pooling f x f per channel, HWC order kept */
+                int h = H / f, w = W / f;
+                double norm = scale / (f * f);
+                for (int r = 0; r < h; r++)
+                    for (int c = 0; c < w; c++)
+                        for (int ch = 0; ch < C; ch++) {
+                            double sum = 0;
+                            for (int u = 0; u < f; u++)
+                                for (int v = 0; v < f; v++)
+                                    sum += src[((size_t)(r * f + u) * W +
+                                                (size_t)(c * f + v)) * C +
+                                               ch];
+                            dst[((size_t)r * w + c) * C + ch] = sum * norm;
+                        }
+            } else {
+                for (int j = 0; j < d; j++)
+                    dst[j] = src[j] * scale;
+            }
+            const double *yv = y->v + (size_t)pick[i] *
+                                          (size_t)(y->count / y->dims[0]);
+            if (dc->regression) {
+                sets[t]->label[i] = -1;
+                for (int c = 0; c < k; c++)
+                    sets[t]->y[(size_t)i * (size_t)k + c] = yv[c];
+            } else {
+                sets[t]->label[i] = (int)yv[0];
+                op_data_set_target(sets[t], i);
+            }
+        }
+        if (s == OP_OK && dc->n_shape >= 2 && H == W && C == 1)
+            sets[t]->side = H / f;
+        free(pick);
+    }
+    for (int i = 0; i < 4; i++)
+        free(a[i].v);
+    if (s == OP_OK && dc->standardize)
+        s = op_data_standardize(train, test);
+    return s;
+}
+
 /* ---- synthetic sets ---------------------------------------------------- */
 
 /* Gaussian N(0, I/d) or uniform-on-sphere inputs and random class labels
@@ -604,28 +1070,37 @@ static void op_data_fill_sines(const op_data_cfg *dc, op_dataset *ds,
 /* y = a . relu(W x) for a teacher with W[h][d] ~ N(0, 1) (x ~ N(0, I/d)
  * makes each pre-activation ~ N(0, 1)) and a ~ N(0, 1/h); train and test use
  * the same teacher, then y is centered and scaled to unit variance with the
- * train statistics. */
+ * train statistics.
+ * classify (source = teacher_class): the teacher has K = classes readouts
+ * a[K][h] and a point's label is the argmax of its K outputs; K = 1 labels
+ * by the sign of the output less its train mean (+-1 targets). The labels
+ * are thus a function of x a network can learn, unlike gaussian's. */
 static op_status op_data_teacher(const op_config *cfg, op_dataset *train,
-                                 op_dataset *test)
+                                 op_dataset *test, int classify)
 {
     int d = train->d, h = cfg->data.teacher_width;
     if (h < 1)
         return op_error(OP_ERR_INPUT, "[data] teacher_width = %d", h);
+    int ko = classify && cfg->data.classes >= 2 ? cfg->data.classes : 1;
     int nmax = train->n > test->n ? train->n : test->n;
     size_t nw = (size_t)h * (size_t)d;
-    double *w = malloc((nw + (size_t)h + (size_t)nmax * (size_t)h) *
+    size_t na = (size_t)ko * (size_t)h;
+    double *w = malloc((nw + na + (size_t)nmax * (size_t)h +
+                        (classify ? (size_t)nmax * (size_t)ko : 0)) *
                        sizeof(double));
     if (!w)
         return op_error(OP_ERR_NOMEM, "teacher %d x %d: no memory", h, d);
-    double *a = w + nw;       /* [h] */
-    double *hid = a + h;      /* [n][h] */
+    double *a = w + nw;       /* [ko][h] */
+    double *hid = a + na;     /* [n][h] */
+    double *out = hid + (size_t)nmax * (size_t)h; /* [n][ko], classify */
     op_rng r;
     op_rng_derive(&r, cfg->seed, OP_STREAM_DATA, 2, 0);
     for (size_t i = 0; i < nw; i++)
         w[i] = op_rng_normal(&r);
-    for (int i = 0; i < h; i++)
+    for (size_t i = 0; i < na; i++)
         a[i] = op_rng_normal(&r) / sqrt((double)h);
     op_dataset *sets[2] = {train, test};
+    double threshold = 0.0; /* classify, K = 1: the train outputs' mean */
     for (int s = 0; s < 2; s++) {
         op_dataset *ds = sets[s];
         if (ds->n == 0)
@@ -635,12 +1110,33 @@ static op_status op_data_teacher(const op_config *cfg, op_dataset *train,
                     1.0, ds->x, d, w, d, 0.0, hid, h);
         for (size_t i = 0; i < (size_t)ds->n * (size_t)h; i++)
             hid[i] = hid[i] > 0 ? hid[i] : 0.0;
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, ds->n, h, 1.0, hid, h, a, 1,
-                    0.0, ds->y, 1);
-        for (int i = 0; i < ds->n; i++)
-            ds->label[i] = -1;
+        if (!classify) {
+            cblas_dgemv(CblasRowMajor, CblasNoTrans, ds->n, h, 1.0, hid, h,
+                        a, 1, 0.0, ds->y, 1);
+            for (int i = 0; i < ds->n; i++)
+                ds->label[i] = -1;
+            continue;
+        }
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ds->n, ko, h,
+                    1.0, hid, h, a, h, 0.0, out, ko);
+        if (ko == 1 && s == 0) {
+            for (int i = 0; i < ds->n; i++)
+                threshold += out[i];
+            threshold /= ds->n;
+        }
+        for (int i = 0; i < ds->n; i++) {
+            const double *o = out + (size_t)i * (size_t)ko;
+            int best = 0;
+            for (int c = 1; c < ko; c++)
+                if (o[c] > o[best])
+                    best = c;
+            ds->label[i] = ko == 1 ? o[0] > threshold : best;
+            op_data_set_target(ds, i);
+        }
     }
     free(w);
+    if (classify)
+        return OP_OK;
     double mean = 0.0, var = 0.0;
     for (int i = 0; i < train->n; i++)
         mean += train->y[i];
@@ -665,7 +1161,8 @@ static op_status op_data_load_synthetic(const op_config *cfg,
     if (dc->source != OP_SRC_SINES && dc->dim < 1)
         return op_error(OP_ERR_INPUT, "[data] dim = %d: must be >= 1",
                         dc->dim);
-    if ((dc->source == OP_SRC_GAUSSIAN || dc->source == OP_SRC_SPHERE) &&
+    if ((dc->source == OP_SRC_GAUSSIAN || dc->source == OP_SRC_SPHERE ||
+         dc->source == OP_SRC_TEACHER_CLASS) &&
         dc->classes < 1)
         return op_error(OP_ERR_INPUT, "[data] classes = %d: must be >= 1",
                         dc->classes);
@@ -688,10 +1185,11 @@ static op_status op_data_load_synthetic(const op_config *cfg,
         op_data_fill_sines(dc, train, 0);
         op_data_fill_sines(dc, test, 1);
         break;
-    default: /* teacher */
+    default: /* teacher, teacher_class */
         op_data_fill_random(cfg, train, 0, 0);
         op_data_fill_random(cfg, test, 1, 0);
-        s = op_data_teacher(cfg, train, test);
+        s = op_data_teacher(cfg, train, test,
+                            dc->source == OP_SRC_TEACHER_CLASS);
         break;
     }
     return s;
@@ -711,7 +1209,11 @@ op_status op_data_load(const op_config *cfg, op_dataset *train,
     case OP_SRC_SPHERE:
     case OP_SRC_SINES:
     case OP_SRC_TEACHER:
+    case OP_SRC_TEACHER_CLASS:
         s = op_data_load_synthetic(cfg, train, test);
+        break;
+    case OP_SRC_FILE:
+        s = op_data_load_file(cfg, train, test);
         break;
     default:
         s = op_error(OP_ERR_INPUT, "[data] source = %d: unknown",

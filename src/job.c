@@ -40,7 +40,8 @@ typedef struct {
 } op_key;
 
 static const char *const src_names[] = {"fashion_mnist", "gaussian", "sphere",
-                                        "sines", "teacher", NULL};
+                                        "sines", "teacher", "teacher_class",
+                                        "file", NULL};
 static const char *const corrupt_names[] = {
     "none", "random_labels", "shuffled_pixels", "random_pixels", "gaussian",
     NULL};
@@ -64,9 +65,24 @@ static const op_key op_keys[] = {
   "root of every random stream: runs depend only on (seed, run index)"},
 
  {"data", "source", K_ENUM, OFF(data.source), NOCOUNT, 0, 0, "fashion_mnist", src_names, NULL, 0,
-  "data set: Fashion-MNIST IDX files or a synthetic set generated in C"},
+  "data set and its labels: fashion_mnist = 10 clothing classes; "
+  "gaussian, sphere = `classes` labels drawn at random, INDEPENDENT of x "
+  "(memorization only: test accuracy is chance); sines = regression on "
+  "sum a_k sin(f_k x); teacher = regression on a random ReLU network's "
+  "output; teacher_class = `classes` labels, the argmax of a random ReLU "
+  "network's outputs (learnable; label_noise applies); file = your own set "
+  "at `path` (HDF5 or .npy directory): `classes` labels 0..K-1 from y, or "
+  "real targets with regression = true"},
  {"data", "path", K_STRING, OFF(data.path), NOCOUNT, 0, 0, "/usr/share/datasets/fashion-mnist", NULL, NULL, 0,
-  "directory of the gzipped IDX files (Debian's dataset-fashion-mnist)"},
+  "fashion_mnist: directory of the gzipped IDX files (Debian's "
+  "dataset-fashion-mnist); file: an HDF5 file with datasets x_train y_train "
+  "x_test y_test, or a directory of x_train.npy y_train.npy x_test.npy "
+  "y_test.npy"},
+ {"data", "shape", K_ILIST, OFF(data.shape), OFF(data.n_shape), 1, 100000, "", NULL, NULL, 0,
+  "file: image shape H, W, C of each x row (row-major HWC), for downsample "
+  "and pixel corruptions; empty: x is flat with d = dim"},
+ {"data", "regression", K_BOOL, OFF(data.regression), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
+  "file: y holds real targets ([n] or [n][classes]) instead of labels"},
  {"data", "n_train", K_INT, OFF(data.n_train), NOCOUNT, 1, 10000000, "1000", NULL, NULL, 1,
   "training points (Fashion-MNIST: at most 60000)"},
  {"data", "n_test", K_INT, OFF(data.n_test), NOCOUNT, 1, 10000000, "1000", NULL, NULL, 1,
@@ -78,9 +94,10 @@ static const op_key op_keys[] = {
  {"data", "standardize", K_BOOL, OFF(data.standardize), NOCOUNT, 0, 1, "true", NULL, NULL, 0,
   "zero mean, unit variance per feature, from training statistics"},
  {"data", "dim", K_INT, OFF(data.dim), NOCOUNT, 1, 1000000, "16", NULL, NULL, 1,
-  "input dimension d of synthetic sets"},
+  "input dimension d of synthetic sets and of a flat file set"},
  {"data", "classes", K_INT, OFF(data.classes), NOCOUNT, 1, 1000, "2", NULL, NULL, 0,
-  "classes K of synthetic sets (1: one output, labels +-1)"},
+  "classes K of gaussian, sphere, teacher_class, file (1: one output, labels "
+  "+-1; file with regression: outputs per target)"},
  {"data", "frequencies", K_DLIST, OFF(data.freq), OFF(data.n_freq), 0, 1e6, "1, 3, 5", NULL, NULL, 0,
   "sines: angular frequencies of sum a_k sin(f_k x)"},
  {"data", "amplitudes", K_DLIST, OFF(data.amp), OFF(data.n_amp), -1e6, 1e6, "1, 1, 1", NULL, NULL, 0,
@@ -90,7 +107,7 @@ static const op_key op_keys[] = {
  {"data", "hi", K_DOUBLE, OFF(data.hi), NOCOUNT, -1e6, 1e6, "3.141592653589793", NULL, NULL, 0,
   "sines: interval end"},
  {"data", "teacher_width", K_INT, OFF(data.teacher_width), NOCOUNT, 1, 1000000, "32", NULL, NULL, 0,
-  "teacher: hidden width of the random teacher network"},
+  "teacher, teacher_class: hidden width of the random teacher network"},
  {"data", "corruption", K_ENUM, OFF(data.corruption), NOCOUNT, 0, 0, "none", corrupt_names, NULL, 1,
   "Zhang et al.'s corruptions of the training set"},
  {"data", "label_noise", K_DOUBLE, OFF(data.label_noise), NOCOUNT, 0, 1, "0", NULL, NULL, 1,
@@ -236,7 +253,14 @@ typedef struct {
     op_status status;
     char *msg;        /* first error */
     int kernel_seen;
+    /* --set overrides: the block after SET_MARKER, two lines each; errors
+     * on its lines name the override, not a line number. */
+    int set_first;    /* line of the marker, 0 when none */
+    char set_desc[2 * OP_SETS_MAX + 2][160]; /* by line - set_first */
 } parse_state;
+
+/* Opens the block of --set overrides appended to a job's text. */
+#define SET_MARKER "; overparam --set: command-line overrides of the lines above"
 
 static op_status fail(parse_state *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -250,8 +274,14 @@ static op_status fail(parse_state *st, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    st->status = op_error(OP_ERR_INPUT, "%s:%d: %s", st->job->file, st->line,
-                          buf);
+    int o = st->line - st->set_first;
+    if (st->set_first && o > 0 && o < 2 * OP_SETS_MAX + 2 &&
+        st->set_desc[o][0])
+        st->status = op_error(OP_ERR_INPUT, "%s: --set %s: %s", st->job->file,
+                              st->set_desc[o], buf);
+    else
+        st->status = op_error(OP_ERR_INPUT, "%s:%d: %s", st->job->file,
+                              st->line, buf);
     return st->status;
 }
 
@@ -521,8 +551,11 @@ static int section_known(const char *s)
 
 /* ---- grid axes ------------------------------------------------------- */
 
-/* "linspace(a, b, n)", "geomspace(a, b, n)", "range(a, b, step)" or a plain
- * list. Integer keys round and drop repeated values. */
+/* Generated axes, as numpy spells them: "range(a, b[, step])" stops
+ * before b (Python and numpy's arange); "linspace(a, b, n)", "geomspace(a,
+ * b, n)" and "logspace(a, b, n)" (10^a .. 10^b) hold n values including
+ * both ends. Otherwise a plain list. Integer keys round and drop repeated
+ * values. */
 static op_status parse_axis(parse_state *st, int k, const char *value)
 {
     const op_key *key = &op_keys[k];
@@ -537,35 +570,45 @@ static op_status parse_axis(parse_state *st, int k, const char *value)
     int n = 0;
     char allowed[512];
     describe_allowed(key, allowed, sizeof allowed);
+    static const char *const fns[] = {"linspace", "geomspace", "logspace",
+                                      "range"};
     const char *fn = NULL;
-    if (!strncmp(s, "linspace(", 9))
-        fn = "linspace";
-    else if (!strncmp(s, "geomspace(", 10))
-        fn = "geomspace";
-    else if (!strncmp(s, "range(", 6))
-        fn = "range";
+    for (int i = 0; i < 4; i++) {
+        size_t l = strlen(fns[i]);
+        if (!strncmp(s, fns[i], l) && s[l + strspn(s + l, " \t")] == '(')
+            fn = fns[i];
+    }
     if (fn) {
+        int is_range = !strcmp(fn, "range");
         size_t len = strlen(s);
         if (s[len - 1] != ')')
             return fail(st, "[grid] %s = %s: missing ')'", key->name, value);
         s[len - 1] = '\0';
         char *items[4];
         int m = split_list(strchr(s, '(') + 1, items, 3);
-        double a[3];
-        if (m != 3 || parse_number(items[0], &a[0]) ||
-            parse_number(items[1], &a[1]) || parse_number(items[2], &a[2]))
-            return fail(st, "[grid] %s = %s: %s takes three numbers "
-                        "(start, stop, %s)", key->name, value, fn,
-                        strcmp(fn, "range") ? "count" : "step");
+        double a[3] = {0, 0, 1};
+        int ok = m == 3 || (is_range && m == 2);
+        for (int i = 0; ok && i < m; i++)
+            ok = parse_number(items[i], &a[i]) == 0;
+        if (!ok)
+            return fail(st, "[grid] %s = %s: %s takes %s", key->name, value,
+                        fn, is_range ? "two or three numbers (start, stop[, "
+                                       "step]; stop excluded)"
+                                     : "three numbers (start, stop, count)");
         if (key->type == K_ENUM || key->type == K_BOOL)
             return fail(st, "[grid] %s = %s: %s of a non-numeric key "
                         "(allowed: %s)", key->name, value, fn, allowed);
         double count;
-        if (!strcmp(fn, "range")) {
-            if (a[2] == 0 || (a[1] - a[0]) / a[2] < 0)
-                return fail(st, "[grid] %s = %s: step must move from start "
-                            "towards stop", key->name, value);
-            count = floor((a[1] - a[0]) / a[2] * (1 + 1e-12)) + 1;
+        if (is_range) {
+            double q = a[2] != 0 ? (a[1] - a[0]) / a[2] : -1;
+            if (a[2] == 0 || q <= 0)
+                return fail(st, "[grid] %s = %s: empty range: the step must "
+                            "move from start towards stop, which is "
+                            "excluded (range(0, 3) is 0, 1, 2)", key->name,
+                            value);
+            /* The stop is excluded; a quotient a rounding away from an
+             * integer counts as that integer. */
+            count = ceil(q - 1e-10 * (q > 1 ? q : 1));
         } else {
             count = a[2];
             if (count < 1 || count != floor(count))
@@ -574,6 +617,10 @@ static op_status parse_axis(parse_state *st, int k, const char *value)
             if (!strcmp(fn, "geomspace") && (a[0] <= 0 || a[1] <= 0))
                 return fail(st, "[grid] %s = %s: geomspace needs positive "
                             "start and stop", key->name, value);
+            if (!strcmp(fn, "logspace") &&
+                (fabs(a[0]) > 300 || fabs(a[1]) > 300))
+                return fail(st, "[grid] %s = %s: logspace exponents beyond "
+                            "+-300", key->name, value);
         }
         if (count > 1000000)
             return fail(st, "[grid] %s = %s: %.0f values, at most 1000000",
@@ -584,12 +631,17 @@ static op_status parse_axis(parse_state *st, int k, const char *value)
             return fail(st, "out of memory");
         for (int i = 0; i < n; i++) {
             double t = n > 1 ? (double)i / (n - 1) : 0;
-            if (!strcmp(fn, "range"))
+            if (is_range)
                 vals[i] = a[0] + i * a[2];
             else if (!strcmp(fn, "linspace"))
                 vals[i] = a[0] + t * (a[1] - a[0]);
+            else if (!strcmp(fn, "logspace"))
+                vals[i] = pow(10.0, a[0] + t * (a[1] - a[0]));
             else
                 vals[i] = exp(log(a[0]) + t * (log(a[1]) - log(a[0])));
+            /* Ends exactly as written, not one rounding away. */
+            if (!is_range && i == n - 1 && n > 1)
+                vals[i] = !strcmp(fn, "logspace") ? pow(10.0, a[1]) : a[1];
             if (key->type == K_INT)
                 vals[i] = floor(vals[i] + 0.5);
         }
@@ -598,7 +650,7 @@ static op_status parse_axis(parse_state *st, int k, const char *value)
         n = split_list(s, items, OP_LIST_MAX * 16);
         if (n < 0)
             return fail(st, "[grid] %s: more than %d listed values (use "
-                        "linspace/geomspace/range)", key->name,
+                        "linspace/geomspace/logspace/range)", key->name,
                         OP_LIST_MAX * 16);
         if (n == 0)
             return fail(st, "[grid] %s = %s: empty axis: the grid would hold "
@@ -660,6 +712,30 @@ static op_status parse_axis(parse_state *st, int k, const char *value)
 
 /* ---- inih callbacks -------------------------------------------------- */
 
+/* Names the override a line of the --set block came from: "[sec]" lines
+ * take the key line after them, which completes the override. */
+static void describe_set_line(parse_state *st, const char *s)
+{
+    int o = st->line - st->set_first;
+    if (o <= 0 || o >= 2 * OP_SETS_MAX + 2)
+        return;
+    char *d = st->set_desc[o];
+    if (s[0] == '[') {
+        size_t n = strcspn(st->text, "\r\n");
+        char next[LINE_MAX_BYTES + 1];
+        snprintf(next, sizeof next, "%.*s", (int)n, st->text);
+        char *eq = strchr(next, '=');
+        const char *close = strchr(s, ']');
+        if (!eq || !close)
+            return;
+        *eq = '\0';
+        snprintf(d, sizeof st->set_desc[0], "%.*s.%s=%s",
+                 (int)(close - s - 1), s + 1, trim(next), trim(eq + 1));
+    } else if (o >= 2) {
+        memcpy(d, st->set_desc[o - 1], sizeof st->set_desc[0]);
+    }
+}
+
 /* fgets-like reader over the job text that counts lines and refuses lines
  * too long for inih's buffer instead of letting it split them. */
 static char *read_line(char *str, int num, void *stream)
@@ -688,6 +764,10 @@ static char *read_line(char *str, int num, void *stream)
     /* Sections are checked here so that an empty unknown section is
      * reported too (inih calls the handler only for key = value). */
     char *s = trim(str);
+    if (!strcmp(s, SET_MARKER))
+        st->set_first = st->line;
+    else if (st->set_first)
+        describe_set_line(st, s);
     if (s[0] == '[') {
         char *close = strchr(s, ']');
         if (close) {
@@ -780,8 +860,11 @@ static int is_classification(const op_data_cfg *d)
 {
     if (d->source == OP_SRC_FASHION_MNIST)
         return 1;
-    if (d->source == OP_SRC_GAUSSIAN || d->source == OP_SRC_SPHERE)
+    if (d->source == OP_SRC_GAUSSIAN || d->source == OP_SRC_SPHERE ||
+        d->source == OP_SRC_TEACHER_CLASS)
         return 1;
+    if (d->source == OP_SRC_FILE)
+        return !d->regression;
     return 0;
 }
 
@@ -807,12 +890,28 @@ static op_status check_config(parse_state *st, const op_config *c)
         CHECK(28 % d->downsample == 0, "data", "downsample",
               "[data] downsample = %d: must divide 28 (allowed: 1, 2, 4, 7, "
               "14, 28)", d->downsample);
+    } else if (d->source == OP_SRC_FILE) {
+        CHECK(d->n_shape == 0 || d->n_shape == 2 || d->n_shape == 3, "data",
+              "shape", "[data] shape: %d entries (allowed: H, W or H, W, C)",
+              d->n_shape);
+        CHECK(d->n_shape || d->downsample == 1, "data", "downsample",
+              "[data] downsample = %d: needs image rows ([data] shape = H, "
+              "W, C)", d->downsample);
+        CHECK(!d->n_shape || (d->shape[0] % d->downsample == 0 &&
+                              d->shape[1] % d->downsample == 0),
+              "data", "downsample", "[data] downsample = %d: must divide "
+              "the image's %d x %d", d->downsample, d->shape[0],
+              d->n_shape ? d->shape[1] : 0);
+        CHECK(d->n_shape || (d->corruption != OP_CORRUPT_SHUFFLED_PIXELS &&
+                             d->corruption != OP_CORRUPT_RANDOM_PIXELS),
+              "data", "corruption", "[data] corruption: pixel corruptions "
+              "need image rows ([data] shape = H, W, C)");
     } else {
         CHECK(d->corruption != OP_CORRUPT_SHUFFLED_PIXELS &&
                   d->corruption != OP_CORRUPT_RANDOM_PIXELS,
               "data", "corruption",
               "[data] corruption: pixel corruptions need image data "
-              "(source = fashion_mnist)");
+              "(source = fashion_mnist or file with shape)");
     }
     if (d->source == OP_SRC_SINES) {
         CHECK(d->n_freq == d->n_amp && d->n_freq > 0, "data",
@@ -829,7 +928,8 @@ static op_status check_config(parse_state *st, const op_config *c)
           "[train] loss = xent: needs a classification set with at least 2 "
           "classes (use mse)");
     CHECK(d->label_noise == 0 || cls, "data", "label_noise",
-          "[data] label_noise = %g: needs a classification set",
+          "[data] label_noise = %g: needs a classification set "
+          "(source = teacher is regression; teacher_class has labels)",
           d->label_noise);
     CHECK(d->corruption != OP_CORRUPT_RANDOM_LABELS || cls, "data",
           "corruption", "[data] corruption = random_labels: needs a "
@@ -892,6 +992,17 @@ static op_status check_kernel(parse_state *st)
 
 static op_status check_data_files(parse_state *st, const op_config *c)
 {
+    if (c->data.source == OP_SRC_FILE) {
+        /* Contents are checked when the data loads, before anything is
+         * written; here only that the path is there. */
+        if (access(c->data.path, R_OK) != 0) {
+            st->line = line_of(st, "data", "path");
+            return fail(st, "[data] path = %s: cannot read it (%s): an HDF5 "
+                        "file or a directory of .npy files", c->data.path,
+                        strerror(errno));
+        }
+        return OP_OK;
+    }
     if (c->data.source != OP_SRC_FASHION_MNIST)
         return OP_OK;
     static const char *const files[] = {
@@ -1015,9 +1126,160 @@ op_status op_job_load_string(op_job *job, const char *name, const char *text)
     return s;
 }
 
-op_status op_job_load(op_job *job, const char *path)
+/* ---- --set overrides ------------------------------------------------ */
+
+static op_status read_job_file(const char *path, char **text);
+
+/* Splits "section.key=value" into its parts (trimmed, in bufs). */
+static int split_set(const char *set, char *sec, char *key, char *val,
+                     size_t len)
+{
+    const char *dot = strchr(set, '.'), *eq = strchr(set, '=');
+    if (!dot || !eq || dot > eq || strchr(set, '\n') || strchr(set, '\r') ||
+        strlen(set) >= len)
+        return -1;
+    snprintf(sec, len, "%.*s", (int)(dot - set), set);
+    snprintf(key, len, "%.*s", (int)(eq - dot - 1), dot + 1);
+    snprintf(val, len, "%s", eq + 1);
+    char *t = trim(sec);
+    memmove(sec, t, strlen(t) + 1);
+    t = trim(key);
+    memmove(key, t, strlen(t) + 1);
+    t = trim(val);
+    memmove(val, t, strlen(t) + 1);
+    return *sec && *key && !strpbrk(sec, "[]") && !strpbrk(key, "=:;#[]")
+               ? 0 : -1;
+}
+
+op_status op_job_apply_sets(const char *name, const char *text,
+                            const char *const *sets, int n_sets, char **out)
+{
+    *out = NULL;
+    if (n_sets > OP_SETS_MAX)
+        return op_error(OP_ERR_INPUT, "%s: %d --set overrides, at most %d",
+                        name, n_sets, OP_SETS_MAX);
+    char sec[OP_SETS_MAX][64], key[OP_SETS_MAX][64];
+    char val[OP_SETS_MAX][LINE_MAX_BYTES];
+    for (int i = 0; i < n_sets; i++) {
+        char sc[LINE_MAX_BYTES], k[LINE_MAX_BYTES];
+        if (split_set(sets[i], sc, k, val[i], LINE_MAX_BYTES) != 0 ||
+            strlen(k) >= sizeof key[i] || strlen(sc) >= sizeof sec[i])
+            return op_error(OP_ERR_INPUT, "%s: --set %s: want SECTION.KEY="
+                            "VALUE (e.g. --set train.lr=0.05)", name,
+                            sets[i]);
+        snprintf(key[i], sizeof key[i], "%s", k);
+        snprintf(sec[i], sizeof sec[i], "%s", sc);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(sec[i], sec[j]) && !strcmp(key[i], key[j]))
+                return op_error(OP_ERR_INPUT, "%s: --set %s: %s.%s set "
+                                "twice (first: --set %s)", name, sets[i],
+                                sec[i], key[i], sets[j]);
+    }
+    /* Each overridden line becomes a comment, so line numbers stay those
+     * of the file and the archive's text shows what was replaced. */
+    size_t len = strlen(text), cap = len + 2 * (size_t)len / 8 + 256;
+    for (int i = 0; i < n_sets; i++)
+        cap += strlen(sets[i]) * 2 + 64;
+    char *o = malloc(cap + sizeof SET_MARKER + 8);
+    if (!o)
+        return op_error(OP_ERR_NOMEM, "%s: out of memory", name);
+    size_t at = 0;
+    char cur[LINE_MAX_BYTES] = "";
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, "\n");
+        char line[LINE_MAX_BYTES + 1];
+        snprintf(line, sizeof line, "%.*s", (int)(n < LINE_MAX_BYTES ? n :
+                                                  LINE_MAX_BYTES), p);
+        char *t = trim(line);
+        int hide = 0;
+        if (t[0] == '[' && strchr(t, ']')) {
+            *strchr(t, ']') = '\0';
+            snprintf(cur, sizeof cur, "%s", trim(t + 1));
+        } else if (t[0] && t[0] != ';' && t[0] != '#') {
+            t[strcspn(t, "=:")] = '\0';
+            t = trim(t);
+            for (int i = 0; i < n_sets; i++)
+                hide |= !strcmp(cur, sec[i]) && !strcmp(t, key[i]);
+        }
+        if (hide) {
+            if (at + 2 > cap) {
+                cap = cap * 2 + n;
+                char *b = realloc(o, cap + sizeof SET_MARKER + 8);
+                if (!b) {
+                    free(o);
+                    return op_error(OP_ERR_NOMEM, "%s: out of memory", name);
+                }
+                o = b;
+            }
+            o[at++] = ';';
+        }
+        if (at + n + 1 > cap) {
+            cap = cap * 2 + n;
+            char *b = realloc(o, cap + sizeof SET_MARKER + 8);
+            if (!b) {
+                free(o);
+                return op_error(OP_ERR_NOMEM, "%s: out of memory", name);
+            }
+            o = b;
+        }
+        memcpy(o + at, p, n);
+        at += n;
+        p += n;
+        if (*p == '\n') {
+            o[at++] = '\n';
+            p++;
+        }
+    }
+    if (n_sets == 0) {
+        o[at] = '\0';
+        *out = o;
+        return OP_OK;
+    }
+    size_t need = at + 2 + sizeof SET_MARKER + 1;
+    for (int i = 0; i < n_sets; i++)
+        need += strlen(sec[i]) + strlen(key[i]) + strlen(val[i]) + 8;
+    char *b = realloc(o, need);
+    if (!b) {
+        free(o);
+        return op_error(OP_ERR_NOMEM, "%s: out of memory", name);
+    }
+    o = b;
+    if (at > 0 && o[at - 1] != '\n')
+        o[at++] = '\n';
+    at += (size_t)sprintf(o + at, "%s\n", SET_MARKER);
+    for (int i = 0; i < n_sets; i++)
+        at += (size_t)sprintf(o + at, "[%s]\n%s = %s\n", sec[i], key[i],
+                              val[i]);
+    *out = o;
+    return OP_OK;
+}
+
+op_status op_job_load_sets(op_job *job, const char *path,
+                           const char *const *sets, int n_sets)
 {
     memset(job, 0, sizeof *job);
+    char *text = NULL;
+    op_status s = read_job_file(path, &text);
+    if (s != OP_OK)
+        return s;
+    char *eff;
+    s = op_job_apply_sets(path, text, sets, n_sets, &eff);
+    free(text);
+    if (s != OP_OK)
+        return s;
+    s = op_job_load_string(job, path, eff);
+    free(eff);
+    return s;
+}
+
+op_status op_job_load(op_job *job, const char *path)
+{
+    return op_job_load_sets(job, path, NULL, 0);
+}
+
+/* The file's bytes, NUL-terminated, refused when not a text job file. */
+static op_status read_job_file(const char *path, char **text)
+{
     FILE *f = fopen(path, "rb");
     if (!f)
         return op_error(OP_ERR_INPUT, "%s: cannot open job file: %s", path,
@@ -1045,9 +1307,8 @@ op_status op_job_load(op_job *job, const char *path)
         return op_error(OP_ERR_INPUT, "%s:%d: NUL byte: not a text job file",
                         path, line);
     }
-    op_status s = op_job_load_string(job, path, buf);
-    free(buf);
-    return s;
+    *text = buf;
+    return OP_OK;
 }
 
 void op_job_free(op_job *job)
@@ -1115,4 +1376,161 @@ void op_job_print_keys(FILE *out)
                 op_keys[i].name, op_keys[i].def, allowed,
                 op_keys[i].sweep ? "yes" : "", op_keys[i].help);
     }
+}
+
+/* ---- extending a finished sweep ------------------------------------- */
+
+/* Key k's value in cfg as text, for comparing two jobs and naming what
+ * differs. */
+static void key_text(const op_key *k, const op_config *cfg, char *buf,
+                     size_t len)
+{
+    const char *base = (const char *)cfg + k->offset;
+    size_t used = 0;
+    buf[0] = '\0';
+    switch (k->type) {
+    case K_STRING: snprintf(buf, len, "%s", base); break;
+    case K_DOUBLE: snprintf(buf, len, "%.17g", *(const double *)base); break;
+    case K_U64:
+        snprintf(buf, len, "%llu",
+                 (unsigned long long)*(const uint64_t *)base);
+        break;
+    case K_ENUM: {
+        int v = *(const int *)base;
+        for (int i = 0; k->names[i]; i++)
+            if ((k->values ? k->values[i] : i) == v)
+                snprintf(buf, len, "%s", k->names[i]);
+        break;
+    }
+    case K_KERNELS:
+        snprintf(buf, len, "%s%s%s", cfg->kernel.nngp ? "nngp" : "",
+                 cfg->kernel.nngp && cfg->kernel.ntk ? ", " : "",
+                 cfg->kernel.ntk ? "ntk" : "");
+        break;
+    case K_DLIST:
+    case K_ILIST: {
+        int n = *(const int *)((const char *)cfg + k->count_offset);
+        for (int i = 0; i < n && used < len; i++)
+            used += (size_t)snprintf(buf + used, len - used, "%s%.17g",
+                                     i ? ", " : "",
+                                     k->type == K_DLIST
+                                         ? ((const double *)base)[i]
+                                         : (double)((const int *)base)[i]);
+        break;
+    }
+    default: snprintf(buf, len, "%d", *(const int *)base); break;
+    }
+}
+
+/* Key k's value in cfg as a number (the representation axes hold). */
+static double key_number(const op_key *k, const op_config *cfg)
+{
+    const char *base = (const char *)cfg + k->offset;
+    switch (k->type) {
+    case K_DOUBLE: return *(const double *)base;
+    case K_U64: return (double)*(const uint64_t *)base;
+    default: return *(const int *)base;
+    }
+}
+
+op_status op_job_extension_map(const op_job *old, const op_job *job,
+                               const char *archive, long *map)
+{
+    char diff[1536] = "";
+    size_t used = 0;
+    int n_diff = 0;
+    /* Keys swept by either job are compared through the axes below; every
+     * other key must hold the same value ([output] aside: where results
+     * go does not change them). */
+    for (int k = 0; k < N_KEYS; k++) {
+        if (!strcmp(op_keys[k].section, "output"))
+            continue;
+        int swept = 0;
+        for (int a = 0; a < job->n_axes; a++)
+            swept |= job->axes[a].key == k;
+        for (int a = 0; a < old->n_axes; a++)
+            swept |= old->axes[a].key == k;
+        if (swept)
+            continue;
+        char va[512], vb[512];
+        key_text(&op_keys[k], &old->base, va, sizeof va);
+        key_text(&op_keys[k], &job->base, vb, sizeof vb);
+        if (strcmp(va, vb) != 0 && used < sizeof diff) {
+            used += (size_t)snprintf(diff + used, sizeof diff - used,
+                                     "%s[%s] %s: %s -> %s", n_diff ? "; " : "",
+                                     op_keys[k].section, op_keys[k].name,
+                                     va, vb);
+            n_diff++;
+        }
+    }
+    if (old->base.kernel.enabled != job->base.kernel.enabled && used < sizeof diff) {
+        used += (size_t)snprintf(diff + used, sizeof diff - used,
+                                 "%s[kernel] section %s", n_diff ? "; " : "",
+                                 job->base.kernel.enabled ? "added"
+                                                          : "removed");
+        n_diff++;
+    }
+    if (n_diff)
+        return op_error(OP_ERR_INPUT, "%s: --resume with %s: key%s other "
+                        "than [grid] values changed (%s); a finished sweep "
+                        "can only be extended by adding [grid] values: use "
+                        "another -o or --force", archive, job->file,
+                        n_diff == 1 ? "" : "s", diff);
+    /* Every old axis stays an axis and keeps every value it had. */
+    for (int a = 0; a < old->n_axes; a++) {
+        const op_axis *oa = &old->axes[a];
+        int b = op_job_axis_find(job, oa->name);
+        if (b < 0)
+            return op_error(OP_ERR_INPUT, "%s: --resume with %s: [grid] %s "
+                            "removed; a finished sweep can only be extended "
+                            "(keep every axis and value)", archive,
+                            job->file, oa->name);
+        for (int i = 0; i < oa->n; i++) {
+            int found = 0;
+            for (int j = 0; j < job->axes[b].n && !found; j++)
+                found = job->axes[b].values[j] == oa->values[i];
+            if (!found) {
+                char lb[64];
+                return op_error(OP_ERR_INPUT, "%s: --resume with %s: [grid] "
+                                "%s no longer holds %s, a value of the "
+                                "finished sweep; extending keeps every old "
+                                "value (use another -o or --force)", archive,
+                                job->file, oa->name,
+                                op_job_axis_label(old, a, oa->values[i], lb,
+                                                  sizeof lb));
+            }
+        }
+    }
+    /* A new axis must hold the value the old job had for that key. */
+    for (int b = 0; b < job->n_axes; b++) {
+        if (op_job_axis_find(old, job->axes[b].name) >= 0)
+            continue;
+        double v = key_number(&op_keys[job->axes[b].key], &old->base);
+        int found = 0;
+        for (int j = 0; j < job->axes[b].n && !found; j++)
+            found = job->axes[b].values[j] == v;
+        if (!found) {
+            char lb[64];
+            return op_error(OP_ERR_INPUT, "%s: --resume with %s: new [grid] "
+                            "%s lacks %s, the value every finished run had",
+                            archive, job->file, job->axes[b].name,
+                            op_job_axis_label(job, b, v, lb, sizeof lb));
+        }
+    }
+    /* Old run r -> the new run with the same configuration: each new axis
+     * index from the old run's value, last axis fastest. */
+    for (long r = 0; r < old->n_runs; r++) {
+        op_config c;
+        op_job_config(old, r, &c);
+        long idx = 0;
+        for (int b = 0; b < job->n_axes; b++) {
+            double v = key_number(&op_keys[job->axes[b].key], &c);
+            int j = 0;
+            while (j < job->axes[b].n && job->axes[b].values[j] != v)
+                j++;
+            idx = idx * job->axes[b].n + j;
+        }
+        map[r] = idx;
+    }
+    return OP_OK;
 }

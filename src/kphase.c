@@ -190,6 +190,17 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
     if (s != OP_OK)
         return s;
     hid_t file = op_archive_file(ar);
+    /* Progress: every depth costs the same O(n^3) (one build, the ridge
+     * solves, the eigendecompositions), so the seconds of the builds done
+     * so far, per build, times the builds left is the ETA. */
+    int builds_left = 0, builds_done = 0;
+    for (int di = 0; di < base->n_depths; di++) {
+        int any = 0;
+        for (int ki = 0; ki < n_kinds; ki++)
+            any |= !done[di * n_kinds + ki];
+        builds_left += any;
+    }
+    double t0 = MPI_Wtime();
     /* Per depth, every kind not yet done comes from one build; each is
      * then written, flushed and journaled on its own, in index order. */
     for (int di = 0; di < base->n_depths && s == OP_OK; di++) {
@@ -211,8 +222,23 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
                                 train->d);
         if (s != OP_OK)
             break;
+        if (rank == 0) {
+            double el = MPI_Wtime() - t0;
+            char eta[32] = "-";
+            if (builds_done > 0)
+                snprintf(eta, sizeof eta, "%.0fs",
+                         el / builds_done * (builds_left - builds_done));
+            fprintf(stderr, "[overparam] kernels %d/%d: depth %d (%s%s), "
+                    "n=%d: build, %d ridge%s, eigen; elapsed %.0fs ETA %s\n",
+                    builds_done + 1, builds_left, kc.depth,
+                    todo[0] == OP_KERNEL_NTK ? "ntk" : "nngp",
+                    n_todo > 1 ? "+ntk" : "", train->n, kc.n_ridge,
+                    kc.n_ridge == 1 ? "" : "s", el, eta);
+            fflush(stderr);
+        }
         op_kernel_result res[2];
         s = op_pkernel_run(&grid, &spec, &kc, n_todo, todo, train, test, res);
+        builds_done++;
         if (s != OP_OK)
             break;
         for (int j = 0; j < n_todo; j++) {

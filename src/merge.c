@@ -25,6 +25,7 @@
 #include "overparam/archive.h"
 #include "overparam/h5attr.h"
 #include "overparam/job.h"
+#include "overparam/kphase.h"
 #include "overparam/result.h"
 
 #define H5HINT "check the archive paths, free disk space and file locking " \
@@ -530,5 +531,248 @@ op_status op_merge(const char *out, const char *const *inputs, int n,
     free(done);
     op_job_free(&job);
     free(text);
+    return s;
+}
+
+/* ---- extending a finished sweep (run --resume with a grown [grid]) ----
+ * The archive's datasets are sized by its job's run count and indexed by
+ * run, so added grid points cannot be appended in place: the finished runs
+ * move, through the archive API like a merge, into a new archive of the
+ * new job at their new indices; kernels of an unchanged [kernel] section
+ * are copied and journaled as done. The old archive is renamed, never
+ * modified, so a kill at any point loses nothing: before the last renames
+ * the old archive is still in place and the next --resume starts over. */
+
+static int same_layout(const op_layout *a, const op_layout *b, char *which,
+                       size_t len)
+{
+    if (a->n_log != b->n_log) {
+        snprintf(which, len, "the curves (%d -> %d logged points)", a->n_log,
+                 b->n_log);
+        return 0;
+    }
+    for (int i = 0; i < a->n && i < b->n; i++) {
+        const op_field *x = &a->f[i], *y = &b->f[i];
+        int same = !strcmp(x->group, y->group) && !strcmp(x->name, y->name) &&
+                   x->ndim == y->ndim && x->offset == y->offset;
+        for (int k = 0; k < x->ndim && same; k++)
+            same = x->dims[k] == y->dims[k];
+        if (!same) {
+            snprintf(which, len, "/%s/%s", x->group, x->name);
+            return 0;
+        }
+    }
+    if (a->n != b->n || a->total != b->total) {
+        snprintf(which, len, "the per-run arrays (%d -> %d fields)", a->n,
+                 b->n);
+        return 0;
+    }
+    return 1;
+}
+
+/* Rank 0 (MPI_COMM_SELF): puts old run r at map[r] in the open archive. */
+static op_status extend_runs(op_archive *ar, const char *path,
+                             const op_job *old, const op_layout *lay,
+                             const long *map, long *kept)
+{
+    merge_input in;
+    char *text = NULL;
+    op_status s = input_open(&in, path, &text);
+    free(text);
+    if (s != OP_OK)
+        return s;
+    merge_row *rows = calloc((size_t)old->n_runs, sizeof *rows);
+    double *va = malloc(sizeof(double) * (size_t)(lay->total + 1));
+    op_result res = {0};
+    if (!rows || !va) {
+        free(rows);
+        free(va);
+        input_close(&in, 0);
+        return op_error(OP_ERR_NOMEM, "extend: no memory for %ld runs",
+                        old->n_runs);
+    }
+    s = op_result_alloc(&res, lay);
+    if (s == OP_OK)
+        s = input_check(&in, old, lay);
+    if (s == OP_OK)
+        s = read_rows(&in, rows);
+    *kept = 0;
+    for (long r = 0; r < old->n_runs && s == OP_OK; r++) {
+        if (rows[r].status == OP_RUN_PENDING)
+            continue;
+        s = read_arrays(&in, lay, r, va);
+        if (s != OP_OK)
+            break;
+        fill_result(&res, lay, map[r], &rows[r], va);
+        s = op_archive_put(ar, &res);
+        (*kept)++;
+    }
+    if (res.values)
+        op_result_free(&res);
+    free(rows);
+    free(va);
+    input_close(&in, lay->n);
+    return s;
+}
+
+static op_status rename_pair(const char *from, const char *to)
+{
+    char jf[OP_PATH_MAX + 64], jt[OP_PATH_MAX + 64];
+    snprintf(jf, sizeof jf, "%s.journal", from);
+    snprintf(jt, sizeof jt, "%s.journal", to);
+    if (rename(from, to) != 0)
+        return op_error(OP_ERR_IO, "extend: cannot rename %s to %s", from,
+                        to);
+    struct stat st;
+    if (stat(jf, &st) == 0 && rename(jf, jt) != 0)
+        return op_error(OP_ERR_IO, "extend: cannot rename %s to %s", jf, jt);
+    return OP_OK;
+}
+
+op_status op_merge_extend(const char *path, const op_job *job, FILE *log,
+                          long *kept)
+{
+    *kept = -1;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return OP_OK;
+    /* Anything but a readable archive of another job text is the archive
+     * layer's to report when it opens the file. */
+    merge_input in;
+    char *text = NULL;
+    if (input_open(&in, path, &text) != OP_OK)
+        return OP_OK;
+    char *job_file = op_h5_attr_read_string(in.file, "job_file");
+    input_close(&in, 0);
+    int same = !strcmp(text, job->text);
+    op_job old;
+    op_status s = same ? OP_ERR_INPUT
+                       : op_job_load_string(&old, job_file ? job_file : path,
+                                            text);
+    free(job_file);
+    free(text);
+    if (s != OP_OK)
+        return OP_OK;
+    long *map = malloc(sizeof(long) * (size_t)old.n_runs);
+    op_layout olay, nlay;
+    s = map ? op_job_extension_map(&old, job, path, map)
+            : op_error(OP_ERR_NOMEM, "extend: no memory");
+    /* A run's random streams derive from (seed, run index): a finished run
+     * moved to another index would keep streams a fresh sweep gives
+     * another run, and a new run could draw a finished one's. Only an
+     * extension that keeps every index (values added after the old ones
+     * on the first swept axis, or a new axis ahead of the others holding
+     * the old value first) is exactly the sweep of the new job. */
+    for (long r = 0; s == OP_OK && r < old.n_runs; r++)
+        if (map[r] != r) {
+            char lb[64];
+            int a0 = job->n_axes > 0 ? 0 : -1;
+            s = op_error(OP_ERR_INPUT, "%s: --resume with %s: the added "
+                         "[grid] values move finished run %ld to run %ld, "
+                         "and a run's random streams follow its index, so "
+                         "the result would not be this job's sweep; only "
+                         "values added after the old ones of the first "
+                         "swept axis (%s, up to %s) keep every index: run "
+                         "the new points into another -o", path, job->file,
+                         r, map[r], a0 >= 0 ? job->axes[0].name : "-",
+                         a0 >= 0 && old.n_axes > 0
+                             ? op_job_axis_label(&old, 0,
+                                                 old.axes[0].values
+                                                     [old.axes[0].n - 1],
+                                                 lb, sizeof lb)
+                             : "-");
+        }
+    if (s == OP_OK)
+        s = op_layout_build(&old, &olay);
+    if (s == OP_OK)
+        s = op_layout_build(job, &nlay);
+    char which[160];
+    if (s == OP_OK && !same_layout(&olay, &nlay, which, sizeof which))
+        s = op_error(OP_ERR_INPUT, "%s: --resume with %s: the added [grid] "
+                     "values change the shape of %s in every run; extend "
+                     "into another -o instead", path, job->file, which);
+    int nk_old = op_kphase_count(&old), nk = op_kphase_count(job);
+    unsigned char *done_old = NULL, *dk_old = NULL, *done_new = NULL,
+                  *dk_new = NULL;
+    if (s == OP_OK) {
+        done_old = OP_XCALLOC((size_t)old.n_runs + 1, 1);
+        dk_old = OP_XCALLOC((size_t)nk_old + 1, 1);
+        done_new = OP_XCALLOC((size_t)job->n_runs + 1, 1);
+        dk_new = OP_XCALLOC((size_t)nk + 1, 1);
+    }
+    /* Replay the old journal (a killed sweep's last runs) into its file. */
+    op_archive *ar = NULL;
+    if (s == OP_OK)
+        s = op_archive_open(&ar, path, &old, &olay, MPI_COMM_SELF,
+                            OP_ARCHIVE_RESUME, done_old, dk_old, nk_old);
+    if (s == OP_OK)
+        s = op_archive_close(ar);
+    char tmp[OP_PATH_MAX + 32], before[OP_PATH_MAX + 32];
+    snprintf(tmp, sizeof tmp, "%s.extend-tmp", path);
+    snprintf(before, sizeof before, "%s.pre-extend", path);
+    long n_kept = 0;
+    int kernels_kept = 0;
+    if (s == OP_OK)
+        s = op_archive_open(&ar, tmp, job, &nlay, MPI_COMM_SELF,
+                            OP_ARCHIVE_FORCE, done_new, dk_new, nk);
+    if (s == OP_OK) {
+        s = extend_runs(ar, path, &old, &olay, map, &n_kept);
+        op_status c = op_archive_close(ar);
+        if (s == OP_OK)
+            s = c;
+    }
+    /* Kernels depend on the data, the [kernel] section and the [model]
+     * values it inherits, none of which an extension may change; they are
+     * kept when the list of kernels is the same too. */
+    int any_kernel = 0;
+    for (int i = 0; i < nk_old && dk_old; i++)
+        any_kernel |= dk_old[i];
+    if (s == OP_OK && any_kernel && nk == nk_old &&
+        !memcmp(&old.base.kernel, &job->base.kernel, sizeof old.base.kernel)) {
+        s = copy_kernels(tmp, path, NULL);
+        if (s == OP_OK)
+            s = op_archive_open(&ar, tmp, job, &nlay, MPI_COMM_SELF,
+                                OP_ARCHIVE_RESUME, done_new, dk_new, nk);
+        for (int i = 0; i < nk && s == OP_OK; i++)
+            if (dk_old[i]) {
+                s = op_archive_put_kernel(ar, i);
+                kernels_kept++;
+            }
+        if (ar) {
+            op_status c = op_archive_close(ar);
+            if (s == OP_OK)
+                s = c;
+        }
+    }
+    if (s == OP_OK)
+        s = rename_pair(path, before);
+    if (s == OP_OK)
+        s = rename_pair(tmp, path);
+    if (s != OP_OK) {
+        char jt[OP_PATH_MAX + 64];
+        snprintf(jt, sizeof jt, "%s.journal", tmp);
+        remove(tmp);
+        remove(jt);
+    } else {
+        *kept = n_kept;
+        if (log && old.n_runs == job->n_runs)
+            fprintf(log, "[overparam] %s: job text changed, no run did "
+                    "(comments, order): %ld finished runs and %d kernel%s "
+                    "kept; the archive before is %s\n", path, n_kept,
+                    kernels_kept, kernels_kept == 1 ? "" : "s", before);
+        else if (log)
+            fprintf(log, "[overparam] %s: grid extended from %ld to %ld runs: "
+                    "%ld finished runs and %d kernel%s kept, %ld runs to do; "
+                    "the archive before is %s\n", path, old.n_runs,
+                    job->n_runs, n_kept, kernels_kept,
+                    kernels_kept == 1 ? "" : "s", job->n_runs - n_kept,
+                    before);
+    }
+    free(done_old);
+    free(dk_old);
+    free(done_new);
+    free(dk_new);
+    free(map);
+    op_job_free(&old);
     return s;
 }

@@ -338,6 +338,23 @@ static int coord_take_chunk(coord *c)
     return k;
 }
 
+double op_sched_eta(const op_sched_fit *fit, long n_pending,
+                    double cost_pending, long n_flight, double cost_flight,
+                    int procs)
+{
+    if (fit->n < 1)
+        return -1;
+    double a, b;
+    op_sched_fit_line(fit, &a, &b);
+    /* Runs in flight are, on average, half done. */
+    double work = a * (double)n_pending + b * cost_pending +
+                  0.5 * (a * (double)n_flight + b * cost_flight);
+    return work / (procs > 0 ? procs : 1);
+}
+
+/* The ETA comes from the cost fit the chunks are sized with, not from
+ * elapsed / finished: runs go out largest first, so the early average
+ * overstates the rest by the cost spread (~10x on a width sweep). */
 static void coord_progress(coord *c, int final)
 {
     if (c->opts->quiet)
@@ -352,11 +369,18 @@ static void coord_progress(coord *c, int final)
     long total = s->n_runs - s->done_before;
     double el = t - c->t_start;
     char eta[32] = "-";
-    if (finished > 0 && finished < total)
-        snprintf(eta, sizeof eta, "%.0fs",
-                 el / (double)finished * (double)(total - finished));
-    else if (finished == total)
+    if (finished > 0 && finished < total) {
+        /* In flight: the runs handed out last (hand-out is in order). */
+        long fl = c->in_flight < c->next ? c->in_flight : c->next;
+        double left = op_sched_eta(
+            &c->fit, c->n_order - c->next, c->cost_left[c->next], fl,
+            c->cost_left[c->next - fl] - c->cost_left[c->next], c->procs);
+        if (left < 0) /* no run timed yet */
+            left = el / (double)finished * (double)(total - finished);
+        snprintf(eta, sizeof eta, "%.0fs", left < 0.5 && left > 0 ? 1 : left);
+    } else if (finished == total) {
         snprintf(eta, sizeof eta, "0s");
+    }
     fprintf(stderr, "%s[overparam] runs %ld/%ld (%ld resumed) diverged %ld "
             "failed %ld elapsed %.0fs ETA %s%s%s", c->tty ? "\r" : "",
             finished + s->done_before, s->n_runs, s->done_before,

@@ -96,7 +96,7 @@ START_TEST(ranges)
     const char *text = "[data]\nsource = sphere\n"
                        "[grid]\nwidth = geomspace(8, 1024, 8)\n"
                        "label_noise = linspace(0, 1, 6)\n"
-                       "depth = range(1, 4, 1)\n"
+                       "depth = range(1, 5, 1)\n"
                        "parameterization = standard, ntk\n";
     ck_assert_int_eq(load(&job, text), OP_OK);
     int a = op_job_axis_find(&job, "width");
@@ -119,6 +119,50 @@ START_TEST(ranges)
     ck_assert_int_eq(load(&job, "[data]\nsource = sphere\n[grid]\n"
                                 "width = geomspace(1, 4, 10)\n"), OP_OK);
     ck_assert_int_eq(job.n_runs, 4);
+    op_job_free(&job);
+}
+END_TEST
+
+/* range() excludes its stop as Python and numpy do; logspace is 10^linspace;
+ * generated ends are exactly the written ones. */
+START_TEST(ranges_like_numpy)
+{
+    op_job job;
+    ck_assert_int_eq(load(&job, "[data]\nsource = sphere\n[grid]\n"
+                                "seed = range(0, 3, 1)\n"), OP_OK);
+    ck_assert_int_eq(job.n_runs, 3);
+    ck_assert(job.axes[0].values[2] == 2);
+    op_job_free(&job);
+    ck_assert_int_eq(load(&job, "[data]\nsource = sphere\n[grid]\n"
+                                "seed = range(0, 5)\n"), OP_OK);
+    ck_assert_int_eq(job.n_runs, 5);
+    op_job_free(&job);
+    ck_assert_int_eq(load(&job, "[data]\nsource = sphere\n[grid]\n"
+                                "width = range(10, 0, -3)\n"), OP_OK);
+    ck_assert_int_eq(job.n_runs, 4); /* 10 7 4 1 */
+    ck_assert(job.axes[0].values[3] == 1);
+    op_job_free(&job);
+    /* 0.1 steps to 1: ten values, 1 itself excluded despite rounding. */
+    ck_assert_int_eq(load(&job, "[data]\nsource = sphere\n[grid]\n"
+                                "label_noise = range(0, 1, 0.1)\n"), OP_OK);
+    ck_assert_int_eq(job.n_runs, 10);
+    ck_assert(fabs(job.axes[0].values[9] - 0.9) < 1e-12);
+    op_job_free(&job);
+    ck_assert_int_eq(load(&job, "[data]\nsource = sphere\n[grid]\n"
+                                "lr = logspace(-3, -1, 3)\n"), OP_OK);
+    ck_assert_int_eq(job.n_runs, 3);
+    ck_assert(fabs(job.axes[0].values[0] - 1e-3) < 1e-18);
+    ck_assert(fabs(job.axes[0].values[1] - 1e-2) < 1e-17);
+    ck_assert(job.axes[0].values[2] == 0.1);
+    op_job_free(&job);
+    ck_assert_int_eq(load(&job, "[data]\nsource = sphere\n[grid]\n"
+                                "lr = geomspace(0.001, 0.1, 3)\n"), OP_OK);
+    ck_assert(job.axes[0].values[2] == 0.1);
+    op_job_free(&job);
+    ck_assert_int_eq(load(&job, "[data]\nsource = sphere\n[grid]\n"
+                                "label_noise = linspace(0, 0.3, 4)\n"),
+                     OP_OK);
+    ck_assert(job.axes[0].values[3] == 0.3);
     op_job_free(&job);
 }
 END_TEST
@@ -176,11 +220,17 @@ START_TEST(errors)
                  4, "positive");
     expect_error("[data]\nsource = sphere\n[grid]\nwidth = linspace(1, 8)\n",
                  4, "three numbers");
+    expect_error("[data]\nsource = sphere\n[grid]\nwidth = range(8)\n",
+                 4, "two or three numbers");
+    expect_error("[data]\nsource = sphere\n[grid]\nseed = range(3, 3)\n",
+                 4, "empty range");
+    expect_error("[data]\nsource = sphere\n[grid]\nlr = logspace(0, 400, 3)\n",
+                 4, "beyond");
     expect_error("[data]\nsource = sphere\n[grid]\nwidth = range(1, 9e9, 1)\n",
                  4, "at most 1000000");
     expect_error("[data]\nsource = sphere\n[grid]\n"
-                 "width = range(1, 1000, 1)\ndepth = range(1, 64, 1)\n"
-                 "seed = range(0, 999, 1)\n", 6, "runs, at most");
+                 "width = range(1, 1001)\ndepth = range(1, 65)\n"
+                 "seed = range(0, 1000)\n", 6, "runs, at most");
     expect_error("width = 3\n", 1, "outside any section");
     expect_error("[data]\nsource = sphere\nthis line is garbage\n", 3,
                  "syntax error");
@@ -234,6 +284,7 @@ static Suite *job_suite(void)
     tcase_add_test(tc, defaults_and_values);
     tcase_add_test(tc, grid_expansion);
     tcase_add_test(tc, ranges);
+    tcase_add_test(tc, ranges_like_numpy);
     tcase_add_test(tc, kernel_inherits_model);
     tcase_add_test(tc, errors);
     tcase_add_test(tc, file_errors);

@@ -29,7 +29,10 @@ typedef enum {
     OP_SRC_GAUSSIAN, /* x ~ N(0, I/d) */
     OP_SRC_SPHERE,   /* x uniform on the unit sphere S^{d-1} */
     OP_SRC_SINES,    /* 1-D: x on [lo, hi], y = sum a_k sin(f_k x) */
-    OP_SRC_TEACHER   /* Gaussian x, y from a random teacher network */
+    OP_SRC_TEACHER,  /* Gaussian x, y from a random teacher network */
+    OP_SRC_TEACHER_CLASS, /* Gaussian x, label = argmax of a random teacher's
+                             K outputs (K = 1: sign about the train mean) */
+    OP_SRC_FILE      /* the user's own set: HDF5 file or .npy directory */
 } op_source;
 typedef enum {
     OP_CORRUPT_NONE,
@@ -53,6 +56,9 @@ typedef struct {
     double amp[OP_LIST_MAX];
     double lo, hi;     /* sines: interval */
     int teacher_width; /* teacher: hidden width of the random teacher */
+    int n_shape;       /* file: image shape H, W, C (0 entries: flat x) */
+    int shape[OP_LIST_MAX];
+    int regression;    /* file: y are real targets, not class labels */
     op_corruption corruption;
     double label_noise; /* swept: fraction of train labels made wrong */
     double zca;         /* ZCA whitening regularizer zeta; < 0 = off */
@@ -158,6 +164,16 @@ typedef struct {
 } op_job;
 
 op_status op_job_load(op_job *job, const char *path);
+/* op_job_load with command-line overrides "section.key=value": each
+ * replaces the file's line (kept as a comment) and is appended in a block
+ * the job text keeps, so the archive's text reproduces the run; errors on
+ * an override name it. */
+#define OP_SETS_MAX 64
+op_status op_job_load_sets(op_job *job, const char *path,
+                           const char *const *sets, int n_sets);
+/* The effective text of `text` under the overrides (malloc'd into *out). */
+op_status op_job_apply_sets(const char *name, const char *text,
+                            const char *const *sets, int n_sets, char **out);
 op_status op_job_load_string(op_job *job, const char *name, const char *text);
 void op_job_free(op_job *job);
 
@@ -173,6 +189,14 @@ const char *op_job_axis_label(const op_job *job, int a, double value,
                               char *buf, size_t len);
 /* Whether axis `a` holds integers (int, bool, enum keys). */
 int op_job_axis_is_integer(const op_job *job, int a);
+
+/* Extending a finished sweep: OP_OK when `job` differs from `old` (the job
+ * an archive was made by) only by [grid] values added (new values on old
+ * axes, new axes that hold the old value), with map[r] the run of `job`
+ * that has old run r's configuration; else OP_ERR_INPUT naming the keys
+ * that changed (`archive` names the file in the message). */
+op_status op_job_extension_map(const op_job *old, const op_job *job,
+                               const char *archive, long *map);
 
 /* Writes the key table (section, key, type, default, bounds, help) as
  * Markdown; `overparam keys` prints it. */

@@ -13,8 +13,19 @@
 #include <stdio.h>
 
 #include "overparam/error.h"
+#include "overparam/job.h"
 
 op_status op_merge(const char *out, const char *const *inputs, int n,
                    int force, FILE *log);
+
+/* `run --resume` of `path` with a job whose [grid] gained values (see
+ * op_job_extension_map): rank 0 alone (MPI_COMM_SELF) rebuilds the archive
+ * for the new job with every finished run at its new index and the
+ * kernels kept, the old archive renamed PATH.pre-extend. *kept: finished
+ * runs carried over, -1 when nothing was to do (no archive, the same job
+ * text, or a file the archive layer will refuse itself). OP_ERR_INPUT when
+ * keys other than [grid] values changed, naming them. */
+op_status op_merge_extend(const char *path, const op_job *job, FILE *log,
+                          long *kept);
 
 #endif

@@ -64,6 +64,13 @@ void op_sched_fit_add(op_sched_fit *f, double cost, double seconds);
 /* a, b >= 0; proportional (a = 0) when the line would go negative. */
 void op_sched_fit_line(const op_sched_fit *f, double *a, double *b);
 
+/* Seconds left on `procs` ranks by the fit: n_pending runs not handed out
+ * (cost_pending in all) and n_flight in flight (cost_flight), those
+ * counted half done; -1 before the first run is timed. */
+double op_sched_eta(const op_sched_fit *fit, long n_pending,
+                    double cost_pending, long n_flight, double cost_flight,
+                    int procs);
+
 /* Runs in the next chunk: est[i] are the estimated seconds of the next
  * min(n, max_runs) runs in hand-out order, n runs are left, left_s seconds
  * of work in all, `procs` ranks compute. Takes runs while their sum stays
