@@ -209,7 +209,7 @@ FUZZ_RUN = -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
 $(BUILD)/fuzz/fuzz_job: tests/fuzz/fuzz_job.c src/job.c src/error.c | $(BUILD)/fuzz
 	$(QUIET_LINK)$(FUZZ_CC) $(FUZZ_FLAGS) $^ $(MPI_LIBS) $(INIH_LIBS) -lm -o $@
 $(BUILD)/fuzz/fuzz_idx: tests/fuzz/fuzz_idx.c src/data.c src/rng.c src/error.c | $(BUILD)/fuzz
-	$(QUIET_LINK)$(FUZZ_CC) $(FUZZ_FLAGS) $^ $(MPI_LIBS) $(BLAS_LIBS) $(SCALAPACK_LIBS) $(ZLIB_LIBS) -lm -o $@
+	$(QUIET_LINK)$(FUZZ_CC) $(FUZZ_FLAGS) $^ $(HDF5_LIBS) $(MPI_LIBS) $(BLAS_LIBS) $(SCALAPACK_LIBS) $(ZLIB_LIBS) -lm -o $@
 $(BUILD)/fuzz:
 	$(Q)mkdir -p $@
 deps-fuzz:
