@@ -168,6 +168,44 @@ static op_status write_empirical(const op_job *job, const op_kernel_cfg *kc,
     return OP_OK;
 }
 
+/* The kernel phase's progress lines (rank 0): each step of a depth
+ * (build, ridge i/n, eigen, gradient flow) as op_pkernel_run reports it,
+ * with an ETA from the modelled work (op_pkernel_work) of the whole phase
+ * at the rate measured so far. Steps shorter than a second are folded into
+ * the next line, so small kernels print one line a depth. */
+typedef struct {
+    int rank;
+    double t0, last;          /* phase start, last line (MPI_Wtime) */
+    double work_total;        /* modelled work of every pending depth */
+    double work_before;       /* of the depths already finished */
+    int depth, n_todo;
+    const op_kernel_kind *todo;
+} kprogress;
+
+static void kphase_progress(void *ctx, const char *step, int kind, int i,
+                            int n, double work_done)
+{
+    kprogress *p = ctx;
+    double now = MPI_Wtime();
+    if (p->rank != 0 || now - p->last < 1.0)
+        return;
+    p->last = now;
+    double done = p->work_before + work_done, el = now - p->t0;
+    char eta[32] = "-";
+    if (done > 0 && p->work_total > done)
+        snprintf(eta, sizeof eta, "%.0fs", el * (p->work_total - done) / done);
+    char what[48];
+    if (n > 1)
+        snprintf(what, sizeof what, "%s %d/%d", step, i, n);
+    else
+        snprintf(what, sizeof what, "%s", step);
+    fprintf(stderr, "[overparam] kernels: depth %d %s: %s done; %.0f%% of "
+            "the kernel work, elapsed %.0fs ETA %s\n", p->depth,
+            p->todo[kind] == OP_KERNEL_NTK ? "ntk" : "nngp", what,
+            100.0 * done / p->work_total, el, eta);
+    fflush(stderr);
+}
+
 op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
                         const op_dataset *train, const op_dataset *test,
                         const unsigned char *done, int *n_done)
@@ -201,6 +239,16 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
         builds_left += any;
     }
     double t0 = MPI_Wtime();
+    kprogress kp = {.rank = rank, .t0 = t0, .last = t0};
+    for (int di = 0; di < base->n_depths; di++) {
+        int pending = 0;
+        for (int ki = 0; ki < n_kinds; ki++)
+            pending += !done[di * n_kinds + ki];
+        if (pending)
+            kp.work_total += op_pkernel_work(base, pending, train->n, test->n,
+                                             train->d, train->k);
+    }
+    op_pkernel_set_progress(kphase_progress, &kp);
     /* Per depth, every kind not yet done comes from one build; each is
      * then written, flushed and journaled on its own, in index order. */
     for (int di = 0; di < base->n_depths && s == OP_OK; di++) {
@@ -237,7 +285,12 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
             fflush(stderr);
         }
         op_kernel_result res[2];
+        kp.depth = kc.depth;
+        kp.n_todo = n_todo;
+        kp.todo = todo;
         s = op_pkernel_run(&grid, &spec, &kc, n_todo, todo, train, test, res);
+        kp.work_before += op_pkernel_work(&kc, n_todo, train->n, test->n,
+                                          train->d, train->k);
         builds_done++;
         if (s != OP_OK)
             break;
@@ -284,6 +337,7 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
                 (*n_done)++;
         }
     }
+    op_pkernel_set_progress(NULL, NULL);
     op_pkernel_grid_free(&grid);
     return s;
 }

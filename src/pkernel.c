@@ -62,6 +62,57 @@ extern void pssyev_(const char *jobz, const char *uplo, const int *n,
 
 static const int I0 = 0, I1 = 1;
 
+/* ---- progress (see pkernel.h) ---- */
+
+static op_pkernel_progress_fn g_progress;
+static void *g_progress_ctx;
+static double g_work_done;
+
+void op_pkernel_set_progress(op_pkernel_progress_fn fn, void *ctx)
+{
+    g_progress = fn;
+    g_progress_ctx = ctx;
+}
+
+static double work_build(int n, int nt, int d)
+{
+    return (double)n * n * d + 2.0 * nt * (double)n * d;
+}
+static double work_ridge(int n, int nt, int k)
+{
+    return (double)n * n * n / 3.0 + 2.0 * (double)n * n * k +
+           2.0 * (double)nt * n * k;
+}
+static double work_eig64(const op_kernel_cfg *cfg, int n)
+{
+    return (cfg->n_time > 0 ? 9.0 : 1.5) * (double)n * n * n;
+}
+static double work_gd(const op_kernel_cfg *cfg, int n, int nt, int k)
+{
+    return (2.0 * n * (double)n * k) * (1 + cfg->n_time) +
+           2.0 * cfg->n_time * (double)nt * n * k;
+}
+
+double op_pkernel_work(const op_kernel_cfg *cfg, int n_kinds, int n, int nt,
+                       int d, int k)
+{
+    double per_kind = cfg->n_ridge * work_ridge(n, nt, k);
+    if (cfg->n_time > 0 || cfg->eig64)
+        per_kind += work_eig64(cfg, n);
+    if (cfg->n_time > 0)
+        per_kind += work_gd(cfg, n, nt, k);
+    if (cfg->eig32)
+        per_kind += (double)n * n * n;
+    return work_build(n, nt, d) + n_kinds * per_kind;
+}
+
+static void progress(const char *step, int kind, int i, int n, double work)
+{
+    g_work_done += work;
+    if (g_progress)
+        g_progress(g_progress_ctx, step, kind, i, n, g_work_done);
+}
+
 op_status op_pkernel_grid_init(op_pkernel_grid *g, MPI_Comm comm, int rows,
                                int cols, int nb)
 {
@@ -483,7 +534,7 @@ static double mean_diag(const op_kernel_spec *spec, op_kernel_kind kind,
 /* Everything after the build for one kind: regression per epsilon,
  * spectra, gradient-flow predictions. K is destroyed only through copies;
  * the caller frees K and Kt. */
-static void pkernel_analyze(const op_pkernel_grid *g,
+static void pkernel_analyze(const op_pkernel_grid *g, int ki,
                             const op_kernel_cfg *cfg, const op_pmatrix *Kp,
                             const op_pmatrix *Kt, const op_pmatrix *Y,
                             const op_dataset *train, const op_dataset *test,
@@ -524,6 +575,7 @@ static void pkernel_analyze(const op_pkernel_grid *g,
                 for (size_t i = 0; i < (size_t)nt * k; i++)
                     out[i] = NAN;
             op_pmatrix_free(&A);
+            progress("ridge", ki, r + 1, cfg->n_ridge, work_ridge(n, nt, k));
             continue;
         }
         pmatrix_from_rows(g, &B, train->y, n, k);
@@ -538,6 +590,7 @@ static void pkernel_analyze(const op_pkernel_grid *g,
         op_pmatrix_free(&A);
         op_pmatrix_free(&B);
         op_pmatrix_free(&P);
+        progress("ridge", ki, r + 1, cfg->n_ridge, work_ridge(n, nt, k));
     }
     res->t_ridge = wtime_max(g, MPI_Wtime() - t);
 
@@ -558,6 +611,7 @@ static void pkernel_analyze(const op_pkernel_grid *g,
         OP_MPI_CHECK(MPI_Bcast(w, n, MPI_DOUBLE, 0, g->comm), "eigenvalues");
         op_pmatrix_free(&A);
         res->t_eig64 = wtime_max(g, MPI_Wtime() - t);
+        progress("eigen64", ki, 1, 1, work_eig64(cfg, n));
         if (cfg->eig64) {
             res->eig64 = OP_XMALLOC(sizeof(double) * (size_t)n);
             for (int i = 0; i < n; i++)
@@ -602,6 +656,7 @@ static void pkernel_analyze(const op_pkernel_grid *g,
         op_pmatrix_free(&P);
         op_pmatrix_free(&V);
         res->t_gd = wtime_max(g, MPI_Wtime() - t);
+        progress("gd", ki, 1, 1, work_gd(cfg, n, nt, k));
     }
     free(w);
 
@@ -618,6 +673,7 @@ static void pkernel_analyze(const op_pkernel_grid *g,
                                  &res->fit_pref32, &res->fit_lo,
                                  &res->fit_hi);
         res->t_eig32 = wtime_max(g, MPI_Wtime() - t);
+        progress("eigen32", ki, 1, 1, (double)n * n * n);
     }
 
 }
@@ -664,6 +720,8 @@ op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
                     Ktk[OP_KERNEL_NTK]);
     pmatrix_from_rows(g, &Y, train->y, n, k);
     double t_kernel = wtime_max(g, MPI_Wtime() - t0);
+    g_work_done = 0;
+    progress("build", 0, 1, 1, work_build(n, nt, train->d));
 
     for (int i = 0; i < n_kinds; i++) {
         double t1 = MPI_Wtime();
@@ -684,7 +742,7 @@ op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
             r->time[j] = cfg->time[j];
         r->mean_diag = mean_diag(spec, kinds[i], train->x, n);
         r->t_kernel = t_kernel;
-        pkernel_analyze(g, cfg, &K[i], &Kt[i], &Y, train, test, r);
+        pkernel_analyze(g, i, cfg, &K[i], &Kt[i], &Y, train, test, r);
         op_pmatrix_free(&Kt[i]);
         if (cfg->save_matrix) {
             op_pmatrix_symmetrize_lower(g, &K[i]);

@@ -21,5 +21,30 @@ grep "kernels [0-9]/" "$T/kerr"
 grep -q "kernels 1/2: depth 1 (nngp+ntk), n=[0-9]*: build, [0-9]* ridges*, eigen; elapsed [0-9]*s ETA -" "$T/kerr" || { echo "FAIL: no kernel progress line for the first build"; fail=$((fail + 1)); }
 grep -q "kernels 2/2: depth 2 .* ETA [0-9]*s" "$T/kerr" || { echo "FAIL: no kernel ETA for the second build"; fail=$((fail + 1)); }
 grep -q "sweep .*results in" "$T/kerr" || { echo "FAIL: --verbose lacks the diagnostics line"; fail=$((fail + 1)); }
+# A kernel whose steps take seconds (n = 2000, eigenvectors for the
+# gradient flow): each step of a second or more gets its own line, with
+# the share of the modelled kernel work and an ETA.
+cat > "$T/kmid.ini" <<'EOF'
+[data]
+source = sphere
+n_train = 2000
+n_test = 100
+dim = 32
+classes = 2
+[model]
+width = 16
+depth = 1
+[train]
+epochs = 1
+[kernel]
+kernels = ntk
+depth = 1
+ridge = 1e-4, 1e-2
+time = 10, inf
+EOF
+$MPIRUN -np 2 $B run "$T/kmid.ini" -o "$T/kmid.h5" 2>"$T/merr" || { echo "FAIL: n=2000 kernel run"; fail=$((fail + 1)); }
+grep "kernels: depth" "$T/merr"
+grep -q "kernels: depth 1 ntk: [a-z0-9]* *[0-9/]* *done; [0-9]*% of the kernel work, elapsed [0-9]*s ETA" "$T/merr" ||
+    { echo "FAIL: no per-step kernel progress line"; sed 's/^/     /' "$T/merr"; fail=$((fail + 1)); }
 [ $fail -eq 0 ] && echo "t_progress: all passed" || echo "t_progress: $fail failed"
 [ $fail -eq 0 ]

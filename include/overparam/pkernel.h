@@ -154,4 +154,20 @@ op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
                          const op_dataset *test, op_kernel_result *res);
 void op_kernel_result_free(op_kernel_result *res);
 
+/* Progress of op_pkernel_run, for the kernel phase's lines. The work of a
+ * call is modelled in flop-equivalents (op_pkernel_work: the lower build
+ * n^2 d + K(test, train) 2 nt n d, each ridge's Cholesky n^3/3, an eigen-
+ * decomposition 1.5 n^3 values-only or 9 n^3 with vectors (ScaLAPACK's
+ * measured rate against the Cholesky's), float32 values 1 n^3, the
+ * gradient-flow products); the hook, when set, is called on every rank
+ * after each step with its name ("build", "ridge", "eigen64", "gd",
+ * "eigen32"), the kind's index in the call, the step's number and count
+ * (ridges), and the modelled work done so far in this call. One hook per
+ * process (NULL: none). */
+typedef void (*op_pkernel_progress_fn)(void *ctx, const char *step, int kind,
+                                       int i, int n, double work_done);
+void op_pkernel_set_progress(op_pkernel_progress_fn fn, void *ctx);
+double op_pkernel_work(const op_kernel_cfg *cfg, int n_kinds, int n, int nt,
+                       int d, int k);
+
 #endif
