@@ -16,6 +16,8 @@ eigenvalues32 and the group's attributes). Everything is read into memory
 and the file closed.
 
 Conventions (the same as `overparam info`):
+  - test_mse / train_mse = 2 x the stored loss 0.5 mean_i |f(x_i) - y_i|^2
+    (runs and kernels alike); a kernel row's status is done or failed;
   - status is a category (pending, done, diverged, failed);
   - fit_epoch is NaN when the training set was never fitted (-1 on file);
   - named axes (corruption, parameterization, ...) are labelled categories;
@@ -150,6 +152,13 @@ class Archive:
         df["status"] = pd.Categorical.from_codes(df["status"].clip(0, 3).astype(int), STATUS)
         if "fit_epoch" in df:
             df["fit_epoch"] = df["fit_epoch"].astype(float).where(df["fit_epoch"] >= 0)
+        # the archive's losses are 0.5 mean_i |f(x_i) - y_i|^2 for mse; the
+        # test MSE (squared error summed over outputs, mean over samples) is
+        # twice that, the same convention as a.kernels' test_mse
+        if str(self.job_value("train", "loss", "mse")) == "mse":
+            for s in ("train", "test"):
+                if f"{s}_loss" in df:
+                    df[f"{s}_mse"] = 2 * df[f"{s}_loss"]
         # every configuration key: the run's own column when /runs has it,
         # else the job file's value (or the engine default) for all runs
         # a run's own sections (data, model, train, measure) get the bare key
@@ -236,9 +245,8 @@ class Archive:
                                          ridge=float(r["ridge"]) if axis == "ridge" else np.nan,
                                          epsilon=float(r["epsilon"]) if axis == "ridge" else np.nan,
                                          time=float(r["time"]) if axis == "time" else np.nan,
-                                         test_mse=float(r["mse"]), test_acc=float(r["acc"]),
-                                         status=STATUS[int(r["status"])] if 0 <= int(r["status"]) < 4
-                                         else str(int(r["status"]))))
+                                         test_mse=2 * float(r["mse"]), test_acc=float(r["acc"]),
+                                         status="done" if int(r["status"]) == 0 else "failed"))
             if "eigenvalues64" in g:
                 e64 = np.asarray(g["eigenvalues64"][:], float)
                 e32 = (np.asarray(g["eigenvalues32"][:], float) if "eigenvalues32" in g
