@@ -197,7 +197,8 @@ def width_limit(a, r):
     groups = d.groupby(by, observed=True) if by else [("", d)]
     for p, g in groups:
         m = _mean(g, "width", "test_acc")
-        r.say(f"  {p if isinstance(p, str) else (p[0] if p else '')}: " + " ".join(
+        p = (p if isinstance(p, str) else (p[0] if p else "")) or "all runs"
+        r.say(f"  {p}: " + " ".join(
             f"w{w:g}: {x:.3f}±{s:.3f}" for w, x, s in zip(m.index, m["mean"], m["std"])))
         gap0, gap1 = abs(m["mean"].iloc[0] - ntk), abs(m["mean"].iloc[-1] - ntk)
         r.figures[f"gap_{p}"] = gap1
