@@ -68,9 +68,11 @@ def build_report(archive_path, outdir, strict=False, log=sys.stderr):
     # Verdicts come from one place, analysis/signatures.py, and only for the
     # phenomena the job declares ([job] phenomena); what the sections
     # measure for the other phenomena is shown without a verdict.
+    # The sections' own figures and tables stay; their older ad-hoc
+    # signature statistics (a second definition, e.g. a two-point "peak
+    # ratio") are dropped.
     for s in sections:
-        for g in s.signatures:
-            g.holds = None
+        s.signatures = []
     sections.insert(0, _verdicts(archive_path))
     title = f"overparam report: {os.path.basename(archive_path)}"
     with open(os.path.join(outdir, "report.md"), "w") as f:
