@@ -153,15 +153,31 @@ def _descent(a, r, rf):
                   + f"\n{'':>22}interior max {pe:.3g} at width {px:g}; /best left {rl:.2f}, /best right {rr:.2f}")
     top = noises[-1]
     px, pe, rl, rr = out[(top, "mse")]
-    need = 2.0 if rf else 1.2
+    # reference-setups.md: random features peak/left > 2 in MSE and > 1.2 in
+    # 0-1 error, R(8n) below the best left of n; two-layer nets > 1.2 on
+    # both sides in MSE. A right-hand descent is required everywhere.
+    need_l, need_r = (2.0, 1.2) if rf else (1.2, 1.2)
+    need01_l = 1.2 if rf else 1.05
     r.figures.update(peak_width=px, mse_left=rl, mse_right=rr,
                      err_left=out[(top, "err01")][2], err_right=out[(top, "err01")][3])
     r.check(f"test MSE interior peak near the threshold (noise {top:g})",
-            min(rl, rr) > need, f"ratios {rl:.2f} / {rr:.2f} at width {px:g}", f"both > {need}")
+            rl > need_l and rr > need_r, f"peak/left {rl:.2f}, peak/right {rr:.2f} at width {px:g}",
+            f"left > {need_l}, right > {need_r}")
     e = out[(top, "err01")]
-    need01 = 1.05
-    r.check(f"0-1 error interior peak near the threshold (noise {top:g})", min(e[2], e[3]) > need01,
-            f"ratios {e[2]:.2f} / {e[3]:.2f} at width {e[0]:g}", f"both > {need01}")
+    r.check(f"0-1 error interior peak near the threshold (noise {top:g})", e[2] > need01_l and e[3] > 1.05,
+            f"peak/left {e[2]:.2f}, peak/right {e[3]:.2f} at width {e[0]:g}",
+            f"left > {need01_l}, right > 1.05")
+    if rf:
+        # without noise the min-norm fit at N = 8n beats every N < n; with
+        # 20% noise it need not within 8n (shown, not required)
+        for nz in noises:
+            sel = d[(d["label_noise"] == nz) & (wd == 0)].groupby("width")["mse"].mean()
+            far, left = sel.iloc[-1], sel[sel.index < n].min()
+            what = f"noise {nz:g}: test MSE at the widest N ({sel.index[-1]:g}) below the best N < n"
+            if nz == noises[0]:
+                r.check(what, far < left, f"{far:.3g} vs {left:.3g}", "below")
+            else:
+                r.say(f"  {what}: {far:.3g} vs {left:.3g} (not required)")
     if len(noises) > 1:
         peaks = [min(out[(nz, "mse")][2], out[(nz, "mse")][3]) for nz in noises]
         r.check("MSE peak ratio rises with noise", peaks[-1] > peaks[0],
