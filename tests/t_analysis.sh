@@ -36,7 +36,7 @@ robustness overview,robustness overview_curves,robustness
 frequency_principle overview,frequency overview_curves,frequency
 condensation overview,condensation overview_curves,condensation_directions,condensation_phase
 kernel_spectrum kernels kernel_spectra,kernel_regularization
-finite_vs_infinite overview,width_limit,kernels,lazy overview_curves,width_limit,kernel_regularization
+finite_vs_infinite overview,width_limit,kernels overview_curves,width_limit,kernel_spectra,kernel_regularization
 EOF2
 while read -r job sections figures; do
     sh tests/small_job.sh "jobs/$job.ini" >"$T/$job.ini"
