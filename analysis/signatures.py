@@ -227,7 +227,7 @@ def width_limit(a, r):
     ntk = kb["test_acc"].max() if len(kb) else np.nan
     r.say(f"  NTK regression (best ridge) test accuracy {ntk:.3f}")
     by = ["parameterization"] if "parameterization" in a.axes else []
-    groups = d.groupby(by, observed=True) if by else [("", d)]
+    groups = d.groupby(by[0], observed=True) if by else [("", d)]
     for p, g in groups:
         m = _mean(g, "width", "test_acc")
         p = (p if isinstance(p, str) else (p[0] if p else "")) or "all runs"
