@@ -139,7 +139,7 @@ $(BUILD)/obj $(BUILD)/tests:
 DEB_PKGS = gcc make libopenmpi-dev openmpi-bin libscalapack-openmpi-dev libopenblas-dev \
 	libhdf5-openmpi-dev hdf5-tools check libinih-dev zlib1g-dev pkg-config \
 	dataset-fashion-mnist
-DEB_PY = python3-h5py python3-numpy python3-matplotlib
+DEB_PY = python3-h5py python3-numpy python3-matplotlib python3-pandas python3-xarray python3-scipy
 deps:
 	@sh tests/deps.sh $(DEB_PKGS)
 

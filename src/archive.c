@@ -1371,10 +1371,65 @@ op_status op_archive_info(const char *path, FILE *out)
         if (st >= 0 && st < 4)
             counts[st]++;
     }
+    /* A kernel-only job's placeholder run (epochs = 0: nothing trained)
+     * is not a result: hidden here as in analysis.loader. */
+    int iep = -1;
+    for (int i = 0; i < nc; i++)
+        if (!strcmp(names[i], "epochs"))
+            iep = i;
+    long placeholders = 0;
+    unsigned char *used = OP_XCALLOC((size_t)n + 1, 1);
+    for (hsize_t r = 0; r < n; r++)
+        if (iep >= 0 && col[(size_t)iep * n + r] == 0 && ist >= 0 &&
+            col[(size_t)ist * n + r] == OP_RUN_DONE) {
+            used[r] = 1;
+            placeholders++;
+        }
+    if (placeholders) {
+        counts[1] -= placeholders;
+        fprintf(out, "runs      %ld kernel-only placeholder run%s (epochs = 0) "
+                "hidden\n", placeholders, placeholders > 1 ? "s" : "");
+    }
     fprintf(out, "status    done %ld, diverged %ld, failed %ld, pending %ld\n",
             counts[1], counts[2], counts[3], counts[0]);
-    /* Group rows by configuration (seed excluded): mean and spread over
-     * seeds, so a sweep reads as one line per grid point. */
+    /* Named axes (corruption, parameterization ...) print their labels from
+     * /grid/<axis>, never the stored codes. */
+    char *labels[MAX_COLS] = {0};
+    double *codes[MAX_COLS] = {0};
+    int nlab[MAX_COLS] = {0};
+    for (int i = first_cfg; i < last_cfg; i++) {
+        char gp[256];
+        snprintf(gp, sizeof gp, "grid/%s", names[i]);
+        if (H5Lexists(f, "grid", H5P_DEFAULT) <= 0 ||
+            H5Lexists(f, gp, H5P_DEFAULT) <= 0)
+            continue;
+        hid_t gd = H5Dopen2(f, gp, H5P_DEFAULT);
+        if (gd < 0)
+            continue;
+        char *lab = H5Aexists(gd, "labels") > 0
+                        ? op_h5_attr_read_string(gd, "labels") : NULL;
+        int named = 0;
+        for (char *c = lab; c && *c; c++)
+            named |= (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z');
+        hid_t gs = H5Dget_space(gd);
+        hssize_t nv = H5Sget_simple_extent_npoints(gs);
+        H5Sclose(gs);
+        if (named && nv > 0 && nv <= OP_LIST_MAX) {
+            codes[i] = OP_XMALLOC(sizeof(double) * (size_t)nv);
+            if (H5Dread(gd, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                        codes[i]) >= 0) {
+                labels[i] = lab;
+                nlab[i] = (int)nv;
+                lab = NULL;
+            }
+        }
+        free(lab);
+        H5Dclose(gd);
+    }
+    /* Group rows by configuration (seed excluded): mean and sample standard
+     * deviation (n - 1) over seeds, as analysis.loader and the report;
+     * fit_epoch averages the runs that fitted, those that never fitted
+     * (fit_epoch -1) are counted apart. */
     static const char *const shown[] = {"n_params", "train_acc", "test_acc",
                                         "test_loss", "epochs", "fit_epoch"};
     int idx_shown[6];
@@ -1391,16 +1446,15 @@ op_status op_archive_info(const char *path, FILE *out)
     fprintf(out, "%6s %6s", "seeds", "done");
     for (int k = 0; k < 6; k++)
         fprintf(out, " %16s", shown[k]);
-    fprintf(out, "\n");
-    unsigned char *used = OP_XCALLOC((size_t)n + 1, 1);
+    fprintf(out, " %6s\n", "unfit");
     int printed = 0;
     for (hsize_t r = 0; r < n && printed < 200; r++) {
         if (used[r])
             continue;
         double sum[6] = {0}, sq[6] = {0};
-        int cnt = 0, ndone = 0;
+        int cnt = 0, ndone = 0, nk[6] = {0}, never = 0;
         for (hsize_t q = r; q < n; q++) {
-            int same = 1;
+            int same = !used[q];
             for (int i = first_cfg; i < last_cfg && same; i++)
                 if (strcmp(names[i], "seed"))
                     same = col[(size_t)i * n + q] == col[(size_t)i * n + r];
@@ -1414,30 +1468,61 @@ op_status op_archive_info(const char *path, FILE *out)
             for (int k = 0; k < 6; k++) {
                 double v = idx_shown[k] >= 0
                                ? col[(size_t)idx_shown[k] * n + q] : NAN;
+                if (k == 5 && v < 0) { /* never fitted */
+                    never++;
+                    continue;
+                }
+                if (!isfinite(v))
+                    continue;
                 sum[k] += v;
                 sq[k] += v * v;
+                nk[k]++;
             }
         }
-        for (int i = first_cfg; i < last_cfg; i++)
-            if (strcmp(names[i], "seed"))
-                fprintf(out, "%12.6g ", col[(size_t)i * n + r]);
+        for (int i = first_cfg; i < last_cfg; i++) {
+            if (!strcmp(names[i], "seed"))
+                continue;
+            double v = col[(size_t)i * n + r];
+            const char *lab = NULL;
+            int len = 0;
+            for (int j = 0, at = 0; labels[i] && j < nlab[i]; j++) {
+                int e = at;
+                while (labels[i][e] && labels[i][e] != ',')
+                    e++;
+                if (codes[i][j] == v) {
+                    lab = labels[i] + at;
+                    len = e - at;
+                }
+                at = labels[i][e] ? e + 1 : e;
+            }
+            if (lab)
+                fprintf(out, "%12.*s ", len, lab);
+            else
+                fprintf(out, "%12.6g ", v);
+        }
         fprintf(out, "%6d %6d", cnt, ndone);
         for (int k = 0; k < 6; k++) {
-            if (ndone == 0) {
+            if (nk[k] == 0) {
                 fprintf(out, " %16s", "-");
                 continue;
             }
-            double m = sum[k] / ndone;
-            double sd = ndone > 1 ? sqrt(fmax(0, sq[k] / ndone - m * m)) : 0;
+            double m = sum[k] / nk[k];
+            double sd = nk[k] > 1
+                            ? sqrt(fmax(0, (sq[k] - nk[k] * m * m) / (nk[k] - 1)))
+                            : 0;
             char b[64];
-            if (ndone > 1 && sd > 0)
+            if (nk[k] > 1 && sd > 0)
                 snprintf(b, sizeof b, "%.4g±%.2g", m, sd);
             else
                 snprintf(b, sizeof b, "%.4g", m);
             fprintf(out, " %16s", b);
         }
-        fprintf(out, "\n");
+        fprintf(out, " %6d\n", never);
         printed++;
+    }
+    for (int i = 0; i < MAX_COLS; i++) {
+        free(labels[i]);
+        free(codes[i]);
     }
     if (printed == 200)
         fprintf(out, "... (first 200 configurations shown)\n");

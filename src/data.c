@@ -356,8 +356,17 @@ static void op_data_moments(const op_dataset *ds, double *mean, double *var)
 }
 
 /* Zero mean, unit variance per feature with the train statistics applied to
- * both sets (the test set must not leak into preprocessing). A constant
- * feature (border pixels) is only centered. */
+ * both sets (the test set must not leak into preprocessing).
+ *
+ * Variance floor: a pixel that is almost constant on the training subset
+ * (var ~ 1e-6, one stray stroke among n images) would get a scale of ~1e3
+ * and dominate every inner product; on another subset the same pixel is
+ * harmless, so test errors jumped by 50x between `[job] seed` values (a
+ * preprocessing artifact, not a model effect). Each feature's variance is
+ * therefore floored at OP_DATA_VAR_FLOOR times the mean feature variance:
+ * ordinary pixels are unaffected, near-constant ones are scaled no more
+ * than 1/sqrt(floor) times an average pixel, constant ones only centered. */
+#define OP_DATA_VAR_FLOOR 0.1
 static op_status op_data_standardize(op_dataset *train, op_dataset *test)
 {
     int d = train->d;
@@ -366,8 +375,15 @@ static op_status op_data_standardize(op_dataset *train, op_dataset *test)
         return op_error(OP_ERR_NOMEM, "standardize: no memory for d = %d", d);
     double *scale = mean + d;
     op_data_moments(train, mean, scale);
+    double mean_var = 0.0;
     for (int j = 0; j < d; j++)
-        scale[j] = scale[j] > 1e-12 ? 1.0 / sqrt(scale[j]) : 1.0;
+        mean_var += scale[j];
+    mean_var /= d > 0 ? d : 1;
+    double floor_var = OP_DATA_VAR_FLOOR * mean_var;
+    for (int j = 0; j < d; j++) {
+        double v = scale[j] > floor_var ? scale[j] : floor_var;
+        scale[j] = v > 1e-12 ? 1.0 / sqrt(v) : 1.0;
+    }
     op_dataset *sets[2] = {train, test};
     for (int s = 0; s < 2; s++)
         for (int i = 0; i < sets[s]->n; i++) {

@@ -63,6 +63,8 @@ static const char *const kernel_names[] = {"nngp", "ntk", NULL};
 static const op_key op_keys[] = {
  {"job", "seed", K_U64, OFF(seed), NOCOUNT, 0, 1.8e19, "0", NULL, NULL, 0,
   "root of every random stream: runs depend only on (seed, run index)"},
+ {"job", "phenomena", K_STRING, OFF(phenomena), NOCOUNT, 0, 0, "none", NULL, NULL, 0,
+  "phenomena whose signature the job targets (comma-separated; analysis/signatures.py)"},
 
  {"data", "source", K_ENUM, OFF(data.source), NOCOUNT, 0, 0, "fashion_mnist", src_names, NULL, 0,
   "data set and its labels: fashion_mnist = 10 clothing classes; "

@@ -684,6 +684,24 @@ static double rel_change(const double *a, const double *b, long n)
     return den > 0 ? sqrt(num / den) : NAN;
 }
 
+/* Median of Delta(k = column j) over the logged points s - 2 .. s + 2 that
+ * exist so far (0 .. last): the smoothing of the convergence time. */
+#define FREQ_MEDIAN 5
+static double freq_median(const double *err, int nf, int j, int s, int last)
+{
+    double v[FREQ_MEDIAN];
+    int c = 0;
+    for (int t = s - FREQ_MEDIAN / 2; t <= s + FREQ_MEDIAN / 2; t++)
+        if (t >= 0 && t <= last) {
+            double x = err[(size_t)t * nf + j];
+            int i = c++;
+            for (; i > 0 && v[i - 1] > x; i--) /* insertion sort */
+                v[i] = v[i - 1];
+            v[i] = x;
+        }
+    return c % 2 ? v[c / 2] : 0.5 * (v[c / 2 - 1] + v[c / 2]);
+}
+
 op_status op_measure_log(op_measure_ctx *m, op_net *net, int epoch, int slot)
 {
     (void)epoch; /* the epoch is read back from the curve field */
@@ -715,15 +733,21 @@ op_status op_measure_log(op_measure_ctx *m, op_net *net, int epoch, int slot)
         double *err = field(m, MF_FREQ_ERROR);
         op_measure_freq_error(gh, gf, G, m->freq_idx, nf,
                               err + (size_t)slot * nf);
-        /* Converged "for good" at the first logged epoch from which every
-         * later point (so far) is below tolerance; redone at every point so
-         * the last call of the run leaves the final answer. */
+        /* t_k: the first logged epoch from which the running median of
+         * Delta(k) over FREQ_MEDIAN logged points stays below tolerance.
+         * The median makes one noisy point irrelevant: with the raw
+         * "stays below" rule a single Adam spike of Delta(1) to 0.11 at
+         * epoch 2525 moved t_1 from 175 to 2525, after t_3, t_5 and t_7
+         * (issue 14); a lone dip of Delta(5) no more makes it early.
+         * Redone at every point so the last call leaves the final answer. */
         double *conv = field(m, MF_FREQ_CONV);
         const double *ep = op_result_field(m->res, m->lay, OP_F_EPOCH);
         if (conv)
             for (int j = 0; j < nf; j++) {
                 int s0 = slot + 1;
-                for (int s = slot; s >= 0 && err[(size_t)s * nf + j] < mc->freq_tol; s--)
+                for (int s = slot; s >= 0 &&
+                                   freq_median(err, nf, j, s, slot) < mc->freq_tol;
+                     s--)
                     s0 = s;
                 conv[j] = s0 <= slot ? ep[s0] : NAN;
             }

@@ -1,22 +1,5 @@
-"""Tolerant reader of /kernels/<id>/ groups (NNGP/NTK results).
-
-The writer's exact names may change, so every dataset of a kernel group is
-collected by walking it, and the roles below are found by name patterns
-(case-insensitive, on the path inside the group):
-
-  eigenvalues  path contains "eig"; precision 32 when it contains "32"
-               (eigenvalues32, eig/float32 ...), else 64
-  ridge axis   "ridge", "ridge/eps", "ridge/epsilon", "ridge/values"
-  ridge metric path contains "ridge" and one of test_mse/test_acc/... with
-               the ridge axis' length (ridge_test_mse, ridge/test_acc ...)
-  time axis    "time", "gd_time", "time/t", "gd/time"
-  gd metric    path contains "gd" or "time" and a metric name, time's length
-  power law    dataset or attribute whose name contains "exponent" (or
-               "alpha") / "prefactor", with 32/64 in the name for the
-               precision (default 64); else fitted here on the spectrum
-Attributes kept: kernel, activation, depth, parameterization, sigma_w2,
-sigma_b2, n_train, n_test (whatever the group carries).
-"""
+"""Reader of /kernels/<id>/ groups (NNGP/NTK results), by the dataset and
+attribute names src/kernel_io.c writes (see Kernel)."""
 import numpy as np
 
 METRICS = ("test_mse", "test_acc", "train_mse", "train_acc", "test_loss", "test_error")
@@ -92,45 +75,41 @@ def powerlaw_fit(eig, lo=0.02, hi=0.5):
 
 
 class Kernel:
-    """One kernel computation: id, attrs, every dataset, and the roles."""
+    """One kernel computation: id, attrs, every dataset, and the roles, read
+    by the names kernel_io.c writes (no guessing):
+      metrics_ridge  compound (ridge, epsilon, mse, acc, status)
+      metrics_time   compound (time, mse, acc, status)
+      eigenvalues64, eigenvalues32  descending spectra
+      attributes kind, activation, depth, parameterization, n_train, ...,
+      fit_exponent64/32, fit_prefactor64/32 (lambda_i ~ c i^-alpha), fit_lo/hi
+    test_mse is 2 x the stored mse (0.5 mean squared error): the same
+    convention as analysis.loader."""
 
     def __init__(self, kid, data, attrs):
         self.id, self.data, self.attrs = kid, data, attrs
-        self.eig = {}
-        for k, v in data.items():
-            if "eig" in k.lower() and v.ndim == 1 and v.size > 1 and np.issubdtype(v.dtype, np.number):
-                self.eig.setdefault(_precision(k), np.asarray(v, float))
-        self.ridge_key, self.ridge = _axis(data, ("ridge", "ridge/eps", "ridge/epsilon", "ridge/values", "ridge/ridge"))
-        self.time_key, self.time = _axis(data, ("time", "gd_time", "time/t", "gd/time", "gd/t", "time/values"))
+        self.eig = {p: np.asarray(data[f"eigenvalues{p}"], float)
+                    for p in (64, 32) if f"eigenvalues{p}" in data}
+        self.ridge = self.time = None
         self.ridge_metrics, self.gd_metrics = {}, {}
-        for k, v in data.items():
-            m = _metric_of(k)
-            if m is None or v.ndim != 1 or k in (self.ridge_key, self.time_key):
-                continue
-            low = k.lower()
-            if self.ridge is not None and "ridge" in low and v.size == self.ridge.size:
-                self.ridge_metrics[m] = np.asarray(v, float)
-            elif self.time is not None and ("gd" in low or "time" in low) and v.size == self.time.size:
-                self.gd_metrics[m] = np.asarray(v, float)
-        self.fit = {}
-        found = {**{k: v for k, v in data.items() if v.size == 1}, **attrs}
-        for k, v in found.items():
-            low = k.lower().split("@")[-1]
-            if "exponent" in low or "alpha" in low:
-                p = _precision(k)
-                self.fit.setdefault(p, [np.nan, np.nan])[0] = float(np.ravel(v)[0])
-            elif "prefactor" in low:
-                p = _precision(k)
-                self.fit.setdefault(p, [np.nan, np.nan])[1] = float(np.ravel(v)[0])
-        self.fit_source = {p: "archive" for p in self.fit}
-        for p, lam in self.eig.items():
-            if p not in self.fit or not np.isfinite(self.fit[p][0]):
-                self.fit[p] = list(powerlaw_fit(lam))
-                self.fit_source[p] = "fitted here"
+        mr, mt = data.get("metrics_ridge"), data.get("metrics_time")
+        if mr is not None and mr.dtype.names:
+            self.ridge = np.asarray(mr["ridge"], float)
+            self.ridge_metrics = {"test_mse": 2 * np.asarray(mr["mse"], float),
+                                  "test_acc": np.asarray(mr["acc"], float)}
+        if mt is not None and mt.dtype.names:
+            self.time = np.asarray(mt["time"], float)
+            self.gd_metrics = {"test_mse": 2 * np.asarray(mt["mse"], float),
+                               "test_acc": np.asarray(mt["acc"], float)}
+        self.fit, self.fit_source = {}, {}
+        for p in (64, 32):
+            if f"fit_exponent{p}" in attrs:
+                self.fit[p] = [float(attrs[f"fit_exponent{p}"]),
+                               float(attrs.get(f"fit_prefactor{p}", np.nan))]
+                self.fit_source[p] = "archive (ranks %s-%s)" % (attrs.get("fit_lo"), attrs.get("fit_hi"))
 
     def kind(self):
         """'ntk' or 'nngp' (attribute kernel, else from the id)."""
-        k = str(self.attrs.get("kernel", "")).lower()
+        k = str(self.attrs.get("kind", "")).lower()
         return k or ("ntk" if "ntk" in self.id.lower() else "nngp")
 
     def limit_error(self):

@@ -20,6 +20,31 @@ BUILDERS = [sec_overview.build, sec_descent.build, sec_descent.build_width_limit
             sec_condensation.build, sec_lazy.build, sec_kernels.build]
 
 
+def _verdicts(archive_path):
+    """Section 'verdicts': analysis.signatures.check for each declared phenomenon."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from analysis.loader import open_archive
+    from analysis.signatures import CHECKS, check
+    a = open_archive(archive_path)
+    names = [n for n in a.phenomena if n in CHECKS]
+    s = Section("verdicts", "Signatures of the phenomena this job targets",
+                "The job declares: " + (", ".join(a.phenomena) if a.phenomena else "no phenomenon")
+                + ". Verdicts by analysis/signatures.py (the same as "
+                "`python3 -m analysis.signatures`); other sections show measurements only.")
+    rows = []
+    for n in names:
+        r = check(a, n)
+        for what, ok, measured, expected in r.checks:
+            s.sign(f"{n}: {what}", str(measured), str(expected), ok)
+            rows.append([n, what, str(measured), str(expected), "yes" if ok else "no"])
+        s.sign(n, "all criteria above", "every criterion", r.holds)
+    if rows:
+        s.table("criteria", ["phenomenon", "criterion", "measured", "expected", "holds"], rows)
+    return s
+
+
 def build_report(archive_path, outdir, strict=False, log=sys.stderr):
     """Writes the report of `archive_path` into `outdir`; returns the list of
     section keys written. A section whose builder fails is replaced by a note
@@ -40,6 +65,15 @@ def build_report(archive_path, outdir, strict=False, log=sys.stderr):
                         f"This section could not be built: {type(e).__name__}: {e}")
         if s is not None:
             sections.append(s)
+    # Verdicts come from one place, analysis/signatures.py, and only for the
+    # phenomena the job declares ([job] phenomena); what the sections
+    # measure for the other phenomena is shown without a verdict.
+    # The sections' own figures and tables stay; their older ad-hoc
+    # signature statistics (a second definition, e.g. a two-point "peak
+    # ratio") are dropped.
+    for s in sections:
+        s.signatures = []
+    sections.insert(0, _verdicts(archive_path))
     title = f"overparam report: {os.path.basename(archive_path)}"
     with open(os.path.join(outdir, "report.md"), "w") as f:
         f.write(render.markdown(title, sections, outdir))

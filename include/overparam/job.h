@@ -137,6 +137,7 @@ typedef struct {
 typedef struct {
     uint64_t seed;          /* [job] seed: the root of every random stream */
     int seed_index;         /* swept `seed` axis value (data noise, init) */
+    char phenomena[OP_PATH_MAX]; /* [job] phenomena: read by the analysis only */
     op_data_cfg data;
     op_model_cfg model;
     op_train_cfg train;

@@ -1,0 +1,76 @@
+#!/bin/sh
+# t_signatures.sh — each job file's phenomenon, checked by the one signature
+# engine (analysis/signatures.py) on an archive the engine produces now.
+# Jobs that take under a minute on 2 cores run at their default and must
+# give `holds: yes`; double_descent_rf and finite_vs_infinite (minutes) run
+# as the cheap variant of tests/small_job.sh and must give a verdict
+# (exit 0 or 1, never 2); OP_SIGNATURES_FULL=1 runs them at their default
+# too. Also: `overparam info` gives the loader's statistics (sample std over
+# seeds, labels, never-fitted runs apart). jobs/README.md tables the
+# signatures on 5 [job] seed values.
+PY=${PYTHON:-/usr/bin/python3}
+BUILD=${BUILD:-build}
+MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fail=1; }
+[ -x "$BUILD/overparam" ] || { echo "FAIL $BUILD/overparam not built"; exit 1; }
+export OPENBLAS_NUM_THREADS=1
+
+run() { # job.ini archive
+    $MPIRUN -np 2 "$BUILD/overparam" run "$1" -o "$2" --force >"$2.log" 2>&1 </dev/null ||
+        { tail -5 "$2.log"; return 1; }
+}
+# frequency_principle runs on [job] seed 2: the instance where one late
+# Adam spike of Delta(1) reordered t_k before the running median (measure.c).
+for spec in random_labels condensation frequency_principle:2 kernel_spectrum quick robustness \
+    random_labels_noise width_curve double_descent double_descent_rf finite_vs_infinite; do
+    job=${spec%%:*}
+    seed=${spec#*:}
+    [ "$seed" = "$spec" ] && seed=
+    full=1
+    case $job in double_descent_rf | finite_vs_infinite) [ "${OP_SIGNATURES_FULL:-0}" = 1 ] || full=0 ;; esac
+    if [ $full = 1 ]; then
+        awk -v seed="$seed" '/^\[/ { sec = $0 }
+            sec == "[job]" && $1 == "seed" && seed != "" { print "seed = " seed; next } { print }' \
+            "jobs/$job.ini" >"$T/$job.ini"
+    else sh tests/small_job.sh "jobs/$job.ini" >"$T/$job.ini"; fi
+    run "$T/$job.ini" "$T/$job.h5" || { bad "engine run of $job"; continue; }
+    $PY -m analysis.signatures "$T/$job.h5" >"$T/$job.sig" 2>&1
+    rc=$?
+    if [ $full = 1 ] && [ $rc = 0 ] && tail -1 "$T/$job.sig" | grep -qx "holds: yes"; then
+        ok "$job: holds: yes"
+    elif [ $full = 0 ] && [ $rc -le 1 ] && tail -1 "$T/$job.sig" | grep -q "^holds: "; then
+        ok "$job (cheap variant): verdict given, $(tail -1 "$T/$job.sig")"
+    else
+        cat "$T/$job.sig"; bad "$job: signature (exit $rc)"
+    fi
+done
+
+# The engine refuses an archive it cannot read and an unknown phenomenon.
+$PY -m analysis.signatures "$T/none.h5" >/dev/null 2>&1
+[ $? = 2 ] && ok "unreadable archive: exit 2" || bad "unreadable archive not exit 2"
+$PY -m analysis.signatures "$T/quick.h5" no_such_thing >/dev/null 2>&1
+[ $? = 2 ] && ok "unknown phenomenon: exit 2" || bad "unknown phenomenon not exit 2"
+
+# overparam info: the loader's statistics, labels not codes.
+if [ -f "$T/random_labels.h5" ] && "$BUILD/overparam" info "$T/random_labels.h5" >"$T/info" &&
+    $PY - "$T/random_labels.h5" "$T/info" <<'PYEOF'
+import sys
+from analysis import open_archive
+a = open_archive(sys.argv[1])
+info = open(sys.argv[2]).read().splitlines()
+g = a.runs.groupby("corruption", observed=True)["test_acc"].agg(["mean", "std"])
+for c, row in g.iterrows():
+    line = [l for l in info if l.split()[4:5] == [c]]
+    assert line, f"no info line labelled {c}"
+    want = f"{row['mean']:.4g}±{row['std']:.2g}"
+    assert want in line[0], (want, line[0])
+assert "unfit" in "\n".join(info)
+PYEOF
+then ok "info: sample std over seeds, axis labels"; else cat "$T/info"; bad "info statistics"; fi
+
+[ "$fail" = 0 ] && echo "t_signatures: all passed"
+exit $fail
