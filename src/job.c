@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define LINE_MAX_BYTES 1024 /* longer lines are rejected, not truncated */
@@ -906,6 +907,12 @@ static op_status check_data_files(parse_state *st, const op_config *c)
                         "Debian's dataset-fashion-mnist or set path",
                         c->data.path, p, strerror(errno));
         }
+        struct stat sb;
+        if (stat(p, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+            st->line = line_of(st, "data", "path");
+            return fail(st, "[data] path = %s: %s is not a regular file",
+                        c->data.path, p);
+        }
     }
     return OP_OK;
 }
@@ -1018,6 +1025,11 @@ op_status op_job_load_string(op_job *job, const char *name, const char *text)
 op_status op_job_load(op_job *job, const char *path)
 {
     memset(job, 0, sizeof *job);
+    /* A FIFO or device would block the read forever: regular files only. */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return op_error(OP_ERR_INPUT, "%s: not a regular file: not a job "
+                        "file", path);
     FILE *f = fopen(path, "rb");
     if (!f)
         return op_error(OP_ERR_INPUT, "%s: cannot open job file: %s", path,

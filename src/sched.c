@@ -318,7 +318,10 @@ typedef struct {
 /* Takes the next chunk into c->runs; returns its length (0: none left). */
 static int coord_take_chunk(coord *c)
 {
-    if (stop_flag || c->next >= c->n_order)
+    /* A journal that cannot be written (disk full) ends the hand-out:
+     * the runs in flight still come back and reach /runs. */
+    if (stop_flag || c->next >= c->n_order ||
+        op_archive_journal_failed(c->ar))
         return 0;
     long n = c->n_order - c->next;
     int k = 1;
@@ -556,7 +559,8 @@ static void coordinator(coord *c, worker_ctx *w, int works)
     int n_mine = 0, i_mine = 0;
     for (;;) {
         int idle = c->hello == c->workers && c->in_flight == 0 &&
-                   (c->next >= c->n_order || stop_flag);
+                   (c->next >= c->n_order || stop_flag ||
+                    op_archive_journal_failed(c->ar));
         if (idle)
             break;
         if (works && c->hello == c->workers) {

@@ -66,6 +66,10 @@ op_status op_archive_put_n(op_archive *ar, const op_result *res, int n);
  * oldest has waited 1 s; one clock read otherwise, so call it often while
  * waiting (it keeps a live archive current when results stop coming). */
 op_status op_archive_poll(op_archive *ar);
+/* Coordinator only: whether a journal write has failed (disk full). The
+ * results put since then went to /runs only (resume reads them back from
+ * there); the sweep must start no further run. */
+int op_archive_journal_failed(const op_archive *ar);
 /* Coordinator only: journal that kernel `index` is complete in the file. */
 op_status op_archive_put_kernel(op_archive *ar, int index);
 

@@ -1,0 +1,155 @@
+#!/bin/sh
+# The break catalogue (issue 15): a sweep attacked as a hostile user would.
+# Each case names the defect it guards; it failed before its fix. A resumed
+# or recovered archive must equal the uninterrupted one, bad input must
+# exit 2 without touching anything, and nothing may hang (every command
+# that could block runs under timeout).
+set -e
+B=${BUILD:-build}/overparam
+MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
+PY=${PYTHON:-/usr/bin/python3}
+T=$(mktemp -d)
+cleanup() {
+    [ -n "$holder" ] && kill "$holder" 2>/dev/null
+    rm -rf "$T"
+}
+trap cleanup EXIT
+JOB=tests/jobs/slow.ini
+KJOB=tests/jobs/kernel.ini
+run() { $MPIRUN -np 2 $B run "$@"; }
+fail() { echo "FAIL: $*"; [ -f "$T/err" ] && cat "$T/err"; exit 1; }
+cases=0
+ok() { cases=$((cases + 1)); printf '%-4s %s\n' "$1" "$2"; }
+# expect_input CMD...: exit 2 within 20 s (a hang is a failure, not a wait).
+expect_input() {
+    rc=0; timeout 20 "$@" >"$T/out" 2>"$T/err" || rc=$?
+    [ $rc -eq 2 ] || fail "$* exited $rc, want 2"
+}
+fresh() { rm -f "$T"/k.h5*; }
+
+run $JOB -o "$T/ref.h5" --quiet
+n_runs=$($B info "$T/ref.h5" | sed -n 's/.*: \([0-9]*\) runs,.*/\1/p')
+run $KJOB -o "$T/kref.h5" --quiet 2>/dev/null
+same() { $B compare "$1" "$2" >"$T/cmp" || { cat "$T/cmp"; fail "$3: differs from the uninterrupted run"; }; }
+
+# 1. A resume of a finished kernel job computes no kernel again (the
+#    journal check stopped at the first kernel record and cut the rest).
+cp "$T/kref.h5" "$T/k1.h5"; cp "$T/kref.h5.journal" "$T/k1.h5.journal"
+run $KJOB -o "$T/k1.h5" --resume 2>"$T/err"
+grep -q "^\[overparam\] kernel " "$T/err" && fail "1: kernels recomputed on resume"
+grep -q "kernels 4/4" "$T/err" || fail "1: kernels not all done"
+ok 1 "$(grep 'runs done' "$T/err")"
+
+# 3. A kill while the archive's layout is being written: the journal exists
+#    first, so --resume rebuilds instead of refusing.
+fresh
+OVERPARAM_FAULT=layout:1 $MPIRUN -np 2 -x OVERPARAM_FAULT $B run $JOB -o "$T/k.h5" --quiet 2>"$T/err" &&
+    fail "3: fault layout:1 did not fire"
+grep -q "killed at layout:1" "$T/err" || fail "3: not killed during creation"
+run $JOB -o "$T/k.h5" --resume --quiet 2>"$T/err" || fail "3: resume after a kill during creation"
+same "$T/ref.h5" "$T/k.h5" 3
+ok 3 "$(grep -o 'rebuilding from.*' "$T/err" || head -1 "$T/err")"
+
+# 4a. The journal deleted: the finished rows of /runs are kept, not rerun.
+fresh; cp "$T/ref.h5" "$T/k.h5"
+run $JOB -o "$T/k.h5" --resume 2>"$T/err" || fail "4a: resume without journal"
+grep -q "$n_runs runs done ($n_runs resumed)" "$T/err" || fail "4a: runs recomputed"
+grep -q "$n_runs from /runs rows" "$T/err" || fail "4a: not said where the runs came from"
+same "$T/ref.h5" "$T/k.h5" 4a
+ok 4a "$(grep resumed "$T/err" | head -1)"
+
+# 4b/6. The archive reached through a symlink: its journal and lock are
+#    found beside the file, not beside the link.
+fresh; cp "$T/ref.h5" "$T/k.h5"; cp "$T/ref.h5.journal" "$T/k.h5.journal"
+mkdir -p "$T/d"; ln -s "$T/k.h5" "$T/d/alias.h5"
+run $JOB -o "$T/d/alias.h5" --resume 2>"$T/err" || fail "4b: resume through a symlink"
+grep -q "$n_runs runs done ($n_runs resumed)" "$T/err" || fail "4b: runs recomputed through a symlink"
+ls "$T/d" | grep -q journal && fail "4b: a journal beside the link"
+ok 4b "$(grep resumed "$T/err" | head -1)"
+fresh
+run $JOB -o "$T/k.h5" --quiet 2>/dev/null &
+bg=$!
+i=0; while [ ! -s "$T/k.h5.journal" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
+rc=0; run $JOB -o "$T/d/alias.h5" --resume --quiet 2>"$T/err" || rc=$?
+wait $bg || fail "6: the first job failed"
+[ $rc -eq 2 ] && grep -q "another overparam process" "$T/err" || fail "6: a second job wrote the archive through a symlink (exit $rc)"
+same "$T/ref.h5" "$T/k.h5" 6
+ok 6 "$(grep -o 'another overparam process.*' "$T/err")"
+
+# 5. Two bytes flipped in record 10 of the journal: only that record is
+#    lost; every later one is kept (here the archive is gone, so the
+#    journal is all there is).
+fresh; cp "$T/ref.h5.journal" "$T/k.h5.journal"
+size=$(stat -c %s "$T/k.h5.journal"); rec=$(( (size - 40) / n_runs ))
+printf '\377\377' | dd of="$T/k.h5.journal" bs=1 seek=$((40 + 9 * rec + 40)) conv=notrunc 2>/dev/null
+run $JOB -o "$T/k.h5" --resume 2>"$T/err" || fail "5: resume with a corrupt record"
+grep -q "1 corrupt journal record skipped" "$T/err" || fail "5: corrupt record not reported"
+grep -q "resumed .*: $((n_runs - 1)) finished runs kept" "$T/err" || fail "5: valid records after the corrupt one dropped"
+same "$T/ref.h5" "$T/k.h5" 5
+ok 5 "$(grep -o '[0-9]* corrupt journal record skipped' "$T/err"); $(grep -o 'resumed .*: [0-9]* finished runs kept' "$T/err")"
+
+# 7. A healthy archive held open elsewhere (h5py r+) is busy, not torn:
+#    exit 2 naming the holder, nothing moved or changed.
+fresh; cp "$T/ref.h5" "$T/k.h5"; cp "$T/ref.h5.journal" "$T/k.h5.journal"
+$PY -c "import h5py,sys,time; f=h5py.File(sys.argv[1],'r+'); open(sys.argv[2],'w').close(); time.sleep(60)" "$T/k.h5" "$T/held" &
+holder=$!
+i=0; while [ ! -f "$T/held" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
+sum0=$(cksum <"$T/k.h5")
+expect_input $MPIRUN -np 2 $B run $JOB -o "$T/k.h5" --resume --quiet
+kill $holder; wait $holder 2>/dev/null || true; holder=
+grep -q "holds its HDF5 file lock" "$T/err" || fail "7: no word about the lock holder"
+[ -e "$T/k.h5.torn" ] && fail "7: a held archive was moved aside"
+[ "$(cksum <"$T/k.h5")" = "$sum0" ] || fail "7: the held archive changed"
+ok 7 "$(grep -o 'open in another process.*lock' "$T/err")"
+
+# 9. The journal cannot be written (disk full from the 5th write on): no
+#    further run starts, the runs in hand reach /runs, the exit says why,
+#    and --resume after that loses nothing.
+fresh
+rc=0; OVERPARAM_FAULT=full:5 $MPIRUN -np 2 -x OVERPARAM_FAULT $B run $JOB -o "$T/k.h5" --quiet 2>"$T/err" || rc=$?
+[ $rc -eq 1 ] || fail "9: exit $rc after the journal filled up, want 1"
+grep -q "No space left on device; no further run started" "$T/err" || fail "9: no clear message"
+done9=$($B info "$T/k.h5" | sed -n 's/.*done \([0-9]*\),.*/\1/p')
+[ "$done9" -lt "$n_runs" ] || fail "9: the sweep kept running"
+run $JOB -o "$T/k.h5" --resume 2>"$T/err2" || fail "9: resume"
+grep -q "resumed .*: $done9 finished runs kept" "$T/err2" || { cat "$T/err2"; fail "9: finished results lost ($done9 in /runs)"; }
+same "$T/ref.h5" "$T/k.h5" 9
+ok 9 "$(grep -o 'No space left on device; no further run started, [0-9]* finished results written to /runs only' "$T/err"); then $(grep -o 'resumed .*' "$T/err2")"
+
+# 10. A FIFO as archive, job file or data file: exit 2, no hang.
+mkfifo "$T/fifo.h5" "$T/fifo.ini"
+expect_input $B info "$T/fifo.h5"
+grep -q "not a regular file" "$T/err" || fail "10: info on a FIFO"
+expect_input $B validate "$T/fifo.ini"
+grep -q "not a regular file" "$T/err" || fail "10: validate on a FIFO"
+expect_input $MPIRUN -np 2 $B run $JOB -o "$T/fifo.h5" --quiet
+grep -q "not a regular file" "$T/err" || fail "10: run into a FIFO"
+mkdir "$T/fm"
+for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do mkfifo "$T/fm/$f"; done
+printf '[data]\nsource = fashion_mnist\npath = %s\n' "$T/fm" >"$T/fm.ini"
+expect_input $B validate "$T/fm.ini"
+grep -q "not a regular file" "$T/err" || fail "10: data file FIFO"
+ok 10 "$(head -1 "$T/err")"
+
+# 12. --force replaces only overparam archives (or empty files): never a
+#     device node, a FIFO or someone's data.
+mknod "$T/null" c 1 3 2>/dev/null || mkfifo "$T/null"
+expect_input $MPIRUN -np 2 $B run $JOB -o "$T/null" --force --quiet
+[ -c "$T/null" ] || [ -p "$T/null" ] || fail "12: --force removed a device node"
+echo "precious" >"$T/data.txt"
+expect_input $MPIRUN -np 2 $B run $JOB -o "$T/data.txt" --force --quiet
+grep -q precious "$T/data.txt" || fail "12: --force replaced a text file"
+ok 12 "$(head -1 "$T/err")"
+
+# 13. -o '' and a dangling symlink: exit 2, no stray lock file.
+mkdir "$T/e"; cd "$T/e"
+rc=0; timeout 20 $MPIRUN -np 2 "$OLDPWD/$B" run "$OLDPWD/$JOB" -o '' --quiet 2>"$T/err" || rc=$?
+cd "$OLDPWD"
+[ $rc -eq 2 ] || fail "13: -o '' exit $rc"
+[ -z "$(ls -A "$T/e")" ] || fail "13: -o '' left $(ls -A "$T/e")"
+ln -s "$T/nowhere/x.h5" "$T/dangling.h5"
+expect_input $MPIRUN -np 2 $B run $JOB -o "$T/dangling.h5" --quiet
+[ -e "$T/dangling.h5.lock" ] && fail "13: a dangling symlink left a lock"
+ok 13 "$(head -1 "$T/err")"
+
+echo "break catalogue: $cases cases held"
