@@ -14,6 +14,7 @@
 #include "overparam/measure.h"
 #include "overparam/net.h"
 #include "overparam/pkernel.h"
+#include "overparam/sched.h"
 
 /* Kernel i of a job: depth index i / kinds, kind i % kinds (nngp first). */
 static int kinds_of(const op_kernel_cfg *kc, op_kernel_kind *kinds)
@@ -193,6 +194,17 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
     /* Per depth, every kind not yet done comes from one build; each is
      * then written, flushed and journaled on its own, in index order. */
     for (int di = 0; di < base->n_depths && s == OP_OK; di++) {
+        /* A stop request (walltime warning) is honoured between depths:
+         * what is written and journaled stays, the rest is computed on
+         * resume. The depth in progress cannot be interrupted inside
+         * ScaLAPACK; it finishes first (one depth of the job's kernels). */
+        int stop = op_sched_stop_requested();
+        OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX,
+                                   comm), "sharing the stop flag");
+        if (stop) {
+            s = OP_ERR_STOPPED;
+            break;
+        }
         op_kernel_kind todo[2];
         int idx[2], n_todo = 0;
         for (int ki = 0; ki < n_kinds; ki++)

@@ -847,6 +847,10 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
         if (s == OP_OK)
             s = op_kphase_run(job, ar, comm, &w.train, &w.test, kdone,
                               &sum->kernels_done);
+        if (s == OP_ERR_STOPPED) { /* consistent: resume computes the rest */
+            stopped = 1;
+            s = OP_OK;
+        }
         st = s;
     }
     op_archive_close(ar);

@@ -40,6 +40,42 @@ grep -q "^\[overparam\] kernel " "$T/err" && fail "1: kernels recomputed on resu
 grep -q "kernels 4/4" "$T/err" || fail "1: kernels not all done"
 ok 1 "$(grep 'runs done' "$T/err")"
 
+# 2. SIGUSR1 during the kernel phase: the phase stops after the depth in
+#    progress, exit 3, and --resume computes only the kernels left.
+cat >"$T/kstop.ini" <<'EOF'
+[job]
+seed = 5
+[data]
+source = sphere
+dim = 8
+classes = 2
+n_train = 500
+n_test = 50
+[model]
+activation = relu
+width = 16
+[train]
+loss = mse
+lr = 0.1
+epochs = 2
+[kernel]
+kernels = nngp, ntk
+depth = 1, 2, 3, 4, 5, 6
+ridge = 0, 1e-3
+EOF
+run "$T/kstop.ini" -o "$T/ksref.h5" --quiet 2>/dev/null
+run "$T/kstop.ini" -o "$T/ks.h5" --quiet 2>"$T/err" &
+bg=$!
+i=0; while ! grep -q "kernel nngp" "$T/err" && [ $i -lt 1200 ]; do sleep 0.05; i=$((i + 1)); done
+pkill -USR1 -f "overparam run $T/kstop.ini -o $T/ks.h5" || true
+rc=0; wait $bg || rc=$?
+[ $rc -eq 3 ] || fail "2: exit $rc after SIGUSR1 in the kernel phase, want 3"
+grep -q "kernels 12/12" "$T/err" && fail "2: every kernel computed after the stop"
+k2=$(grep -o 'kernels [0-9]*/12' "$T/err")
+run "$T/kstop.ini" -o "$T/ks.h5" --resume --quiet 2>"$T/err2" || fail "2: resume"
+$B compare "$T/ksref.h5" "$T/ks.h5" >/dev/null || fail "2: resumed kernels differ"
+ok 2 "SIGUSR1 in the kernel phase: exit 3 with $k2; resumed to identical"
+
 # 3. A kill while the archive's layout is being written: the journal exists
 #    first, so --resume rebuilds instead of refusing.
 fresh

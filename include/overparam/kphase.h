@@ -3,7 +3,9 @@
  * /kernels/<id>/ and journaled as done.
  *
  * Contract: collective over `comm`; kernels already done (done[i]) are
- * skipped, so a resumed job computes only the missing ones. */
+ * skipped, so a resumed job computes only the missing ones. A stop request
+ * (op_sched_request_stop) ends the phase between depths with
+ * OP_ERR_STOPPED, every kernel finished so far written and journaled. */
 #ifndef OVERPARAM_KPHASE_H
 #define OVERPARAM_KPHASE_H
 
