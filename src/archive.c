@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -158,16 +159,19 @@ static void fault_point(const char *point)
         }
 }
 
-/* OVERPARAM_FAULT=full:N makes the Nth journal write and every later one
- * fail as on a full disk (ENOSPC), so the tests can fill the disk at an
- * exact moment without a small file system. */
-static int fault_full(void)
+/* Failures rather than kills: OVERPARAM_FAULT=full:N makes the Nth
+ * journal write and every later one fail as on a full disk (ENOSPC), so
+ * the tests fill the disk at an exact moment without a small file system;
+ * mpi:N makes the Nth archive status broadcast an invalid MPI call, so
+ * they see what an MPI failure prints. */
+static int fault_fails(const char *point)
 {
-    static int hits;
+    static int hits[2];
     const char *spec = getenv("OVERPARAM_FAULT");
-    if (!spec || strncmp(spec, "full:", 5) != 0)
+    size_t len = strlen(point);
+    if (!spec || strncmp(spec, point, len) != 0 || spec[len] != ':')
         return 0;
-    return ++hits >= atoi(spec + 5);
+    return ++hits[point[0] == 'm'] >= atoi(spec + len + 1);
 }
 
 /* ---- columns of /runs ------------------------------------------------ */
@@ -527,7 +531,7 @@ static op_status journal_write(op_archive *ar, const unsigned char *p,
     int fd = fileno(ar->journal);
     size_t left = ar->rec_bytes * n;
     while (left > 0) {
-        ssize_t w = fault_full() ? (errno = ENOSPC, -1) : write(fd, p, left);
+        ssize_t w = fault_fails("full") ? (errno = ENOSPC, -1) : write(fd, p, left);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -713,7 +717,8 @@ static op_status check_existing(const op_archive *ar)
 static op_status bcast_status(op_archive *ar, op_status s)
 {
     int v = s;
-    OP_MPI_CHECK(MPI_Bcast(&v, 1, MPI_INT, 0, ar->comm), "archive status");
+    OP_MPI_CHECK(MPI_Bcast(&v, fault_fails("mpi") ? -1 : 1, MPI_INT, 0,
+                           ar->comm), "archive status");
     if (v != OP_OK && ar->rank != 0)
         op_error((op_status)v, "see rank 0");
     return (op_status)v;
@@ -939,6 +944,32 @@ static op_status check_replaceable(const op_archive *ar)
     return OP_OK;
 }
 
+/* Whether the archive and its journal can fit on their file system: a
+ * sweep that would fill the disk is refused before it starts, with the
+ * numbers, rather than failing in HDF5 at creation or in the journal
+ * hours later. Both grow to about n_runs x (row + per-run values); the
+ * kernels' groups are not counted (a few n_train^2 matrices at most). */
+static op_status check_space(const op_archive *ar, double freed)
+{
+    char dcopy[OP_PATH_MAX];
+    snprintf(dcopy, sizeof dcopy, "%s", ar->path);
+    const char *dir = dirname(dcopy);
+    struct statvfs vf;
+    if (statvfs(dir, &vf) != 0)
+        return OP_OK; /* unknown: let the writes tell */
+    double avail = (double)vf.f_bavail * (double)vf.f_frsize + freed;
+    double n = (double)ar->job->n_runs;
+    double need = n * ((double)ar->row_bytes +
+                       8.0 * (double)ar->layout->total) +
+                  n * (double)ar->rec_bytes;
+    if (need > avail)
+        return op_error(OP_ERR_INPUT, "%s: the archive and its journal need "
+                        "about %.3g MB but %s has %.3g MB free (ENOSPC ahead); "
+                        "free space, choose another -o or save fewer values",
+                        ar->path, need / 1e6, dir, avail / 1e6);
+    return OP_OK;
+}
+
 op_status op_archive_open(op_archive **out, const char *path,
                           const op_job *job, const op_layout *layout,
                           MPI_Comm comm, op_archive_mode mode,
@@ -993,6 +1024,16 @@ op_status op_archive_open(op_archive **out, const char *path,
             s = check_not_held(ar->path);
         if (s == OP_OK && mode == OP_ARCHIVE_FORCE && have)
             s = check_replaceable(ar);
+        if (s == OP_OK && (mode != OP_ARCHIVE_RESUME || !have)) {
+            /* Before anything is removed: --force frees the old files. */
+            struct stat a, j;
+            double freed = 0;
+            if (mode == OP_ARCHIVE_FORCE && have && stat(ar->path, &a) == 0)
+                freed += (double)a.st_size;
+            if (mode == OP_ARCHIVE_FORCE && have_j && stat(ar->jpath, &j) == 0)
+                freed += (double)j.st_size;
+            s = check_space(ar, freed);
+        }
         if (s != OP_OK)
             ; /* refused above */
         else if (mode == OP_ARCHIVE_CREATE && have)

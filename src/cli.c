@@ -293,6 +293,9 @@ int op_cli_main(int argc, char **argv)
         install_signals();
         int provided;
         MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+        /* MPI errors come back to OP_MPI_CHECK, which prints the call and
+         * its hint and then aborts every rank (MPI would abort first). */
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
         int code = cmd_run(argc - 2, argv + 2);
         MPI_Finalize();
         return code;
@@ -326,6 +329,7 @@ int op_cli_main(int argc, char **argv)
         }
         int provided;
         MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
         int code = report(op_merge(outp, inputs, n, force, stderr));
         MPI_Finalize();
         return code;

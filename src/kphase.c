@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "overparam/kernel.h"
 #include "overparam/kernel_io.h"
@@ -169,6 +170,59 @@ static op_status write_empirical(const op_job *job, const op_kernel_cfg *kc,
     return OP_OK;
 }
 
+/* Line of `key` in [section] of the job text (0 when not written): a
+ * refusal names where the value came from. */
+static int key_line(const char *text, const char *section, const char *key)
+{
+    int line = 1, in = 0;
+    size_t kl = strlen(key), sl = strlen(section);
+    for (const char *p = text; *p; line++) {
+        const char *q = p;
+        while (*q == ' ' || *q == '\t')
+            q++;
+        if (*q == '[')
+            in = !strncmp(q + 1, section, sl) && q[1 + sl] == ']';
+        else if (in && !strncmp(q, key, kl) &&
+                 (q[kl] == ' ' || q[kl] == '\t' || q[kl] == '='))
+            return line;
+        p += strcspn(p, "\n");
+        if (*p)
+            p++;
+    }
+    return 0;
+}
+
+/* The BLACS grid of the job on `size` ranks: both given, or one given and
+ * the other from the rank count, or near-square (both 0: pkernel.c). */
+static void grid_shape(const op_kernel_cfg *kc, int size, int *rows,
+                       int *cols)
+{
+    *rows = kc->grid_rows;
+    *cols = kc->grid_cols;
+    if (*rows > 0 && *cols <= 0)
+        *cols = size % *rows ? 0 : size / *rows;
+    else if (*cols > 0 && *rows <= 0)
+        *rows = size % *cols ? 0 : size / *cols;
+}
+
+op_status op_kphase_check_grid(const op_job *job, MPI_Comm comm)
+{
+    const op_kernel_cfg *kc = &job->base.kernel;
+    if (op_kphase_count(job) == 0 || (kc->grid_rows <= 0 && kc->grid_cols <= 0))
+        return OP_OK;
+    int size, rows, cols;
+    MPI_Comm_size(comm, &size);
+    grid_shape(kc, size, &rows, &cols);
+    if (rows > 0 && cols > 0 && (long)rows * cols == size)
+        return OP_OK;
+    const char *key = kc->grid_rows > 0 ? "grid_rows" : "grid_cols";
+    return op_error(OP_ERR_INPUT, "%s:%d: [kernel] grid_rows = %d, grid_cols "
+                    "= %d cannot tile %d ranks (rows x cols must equal the "
+                    "rank count; 0 chooses); nothing was run", job->file,
+                    key_line(job->text, "kernel", key), kc->grid_rows,
+                    kc->grid_cols, size);
+}
+
 op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
                         const op_dataset *train, const op_dataset *test,
                         const unsigned char *done, int *n_done)
@@ -186,8 +240,10 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
         return OP_OK;
 
     op_pkernel_grid grid;
-    op_status s = op_pkernel_grid_init(&grid, comm, base->grid_rows,
-                                       base->grid_cols, base->block);
+    int size, rows, cols;
+    MPI_Comm_size(comm, &size);
+    grid_shape(base, size, &rows, &cols);
+    op_status s = op_pkernel_grid_init(&grid, comm, rows, cols, base->block);
     if (s != OP_OK)
         return s;
     hid_t file = op_archive_file(ar);

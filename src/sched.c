@@ -713,6 +713,8 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
     op_status s = op_layout_build(job, &layout);
     if (s == OP_OK)
         s = op_kphase_check_memory(job, comm);
+    if (s == OP_OK) /* before the sweep, not after hours of it */
+        s = op_kphase_check_grid(job, comm);
     if (s != OP_OK)
         return s;
     /* The job's data is loaded before anything is written: a truncated or

@@ -138,6 +138,21 @@ grep -q "holds its HDF5 file lock" "$T/err" || fail "7: no word about the lock h
 [ "$(cksum <"$T/k.h5")" = "$sum0" ] || fail "7: the held archive changed"
 ok 7 "$(grep -o 'open in another process.*lock' "$T/err")"
 
+# 8. Checks that can be made before the first run are made then: a kernel
+#    grid that cannot tile the ranks (with the job file's line), an archive
+#    larger than the free disk. Nothing is written.
+sed 's/^block = 16/block = 16\ngrid_rows = 3/' $KJOB >"$T/grid.ini"
+expect_input $MPIRUN -np 2 $B run "$T/grid.ini" -o "$T/g.h5" --quiet
+grep -q "grid.ini:[0-9]*: \[kernel\] grid_rows = 3" "$T/err" || fail "8: grid refusal without file:line"
+grep -q "runs done\|runs [0-9]*/" "$T/err" && fail "8: the sweep ran before the grid check"
+[ -e "$T/g.h5" ] && fail "8: an archive was written"
+g8=$(head -1 "$T/err")
+printf '[data]\nsource = gaussian\ndim = 784\nclasses = 10\nn_train = 100\nn_test = 10\n[train]\nepochs = 1\n[grid]\nwidth = 100000\nseed = range(0, 4000, 1)\n[output]\nsave_weights = init_final\n' >"$T/big.ini"
+expect_input $MPIRUN -np 2 $B run "$T/big.ini" -o "$T/big.h5" --quiet
+grep -q "ENOSPC ahead" "$T/err" || fail "8: archive larger than the disk not refused"
+[ -e "$T/big.h5" ] || [ -e "$T/big.h5.journal" ] && fail "8: files written"
+ok 8 "$g8 / $(head -1 "$T/err")"
+
 # 9. The journal cannot be written (disk full from the 5th write on): no
 #    further run starts, the runs in hand reach /runs, the exit says why,
 #    and --resume after that loses nothing.
@@ -187,5 +202,15 @@ ln -s "$T/nowhere/x.h5" "$T/dangling.h5"
 expect_input $MPIRUN -np 2 $B run $JOB -o "$T/dangling.h5" --quiet
 [ -e "$T/dangling.h5.lock" ] && fail "13: a dangling symlink left a lock"
 ok 13 "$(head -1 "$T/err")"
+
+# MPI errors return to OP_MPI_CHECK (MPI_ERRORS_RETURN), which names the
+# call, file:line and hint before aborting every rank; with MPI's default
+# handler it never ran. An invalid broadcast is injected (mpi:1).
+fresh
+rc=0; OVERPARAM_FAULT=mpi:1 timeout 60 $MPIRUN -np 2 -x OVERPARAM_FAULT $B run $JOB -o "$T/k.h5" --quiet 2>"$T/err" || rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "mpi: exit $rc"
+grep -q "src/archive.c:[0-9]*: MPI_Bcast.* failed (MPI error [0-9]*): archive status" "$T/err" || fail "mpi: no hint printed"
+grep -q "MPI_ERRORS_ARE_FATAL" "$T/err" && fail "mpi: MPI aborted before the check"
+ok mpi "$(grep -m1 'failed (MPI error' "$T/err" | sed 's/(&v.*)) failed/(...) failed/')"
 
 echo "break catalogue: $cases cases held"

@@ -25,6 +25,11 @@ double op_kphase_bytes_per_rank(const op_job *job, int ranks);
  * before anything starts, so a job never trains for hours to die there. */
 op_status op_kphase_check_memory(const op_job *job, MPI_Comm comm);
 
+/* Collective: OP_ERR_INPUT, naming the job file's line, when the
+ * [kernel] grid_rows/grid_cols cannot tile the ranks (one of them alone
+ * takes the other from the rank count). Called before anything starts. */
+op_status op_kphase_check_grid(const op_job *job, MPI_Comm comm);
+
 op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
                         const op_dataset *train, const op_dataset *test,
                         const unsigned char *done, int *n_done);
