@@ -611,7 +611,23 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
      * all of them) and keeps it cached for the runs. */
     op_run_ctx w = {0};
     op_config base = job->base;
-    s = op_run_data(&w, &base);
+    /* The largest swept n_train/n_test too: a data set too small for one
+     * grid point is bad input now, not a failed run after the sweep. */
+    op_config big = base;
+    const char *const sizes[] = {"n_train", "n_test"};
+    int *const fields[] = {&big.data.n_train, &big.data.n_test};
+    int grown = 0;
+    for (int i = 0; i < 2; i++) {
+        int a = op_job_axis_find(job, sizes[i]);
+        for (int j = 0; a >= 0 && j < job->axes[a].n; j++)
+            if (job->axes[a].values[j] > *fields[i]) {
+                *fields[i] = (int)job->axes[a].values[j];
+                grown = 1;
+            }
+    }
+    s = grown ? op_run_data(&w, &big) : OP_OK;
+    if (s == OP_OK)
+        s = op_run_data(&w, &base);
     int ok = s == OP_OK;
     OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, comm),
                  "checking the data on every rank");

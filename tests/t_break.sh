@@ -182,6 +182,40 @@ expect_input $B validate "$T/fm.ini"
 grep -q "not a regular file" "$T/err" || fail "10: data file FIFO"
 ok 10 "$(head -1 "$T/err")"
 
+# 11. Job files that validated as another job: text after a header,
+#     CR-only line endings, an empty file (details: tests/test_job_break.c).
+printf '[data] source = sphere\n[grid]\nwidth = 4, 8\n' >"$T/hdr.ini"
+expect_input $B validate "$T/hdr.ini"
+grep -q "hdr.ini:1: text after the section header" "$T/err" || fail "11: text after a header"
+m11=$(head -1 "$T/err")
+printf '[data]\rsource = sphere\r' >"$T/cr.ini"
+expect_input $B validate "$T/cr.ini"
+grep -q "carriage return" "$T/err" || fail "11: CR-only line endings"
+: >"$T/empty.ini"
+expect_input $B validate "$T/empty.ini"
+grep -q "empty job file" "$T/err" || fail "11: empty job file"
+ok 11 "$m11 / $(head -1 "$T/err")"
+
+# 13. A grid n_train larger than the data: refused before the sweep (exit
+#     2, no archive), not a failed run with exit 0.
+if $PY -c 'import gzip' 2>/dev/null; then
+    $PY - "$T/fm30" <<'PYEOF2'
+import gzip, os, struct, sys
+d = sys.argv[1]; os.makedirs(d)
+def put(name, dims, body):
+    hdr = bytes([0, 0, 8, len(dims)]) + b"".join(struct.pack(">I", x) for x in dims)
+    open(os.path.join(d, name), "wb").write(gzip.compress(hdr + body))
+for split, n in (("train", 30), ("t10k", 20)):
+    put(split + "-images-idx3-ubyte.gz", [n, 28, 28], bytes((i * 7) % 256 for i in range(n * 784)))
+    put(split + "-labels-idx1-ubyte.gz", [n], bytes(i % 10 for i in range(n)))
+PYEOF2
+    printf '[data]\npath = %s\nn_train = 20\nn_test = 20\n[model]\nwidth = 4\n[train]\nepochs = 1\n[grid]\nn_train = 20, 50\n' "$T/fm30" >"$T/fm30.ini"
+    expect_input $MPIRUN -np 2 $B run "$T/fm30.ini" -o "$T/fm30.h5" --quiet
+    grep -q "n_train = 50 but the file holds 30" "$T/err" || fail "13: grid n_train beyond the data"
+    [ -e "$T/fm30.h5" ] && fail "13: an archive was written"
+    ok 13n "$(head -1 "$T/err")"
+fi
+
 # 12. --force replaces only overparam archives (or empty files): never a
 #     device node, a FIFO or someone's data.
 mknod "$T/null" c 1 3 2>/dev/null || mkfifo "$T/null"
@@ -201,7 +235,7 @@ cd "$OLDPWD"
 ln -s "$T/nowhere/x.h5" "$T/dangling.h5"
 expect_input $MPIRUN -np 2 $B run $JOB -o "$T/dangling.h5" --quiet
 [ -e "$T/dangling.h5.lock" ] && fail "13: a dangling symlink left a lock"
-ok 13 "$(head -1 "$T/err")"
+ok 13l "$(head -1 "$T/err")"
 
 # MPI errors return to OP_MPI_CHECK (MPI_ERRORS_RETURN), which names the
 # call, file:line and hint before aborting every rank; with MPI's default
