@@ -687,6 +687,27 @@ static op_status check_existing(const op_archive *ar)
         s = op_error(OP_ERR_INPUT, "%s: made by a different job file (its "
                      "job_text attribute differs from %s); use another -o or "
                      "--force", ar->path, ar->job->file);
+    /* Same job, same arithmetic: OpenBLAS's results depend on its thread
+     * count and its kernel set (core), so a resume under others would
+     * finish the sweep with different numbers than it began. */
+    if (s == OP_OK) {
+        long long th = op_h5_attr_read_long(f, "blas_threads", -1);
+        char *core = op_h5_attr_read_string(f, "blas_core");
+        const char *now_core = openblas_get_corename();
+        int now_th = openblas_get_num_threads();
+        if (th > 0 && th != now_th)
+            s = op_error(OP_ERR_INPUT, "%s: begun with %lld BLAS thread%s "
+                         "per rank, resumed with %d: results would change "
+                         "mid-sweep; resume with OPENBLAS_NUM_THREADS=%lld",
+                         ar->path, th, th == 1 ? "" : "s", now_th, th);
+        else if (core && now_core && strcmp(core, now_core) != 0)
+            s = op_error(OP_ERR_INPUT, "%s: begun with the OpenBLAS %s "
+                         "kernels, resumed with %s: results would change "
+                         "mid-sweep; resume on the same CPU type or with "
+                         "OPENBLAS_CORETYPE=%s", ar->path, core, now_core,
+                         core);
+        free(core);
+    }
     /* Same job, but is every dataset there? A kill during creation can
      * leave a readable file without them: then it is torn, not foreign. */
     for (int i = -1; s == OP_OK && i < ar->layout->n; i++) {

@@ -237,6 +237,20 @@ expect_input $MPIRUN -np 2 $B run $JOB -o "$T/dangling.h5" --quiet
 [ -e "$T/dangling.h5.lock" ] && fail "13: a dangling symlink left a lock"
 ok 13l "$(head -1 "$T/err")"
 
+# 13. A resume under another BLAS thread count or kernel set would finish
+#     the sweep with other arithmetic than it began: refused, saying how to
+#     resume alike. (--bind-to none: bound to one core, OpenBLAS would cap
+#     itself at one thread.)
+cp "$T/kref.h5" "$T/kb.h5"; cp "$T/kref.h5.journal" "$T/kb.h5.journal"
+expect_input env OPENBLAS_NUM_THREADS=2 $MPIRUN --bind-to none -np 2 -x OPENBLAS_NUM_THREADS $B run $KJOB -o "$T/kb.h5" --resume --quiet
+grep -q "resumed with 2: results would change" "$T/err" || fail "13: thread count change not refused"
+m13=$(head -1 "$T/err")
+core=$($PY -c "import h5py,sys; c=h5py.File(sys.argv[1],'r').attrs['blas_core']; print(c.decode() if isinstance(c, bytes) else c)" "$T/kb.h5")
+other=Sandybridge; [ "$core" = Sandybridge ] && other=Haswell
+expect_input env OPENBLAS_CORETYPE=$other $MPIRUN -np 2 -x OPENBLAS_CORETYPE $B run $KJOB -o "$T/kb.h5" --resume --quiet
+grep -q "begun with the OpenBLAS $core kernels, resumed with $other" "$T/err" || fail "13: BLAS core change not refused"
+ok 13b "$m13 / $(head -1 "$T/err")"
+
 # MPI errors return to OP_MPI_CHECK (MPI_ERRORS_RETURN), which names the
 # call, file:line and hint before aborting every rank; with MPI's default
 # handler it never ran. An invalid broadcast is injected (mpi:1).
