@@ -365,10 +365,9 @@ double op_kphase_bytes_per_rank(const op_job *job, int ranks)
     return 8 * words + 4 * n * n / p + 8 * (n + nt) * (d + k);
 }
 
-op_status op_kphase_check_memory(const op_job *job, MPI_Comm comm)
+double op_kphase_rank_share(MPI_Comm comm)
 {
-    int size, rank, node_ranks;
-    MPI_Comm_size(comm, &size);
+    int rank, node_ranks;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm node;
     OP_MPI_CHECK(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank,
@@ -376,11 +375,19 @@ op_status op_kphase_check_memory(const op_job *job, MPI_Comm comm)
                  "grouping ranks by node");
     MPI_Comm_size(node, &node_ranks);
     MPI_Comm_free(&node);
-    double need = op_kphase_bytes_per_rank(job, size);
     double have = node_available_bytes() / node_ranks;
     /* The smallest share on any node decides. */
     OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &have, 1, MPI_DOUBLE, MPI_MIN,
                                comm), "sharing available memory");
+    return have;
+}
+
+op_status op_kphase_check_memory(const op_job *job, MPI_Comm comm)
+{
+    int size;
+    MPI_Comm_size(comm, &size);
+    double need = op_kphase_bytes_per_rank(job, size);
+    double have = op_kphase_rank_share(comm);
     if (need > 0 && have > 0 && need > 0.9 * have)
         return op_error(OP_ERR_INPUT, "%s: [kernel] with n_train = %d needs "
                         "%.2f GiB per rank on %d ranks, but only %.2f GiB "

@@ -25,6 +25,46 @@ void op_run_rng(op_rng *r, const op_config *cfg, long run, op_run_stream which,
                   (uint64_t)member);
 }
 
+double op_run_bytes_min(const op_config *cfg)
+{
+    int d, k;
+    op_data_shape(cfg, &d, &k);
+    const op_train_cfg *tc = &cfg->train;
+    double p = (double)op_net_param_count(&cfg->model, d, k);
+    double es = tc->precision == 8 ? 8 : 4;
+    int slots = tc->optimizer == OP_OPT_ADAM ? 2 : tc->momentum != 0 ? 1 : 0;
+    int members = tc->ensemble > 1 ? tc->ensemble : 1;
+    /* Parameters, gradients and optimizer state of every member: the
+     * least a run allocates (activations and data come on top). */
+    return members * p * es * (2 + slots);
+}
+
+op_status op_run_check_memory(const op_job *job, double have)
+{
+    double need = 0;
+    long worst = 0;
+    for (long r = 0; r < job->n_runs; r++) {
+        op_config cfg;
+        op_job_config(job, r, &cfg);
+        double b = op_run_bytes_min(&cfg);
+        if (b > need) {
+            need = b;
+            worst = r;
+        }
+    }
+    if (have > 0 && need > 0.9 * have) {
+        op_config cfg;
+        op_job_config(job, worst, &cfg);
+        return op_error(OP_ERR_INPUT, "%s: run %ld (width %d, depth %d) "
+                        "needs at least %.3g GiB per rank for its network "
+                        "alone, but only %.3g GiB is available per rank: "
+                        "use fewer ranks per node or a smaller network",
+                        job->file, worst, cfg.model.width, cfg.model.depth,
+                        need / 1073741824.0, have / 1073741824.0);
+    }
+    return OP_OK;
+}
+
 static op_data_cfg data_key(const op_config *cfg)
 {
     op_data_cfg k = cfg->data;

@@ -603,6 +603,10 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
         s = op_kphase_check_memory(job, comm);
     if (s == OP_OK) /* before the sweep, not after hours of it */
         s = op_kphase_check_grid(job, comm);
+    if (s == OP_OK) { /* the largest network, before the first run */
+        double have = op_kphase_rank_share(comm);
+        s = op_run_check_memory(job, have);
+    }
     if (s != OP_OK)
         return s;
     /* The job's data is loaded before anything is written: a truncated or

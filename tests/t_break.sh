@@ -151,7 +151,12 @@ printf '[data]\nsource = gaussian\ndim = 784\nclasses = 10\nn_train = 100\nn_tes
 expect_input $MPIRUN -np 2 $B run "$T/big.ini" -o "$T/big.h5" --quiet
 grep -q "ENOSPC ahead" "$T/err" || fail "8: archive larger than the disk not refused"
 [ -e "$T/big.h5" ] || [ -e "$T/big.h5.journal" ] && fail "8: files written"
-ok 8 "$g8 / $(head -1 "$T/err")"
+g8d=$(head -1 "$T/err")
+printf '[data]\nsource = gaussian\ndim = 8\nn_train = 10\nn_test = 10\n[model]\ndepth = 3\n[grid]\nwidth = 4, 2000000\n' >"$T/mem.ini"
+expect_input $MPIRUN -np 2 $B run "$T/mem.ini" -o "$T/mem.h5" --quiet
+grep -q "run 1 (width 2000000, depth 3) needs at least" "$T/err" || fail "8: a network larger than memory not refused"
+[ -e "$T/mem.h5" ] && fail "8: an archive was written"
+ok 8 "$g8 / $g8d / $(head -1 "$T/err")"
 
 # 9. The journal cannot be written (disk full from the 5th write on): no
 #    further run starts, the runs in hand reach /runs, the exit says why,

@@ -20,6 +20,10 @@ int op_kphase_count(const op_job *job);
 
 /* Estimated peak bytes per rank of the job's largest kernel on `ranks`. */
 double op_kphase_bytes_per_rank(const op_job *job, int ranks);
+/* Collective: the memory (bytes, MemAvailable) each rank may count on:
+ * its node's available memory over the ranks there, the smallest share on
+ * any node; 0 when unknown. */
+double op_kphase_rank_share(MPI_Comm comm);
 /* Collective: OP_ERR_INPUT, naming the memory needed per rank, when the
  * kernels cannot fit in the memory the ranks of each node share. Called
  * before anything starts, so a job never trains for hours to die there. */

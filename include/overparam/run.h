@@ -34,6 +34,14 @@ typedef enum {
 void op_run_rng(op_rng *r, const op_config *cfg, long run, op_run_stream which,
                 int member);
 
+/* The least memory (bytes) run configuration `cfg` allocates: the
+ * parameters, gradients and optimizer state of each ensemble member. */
+double op_run_bytes_min(const op_config *cfg);
+/* OP_ERR_INPUT, naming the run, when the largest network of the job
+ * cannot fit in `have` bytes (a rank's share; 0: unknown, no check).
+ * Called before anything starts. */
+op_status op_run_check_memory(const op_job *job, double have);
+
 /* A rank's state between runs: the clean data of the last configuration
  * seen (reused while the runs keep the same data keys, the usual case:
  * only model/train keys are swept), the trainer and the result buffer. */
