@@ -965,6 +965,21 @@ static op_status check_replaceable(const op_archive *ar)
     return OP_OK;
 }
 
+/* The same for the journal --force removes: ours (its magic), or empty. */
+static op_status check_journal_replaceable(const op_archive *ar)
+{
+    char magic[8];
+    FILE *j = fopen(ar->jpath, "rb");
+    if (!j)
+        return OP_OK;
+    size_t n = fread(magic, 1, 8, j);
+    fclose(j);
+    if (n == 0 || (n == 8 && !memcmp(magic, JOURNAL_MAGIC, 8)))
+        return OP_OK;
+    return op_error(OP_ERR_INPUT, "%s: not an overparam journal; --force "
+                    "replaces only overparam journals", ar->jpath);
+}
+
 /* Whether the archive and its journal can fit on their file system: a
  * sweep that would fill the disk is refused before it starts, with the
  * numbers, rather than failing in HDF5 at creation or in the journal
@@ -1037,6 +1052,8 @@ op_status op_archive_open(op_archive **out, const char *path,
         s = check_regular(ar->path);
     if (ar->rank == 0 && s == OP_OK)
         s = check_regular(ar->jpath);
+    if (ar->rank == 0 && s == OP_OK) /* a FIFO here would block the open */
+        s = check_regular(ar->lpath);
     if (ar->rank == 0 && s == OP_OK)
         s = take_lock(ar);
     if (ar->rank == 0 && s == OP_OK) {
@@ -1045,6 +1062,8 @@ op_status op_archive_open(op_archive **out, const char *path,
             s = check_not_held(ar->path);
         if (s == OP_OK && mode == OP_ARCHIVE_FORCE && have)
             s = check_replaceable(ar);
+        if (s == OP_OK && mode == OP_ARCHIVE_FORCE && have_j)
+            s = check_journal_replaceable(ar);
         if (s == OP_OK && (mode != OP_ARCHIVE_RESUME || !have)) {
             /* Before anything is removed: --force frees the old files. */
             struct stat a, j;

@@ -180,6 +180,9 @@ expect_input $B validate "$T/fifo.ini"
 grep -q "not a regular file" "$T/err" || fail "10: validate on a FIFO"
 expect_input $MPIRUN -np 2 $B run $JOB -o "$T/fifo.h5" --quiet
 grep -q "not a regular file" "$T/err" || fail "10: run into a FIFO"
+mkfifo "$T/l.h5.lock"
+expect_input $MPIRUN -np 2 $B run $JOB -o "$T/l.h5" --quiet
+grep -q "l.h5.lock: not a regular file" "$T/err" || fail "10: a FIFO as the lock file"
 mkdir "$T/fm"
 for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do mkfifo "$T/fm/$f"; done
 printf '[data]\nsource = fashion_mnist\npath = %s\n' "$T/fm" >"$T/fm.ini"
@@ -229,6 +232,9 @@ expect_input $MPIRUN -np 2 $B run $JOB -o "$T/null" --force --quiet
 echo "precious" >"$T/data.txt"
 expect_input $MPIRUN -np 2 $B run $JOB -o "$T/data.txt" --force --quiet
 grep -q precious "$T/data.txt" || fail "12: --force replaced a text file"
+echo "notes" >"$T/j.h5.journal"
+expect_input $MPIRUN -np 2 $B run $JOB -o "$T/j.h5" --force --quiet
+grep -q notes "$T/j.h5.journal" || fail "12: --force removed a file named like a journal"
 ok 12 "$(head -1 "$T/err")"
 
 # 13. -o '' and a dangling symlink: exit 2, no stray lock file.
