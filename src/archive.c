@@ -1103,10 +1103,10 @@ op_status op_archive_open(op_archive **out, const char *path,
             } else if (s == OP_ERR_IO) {
                 /* Torn by a kill: keep it aside, rebuild from the journal. */
                 char aside[OP_PATH_MAX + 32];
-                snprintf(aside, sizeof aside, "%s.torn", path);
+                snprintf(aside, sizeof aside, "%s.torn", ar->path);
                 fprintf(stderr, "overparam: %s is unreadable; moved to %s, "
-                        "rebuilding from %s\n", path, aside, ar->jpath);
-                s = rename(path, aside) == 0
+                        "rebuilding from %s\n", ar->path, aside, ar->jpath);
+                s = rename(ar->path, aside) == 0
                         ? OP_OK
                         : op_error(OP_ERR_IO, "%s: cannot move aside: %s",
                                    path, strerror(errno));

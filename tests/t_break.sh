@@ -82,7 +82,10 @@ fresh
 OVERPARAM_FAULT=layout:1 $MPIRUN -np 2 -x OVERPARAM_FAULT $B run $JOB -o "$T/k.h5" --quiet 2>"$T/err" &&
     fail "3: fault layout:1 did not fire"
 grep -q "killed at layout:1" "$T/err" || fail "3: not killed during creation"
-run $JOB -o "$T/k.h5" --resume --quiet 2>"$T/err" || fail "3: resume after a kill during creation"
+# Resumed through a symlink: the torn file is moved aside, not the link.
+mkdir -p "$T/d3"; ln -s "$T/k.h5" "$T/d3/alias.h5"
+run $JOB -o "$T/d3/alias.h5" --resume --quiet 2>"$T/err" || fail "3: resume after a kill during creation"
+[ -L "$T/d3/alias.h5" ] || fail "3: the symlink was moved instead of the file"
 same "$T/ref.h5" "$T/k.h5" 3
 ok 3 "$(grep -o 'rebuilding from.*' "$T/err" || head -1 "$T/err")"
 
