@@ -18,6 +18,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdint.h>
@@ -26,6 +28,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -120,6 +123,10 @@ struct op_archive {
                                 staged tail's write in flush */
     double sync_seconds;     /* H5Fflush in op_archive_flush (a per-job
                                 fixed cost: metadata and an fsync) */
+    int jbroken;         /* rank 0: a journal write failed (disk full):
+                            results go to /runs only from then on */
+    long unjournaled;    /* results written with no journal record */
+    char jerr[512];      /* why the journal write failed */
     int lock_fd;         /* rank 0: flock on PATH.lock while open */
     char lpath[OP_PATH_MAX + 16];
 };
@@ -130,15 +137,16 @@ struct op_archive {
  * the OOM killer would) the Nth time it passes POINT, so the kill tests can
  * land exactly inside the archive's critical sections. Points: create (after
  * the datasets exist, before the flush), journal (a record appended, its
- * row not yet written), row (a batch's /runs rows written, its per-run
- * arrays not), arrays (all of a batch written), close (before the final
- * attributes). row and arrays count once per run of the batch, so N still
+ * row not yet written), arrays (a batch's per-run arrays written, its /runs
+ * rows not), row (all of a batch written), close (before the final
+ * attributes), layout (the file created, its layout not yet written).
+ * row and arrays count once per run of the batch, so N still
  * means "the Nth run's row". */
 static void fault_point(const char *point)
 {
     static int hits[8];
     static const char *const names[] = {"create", "journal", "row", "arrays",
-                                        "close", NULL};
+                                        "close", "layout", NULL};
     const char *spec = getenv("OVERPARAM_FAULT");
     if (!spec)
         return;
@@ -150,6 +158,21 @@ static void fault_point(const char *point)
             fprintf(stderr, "overparam: fault injection: killed at %s\n", spec);
             raise(SIGKILL);
         }
+}
+
+/* Failures rather than kills: OVERPARAM_FAULT=full:N makes the Nth
+ * journal write and every later one fail as on a full disk (ENOSPC), so
+ * the tests fill the disk at an exact moment without a small file system;
+ * mpi:N makes the Nth archive status broadcast an invalid MPI call, so
+ * they see what an MPI failure prints. */
+static int fault_fails(const char *point)
+{
+    static int hits[2];
+    const char *spec = getenv("OVERPARAM_FAULT");
+    size_t len = strlen(point);
+    if (!spec || strncmp(spec, point, len) != 0 || spec[len] != ':')
+        return 0;
+    return ++hits[point[0] == 'm'] >= atoi(spec + len + 1);
 }
 
 /* ---- columns of /runs ------------------------------------------------ */
@@ -520,7 +543,7 @@ static op_status journal_write(op_archive *ar, const unsigned char *p,
     int fd = fileno(ar->journal);
     size_t left = ar->rec_bytes * n;
     while (left > 0) {
-        ssize_t w = write(fd, p, left);
+        ssize_t w = fault_fails("full") ? (errno = ENOSPC, -1) : write(fd, p, left);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -571,19 +594,26 @@ static op_status journal_replay(op_archive *ar, unsigned char *done,
     }
     op_result res;
     res.values = (double *)(ar->rec_buf + 16 + sizeof(op_row));
-    long good_end = (long)sizeof got;
+    /* Records are fixed-size and self-checking: a bad one (a flipped bit,
+     * a sector lost) is skipped and reported, the records after it kept.
+     * Only the tail is cut: a partial record, or bad records with no good
+     * one after them (a kill mid-append). Kernel records are accepted on
+     * every pass, with or without a buffer to mark them in: stopping at
+     * the first one would cut every later record off the journal. */
+    long good_end = (long)sizeof got, pos = (long)sizeof got, bad = 0;
+    long bad_after_good = 0;
     while (fread(ar->rec_buf, ar->rec_bytes, 1, f) == 1) {
+        pos += (long)ar->rec_bytes;
         uint32_t magic, kind, crc;
         int64_t index;
         memcpy(&magic, ar->rec_buf, 4);
         memcpy(&kind, ar->rec_buf + 4, 4);
         memcpy(&index, ar->rec_buf + 8, 8);
         memcpy(&crc, ar->rec_buf + ar->rec_bytes - 4, 4);
-        if (magic != RECORD_MAGIC ||
-            crc != (uint32_t)crc32(0L, ar->rec_buf + 4,
-                                   (uInt)(ar->rec_bytes - 8)))
-            break;
-        if (kind == REC_RUN && index >= 0 && index < ar->job->n_runs) {
+        int ok = magic == RECORD_MAGIC &&
+                 crc == (uint32_t)crc32(0L, ar->rec_buf + 4,
+                                        (uInt)(ar->rec_bytes - 8));
+        if (ok && kind == REC_RUN && index >= 0 && index < ar->job->n_runs) {
             done[index] = 1;
             if (replay) {
                 /* res.values points into the record itself: stage_put
@@ -596,14 +626,22 @@ static op_status journal_replay(op_archive *ar, unsigned char *done,
                 }
                 (*n_replayed)++;
             }
-        } else if (kind == REC_KERNEL && done_kernels && index >= 0 &&
-                   index < n_kernels) {
-            done_kernels[index] = 1;
+        } else if (ok && kind == REC_KERNEL && index >= 0 &&
+                   index < 2 * OP_LIST_MAX) {
+            if (done_kernels && index < n_kernels)
+                done_kernels[index] = 1;
         } else {
-            break;
+            bad++;
+            continue;
         }
-        good_end += (long)ar->rec_bytes;
+        bad_after_good = bad;
+        good_end = pos;
     }
+    if (bad_after_good > 0 && replay)
+        fprintf(stderr, "overparam: %s: %ld corrupt journal record%s "
+                "skipped (their runs are recomputed unless /runs holds "
+                "them); every other record kept\n", ar->jpath,
+                bad_after_good, bad_after_good == 1 ? "" : "s");
     fclose(f);
     /* The replayed runs in the HDF5 file before anything else happens. */
     op_status s = stage_flush(ar);
@@ -661,6 +699,27 @@ static op_status check_existing(const op_archive *ar)
         s = op_error(OP_ERR_INPUT, "%s: made by a different job file (its "
                      "job_text attribute differs from %s); use another -o or "
                      "--force", ar->path, ar->job->file);
+    /* Same job, same arithmetic: OpenBLAS's results depend on its thread
+     * count and its kernel set (core), so a resume under others would
+     * finish the sweep with different numbers than it began. */
+    if (s == OP_OK) {
+        long long th = op_h5_attr_read_long(f, "blas_threads", -1);
+        char *core = op_h5_attr_read_string(f, "blas_core");
+        const char *now_core = openblas_get_corename();
+        int now_th = openblas_get_num_threads();
+        if (th > 0 && th != now_th)
+            s = op_error(OP_ERR_INPUT, "%s: begun with %lld BLAS thread%s "
+                         "per rank, resumed with %d: results would change "
+                         "mid-sweep; resume with OPENBLAS_NUM_THREADS=%lld",
+                         ar->path, th, th == 1 ? "" : "s", now_th, th);
+        else if (core && now_core && strcmp(core, now_core) != 0)
+            s = op_error(OP_ERR_INPUT, "%s: begun with the OpenBLAS %s "
+                         "kernels, resumed with %s: results would change "
+                         "mid-sweep; resume on the same CPU type or with "
+                         "OPENBLAS_CORETYPE=%s", ar->path, core, now_core,
+                         core);
+        free(core);
+    }
     /* Same job, but is every dataset there? A kill during creation can
      * leave a readable file without them: then it is torn, not foreign. */
     for (int i = -1; s == OP_OK && i < ar->layout->n; i++) {
@@ -691,7 +750,8 @@ static op_status check_existing(const op_archive *ar)
 static op_status bcast_status(op_archive *ar, op_status s)
 {
     int v = s;
-    OP_MPI_CHECK(MPI_Bcast(&v, 1, MPI_INT, 0, ar->comm), "archive status");
+    OP_MPI_CHECK(MPI_Bcast(&v, fault_fails("mpi") ? -1 : 1, MPI_INT, 0,
+                           ar->comm), "archive status");
     if (v != OP_OK && ar->rank != 0)
         op_error((op_status)v, "see rank 0");
     return (op_status)v;
@@ -728,10 +788,238 @@ static void release_lock(op_archive *ar)
     ar->lock_fd = -1;
 }
 
+static hid_t open_serial(const char *path);
+
 static int file_exists(const char *p)
 {
     struct stat sb;
     return stat(p, &sb) == 0;
+}
+
+/* Finished rows of /runs the journal does not hold (it was deleted, lost
+ * a record, or could not be written: disk full) are results too. A row
+ * counts when its run index and configuration columns are exactly what
+ * this job writes there (a row never written holds neither) and its
+ * status is final; stage_flush writes a batch's per-run arrays before its
+ * rows, so such a row's arrays are in the file. Rank 0, independent
+ * reads. Marks them in done[] and returns how many. */
+static long recover_rows(op_archive *ar, unsigned char *done)
+{
+    const long slab = 4096;
+    long n_runs = ar->job->n_runs, found = 0;
+    size_t rb = ar->row_bytes;
+    /* The configuration part: every column before the result tail. */
+    size_t cfg_bytes = ar->cols[ar->n_cols - N_TAIL].off;
+    size_t st_off = ar->cols[ar->n_cols - N_TAIL + 1].off;
+    unsigned char *buf = OP_XMALLOC(rb * (size_t)slab);
+    unsigned char *want = OP_XMALLOC(rb);
+    hid_t fs = H5Dget_space(ar->runs);
+    OP_H5_CHECK(fs, "the file space of /runs");
+    for (long r0 = 0; r0 < n_runs; r0 += slab) {
+        long m = n_runs - r0 < slab ? n_runs - r0 : slab;
+        hsize_t start = (hsize_t)r0, count = (hsize_t)m;
+        hid_t ms = H5Screate_simple(1, &count, NULL);
+        OP_H5_CHECK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL,
+                                        &count, NULL), "selecting rows");
+        OP_H5_CHECK(H5Dread(ar->runs, ar->row_type, ms, fs, H5P_DEFAULT, buf),
+                    H5HINT);
+        H5Sclose(ms);
+        for (long j = 0; j < m; j++) {
+            long r = r0 + j;
+            if (done[r])
+                continue;
+            const unsigned char *row = buf + (size_t)j * rb;
+            pack_row(ar, r, NULL, want);
+            int64_t status;
+            memcpy(&status, row + st_off, 8);
+            if (memcmp(row, want, cfg_bytes) == 0 &&
+                (status == OP_RUN_DONE || status == OP_RUN_DIVERGED ||
+                 status == OP_RUN_FAILED)) {
+                done[r] = 1;
+                found++;
+            }
+        }
+    }
+    H5Sclose(fs);
+    free(buf);
+    free(want);
+    return found;
+}
+
+/* The archive's own path, links resolved: the journal and the lock belong
+ * to the file, not to one spelling of its path (a symlink beside it would
+ * otherwise find no journal and take a lock of its own). An empty path or
+ * a link to nothing is refused before anything is created. */
+static op_status resolve_path(const char *path, char *out, size_t len)
+{
+    char buf[PATH_MAX];
+    if (!path[0])
+        return op_error(OP_ERR_INPUT, "the archive path is empty (-o or "
+                        "[output] path)");
+    if (realpath(path, buf)) {
+        if (strlen(buf) >= len)
+            return op_error(OP_ERR_INPUT, "%s: path too long", path);
+        memcpy(out, buf, strlen(buf) + 1);
+        return OP_OK;
+    }
+    int e = errno;
+    struct stat sb;
+    if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode))
+        return op_error(OP_ERR_INPUT, "%s: a symbolic link to nothing (%s); "
+                        "give the archive's real path", path, strerror(e));
+    if (e != ENOENT)
+        return op_error(OP_ERR_INPUT, "%s: %s", path, strerror(e));
+    char dcopy[OP_PATH_MAX], bcopy[OP_PATH_MAX];
+    snprintf(dcopy, sizeof dcopy, "%s", path);
+    snprintf(bcopy, sizeof bcopy, "%s", path);
+    const char *dir = dirname(dcopy), *base = basename(bcopy);
+    if (!realpath(dir, buf))
+        return op_error(OP_ERR_INPUT, "%s: directory %s: %s", path, dir,
+                        strerror(errno));
+    if (snprintf(out, len, "%s/%s", strcmp(buf, "/") ? buf : "", base) >=
+        (int)len)
+        return op_error(OP_ERR_INPUT, "%s: path too long", path);
+    return OP_OK;
+}
+
+/* Only regular files are archives or journals: a FIFO would block the
+ * open forever, and --force must never unlink a device node. */
+static op_status check_regular(const char *p)
+{
+    struct stat sb;
+    if (stat(p, &sb) != 0 || S_ISREG(sb.st_mode))
+        return OP_OK;
+    return op_error(OP_ERR_INPUT, "%s: not a regular file (%s); refusing to "
+                    "use or replace it", p,
+                    S_ISDIR(sb.st_mode)    ? "a directory"
+                    : S_ISFIFO(sb.st_mode) ? "a FIFO"
+                    : S_ISCHR(sb.st_mode)  ? "a character device"
+                    : S_ISBLK(sb.st_mode)  ? "a block device"
+                    : S_ISSOCK(sb.st_mode) ? "a socket"
+                                           : "not a plain file");
+}
+
+/* Whether another process holds the HDF5 file lock of `p` (HDF5 1.10
+ * flock()s a file it opens; h5py's "r+" holds it while open). Such a file
+ * is busy, not torn: it is left untouched and the holder named. */
+static op_status check_not_held(const char *p)
+{
+    int fd = open(p, O_RDONLY | O_NONBLOCK);
+    if (fd < 0)
+        return OP_OK;
+    struct stat sb;
+    int held = fstat(fd, &sb) == 0 && flock(fd, LOCK_SH | LOCK_NB) != 0 &&
+               errno == EWOULDBLOCK;
+    close(fd);
+    if (!held)
+        return OP_OK;
+    /* /proc/locks: "1: FLOCK  ADVISORY  WRITE 1234 08:01:56789 0 EOF". */
+    int pid = -1;
+    FILE *f = fopen("/proc/locks", "r");
+    char line[256];
+    while (f && pid < 0 && fgets(line, sizeof line, f)) {
+        int lp;
+        unsigned long ino;
+        char type[16];
+        if (sscanf(line, "%*d: %15s %*s %*s %d %*x:%*x:%lu", type, &lp,
+                   &ino) == 3 && !strcmp(type, "FLOCK") &&
+            ino == (unsigned long)sb.st_ino)
+            pid = lp;
+    }
+    if (f)
+        fclose(f);
+    char comm[64] = "?";
+    if (pid > 0) {
+        char cp[64];
+        snprintf(cp, sizeof cp, "/proc/%d/comm", pid);
+        FILE *c = fopen(cp, "r");
+        if (c && fgets(comm, sizeof comm, c))
+            comm[strcspn(comm, "\n")] = '\0';
+        if (c)
+            fclose(c);
+    }
+    if (pid > 0)
+        return op_error(OP_ERR_INPUT, "%s: open in another process (pid %d, "
+                        "%s) that holds its HDF5 file lock; the archive is "
+                        "not torn and was left untouched: close it there, "
+                        "then run again", p, pid, comm);
+    return op_error(OP_ERR_INPUT, "%s: open in another process that holds "
+                    "its HDF5 file lock; the archive is not torn and was left "
+                    "untouched: close it there, then run again", p);
+}
+
+/* Whether --force may replace `p`: an empty file, an overparam archive,
+ * or a file with our journal beside it (a creation cut short). Anything
+ * else is someone's data. */
+static op_status check_replaceable(const op_archive *ar)
+{
+    struct stat sb;
+    if (stat(ar->path, &sb) != 0 || sb.st_size == 0)
+        return OP_OK;
+    hid_t f = open_serial(ar->path);
+    char *prog = f >= 0 ? op_h5_attr_read_string(f, "program") : NULL;
+    int ours = prog && !strcmp(prog, "overparam");
+    free(prog);
+    if (f >= 0)
+        H5Fclose(f);
+    if (!ours) {
+        char magic[8];
+        FILE *j = fopen(ar->jpath, "rb");
+        ours = j && fread(magic, 8, 1, j) == 1 &&
+               !memcmp(magic, JOURNAL_MAGIC, 8);
+        if (j)
+            fclose(j);
+    }
+    if (!ours)
+        return op_error(OP_ERR_INPUT, "%s: not an overparam archive; --force "
+                        "replaces only overparam archives (or empty files)",
+                        ar->path);
+    return OP_OK;
+}
+
+/* The same for the journal --force removes: ours (its magic), or empty. */
+static op_status check_journal_replaceable(const op_archive *ar)
+{
+    char magic[8];
+    FILE *j = fopen(ar->jpath, "rb");
+    if (!j)
+        return OP_OK;
+    size_t n = fread(magic, 1, 8, j);
+    fclose(j);
+    if (n == 0 || (n == 8 && !memcmp(magic, JOURNAL_MAGIC, 8)))
+        return OP_OK;
+    return op_error(OP_ERR_INPUT, "%s: not an overparam journal; --force "
+                    "replaces only overparam journals", ar->jpath);
+}
+
+/* Whether the archive and its journal can fit on their file system: a
+ * sweep that would fill the disk is refused before it starts, with the
+ * numbers, rather than failing in HDF5 at creation or in the journal
+ * hours later. Both grow to about n_runs x (row + per-run values); the
+ * kernels' groups are not counted (a few n_train^2 matrices at most). */
+static op_status check_space(const op_archive *ar, double freed)
+{
+    char dcopy[OP_PATH_MAX];
+    snprintf(dcopy, sizeof dcopy, "%s", ar->path);
+    const char *dir = dirname(dcopy);
+    struct statvfs vf;
+    if (statvfs(dir, &vf) != 0)
+        return OP_OK; /* unknown: let the writes tell */
+    double avail = (double)vf.f_bavail * (double)vf.f_frsize + freed;
+    double n = (double)ar->job->n_runs;
+    /* Plus HDF5's metadata and the file system's block rounding: 1%
+     * and 1 MiB (measured: a 40-run archive overshoots its raw size by
+     * ~10 KB on tmpfs). */
+    double need = 1.01 * (n * ((double)ar->row_bytes +
+                               8.0 * (double)ar->layout->total) +
+                          n * (double)ar->rec_bytes) +
+                  1048576.0;
+    if (need > avail)
+        return op_error(OP_ERR_INPUT, "%s: the archive and its journal need "
+                        "about %.3g MB but %s has %.3g MB free (ENOSPC ahead); "
+                        "free space, choose another -o or save fewer values",
+                        ar->path, need / 1e6, dir, avail / 1e6);
+    return OP_OK;
 }
 
 op_status op_archive_open(op_archive **out, const char *path,
@@ -741,11 +1029,23 @@ op_status op_archive_open(op_archive **out, const char *path,
                           int n_kernels)
 {
     *out = NULL;
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    char real[OP_PATH_MAX];
+    op_status rs = OP_OK;
+    if (rank == 0)
+        rs = resolve_path(path, real, sizeof real);
+    int v = rs;
+    OP_MPI_CHECK(MPI_Bcast(&v, 1, MPI_INT, 0, comm), "archive path");
+    if (v != OP_OK)
+        return rank == 0 ? rs : op_error((op_status)v, "see rank 0");
+    OP_MPI_CHECK(MPI_Bcast(real, sizeof real, MPI_CHAR, 0, comm),
+                 "archive path");
     op_archive *ar = OP_XCALLOC(1, sizeof *ar);
     ar->comm = comm;
-    MPI_Comm_rank(comm, &ar->rank);
-    snprintf(ar->path, sizeof ar->path, "%s", path);
-    snprintf(ar->jpath, sizeof ar->jpath, "%s.journal", path);
+    ar->rank = rank;
+    snprintf(ar->path, sizeof ar->path, "%s", real);
+    snprintf(ar->jpath, sizeof ar->jpath, "%s.journal", real);
     ar->job = job;
     ar->layout = layout;
     ar->fsync = job->base.output.fsync;
@@ -763,12 +1063,36 @@ op_status op_archive_open(op_archive **out, const char *path,
     enum { ACT_CREATE, ACT_OPEN, ACT_REBUILD } act = ACT_CREATE;
     op_status s = OP_OK;
     ar->lock_fd = -1;
-    snprintf(ar->lpath, sizeof ar->lpath, "%s.lock", path);
+    snprintf(ar->lpath, sizeof ar->lpath, "%s.lock", ar->path);
     if (ar->rank == 0)
+        s = check_regular(ar->path);
+    if (ar->rank == 0 && s == OP_OK)
+        s = check_regular(ar->jpath);
+    if (ar->rank == 0 && s == OP_OK) /* a FIFO here would block the open */
+        s = check_regular(ar->lpath);
+    if (ar->rank == 0 && s == OP_OK)
         s = take_lock(ar);
     if (ar->rank == 0 && s == OP_OK) {
         int have = file_exists(ar->path), have_j = file_exists(ar->jpath);
-        if (mode == OP_ARCHIVE_CREATE && have)
+        if (have && mode != OP_ARCHIVE_CREATE)
+            s = check_not_held(ar->path);
+        if (s == OP_OK && mode == OP_ARCHIVE_FORCE && have)
+            s = check_replaceable(ar);
+        if (s == OP_OK && mode == OP_ARCHIVE_FORCE && have_j)
+            s = check_journal_replaceable(ar);
+        if (s == OP_OK && (mode != OP_ARCHIVE_RESUME || !have)) {
+            /* Before anything is removed: --force frees the old files. */
+            struct stat a, j;
+            double freed = 0;
+            if (mode == OP_ARCHIVE_FORCE && have && stat(ar->path, &a) == 0)
+                freed += (double)a.st_size;
+            if (mode == OP_ARCHIVE_FORCE && have_j && stat(ar->jpath, &j) == 0)
+                freed += (double)j.st_size;
+            s = check_space(ar, freed);
+        }
+        if (s != OP_OK)
+            ; /* refused above */
+        else if (mode == OP_ARCHIVE_CREATE && have)
             s = op_error(OP_ERR_INPUT, "%s: archive exists; use --resume to "
                          "continue it or --force to replace it", path);
         else if (mode == OP_ARCHIVE_CREATE && have_j)
@@ -791,10 +1115,10 @@ op_status op_archive_open(op_archive **out, const char *path,
             } else if (s == OP_ERR_IO) {
                 /* Torn by a kill: keep it aside, rebuild from the journal. */
                 char aside[OP_PATH_MAX + 32];
-                snprintf(aside, sizeof aside, "%s.torn", path);
+                snprintf(aside, sizeof aside, "%s.torn", ar->path);
                 fprintf(stderr, "overparam: %s is unreadable; moved to %s, "
-                        "rebuilding from %s\n", path, aside, ar->jpath);
-                s = rename(path, aside) == 0
+                        "rebuilding from %s\n", ar->path, aside, ar->jpath);
+                s = rename(ar->path, aside) == 0
                         ? OP_OK
                         : op_error(OP_ERR_IO, "%s: cannot move aside: %s",
                                    path, strerror(errno));
@@ -810,12 +1134,19 @@ op_status op_archive_open(op_archive **out, const char *path,
             s = journal_replay(ar, tmp, NULL, 0, 0, &n);
             free(tmp);
         }
+        /* The journal exists before the layout is written: a kill or a
+         * full disk during creation leaves a journal, so --resume knows
+         * the half-made file as ours and rebuilds it. */
+        if (s == OP_OK && act == ACT_CREATE)
+            s = journal_open_append(ar, 1);
     }
     s = bcast_status(ar, s);
     int a = (int)act;
     OP_MPI_CHECK(MPI_Bcast(&a, 1, MPI_INT, 0, comm), "archive action");
     act = a;
     if (s != OP_OK) {
+        if (ar->journal)
+            fclose(ar->journal);
         release_lock(ar);
         H5Tclose(ar->row_type);
         stage_free(&ar->st);
@@ -827,18 +1158,20 @@ op_status op_archive_open(op_archive **out, const char *path,
 
     ar->file = open_parallel(ar, act != ACT_OPEN);
     OP_H5_CHECK(ar->file, H5HINT);
+    if (ar->rank == 0 && act != ACT_OPEN)
+        fault_point("layout");
     if (act == ACT_OPEN)
         open_layout(ar);
     else
         create_layout(ar);
 
-    long replayed = 0;
+    long replayed = 0, recovered = 0;
     if (ar->rank == 0) {
-        if (act == ACT_CREATE)
-            s = journal_open_append(ar, 1);
-        else {
+        if (act != ACT_CREATE) {
             s = journal_replay(ar, done, done_kernels, n_kernels, 1,
                                &replayed);
+            if (s == OP_OK && act == ACT_OPEN)
+                recovered = recover_rows(ar, done);
             if (s == OP_OK)
             {
                 /* A journal torn inside its header holds nothing: restart
@@ -865,9 +1198,11 @@ op_status op_archive_open(op_archive **out, const char *path,
         fault_point("create");
     /* Structure on disk before the first row: afterwards only raw data. */
     OP_H5_CHECK(H5Fflush(ar->file, H5F_SCOPE_GLOBAL), H5HINT);
-    if (ar->rank == 0 && replayed > 0)
-        fprintf(stderr, "overparam: resumed %s: %ld finished runs kept\n",
-                path, replayed);
+    if (ar->rank == 0 && replayed + recovered > 0)
+        fprintf(stderr, "overparam: resumed %s: %ld finished runs kept (%ld "
+                "from the journal %s, %ld from /runs rows the journal "
+                "lacked)\n", path, replayed + recovered, replayed, ar->jpath,
+                recovered);
     *out = ar;
     return OP_OK;
 }
@@ -1102,21 +1437,24 @@ static op_status stage_flush(op_archive *ar)
     int blocks = 1;
     for (int j = 1; j < m; j++)
         blocks += st->run[j] != st->run[j - 1] + 1;
-    stage_write(ar, ar->runs, ar->row_type, 1, ar->row_bytes, st->rows, m,
-                blocks);
-    for (int j = 0; j < m; j++) /* one hit per run, as the kill tests count */
-        fault_point("row");
     /* Per-run arrays: each field's staged runs lie contiguous in memory,
      * in selection order, so HDF5 issues one write per block of the file
-     * selection (a strided memory side would cost one per run). */
+     * selection (a strided memory side would cost one per run). They go
+     * before the rows: a row whose status is final then implies its
+     * arrays are in the file, so resume may trust /runs where the journal
+     * has no record (recover_rows). */
     for (int i = 0; i < ar->layout->n; i++) {
         const op_field *f = &ar->layout->f[i];
         stage_write(ar, ar->fields[i], H5T_NATIVE_DOUBLE, (hsize_t)f->size,
                     sizeof(double) * (size_t)f->size, stage_field(ar, i, 0),
                     m, blocks);
     }
-    for (int j = 0; j < m; j++)
+    for (int j = 0; j < m; j++) /* one hit per run, as the kill tests count */
         fault_point("arrays");
+    stage_write(ar, ar->runs, ar->row_type, 1, ar->row_bytes, st->rows, m,
+                blocks);
+    for (int j = 0; j < m; j++)
+        fault_point("row");
     st->n = 0;
     return OP_OK;
 }
@@ -1153,15 +1491,34 @@ static op_status put_n(op_archive *ar, const op_result *res, int n)
     for (int j = 0; j < n; j++)
         journal_encode(ar, ar->jbuf + ar->rec_bytes * (size_t)j, REC_RUN,
                        res[j].row.run, &res[j]);
-    op_status s = journal_write(ar, ar->jbuf, (size_t)n);
+    op_status s = ar->jbroken ? OP_ERR_IO
+                              : journal_write(ar, ar->jbuf, (size_t)n);
+    if (s != OP_OK && !ar->jbroken) {
+        /* Disk full (or gone): the results in hand are not lost. /runs and
+         * the per-run datasets were allocated at creation, so writing them
+         * needs no new space; resume reads finished rows back from /runs.
+         * The caller stops handing out runs (op_archive_journal_failed). */
+        ar->jbroken = 1;
+        snprintf(ar->jerr, sizeof ar->jerr, "%s", op_error_message());
+    }
+    if (s == OP_OK)
+        for (int j = 0; j < n; j++)
+            fault_point("journal");
+    else
+        ar->unjournaled += n;
+    op_status sp = OP_OK;
+    for (int j = 0; j < n && sp == OP_OK; j++)
+        sp = stage_put(ar, &res[j]);
     if (s != OP_OK)
-        return s;
-    for (int j = 0; j < n; j++)
-        fault_point("journal");
-    for (int j = 0; j < n && s == OP_OK; j++)
-        s = stage_put(ar, &res[j]);
-    return s;
+        return op_error(OP_ERR_IO, "%s; no further run started, %ld "
+                        "finished result%s written to /runs only; free "
+                        "space and run again with --resume: nothing "
+                        "finished is lost", ar->jerr, ar->unjournaled,
+                        ar->unjournaled == 1 ? "" : "s");
+    return sp;
 }
+
+int op_archive_journal_failed(const op_archive *ar) { return ar->jbroken; }
 
 op_status op_archive_put_n(op_archive *ar, const op_result *res, int n)
 {
@@ -1260,6 +1617,9 @@ static op_status open_archive_serial(const char *path, hid_t *f)
 {
     if (!file_exists(path))
         return op_error(OP_ERR_INPUT, "%s: no such archive", path);
+    op_status r = check_regular(path);
+    if (r != OP_OK)
+        return r;
     *f = open_serial(path);
     if (*f < 0)
         return op_error(OP_ERR_INPUT, "%s: not an HDF5 file", path);

@@ -684,6 +684,9 @@ static int cmd_run(int argc, char **argv)
     install_signals();
     int provided;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    /* MPI errors come back to OP_MPI_CHECK, which prints the call and its
+     * hint and then aborts every rank (MPI would abort first). */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     code = run_job(pos[0], r.out, &r.opts, &r.sets, r.verbose);
     MPI_Finalize();
     return code;
@@ -820,6 +823,7 @@ static int cmd_merge(int argc, char **argv)
     if (code < 0) {
         int provided;
         MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
         code = report(op_merge(pos[0], (const char *const *)pos + 1,
                                n_pos - 1, force, stderr));
         MPI_Finalize();

@@ -209,6 +209,10 @@ static op_status op_idx_read_open(gzFile gz, const char *path, op_idx *out)
 op_status op_idx_read(const char *path, op_idx *out)
 {
     memset(out, 0, sizeof *out);
+    /* A FIFO or device would block the read forever: regular files only. */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return op_error(OP_ERR_INPUT, "%s: not a regular file", path);
     errno = 0;
     gzFile gz = gzopen(path, "rb");
     if (!gz)

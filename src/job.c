@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define LINE_MAX_BYTES 1024 /* longer lines are rejected, not truncated */
@@ -495,6 +496,24 @@ static op_status set_value(parse_state *st, const op_key *k, op_config *cfg,
     if (parse_scalar(k, buf, &v, &why) != 0)
         return fail(st, "[%s] %s = %s: %s (allowed: %s)", k->section, k->name,
                     value, why, allowed);
+    if (k->type == K_U64) {
+        /* A double holds integers exactly only up to 2^53: above, 2^53
+         * and 2^53 + 1 would be one seed. Digits are read exactly; any
+         * other spelling (1e18) only where it is exact. */
+        char *d = trim(buf), *end;
+        if (d[strspn(d, "0123456789")] == '\0') {
+            errno = 0;
+            unsigned long long u = strtoull(d, &end, 10);
+            if (errno == 0) {
+                *(uint64_t *)((char *)cfg + k->offset) = (uint64_t)u;
+                return OP_OK;
+            }
+        } else if (v > 9007199254740992.0) {
+            return fail(st, "[%s] %s = %s: above 2^53 a seed must be written "
+                        "in digits (a number like 1e18 is rounded)",
+                        k->section, k->name, value);
+        }
+    }
     store_scalar(k, cfg, v);
     return OP_OK;
 }
@@ -759,6 +778,13 @@ static char *read_line(char *str, int num, void *stream)
             fail(st, "control character 0x%02x: not a text job file", c);
             return NULL;
         }
+        /* A CR not ending the line: CR-only (old Mac) line endings would
+         * make the whole file one line, read as its first section alone. */
+        if (c == '\r' && i + 1 < len && st->text[i + 1] != '\n') {
+            fail(st, "carriage return inside a line (CR-only line endings?): "
+                 "save the job file with LF or CRLF line endings");
+            return NULL;
+        }
     }
     memcpy(str, st->text, len);
     str[len] = '\0';
@@ -772,6 +798,19 @@ static char *read_line(char *str, int num, void *stream)
         describe_set_line(st, s);
     if (s[0] == '[') {
         char *close = strchr(s, ']');
+        /* Only a comment may follow a section header: inih drops the rest,
+         * so "[data] source = sphere" would silently lose its key. */
+        const char *after = close ? close + 1 : NULL;
+        while (after && (*after == ' ' || *after == '\t'))
+            after++;
+        if (after && *after && *after != ';' && *after != '#') {
+            char shown[81];
+            snprintf(shown, sizeof shown, "%.*s", (int)strcspn(s, "\r\n"),
+                     s);
+            fail(st, "text after the section header: '%s' (a section header "
+                 "stands alone on its line)", shown);
+            return NULL;
+        }
         if (close) {
             char name[128];
             size_t n = (size_t)(close - s - 1);
@@ -1019,6 +1058,12 @@ static op_status check_data_files(parse_state *st, const op_config *c)
                         "Debian's dataset-fashion-mnist or set path",
                         c->data.path, p, strerror(errno));
         }
+        struct stat sb;
+        if (stat(p, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+            st->line = line_of(st, "data", "path");
+            return fail(st, "[data] path = %s: %s is not a regular file",
+                        c->data.path, p);
+        }
     }
     return OP_OK;
 }
@@ -1073,6 +1118,50 @@ static op_status check_runs(parse_state *st)
     return OP_OK;
 }
 
+/* A key set in its section and swept in [grid]: every run takes the
+ * [grid] values, so a section value that is none of them would be
+ * silently overridden ([model] width = 100 beside [grid] width = 4, 16).
+ * Refused; a value that is one of the swept ones is harmless. */
+static op_status check_overrides(parse_state *st)
+{
+    op_job *job = st->job;
+    for (int a = 0; a < job->n_axes; a++) {
+        const op_key *k = &op_keys[job->axes[a].key];
+        int line = st->key_line[job->axes[a].key];
+        if (!line || k->type == K_STRING)
+            continue;
+        const char *p = (const char *)&job->base + k->offset;
+        double v = k->type == K_DOUBLE ? *(const double *)p
+                   : k->type == K_U64  ? (double)*(const uint64_t *)p
+                                       : *(const int *)p;
+        int among = 0;
+        for (int i = 0; i < job->axes[a].n; i++)
+            among |= job->axes[a].values[i] == v;
+        if (!among) {
+            st->line = line;
+            return fail(st, "[%s] %s = %.17g: overridden by [grid] %s at "
+                        "line %d, which does not sweep this value; set it in "
+                        "one place", k->section, k->name, v, k->name,
+                        st->axis_line[a]);
+        }
+    }
+    return OP_OK;
+}
+
+/* Whether any line of `text` opens a section. */
+static int has_section(const char *text)
+{
+    for (const char *p = text; *p;) {
+        p += strspn(p, " \t\r");
+        if (*p == '[')
+            return 1;
+        p += strcspn(p, "\n");
+        if (*p)
+            p++;
+    }
+    return 0;
+}
+
 op_status op_job_load_string(op_job *job, const char *name, const char *text)
 {
     memset(job, 0, sizeof *job);
@@ -1113,8 +1202,17 @@ op_status op_job_load_string(op_job *job, const char *name, const char *text)
     } else if (st->status == OP_OK && rc < 0) {
         fail(st, "cannot parse (inih error %d)", rc);
     }
+    /* No section at all (empty, blank or comments only): not a job, though
+     * every key has a default; a job of defaults says [job]. */
+    if (st->status == OP_OK && !has_section(job->text)) {
+        st->line = 1;
+        fail(st, "empty job file: no [section] (a job of defaults only "
+             "needs a line [job]; 'overparam keys' lists the defaults)");
+    }
     if (st->status == OP_OK)
         sort_axes(st);
+    if (st->status == OP_OK)
+        check_overrides(st);
     if (st->status == OP_OK)
         check_kernel(st);
     if (st->status == OP_OK)
@@ -1282,6 +1380,11 @@ op_status op_job_load(op_job *job, const char *path)
 /* The file's bytes, NUL-terminated, refused when not a text job file. */
 static op_status read_job_file(const char *path, char **text)
 {
+    /* A FIFO or device would block the read forever: regular files only. */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return op_error(OP_ERR_INPUT, "%s: not a regular file: not a job "
+                        "file", path);
     FILE *f = fopen(path, "rb");
     if (!f)
         return op_error(OP_ERR_INPUT, "%s: cannot open job file: %s", path,

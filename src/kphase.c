@@ -8,12 +8,14 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "overparam/kernel.h"
 #include "overparam/kernel_io.h"
 #include "overparam/measure.h"
 #include "overparam/net.h"
 #include "overparam/pkernel.h"
+#include "overparam/sched.h"
 
 /* Kernel i of a job: depth index i / kinds, kind i % kinds (nngp first). */
 static int kinds_of(const op_kernel_cfg *kc, op_kernel_kind *kinds)
@@ -206,6 +208,59 @@ static void kphase_progress(void *ctx, const char *step, int kind, int i,
     fflush(stderr);
 }
 
+/* Line of `key` in [section] of the job text (0 when not written): a
+ * refusal names where the value came from. */
+static int key_line(const char *text, const char *section, const char *key)
+{
+    int line = 1, in = 0;
+    size_t kl = strlen(key), sl = strlen(section);
+    for (const char *p = text; *p; line++) {
+        const char *q = p;
+        while (*q == ' ' || *q == '\t')
+            q++;
+        if (*q == '[')
+            in = !strncmp(q + 1, section, sl) && q[1 + sl] == ']';
+        else if (in && !strncmp(q, key, kl) &&
+                 (q[kl] == ' ' || q[kl] == '\t' || q[kl] == '='))
+            return line;
+        p += strcspn(p, "\n");
+        if (*p)
+            p++;
+    }
+    return 0;
+}
+
+/* The BLACS grid of the job on `size` ranks: both given, or one given and
+ * the other from the rank count, or near-square (both 0: pkernel.c). */
+static void grid_shape(const op_kernel_cfg *kc, int size, int *rows,
+                       int *cols)
+{
+    *rows = kc->grid_rows;
+    *cols = kc->grid_cols;
+    if (*rows > 0 && *cols <= 0)
+        *cols = size % *rows ? 0 : size / *rows;
+    else if (*cols > 0 && *rows <= 0)
+        *rows = size % *cols ? 0 : size / *cols;
+}
+
+op_status op_kphase_check_grid(const op_job *job, MPI_Comm comm)
+{
+    const op_kernel_cfg *kc = &job->base.kernel;
+    if (op_kphase_count(job) == 0 || (kc->grid_rows <= 0 && kc->grid_cols <= 0))
+        return OP_OK;
+    int size, rows, cols;
+    MPI_Comm_size(comm, &size);
+    grid_shape(kc, size, &rows, &cols);
+    if (rows > 0 && cols > 0 && (long)rows * cols == size)
+        return OP_OK;
+    const char *key = kc->grid_rows > 0 ? "grid_rows" : "grid_cols";
+    return op_error(OP_ERR_INPUT, "%s:%d: [kernel] grid_rows = %d, grid_cols "
+                    "= %d cannot tile %d ranks (rows x cols must equal the "
+                    "rank count; 0 chooses); nothing was run", job->file,
+                    key_line(job->text, "kernel", key), kc->grid_rows,
+                    kc->grid_cols, size);
+}
+
 op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
                         const op_dataset *train, const op_dataset *test,
                         const unsigned char *done, int *n_done)
@@ -223,8 +278,10 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
         return OP_OK;
 
     op_pkernel_grid grid;
-    op_status s = op_pkernel_grid_init(&grid, comm, base->grid_rows,
-                                       base->grid_cols, base->block);
+    int size, rows, cols;
+    MPI_Comm_size(comm, &size);
+    grid_shape(base, size, &rows, &cols);
+    op_status s = op_pkernel_grid_init(&grid, comm, rows, cols, base->block);
     if (s != OP_OK)
         return s;
     hid_t file = op_archive_file(ar);
@@ -252,6 +309,17 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
     /* Per depth, every kind not yet done comes from one build; each is
      * then written, flushed and journaled on its own, in index order. */
     for (int di = 0; di < base->n_depths && s == OP_OK; di++) {
+        /* A stop request (walltime warning) is honoured between depths:
+         * what is written and journaled stays, the rest is computed on
+         * resume. The depth in progress cannot be interrupted inside
+         * ScaLAPACK; it finishes first (one depth of the job's kernels). */
+        int stop = op_sched_stop_requested();
+        OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX,
+                                   comm), "sharing the stop flag");
+        if (stop) {
+            s = OP_ERR_STOPPED;
+            break;
+        }
         op_kernel_kind todo[2];
         int idx[2], n_todo = 0;
         for (int ki = 0; ki < n_kinds; ki++)
@@ -377,10 +445,9 @@ double op_kphase_bytes_per_rank(const op_job *job, int ranks)
     return 8 * words + 4 * n * n / p + 8 * (n + nt) * (d + k);
 }
 
-op_status op_kphase_check_memory(const op_job *job, MPI_Comm comm)
+double op_kphase_rank_share(MPI_Comm comm)
 {
-    int size, rank, node_ranks;
-    MPI_Comm_size(comm, &size);
+    int rank, node_ranks;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm node;
     OP_MPI_CHECK(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank,
@@ -388,11 +455,19 @@ op_status op_kphase_check_memory(const op_job *job, MPI_Comm comm)
                  "grouping ranks by node");
     MPI_Comm_size(node, &node_ranks);
     MPI_Comm_free(&node);
-    double need = op_kphase_bytes_per_rank(job, size);
     double have = node_available_bytes() / node_ranks;
     /* The smallest share on any node decides. */
     OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &have, 1, MPI_DOUBLE, MPI_MIN,
                                comm), "sharing available memory");
+    return have;
+}
+
+op_status op_kphase_check_memory(const op_job *job, MPI_Comm comm)
+{
+    int size;
+    MPI_Comm_size(comm, &size);
+    double need = op_kphase_bytes_per_rank(job, size);
+    double have = op_kphase_rank_share(comm);
     if (need > 0 && have > 0 && need > 0.9 * have)
         return op_error(OP_ERR_INPUT, "%s: [kernel] with n_train = %d needs "
                         "%.2f GiB per rank on %d ranks, but only %.2f GiB "

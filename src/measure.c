@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "overparam/result.h"
+#include "overparam/run.h"
 
 double op_measure_spectral_norm(const double *a, int rows, int cols,
                                 int iters, double *work)
@@ -538,7 +539,7 @@ op_status op_measure_begin(op_measure_ctx *m, const op_config *cfg, long run,
         NEED(probe, sizeof(double) * (size_t)m->n_pairs * d);
         double *pr = m->probe.p;
         op_rng r;
-        op_rng_derive(&r, cfg->seed, OP_STREAM_MEASURE, (uint64_t)run, 0);
+        op_run_rng(&r, cfg, run, OP_RUN_STREAM_MEASURE, 0);
         for (int p = 0; p < m->n_pairs; p++) {
             const double *xi = train->x + (size_t)op_rng_below(&r, (uint64_t)train->n) * d;
             const double *xj = train->x + (size_t)op_rng_below(&r, (uint64_t)train->n) * d;

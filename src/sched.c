@@ -1,4 +1,5 @@
-/* sched.c — the coordinator/worker sweep and the kernel phase.
+/* sched.c — the coordinator/worker sweep and the kernel phase; what one
+ * run computes is run.c's.
  *
  * Protocol (tags below): runs travel in chunks. A worker sends REQUEST(k)
  * once to ask for k chunks; the coordinator answers every request at once
@@ -36,6 +37,7 @@
 #include "overparam/kphase.h"
 #include "overparam/measure.h"
 #include "overparam/result.h"
+#include "overparam/run.h"
 #include "overparam/train.h"
 
 enum { TAG_REQUEST = 11, TAG_RESULT = 12, TAG_ASSIGN = 13 };
@@ -85,120 +87,6 @@ static int worker_poll(void *ctx)
 {
     (void)ctx;
     return stop_overdue();
-}
-
-/* ---- worker side: data cache and one run ------------------------------ */
-
-/* The clean data of the last configuration seen, reused while the runs keep
- * the same data keys (the usual case: only model/train keys are swept). */
-typedef struct {
-    int valid;
-    op_data_cfg key;
-    uint64_t seed;
-    op_dataset train, test;
-    op_trainer *trainer;
-    const op_layout *layout;
-    op_result res;
-    op_measure_ctx *measure; /* [measure] hook's context, NULL when off */
-} worker_ctx;
-
-static op_data_cfg data_key(const op_config *cfg)
-{
-    op_data_cfg k = cfg->data;
-    k.label_noise = 0; /* applied per run, on a copy */
-    k.corruption = OP_CORRUPT_NONE;
-    return k;
-}
-
-static op_status worker_data(worker_ctx *w, const op_config *cfg)
-{
-    op_data_cfg key = data_key(cfg);
-    if (w->valid && w->seed == cfg->seed &&
-        memcmp(&key, &w->key, sizeof key) == 0)
-        return OP_OK;
-    if (w->valid) {
-        op_data_free(&w->train);
-        op_data_free(&w->test);
-        w->valid = 0;
-    }
-    op_status s = op_data_load(cfg, &w->train, &w->test);
-    if (s == OP_OK && cfg->data.zca >= 0)
-        s = op_data_zca(&w->train, &w->test, cfg->data.zca);
-    if (s != OP_OK)
-        return s;
-    w->key = key;
-    w->seed = cfg->seed;
-    w->valid = 1;
-    return OP_OK;
-}
-
-/* /weights/final from the trained network, then /weights/init by drawing
- * the initialization again from its stream (the run is over, so the
- * network may be overwritten): no copy is kept while training. */
-static void save_weights(worker_ctx *w, const op_config *cfg, long run,
-                         op_result *res)
-{
-    op_net *net = op_trainer_net(w->trainer, 0);
-    int fi = op_layout_find(w->layout, "weights", "init");
-    int ff = op_layout_find(w->layout, "weights", "final");
-    if (!net || fi < 0 || ff < 0 || net->n_total > w->layout->f[ff].size)
-        return;
-    op_net_params_copy(net, op_result_field(res, w->layout, ff));
-    op_rng r;
-    op_rng_derive(&r, cfg->seed, OP_STREAM_INIT, (uint64_t)run, 0);
-    op_net_init_params(net, &r);
-    op_net_params_copy(net, op_result_field(res, w->layout, fi));
-}
-
-/* Computes run `run` into res. Failures that are the run's own (data it
- * cannot load, memory) become status FAILED rather than errors: the sweep
- * goes on. */
-static void worker_compute(worker_ctx *w, const op_job *job, long run,
-                           op_result *res, int rank)
-{
-    op_config cfg;
-    op_job_config(job, run, &cfg);
-    op_result_reset(res, w->layout, run);
-    double t0 = now();
-    op_status s = worker_data(w, &cfg);
-    if (s == OP_OK) {
-        const op_dataset *train = &w->train, *test = &w->test;
-        op_dataset noisy = {0}, shuffled = {0};
-        if (cfg.data.label_noise > 0 ||
-            cfg.data.corruption != OP_CORRUPT_NONE) {
-            s = op_data_corrupt(&cfg, &w->train, &noisy);
-            train = &noisy;
-        }
-        /* Shuffled pixels: the test images get the same permutation. */
-        if (s == OP_OK && cfg.data.corruption == OP_CORRUPT_SHUFFLED_PIXELS) {
-            s = op_data_corrupt_test(&cfg, &w->test, &shuffled);
-            if (s == OP_OK)
-                test = &shuffled;
-        }
-        /* [measure]: the hook measures at every curve point and needs
-         * this run's sets (the noisy copies, when there are). */
-        if (s == OP_OK && w->measure)
-            op_measure_set_data(w->measure, train, test, w->layout, res);
-        if (s == OP_OK)
-            s = op_train_run(w->trainer, &cfg, run, train, test, w->layout,
-                             res);
-        if (s == OP_OK && cfg.output.save_weights)
-            save_weights(w, &cfg, run, res);
-        if (train == &noisy)
-            op_data_free(&noisy);
-        if (test == &shuffled)
-            op_data_free(&shuffled);
-    }
-    if (s == OP_ERR_STOPPED) {
-        res->row.status = OP_RUN_PENDING; /* abandoned: runs again on resume */
-    } else if (s != OP_OK) {
-        fprintf(stderr, "overparam: rank %d: run %ld failed: %s\n", rank, run,
-                op_error_message());
-        res->row.status = OP_RUN_FAILED;
-    }
-    res->row.run = run;
-    res->row.rank = rank;
-    res->row.seconds = now() - t0;
 }
 
 /* ---- chunk sizing ---------------------------------------------------- */
@@ -318,7 +206,10 @@ typedef struct {
 /* Takes the next chunk into c->runs; returns its length (0: none left). */
 static int coord_take_chunk(coord *c)
 {
-    if (stop_flag || c->next >= c->n_order)
+    /* A journal that cannot be written (disk full) ends the hand-out:
+     * the runs in flight still come back and reach /runs. */
+    if (stop_flag || c->next >= c->n_order ||
+        op_archive_journal_failed(c->ar))
         return 0;
     long n = c->n_order - c->next;
     int k = 1;
@@ -571,7 +462,7 @@ static void mark_untouched(op_result *res, const op_layout *lay, long run,
     res->row.rank = rank;
 }
 
-static void coordinator(coord *c, worker_ctx *w, int works)
+static void coordinator(coord *c, op_run_ctx *w, int works)
 {
     c->t_start = now();
     c->t_last_print = c->t_start;
@@ -580,7 +471,8 @@ static void coordinator(coord *c, worker_ctx *w, int works)
     int n_mine = 0, i_mine = 0;
     for (;;) {
         int idle = c->hello == c->workers && c->in_flight == 0 &&
-                   (c->next >= c->n_order || stop_flag);
+                   (c->next >= c->n_order || stop_flag ||
+                    op_archive_journal_failed(c->ar));
         if (idle)
             break;
         if (works && c->hello == c->workers) {
@@ -596,7 +488,7 @@ static void coordinator(coord *c, worker_ctx *w, int works)
                 if (stop_flag)
                     mark_untouched(&w->res, c->lay, run, 0);
                 else
-                    worker_compute(w, c->job, run, &w->res, 0);
+                    op_run_compute(w, c->job, run, &w->res, 0);
                 op_result t = c->own[c->own_n];
                 c->own[c->own_n] = w->res;
                 w->res = t;
@@ -647,7 +539,7 @@ static int worker_poll_hook(void *ctx)
     return stop_overdue();
 }
 
-static void worker(const op_job *job, worker_ctx *w, MPI_Comm comm, int rank)
+static void worker(const op_job *job, op_run_ctx *w, MPI_Comm comm, int rank)
 {
     enum { QCAP = PREFETCH * CHUNK_RUNS };
     long queue[QCAP];
@@ -702,7 +594,7 @@ static void worker(const op_job *job, worker_ctx *w, MPI_Comm comm, int rank)
         if (stop_flag) /* not started: hand it back untouched */
             mark_untouched(&w->res, w->layout, run, rank);
         else
-            worker_compute(w, job, run, &w->res, rank);
+            op_run_compute(w, job, run, &w->res, rank);
         pack_result(&w->res, w->layout,
                     b.buf + sizeof(batch_head) + b.rb * (size_t)b.n);
         if (b.n++ == 0)
@@ -733,15 +625,37 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
     op_status s = op_layout_build(job, &layout);
     if (s == OP_OK)
         s = op_kphase_check_memory(job, comm);
+    if (s == OP_OK) /* before the sweep, not after hours of it */
+        s = op_kphase_check_grid(job, comm);
+    if (s == OP_OK) { /* the largest network, before the first run */
+        double have = op_kphase_rank_share(comm);
+        s = op_run_check_memory(job, have);
+    }
     if (s != OP_OK)
         return s;
     /* The job's data is loaded before anything is written: a truncated or
      * corrupted data file is bad input (exit 2, no archive), not a sweep
      * of failed runs. Every rank loads it (the kernel phase needs it on
      * all of them) and keeps it cached for the runs. */
-    worker_ctx w = {0};
+    op_run_ctx w = {0};
     op_config base = job->base;
-    s = worker_data(&w, &base);
+    /* The largest swept n_train/n_test too: a data set too small for one
+     * grid point is bad input now, not a failed run after the sweep. */
+    op_config big = base;
+    const char *const sizes[] = {"n_train", "n_test"};
+    int *const fields[] = {&big.data.n_train, &big.data.n_test};
+    int grown = 0;
+    for (int i = 0; i < 2; i++) {
+        int a = op_job_axis_find(job, sizes[i]);
+        for (int j = 0; a >= 0 && j < job->axes[a].n; j++)
+            if (job->axes[a].values[j] > *fields[i]) {
+                *fields[i] = (int)job->axes[a].values[j];
+                grown = 1;
+            }
+    }
+    s = grown ? op_run_data(&w, &big) : OP_OK;
+    if (s == OP_OK)
+        s = op_run_data(&w, &base);
     int ok = s == OP_OK;
     OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, comm),
                  "checking the data on every rank");
@@ -775,19 +689,9 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
             sum->done_before += done[r];
         }
 
-    w.layout = &layout;
     stop_margin = opts->stop_margin;
-    OP_INFO_CHECK("op_trainer_create", op_trainer_create(&w.trainer),
-                  "out of memory for the trainer");
+    op_run_setup(&w, job, &layout);
     op_trainer_set_poll(w.trainer, worker_poll, NULL);
-    /* [measure]: measurements at every curve point (measure.c). */
-    if (op_measure_enabled(&job->base.measure)) {
-        OP_INFO_CHECK("op_measure_create", op_measure_create(&w.measure),
-                      "out of memory for the measurement context");
-        op_trainer_set_hook(w.trainer, op_measure_hook, w.measure);
-    }
-    OP_INFO_CHECK("op_result_alloc", op_result_alloc(&w.res, &layout),
-                  "out of memory for a result");
     int works = opts->coordinator_works < 0 ? size < 16
                                             : opts->coordinator_works;
     if (size == 1)
@@ -863,20 +767,18 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
     /* Job arrays: the first task computes the kernels, merge copies them. */
     if (st == OP_OK && !stopped && n_kernels > 0 && opts->task_index == 0) {
         op_config cfg = job->base;
-        s = worker_data(&w, &cfg);
+        s = op_run_data(&w, &cfg);
         if (s == OP_OK)
             s = op_kphase_run(job, ar, comm, &w.train, &w.test, kdone,
                               &sum->kernels_done);
+        if (s == OP_ERR_STOPPED) { /* consistent: resume computes the rest */
+            stopped = 1;
+            s = OP_OK;
+        }
         st = s;
     }
     op_archive_close(ar);
-    op_trainer_destroy(w.trainer);
-    op_measure_destroy(w.measure);
-    op_result_free(&w.res);
-    if (w.valid) {
-        op_data_free(&w.train);
-        op_data_free(&w.test);
-    }
+    op_run_free(&w);
     free(done);
     free(kdone);
     sum->stopped = stopped;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "overparam/run.h"
+
 /* Activation memory per network chunk: big enough for GEMMs to run at full
  * speed, small enough that full-batch training on 60k images at large
  * width does not need gigabytes of activations. */
@@ -363,8 +365,7 @@ op_status op_train_run(op_trainer *t, const op_config *cfg, long run,
     int k = rc.k, n_tr = train->n;
     for (int e = 0; e < rc.members; e++) {
         op_rng r;
-        op_rng_derive(&r, cfg->seed, OP_STREAM_INIT, (uint64_t)run,
-                      (uint64_t)e);
+        op_run_rng(&r, cfg, run, OP_RUN_STREAM_INIT, e);
         op_net_init_params(&t->nets[e], &r);
         if (rc.f0) {
             double *f0 = rc.f0 + (size_t)e * (n_tr + (rc.test ? rc.test->n : 0)) * k;
@@ -375,7 +376,7 @@ op_status op_train_run(op_trainer *t, const op_config *cfg, long run,
         }
     }
     op_rng brng;
-    op_rng_derive(&brng, cfg->seed, OP_STREAM_BATCH, (uint64_t)run, 0);
+    op_run_rng(&brng, cfg, run, OP_RUN_STREAM_BATCH, 0);
 
     int epoch = 0, slot = 0, fit_epoch = -1, diverged = 0;
     double m[4] = {NAN, NAN, NAN, NAN}; /* train/test loss, train/test acc */

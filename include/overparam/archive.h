@@ -26,7 +26,20 @@
  * and written together when the stage is full (up to 256 results), when
  * the oldest has waited 1 s (checked by put and poll), and always by
  * op_archive_flush and op_archive_close. An existing archive is never
- * replaced without force. */
+ * replaced without force, and force replaces only an overparam archive or
+ * an empty regular file.
+ *
+ * Resume keeps every finished result it can prove: each valid journal
+ * record (a corrupt one is skipped and reported, not the end of the
+ * journal), and each final /runs row the journal lacks (deleted journal,
+ * disk full) whose configuration columns are exactly this job's; a
+ * batch's arrays are written before its rows, so such a row's arrays are
+ * there. The journal is created before the HDF5 layout, so a creation cut
+ * short is resumable. Journal and lock belong to the file (its real path),
+ * not to a symlink's spelling; an archive another process holds open
+ * (HDF5 file lock) is busy, not torn, and is left alone. When a journal
+ * write fails, op_archive_journal_failed turns true: later results go to
+ * /runs only and the caller starts no further run. */
 #ifndef OVERPARAM_ARCHIVE_H
 #define OVERPARAM_ARCHIVE_H
 
@@ -66,6 +79,10 @@ op_status op_archive_put_n(op_archive *ar, const op_result *res, int n);
  * oldest has waited 1 s; one clock read otherwise, so call it often while
  * waiting (it keeps a live archive current when results stop coming). */
 op_status op_archive_poll(op_archive *ar);
+/* Coordinator only: whether a journal write has failed (disk full). The
+ * results put since then went to /runs only (resume reads them back from
+ * there); the sweep must start no further run. */
+int op_archive_journal_failed(const op_archive *ar);
 /* Coordinator only: journal that kernel `index` is complete in the file. */
 op_status op_archive_put_kernel(op_archive *ar, int index);
 

@@ -3,7 +3,9 @@
  * /kernels/<id>/ and journaled as done.
  *
  * Contract: collective over `comm`; kernels already done (done[i]) are
- * skipped, so a resumed job computes only the missing ones. */
+ * skipped, so a resumed job computes only the missing ones. A stop request
+ * (op_sched_request_stop) ends the phase between depths with
+ * OP_ERR_STOPPED, every kernel finished so far written and journaled. */
 #ifndef OVERPARAM_KPHASE_H
 #define OVERPARAM_KPHASE_H
 
@@ -18,10 +20,19 @@ int op_kphase_count(const op_job *job);
 
 /* Estimated peak bytes per rank of the job's largest kernel on `ranks`. */
 double op_kphase_bytes_per_rank(const op_job *job, int ranks);
+/* Collective: the memory (bytes, MemAvailable) each rank may count on:
+ * its node's available memory over the ranks there, the smallest share on
+ * any node; 0 when unknown. */
+double op_kphase_rank_share(MPI_Comm comm);
 /* Collective: OP_ERR_INPUT, naming the memory needed per rank, when the
  * kernels cannot fit in the memory the ranks of each node share. Called
  * before anything starts, so a job never trains for hours to die there. */
 op_status op_kphase_check_memory(const op_job *job, MPI_Comm comm);
+
+/* Collective: OP_ERR_INPUT, naming the job file's line, when the
+ * [kernel] grid_rows/grid_cols cannot tile the ranks (one of them alone
+ * takes the other from the rank count). Called before anything starts. */
+op_status op_kphase_check_grid(const op_job *job, MPI_Comm comm);
 
 op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
                         const op_dataset *train, const op_dataset *test,
