@@ -1301,20 +1301,10 @@ op_status op_job_apply_sets(const char *name, const char *text,
             for (int i = 0; i < n_sets; i++)
                 hide |= !strcmp(cur, sec[i]) && !strcmp(t, key[i]);
         }
-        if (hide) {
-            if (at + 2 > cap) {
-                cap = cap * 2 + n;
-                char *b = realloc(o, cap + sizeof SET_MARKER + 8);
-                if (!b) {
-                    free(o);
-                    return op_error(OP_ERR_NOMEM, "%s: out of memory", name);
-                }
-                o = b;
-            }
-            o[at++] = ';';
-        }
-        if (at + n + 1 > cap) {
-            cap = cap * 2 + n;
+        /* Room for the ';' that comments an overridden line out, the line
+         * and its newline. */
+        if (at + (size_t)hide + n + 1 > cap) {
+            cap = cap * 2 + n + 1;
             char *b = realloc(o, cap + sizeof SET_MARKER + 8);
             if (!b) {
                 free(o);
@@ -1322,6 +1312,8 @@ op_status op_job_apply_sets(const char *name, const char *text,
             }
             o = b;
         }
+        if (hide)
+            o[at++] = ';';
         memcpy(o + at, p, n);
         at += n;
         p += n;

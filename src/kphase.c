@@ -184,13 +184,16 @@ typedef struct {
     const op_kernel_kind *todo;
 } kprogress;
 
-static void kphase_progress(void *ctx, const char *step, int kind, int i,
-                            int n, double work_done)
+static int kphase_progress(void *ctx, const char *step, int kind, int i,
+                           int n, double work_done)
 {
     kprogress *p = ctx;
     double now = MPI_Wtime();
+    /* A stop whose margin has passed abandons the depth at this step
+     * boundary (exit 3; the depth is computed again on resume). */
+    int abandon = op_sched_stop_overdue();
     if (p->rank != 0 || now - p->last < 1.0)
-        return;
+        return abandon;
     p->last = now;
     double done = p->work_before + work_done, el = now - p->t0;
     char eta[32] = "-";
@@ -206,6 +209,7 @@ static void kphase_progress(void *ctx, const char *step, int kind, int i,
             p->todo[kind] == OP_KERNEL_NTK ? "ntk" : "nngp", what,
             100.0 * done / p->work_total, el, eta);
     fflush(stderr);
+    return abandon;
 }
 
 /* Line of `key` in [section] of the job text (0 when not written): a
@@ -311,8 +315,9 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
     for (int di = 0; di < base->n_depths && s == OP_OK; di++) {
         /* A stop request (walltime warning) is honoured between depths:
          * what is written and journaled stays, the rest is computed on
-         * resume. The depth in progress cannot be interrupted inside
-         * ScaLAPACK; it finishes first (one depth of the job's kernels). */
+         * resume. Inside a depth, once the stop margin has passed, the
+         * depth is abandoned at the next step boundary (kphase_progress);
+         * a step itself (one ScaLAPACK call) cannot be interrupted. */
         int stop = op_sched_stop_requested();
         OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX,
                                    comm), "sharing the stop flag");

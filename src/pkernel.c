@@ -67,6 +67,7 @@ static const int I0 = 0, I1 = 1;
 static op_pkernel_progress_fn g_progress;
 static void *g_progress_ctx;
 static double g_work_done;
+static int g_abandon; /* the hook asked to abandon this call */
 
 void op_pkernel_set_progress(op_pkernel_progress_fn fn, void *ctx)
 {
@@ -106,11 +107,19 @@ double op_pkernel_work(const op_kernel_cfg *cfg, int n_kinds, int n, int nt,
     return work_build(n, nt, d) + n_kinds * per_kind;
 }
 
-static void progress(const char *step, int kind, int i, int n, double work)
+/* Reports a finished step; returns (and remembers) whether every rank
+ * must abandon the call now: any rank's hook said so. */
+static int progress(const op_pkernel_grid *g, const char *step, int kind,
+                    int i, int n, double work)
 {
     g_work_done += work;
-    if (g_progress)
-        g_progress(g_progress_ctx, step, kind, i, n, g_work_done);
+    if (!g_progress)
+        return 0;
+    int stop = g_progress(g_progress_ctx, step, kind, i, n, g_work_done) != 0;
+    OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX,
+                               g->comm), "sharing a stop between kernel steps");
+    g_abandon |= stop;
+    return stop;
 }
 
 op_status op_pkernel_grid_init(op_pkernel_grid *g, MPI_Comm comm, int rows,
@@ -575,7 +584,9 @@ static void pkernel_analyze(const op_pkernel_grid *g, int ki,
                 for (size_t i = 0; i < (size_t)nt * k; i++)
                     out[i] = NAN;
             op_pmatrix_free(&A);
-            progress("ridge", ki, r + 1, cfg->n_ridge, work_ridge(n, nt, k));
+            if (progress(g, "ridge", ki, r + 1, cfg->n_ridge,
+                         work_ridge(n, nt, k)))
+                return;
             continue;
         }
         pmatrix_from_rows(g, &B, train->y, n, k);
@@ -590,7 +601,9 @@ static void pkernel_analyze(const op_pkernel_grid *g, int ki,
         op_pmatrix_free(&A);
         op_pmatrix_free(&B);
         op_pmatrix_free(&P);
-        progress("ridge", ki, r + 1, cfg->n_ridge, work_ridge(n, nt, k));
+        if (progress(g, "ridge", ki, r + 1, cfg->n_ridge,
+                     work_ridge(n, nt, k)))
+            return;
     }
     res->t_ridge = wtime_max(g, MPI_Wtime() - t);
 
@@ -611,7 +624,12 @@ static void pkernel_analyze(const op_pkernel_grid *g, int ki,
         OP_MPI_CHECK(MPI_Bcast(w, n, MPI_DOUBLE, 0, g->comm), "eigenvalues");
         op_pmatrix_free(&A);
         res->t_eig64 = wtime_max(g, MPI_Wtime() - t);
-        progress("eigen64", ki, 1, 1, work_eig64(cfg, n));
+        if (progress(g, "eigen64", ki, 1, 1, work_eig64(cfg, n))) {
+            free(w);
+            if (cfg->n_time > 0)
+                op_pmatrix_free(&V);
+            return;
+        }
         if (cfg->eig64) {
             res->eig64 = OP_XMALLOC(sizeof(double) * (size_t)n);
             for (int i = 0; i < n; i++)
@@ -656,7 +674,10 @@ static void pkernel_analyze(const op_pkernel_grid *g, int ki,
         op_pmatrix_free(&P);
         op_pmatrix_free(&V);
         res->t_gd = wtime_max(g, MPI_Wtime() - t);
-        progress("gd", ki, 1, 1, work_gd(cfg, n, nt, k));
+        if (progress(g, "gd", ki, 1, 1, work_gd(cfg, n, nt, k))) {
+            free(w);
+            return;
+        }
     }
     free(w);
 
@@ -673,7 +694,7 @@ static void pkernel_analyze(const op_pkernel_grid *g, int ki,
                                  &res->fit_pref32, &res->fit_lo,
                                  &res->fit_hi);
         res->t_eig32 = wtime_max(g, MPI_Wtime() - t);
-        progress("eigen32", ki, 1, 1, (double)n * n * n);
+        progress(g, "eigen32", ki, 1, 1, (double)n * n * n);
     }
 
 }
@@ -721,7 +742,8 @@ op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
     pmatrix_from_rows(g, &Y, train->y, n, k);
     double t_kernel = wtime_max(g, MPI_Wtime() - t0);
     g_work_done = 0;
-    progress("build", 0, 1, 1, work_build(n, nt, train->d));
+    g_abandon = 0;
+    progress(g, "build", 0, 1, 1, work_build(n, nt, train->d));
 
     for (int i = 0; i < n_kinds; i++) {
         double t1 = MPI_Wtime();
@@ -742,8 +764,13 @@ op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
             r->time[j] = cfg->time[j];
         r->mean_diag = mean_diag(spec, kinds[i], train->x, n);
         r->t_kernel = t_kernel;
-        pkernel_analyze(g, i, cfg, &K[i], &Kt[i], &Y, train, test, r);
+        if (!g_abandon)
+            pkernel_analyze(g, i, cfg, &K[i], &Kt[i], &Y, train, test, r);
         op_pmatrix_free(&Kt[i]);
+        if (g_abandon) {
+            op_pmatrix_free(&K[i]);
+            continue;
+        }
         if (cfg->save_matrix) {
             op_pmatrix_symmetrize_lower(g, &K[i]);
             r->matrix = K[i];
@@ -755,6 +782,12 @@ op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
                      wtime_max(g, MPI_Wtime() - t1);
     }
     op_pmatrix_free(&Y);
+    if (g_abandon) {
+        for (int i = 0; i < n_kinds; i++)
+            op_kernel_result_free(&res[i]);
+        return op_error(OP_ERR_STOPPED, "kernel abandoned between steps by "
+                        "a stop request");
+    }
     return OP_OK;
 }
 

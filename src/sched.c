@@ -83,6 +83,8 @@ static int stop_overdue(void)
     return now() - stop_seen > stop_margin;
 }
 
+int op_sched_stop_overdue(void) { return stop_overdue(); }
+
 static int worker_poll(void *ctx)
 {
     (void)ctx;

@@ -11,21 +11,7 @@ B=${BUILD:-build}/overparam
 MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
 export OPENBLAS_NUM_THREADS=1
 unset OVERPARAM_BLAS OVERPARAM_BLAS_STATE OPENBLAS_CORETYPE
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0
-check() { # description, expected exit code, command...
-    d=$1 want=$2
-    shift 2
-    "$@" >"$T/out" 2>&1
-    got=$?
-    if [ "$got" = "$want" ]; then echo "ok   $d (exit $got)"; else
-        echo "FAIL $d: exit $got, want $want"; sed 's/^/     /' "$T/out"; fails=$((fails + 1)); fi
-}
-has() { # description, pattern: the last command's output holds it
-    if grep -q "$2" "$T/out"; then echo "ok   $1"; else
-        echo "FAIL $1: no '$2' in:"; sed 's/^/     /' "$T/out"; fails=$((fails + 1)); fi
-}
+. tests/lib.sh
 attr() { # archive attribute
     h5dump -a "/$2" "$1" 2>/dev/null | sed -n 's/.*(0): "\(.*\)".*/\1/p' | sed 's/ *$//'
 }

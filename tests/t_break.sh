@@ -76,6 +76,42 @@ run "$T/kstop.ini" -o "$T/ks.h5" --resume --quiet 2>"$T/err2" || fail "2: resume
 $B compare "$T/ksref.h5" "$T/ks.h5" >/dev/null || fail "2: resumed kernels differ"
 ok 2 "SIGUSR1 in the kernel phase: exit 3 with $k2; resumed to identical"
 
+# 2b. Inside a depth: with --stop-margin 0 the depth in progress is
+#     abandoned at its next step boundary (after a ridge solve, before the
+#     eigendecomposition) instead of running to its end; exit 3, nothing of
+#     it written, and --resume computes it to identical.
+cat >"$T/kdepth.ini" <<'EOF'
+[job]
+seed = 6
+[data]
+source = sphere
+dim = 16
+classes = 2
+n_train = 2000
+n_test = 100
+[model]
+width = 16
+[train]
+epochs = 1
+[kernel]
+kernels = ntk
+depth = 2
+ridge = 1e-4, 1e-3, 1e-2, 1e-1
+time = 10, inf
+EOF
+run "$T/kdepth.ini" -o "$T/kdref.h5" --quiet 2>/dev/null
+run "$T/kdepth.ini" -o "$T/kd.h5" --stop-margin 0 2>"$T/err" &
+bg=$!
+i=0; while ! grep -q "kernels 1/1: depth 2" "$T/err" && [ $i -lt 1200 ]; do sleep 0.05; i=$((i + 1)); done
+pkill -USR1 -f "overparam run $T/kdepth.ini -o $T/kd.h5" || true
+rc=0; wait $bg || rc=$?
+[ $rc -eq 3 ] || fail "2b: exit $rc after SIGUSR1 inside a kernel depth, want 3"
+grep -q "^\[overparam\] kernel ntk_relu_d2" "$T/err" && fail "2b: the depth ran to its end after the stop"
+grep -q "eigen64 done" "$T/err" && fail "2b: the eigendecomposition ran after the stop"
+run "$T/kdepth.ini" -o "$T/kd.h5" --resume --quiet 2>"$T/err2" || fail "2b: resume"
+$B compare "$T/kdref.h5" "$T/kd.h5" >/dev/null || fail "2b: resumed kernel differs"
+ok 2b "SIGUSR1 inside a kernel depth, margin 0: abandoned at a step boundary, exit 3; resumed to identical"
+
 # 3. A kill while the archive's layout is being written: the journal exists
 #    first, so --resume rebuilds instead of refusing.
 fresh

@@ -6,25 +6,8 @@ set -u
 B=${BUILD:-build}/overparam
 MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+. tests/lib.sh
 JOB=tests/jobs/tiny.ini
-fails=0
-check() { # description, expected exit code, command...
-    d=$1 want=$2
-    shift 2
-    "$@" >"$T/out" 2>&1
-    got=$?
-    if [ "$got" = "$want" ]; then
-        echo "ok   $d (exit $got)"
-    else
-        echo "FAIL $d: exit $got, want $want"; sed 's/^/     /' "$T/out"; fails=$((fails + 1))
-    fi
-}
-has() { # description, pattern: the last command's output holds it
-    if grep -q "$2" "$T/out"; then echo "ok   $1"; else
-        echo "FAIL $1: no '$2' in:"; sed 's/^/     /' "$T/out"; fails=$((fails + 1)); fi
-}
 
 check "reference run" 0 $MPIRUN -np 2 $B run $JOB -o "$T/ref.h5" --quiet
 for i in 0 1 2; do

@@ -147,7 +147,8 @@ void op_pmatrix_gather(const op_pkernel_grid *g, const op_pmatrix *A,
  * in turn regression for every ridge, gradient-flow predictions for every
  * time, spectra (as cfg's eig64/eig32 ask) and fits; res[n_kinds]. Keeps K
  * in res[i].matrix when cfg->save_matrix. OP_ERR_INPUT for inconsistent
- * data (d or k differ between sets, n < 1) or a bad kind list. */
+ * data (d or k differ between sets, n < 1) or a bad kind list;
+ * OP_ERR_STOPPED (res freed) when the progress hook asked to abandon. */
 op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
                          const op_kernel_cfg *cfg, int n_kinds,
                          const op_kernel_kind *kinds, const op_dataset *train,
@@ -162,10 +163,14 @@ void op_kernel_result_free(op_kernel_result *res);
  * gradient-flow products); the hook, when set, is called on every rank
  * after each step with its name ("build", "ridge", "eigen64", "gd",
  * "eigen32"), the kind's index in the call, the step's number and count
- * (ridges), and the modelled work done so far in this call. One hook per
+ * (ridges), and the modelled work done so far in this call. A non-zero
+ * return on any rank abandons the call at that step boundary (decided
+ * collectively): op_pkernel_run frees what it computed and returns
+ * OP_ERR_STOPPED — how a walltime stop ends a kernel within its margin
+ * (a step itself, one ScaLAPACK call, cannot be interrupted). One hook per
  * process (NULL: none). */
-typedef void (*op_pkernel_progress_fn)(void *ctx, const char *step, int kind,
-                                       int i, int n, double work_done);
+typedef int (*op_pkernel_progress_fn)(void *ctx, const char *step, int kind,
+                                      int i, int n, double work_done);
 void op_pkernel_set_progress(op_pkernel_progress_fn fn, void *ctx);
 double op_pkernel_work(const op_kernel_cfg *cfg, int n_kinds, int n, int nt,
                        int d, int k);

@@ -51,6 +51,10 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
 /* Async-signal-safe: asks the sweep to stop (signal handlers call it). */
 void op_sched_request_stop(void);
 int op_sched_stop_requested(void);
+/* Whether work in flight must be abandoned now: a stop was requested and
+ * the stop margin (op_sched_opts.stop_margin) has passed since this rank
+ * first saw it. */
+int op_sched_stop_overdue(void);
 
 /* Estimated relative cost of a run (parameters x samples x epochs). */
 double op_sched_cost(const op_config *cfg);
