@@ -300,7 +300,7 @@ def frequency_principle(a, r):
         ks, ts = kv[i], t[i]
         rho = spearman(ks, ts) if np.all(np.isfinite(ts)) else np.nan
         rhos.append(rho)
-        r.say(f"  seed {run['seed']}: t_k = " + ", ".join(f"k={x:g}: {y:g}" for x, y in zip(ks, ts))
+        r.say(f"  seed {run['seed']}: t_k = " + ", ".join(f"k={x:g}: {y:.1f}" for x, y in zip(ks, ts))
               + f"; Spearman {rho:.3f}")
     rhos = np.array(rhos, float)
     rho_mean = float(np.mean(rhos)) if rhos.size else np.nan   # averaged over seeds
