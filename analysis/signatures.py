@@ -41,6 +41,8 @@ class Result:
 
 
 def spearman(x, y):
+    """Spearman rank correlation of the finite pairs (ties get their average
+    rank); NaN with fewer than 3 pairs."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     ok = np.isfinite(x) & np.isfinite(y)
     if ok.sum() < 3:
@@ -48,12 +50,19 @@ def spearman(x, y):
     return float(pd.Series(x[ok]).rank().corr(pd.Series(y[ok]).rank()))
 
 
-def loglog_slope(x, y):
+def loglog_fit(x, y):
+    """Least-squares fit log y = slope log x + b over the positive finite
+    pairs: (slope, prefactor exp(b)), NaNs with fewer than 2 distinct x."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    if ok.sum() < 2:
-        return np.nan
-    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
+    if ok.sum() < 2 or np.ptp(np.log(x[ok])) == 0:
+        return np.nan, np.nan
+    slope, b = np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)
+    return float(slope), float(np.exp(b))
+
+
+def loglog_slope(x, y):
+    return loglog_fit(x, y)[0]
 
 
 def _done(a):
