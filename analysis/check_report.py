@@ -101,8 +101,21 @@ def main():
             labels[a] = dict(zip(lab.split(","), d[:]))
         kern_alpha = {}
         for kid, g in f.get("kernels", {}).items():
-            if "powerlaw_exponent64" in g.attrs:
-                kern_alpha[kid] = float(g.attrs["powerlaw_exponent64"])
+            if "fit_exponent64" in g.attrs:   # the name src/kernel_io.c writes
+                kern_alpha[kid] = float(g.attrs["fit_exponent64"])
+        # a kernel-only job ([train] epochs = 0, no epochs axis) has one
+        # placeholder run that is no result: the report hides it
+        job = f.attrs.get("job_text", b"")
+        job = job.decode() if isinstance(job, bytes) else str(job)
+        sec, epochs0 = "", False
+        for ln in job.splitlines():
+            ln = ln.split(";")[0].split("#")[0].strip()
+            if ln.startswith("["):
+                sec = ln
+            elif sec == "[train]" and ln.replace(" ", "").startswith("epochs="):
+                epochs0 = float(ln.split("=", 1)[1]) == 0
+        if epochs0 and "epochs" not in f["grid"]:
+            runs = runs[:0]
     # status counts
     head, rows = tables.get("Status counts", ([], []))
     codes = {"pending": 0, "done": 1, "diverged": 2, "failed": 3}

@@ -109,9 +109,10 @@ class Archive:
             self.attrs = {k: _text(v) for k, v in f.attrs.items()}
             self.job = parse_job(self.attrs.get("job_text", ""))
             raw = f["runs"][:] if "runs" in f else None
-            self.axes, self.labels = [], {}
+            self.axes, self.labels, self.grid = [], {}, {}
             for name, d in f.get("grid", {}).items():
                 self.axes.append(name)
+                self.grid[name] = np.asarray(d[:], float)   # the axis values, grid order
                 lab = _text(d.attrs.get("labels", ""))
                 lab = lab.split(",") if lab else []
                 named = any(isinstance(_number(x), str) for x in lab)   # enum names, not numbers
@@ -133,6 +134,8 @@ class Archive:
         self.curves = self._curves_frame(curves, keep)
         self.measures = self._measures_frame(meas, curves.get("epoch"), keep)
         self._meas_raw = meas
+        self._curves_raw = curves
+        self.run_fields = list(raw.dtype.names) if raw is not None else []   # /runs columns
 
     # --- job text -------------------------------------------------------
     def job_value(self, section, key, default=None):
@@ -228,6 +231,10 @@ class Archive:
     def measure_array(self, name):
         """The raw /measures array (runs first), or None."""
         return self._meas_raw.get(name)
+
+    def curve_array(self, name):
+        """The raw /curves array [n_runs][n_log] (NaN where not logged), or None."""
+        return self._curves_raw.get(name)
 
     # --- kernels --------------------------------------------------------
     def _read_kernels(self, f):

@@ -102,6 +102,17 @@ PYEOF
 if report "$T/bare.h5" "$T/r_bare" && $PY analysis/check_report.py "$T/bare.h5" "$T/r_bare" --sections overview; then
     ok "report of an archive with runs only"; else bad "report of an archive with runs only"; fi
 
+# One reader: analysis/loader.py opens the archive; the report's sections
+# get their arrays from it (analysis/opa/archive.py), never from HDF5.
+readers=$(grep -l 'h5py' analysis/opa/*.py analysis/signatures.py 2>/dev/null)
+[ -z "$readers" ] && ok "one reader: no HDF5 access outside analysis/loader.py" ||
+    bad "a second reader of the archive: $readers"
+# The kernel-only placeholder run is no result: the report's status table
+# and grouped runs show none (as analysis.loader and overparam info).
+if [ -f "$T/r_kernel_spectrum/report.md" ] &&
+    grep -A6 '^### Status counts' "$T/r_kernel_spectrum/report.md" | grep -q '| done | 0 |'; then
+    ok "kernel-only placeholder run hidden in the report"; else bad "kernel-only placeholder run shown in the report"; fi
+
 # The HTML page renders in headless Chromium with its figures.
 CHROMIUM=$(command -v chromium || command -v chromium-browser)
 if [ -z "$CHROMIUM" ] && [ "$(id -u)" = 0 ]; then

@@ -1,96 +1,59 @@
-"""Loader: an overparam HDF5 archive read into plain numpy objects.
+"""The report sections' view of an archive, built from analysis.loader (the
+one reader of the file: no HDF5 here).
 
-Everything is read into memory and the file closed, so an Archive can be
-kept in a notebook while the engine writes another file. Layout read (see
-include/overparam/archive.h):
-  /            attributes (format_version, job_text, n_runs, ...)
-  /runs        compound [n_runs] -> numpy structured array
-  /grid/<axis> float64 values, attribute "labels" (comma-separated)
-  /curves/<n>  float64 [n_runs][n_log]
-  /measures/<n> float64 [n_runs][...] (attribute "units" when present)
-  /kernels/<id>/ see kernels.py
+The sections work on numpy arrays aligned by run, so this view turns the
+loader's tables back into them:
+  runs      structured array [n_runs] with the /runs columns (named axes as
+            their grid values, status as its code, fit_epoch NaN when never
+            fitted); the loader's hidden placeholder run is absent here too
+  grid      {axis: values}; label(axis, value) its text
+  curves    {name: [n_runs][n_log]}, measures {name: [n_runs][...]}, units
+  kernels   [Kernel] (kernels.py), from the loader's kernel tables
 """
-import configparser
-
-import h5py
 import numpy as np
+import pandas as pd
 
-from .kernels import load_kernels
+from ..loader import STATUS, open_archive
+from .kernels import kernels_of
 
-STATUS_NAMES = {0: "pending", 1: "done", 2: "diverged", 3: "failed"}
 #: classes of the built-in data sources (synthetic ones read [data] classes)
 SOURCE_CLASSES = {"fashion_mnist": 10}
-JOB_DEFAULTS = {("data", "source"): "fashion_mnist", ("data", "n_train"): "1000",
-                ("data", "classes"): "2", ("data", "dim"): "16",
-                ("data", "downsample"): "1"}
-
-
-def _text(value):
-    """Attribute value (bytes, numpy bytes/str, array of one) as str."""
-    if isinstance(value, np.ndarray):
-        value = value.reshape(-1)[0] if value.size == 1 else value.tolist()
-    if isinstance(value, (bytes, np.bytes_)):
-        return value.decode("utf-8", "replace").rstrip("\x00").strip()
-    if isinstance(value, str):
-        return value.rstrip("\x00").strip()
-    return value
-
-
-def _attrs(obj):
-    """All attributes of an h5py object as a dict of str or numbers."""
-    out = {}
-    for k, v in obj.attrs.items():
-        v = _text(v)
-        if isinstance(v, np.generic):
-            v = v.item()
-        out[k] = v
-    return out
-
-
-def parse_job(text):
-    """The INI job text as a ConfigParser (';' inline comments)."""
-    cp = configparser.ConfigParser(inline_comment_prefixes=(";", "#"),
-                                   comment_prefixes=("#", ";"), strict=False,
-                                   interpolation=None)
-    try:
-        cp.read_string(text or "")
-    except configparser.Error:
-        pass
-    return cp
 
 
 class Archive:
-    """One archive in memory: attrs, job, runs, grid, curves, measures, kernels."""
+    """Arrays by run for the report sections (see the module docstring)."""
 
-    def __init__(self, path):
-        self.path = str(path)
-        with h5py.File(self.path, "r") as f:
-            self.attrs = _attrs(f)
-            self.runs = f["runs"][:] if "runs" in f else np.zeros(0)
-            self.run_attrs = _attrs(f["runs"]) if "runs" in f else {}
-            self.grid, self.labels = {}, {}
-            for name, d in f.get("grid", {}).items():
-                self.grid[name] = np.asarray(d[:], dtype=float)
-                lab = _text(d.attrs.get("labels", ""))
-                self.labels[name] = lab.split(",") if lab else []
-            self.curves = {k: np.asarray(v[:], float) for k, v in f.get("curves", {}).items()}
-            self.measures, self.units = {}, {}
-            for k, v in f.get("measures", {}).items():
-                if isinstance(v, h5py.Dataset):
-                    self.measures[k] = np.asarray(v[:], float)
-                    self.units[k] = _text(v.attrs.get("units", ""))
-                    self.units.update({f"{k}@{a}": _text(b) for a, b in v.attrs.items()})
-            for k, v in f.get("curves", {}).items():
-                self.units[k] = _text(v.attrs.get("units", ""))
-            self.kernels = load_kernels(f["kernels"]) if "kernels" in f else []
-        self.job = parse_job(self.attrs.get("job_text", ""))
+    def __init__(self, loaded):
+        a = self.loaded = loaded
+        self.path, self.attrs, self.job = a.path, a.attrs, a.job
+        self.grid = dict(a.grid)
+        keep = a.runs["run"].to_numpy(int) if len(a.runs) else np.zeros(0, int)
+        # the /runs columns, and the loader's test/train MSE (2 x the 0.5
+        # mean squared loss: its one definition)
+        cols = [c for c in a.run_fields if c in a.runs.columns]
+        cols += [c for c in ("train_mse", "test_mse") if c in a.runs.columns and c not in cols]
+        dt, data = [], {}
+        for c in cols:
+            v = a.runs[c]
+            if c == "status":
+                v = v.cat.codes.astype(int) if len(v) else v
+            elif isinstance(v.dtype, pd.CategoricalDtype):   # named axis -> its grid value
+                inv = {lab: val for val, lab in (a.labels.get(c) or {}).items()}
+                v = v.astype(str).map(inv).astype(float)
+            data[c] = np.asarray(v)
+            dt.append((c, data[c].dtype if data[c].dtype != object else float))
+        self.runs = np.zeros(len(keep), dtype=dt)
+        for c in cols:
+            self.runs[c] = data[c]
+        self.curves = {k: v[keep] for k, v in a._curves_raw.items()}
+        self.measures = {k: v[keep] for k, v in a._meas_raw.items()}
+        self.units = dict(a.units)
+        self.kernels = kernels_of(a)
 
     # --- job file -------------------------------------------------------
     def job_value(self, section, key, default=None):
         """A [section] key of the job text (str), else the engine default."""
-        if self.job.has_option(section, key):
-            return self.job.get(section, key).strip()
-        return JOB_DEFAULTS.get((section, key), default)
+        return self.loaded.job_value(section, key, default)
 
     def n_classes(self):
         """K: classes of the data source (10 for Fashion-MNIST)."""
@@ -122,27 +85,27 @@ class Archive:
 
     def done(self):
         """Boolean mask of finished runs (status 1)."""
-        return self.runs["status"] == 1
+        return self.runs["status"] == STATUS.index("done")
 
     def status_counts(self):
         """{status name: count} over all four codes."""
         st = self.runs["status"]
-        return {name: int(np.sum(st == code)) for code, name in STATUS_NAMES.items()}
+        return {name: int(np.sum(st == code)) for code, name in enumerate(STATUS)}
 
     def label(self, axis, value):
         """Text label of a grid value (enum names, or a short number)."""
-        vals, labs = self.grid.get(axis), self.labels.get(axis, [])
-        if vals is not None and len(labs) == len(vals):
-            i = np.flatnonzero(np.isclose(vals, value))
-            if i.size:
-                return labs[i[0]]
+        lab = self.loaded.labels.get(axis)
+        if lab:
+            for v, t in lab.items():
+                if np.isclose(v, value):
+                    return t
         return f"{value:g}"
 
     def measure(self, name):
-        """A /measures dataset or None."""
+        """A /measures dataset (rows = runs) or None."""
         return self.measures.get(name)
 
 
 def load(path):
-    """Reads the archive at `path` (see Archive)."""
-    return Archive(path)
+    """The sections' view of the archive at `path`, read by analysis.loader."""
+    return Archive(open_archive(path))

@@ -12,7 +12,9 @@ import warnings
 
 from . import (render, sec_condensation, sec_descent, sec_frequency, sec_kernels,
                sec_lazy, sec_memorization, sec_overview, sec_robustness)
-from .archive import load
+from ..loader import open_archive
+from ..signatures import CHECKS, check
+from .archive import Archive
 from .section import Section
 
 BUILDERS = [sec_overview.build, sec_descent.build, sec_descent.build_width_limit,
@@ -20,14 +22,9 @@ BUILDERS = [sec_overview.build, sec_descent.build, sec_descent.build_width_limit
             sec_condensation.build, sec_lazy.build, sec_kernels.build]
 
 
-def _verdicts(archive_path):
-    """Section 'verdicts': analysis.signatures.check for each declared phenomenon."""
-    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    from analysis.loader import open_archive
-    from analysis.signatures import CHECKS, check
-    a = open_archive(archive_path)
+def _verdicts(a):
+    """Section 'verdicts': analysis.signatures.check for each declared phenomenon
+    (a: the loader's archive)."""
     names = [n for n in a.phenomena if n in CHECKS]
     s = Section("verdicts", "Signatures of the phenomena this job targets",
                 "The job declares: " + (", ".join(a.phenomena) if a.phenomena else "no phenomenon")
@@ -50,7 +47,8 @@ def build_report(archive_path, outdir, strict=False, log=sys.stderr):
     section keys written. A section whose builder fails is replaced by a note
     (or re-raised with strict)."""
     os.makedirs(outdir, exist_ok=True)
-    a = load(archive_path)
+    loaded = open_archive(archive_path)   # the one reader; sections get its arrays by run
+    a = Archive(loaded)
     sections = []
     for b in BUILDERS:
         try:
@@ -73,7 +71,7 @@ def build_report(archive_path, outdir, strict=False, log=sys.stderr):
     # ratio") are dropped.
     for s in sections:
         s.signatures = []
-    sections.insert(0, _verdicts(archive_path))
+    sections.insert(0, _verdicts(loaded))
     title = f"overparam report: {os.path.basename(archive_path)}"
     with open(os.path.join(outdir, "report.md"), "w") as f:
         f.write(render.markdown(title, sections, outdir))

@@ -35,8 +35,9 @@ def build(a, outdir):
     by = other_axes(a, ("width", "n_params"))
     thr = a.n_train() * a.n_classes()
     mse = a.job_value("train", "loss", "mse") == "mse"
-    g = group_by(a.runs, by + ["width"], ["n_params", "test_acc", "train_acc"],
-                 extra={"threshold": thr, "test_mse": 2 * np.asarray(a.runs["test_loss"], float)})
+    g = group_by(a.runs, by + ["width"], ["n_params", "test_acc", "train_acc"]
+                 + (["test_mse"] if mse else []),
+                 extra={"threshold": thr})
     keys = np.unique(np.stack([g[b] for b in by], 1), axis=0) if by else [None]
     fig, ax = figures.new(3 if mse else 2, 1)
     rows, ratios = [], []

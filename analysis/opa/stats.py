@@ -1,6 +1,9 @@
-"""Statistics on runs: grouping by grid axes (mean and spread over seeds),
-ranks and Spearman correlation with numpy only, log-log slope fits."""
+"""Statistics on runs for the report sections: grouping by grid axes (mean
+and spread over seeds). Spearman and the log-log fit are analysis.signatures'
+(one definition), re-exported here for the sections."""
 import numpy as np
+
+from ..signatures import loglog_fit, spearman  # noqa: F401
 
 
 def group_by(runs, by, fields, mask=None, extra=None):
@@ -57,43 +60,3 @@ class _quiet:
 
     def __exit__(self, *exc):
         return self._w.__exit__(*exc)
-
-
-def rankdata(x):
-    """Ranks 1..n of x with ties given their average rank (like scipy)."""
-    x = np.asarray(x, float)
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x), float)
-    xs = x[order]
-    i = 0
-    while i < len(x):
-        j = i
-        while j + 1 < len(x) and xs[j + 1] == xs[i]:
-            j += 1
-        ranks[order[i:j + 1]] = 0.5 * (i + j) + 1.0
-        i = j + 1
-    return ranks
-
-
-def spearman(x, y):
-    """Spearman rank correlation of the finite pairs (NaN if < 3 or constant)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 3:
-        return float("nan")
-    rx, ry = rankdata(x[ok]), rankdata(y[ok])
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    den = np.sqrt((rx ** 2).sum() * (ry ** 2).sum())
-    return float((rx * ry).sum() / den) if den > 0 else float("nan")
-
-
-def loglog_fit(x, y):
-    """Least-squares fit log y = slope * log x + b over positive finite pairs.
-
-    Returns (slope, prefactor exp(b)), NaNs when fewer than 2 points."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    if ok.sum() < 2 or np.ptp(np.log(x[ok])) == 0:
-        return float("nan"), float("nan")
-    slope, b = np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)
-    return float(slope), float(np.exp(b))

@@ -9,8 +9,9 @@
  *   lip_lower, lip_upper          [n_log]       Lipschitz bounds
  *   freq_values                   [n_freq]      target angular frequencies
  *   freq_error                    [n_log][n_freq] Delta(k) = |h_k-f_k|/|f_k|
- *   freq_converge_epoch           [n_freq]      first epoch Delta(k) < tol
- *                                               for good (NaN: never)
+ *   freq_converge_epoch           [n_freq]      epoch Delta(k) < tol for good
+ *                                               (running median, interpolated
+ *                                               between logged epochs; NaN: never)
  *   filter_low, filter_high       [n_log]       Gaussian-filter error split
  *   cond_rel_change               [n_log]       |theta_1(t)-theta_1(0)|/|theta_1(0)|
  *   cond_clusters                 [n_log]       direction clusters holding
