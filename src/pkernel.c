@@ -117,11 +117,12 @@ static double work_gd(const op_kernel_cfg *cfg, int n, int nt, int k)
 double op_pkernel_work(const op_kernel_cfg *cfg, int n_kinds, int n, int nt,
                        int d, int k)
 {
-    if (cfg->precision == OP_KPREC_MIXED) /* float32 Cholesky at twice
-        the rate; a float32 build and ~3 refinement rebuilds per ridge */
-        return 2.0 * nt * (double)n * d +
-               n_kinds * cfg->n_ridge *
-                   (work_ridge(n, nt, k) / 2 + 4 * work_rebuild(n, d));
+    if (cfg->precision == OP_KPREC_MIXED) /* per ridge: float32 Cholesky
+        at twice the rate, the float32 build, ~3 refinement rebuilds and
+        K(test, train) by strips */
+        return n_kinds * cfg->n_ridge *
+               (work_ridge(n, nt, k) / 2 + 4 * work_rebuild(n, d) +
+                2.0 * nt * (double)n * d);
     /* Every step after the first on a kind rebuilds K in place. */
     int steps = cfg->n_ridge + (cfg->n_time > 0 || cfg->eig64) + cfg->eig32;
     double per_kind = cfg->n_ridge * work_ridge(n, nt, k) +
@@ -583,7 +584,7 @@ void op_pkernel_eig(const op_pkernel_grid *g, int solver, op_pmatrix *A,
                     double *w, op_pmatrix *Z)
 {
 #ifdef OP_HAVE_ELPA
-    if (solver == OP_EIGEN_ELPA) {
+    if (solver == OP_EIGEN_ELPA || solver == OP_EIGEN_AUTO) {
         elpa_eig(g, A, w, Z);
         return;
     }
@@ -1054,11 +1055,52 @@ static int mixed_solve(const op_pkernel_grid *g, const op_kernel_spec *spec,
     return status;
 }
 
-/* Ridge regression for one kind in mixed precision: no float64 K. */
+/* Predictions K(test, train) x, x[n][k] replicated, into out[nt][k] on
+ * every rank, K(test, train) built strip by strip (STRIP local columns)
+ * and never stored whole: mixed precision's nt n/P saved. */
+static void strip_predict(const op_pkernel_grid *g, const op_kernel_spec *spec,
+                          op_kernel_kind kind, const op_dataset *test,
+                          const op_dataset *train, const double *x,
+                          double *out)
+{
+    int n = train->n, nt = test->n, k = train->k, nb = g->nb;
+    op_pmatrix L;
+    pmatrix_layout(g, &L, nt, n);
+    int sw = STRIP > nb ? STRIP / nb * nb : nb;
+    double *buf = OP_XMALLOC(sizeof(double) * (size_t)L.lld * sw);
+    double *Xc = OP_XMALLOC(sizeof(double) * ((size_t)L.nloc * k + 1));
+    double *Yr = OP_XCALLOC((size_t)L.mloc * k + 1, sizeof(double));
+    for (int c = 0; c < k; c++)
+        for (int lj = 0; lj < L.nloc; lj++)
+            Xc[lj + (size_t)c * L.nloc] =
+                x[(size_t)op_pmatrix_gcol(g, lj) * k + c];
+    for (int c0 = 0; c0 < L.nloc && L.mloc > 0; c0 += sw) {
+        int c1 = L.nloc - c0 < sw ? L.nloc : c0 + sw;
+        pkernel_fill(g, spec, test->x, nt, train->x, n, &L,
+                     kind == OP_KERNEL_NNGP ? buf : NULL,
+                     kind == OP_KERNEL_NTK ? buf : NULL, c0, c1, 0);
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, L.mloc, k,
+                    c1 - c0, 1.0, buf, L.lld, Xc + c0, L.nloc, 1.0, Yr,
+                    L.mloc);
+    }
+    memset(out, 0, sizeof(double) * (size_t)nt * k);
+    for (int c = 0; c < k; c++)
+        for (int li = 0; li < L.mloc; li++)
+            out[(size_t)op_pmatrix_grow(g, li) * k + c] +=
+                Yr[li + (size_t)c * L.mloc];
+    OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, out, nt * k, MPI_DOUBLE,
+                               MPI_SUM, g->comm), "predictions");
+    free(buf);
+    free(Xc);
+    free(Yr);
+}
+
+/* Ridge regression for one kind in mixed precision: no float64 K, no
+ * stored K(test, train). */
 static void pkernel_analyze_mixed(const op_pkernel_grid *g, int ki,
                                   const op_kernel_spec *spec,
                                   const op_kernel_cfg *cfg,
-                                  op_kernel_kind kind, const op_pmatrix *Kt,
+                                  op_kernel_kind kind,
                                   const op_dataset *train,
                                   const op_dataset *test,
                                   op_kernel_result *res)
@@ -1069,6 +1111,7 @@ static void pkernel_analyze_mixed(const op_pkernel_grid *g, int ki,
         res->pred_ridge =
             OP_XMALLOC(sizeof(double) * (size_t)cfg->n_ridge * nt * k);
     double *x = OP_XMALLOC(sizeof(double) * (size_t)n * k);
+    double *pred = OP_XMALLOC(sizeof(double) * ((size_t)nt * k + 1));
     for (int r = 0; r < cfg->n_ridge; r++) {
         double eps = cfg->ridge_relative ? cfg->ridge[r] * res->mean_diag
                                          : cfg->ridge[r];
@@ -1077,8 +1120,8 @@ static void pkernel_analyze_mixed(const op_pkernel_grid *g, int ki,
                              &res->ridge_berr[r], &res->ridge_iters[r]);
         double *out = res->pred_ridge ? res->pred_ridge + (size_t)r * nt * k
                                       : NULL;
-        double work = work_ridge(n, nt, k) / 2 +
-                      (1 + res->ridge_iters[r]) * work_rebuild(n, d);
+        double work = work_ridge(n, nt, k) / 2 + 4 * work_rebuild(n, d) +
+                      2.0 * nt * (double)n * d; /* as op_pkernel_work */
         if (st == OP_KSTATUS_NOT_PD) {
             res->ridge_status[r] = st;
             res->ridge_mse[r] = res->ridge_acc[r] = NAN;
@@ -1086,20 +1129,26 @@ static void pkernel_analyze_mixed(const op_pkernel_grid *g, int ki,
             progress("ridge", ki, r + 1, cfg->n_ridge, work);
             continue;
         }
-        op_pmatrix B, P;
-        pmatrix_from_rows(g, &B, x, n, k);
-        op_pmatrix_alloc(g, &P, nt, k);
-        if (nt > 0)
-            pgemm('N', Kt, &B, &P);
-        collect_predictions(g, &P, test, out, &res->ridge_mse[r],
-                            &res->ridge_acc[r], &res->ridge_status[r]);
-        if (res->ridge_status[r] == OP_KSTATUS_OK)
-            res->ridge_status[r] = st;
-        op_pmatrix_free(&B);
-        op_pmatrix_free(&P);
+        strip_predict(g, spec, kind, test, train, x, pred);
+        double m3[3] = {NAN, NAN, 0};
+        if (g->rank == 0) {
+            int finite = 1;
+            for (size_t i = 0; i < (size_t)nt * k; i++)
+                finite &= isfinite(pred[i]) != 0;
+            op_kernel_metrics(pred, test->y, test->label, nt, k, &m3[0],
+                              &m3[1]);
+            m3[2] = finite ? st : OP_KSTATUS_NONFINITE;
+            memcpy(out, pred, sizeof(double) * (size_t)nt * k);
+        }
+        /* Rank 0's metrics everywhere, as collect_predictions does. */
+        OP_MPI_CHECK(MPI_Bcast(m3, 3, MPI_DOUBLE, 0, g->comm), "metrics");
+        res->ridge_mse[r] = m3[0];
+        res->ridge_acc[r] = m3[1];
+        res->ridge_status[r] = (int)m3[2];
         progress("ridge", ki, r + 1, cfg->n_ridge, work);
     }
     free(x);
+    free(pred);
     res->t_ridge = wtime_max(g, MPI_Wtime() - t);
 }
 
@@ -1131,11 +1180,10 @@ op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
     int mixed = cfg->precision == OP_KPREC_MIXED;
     op_pmatrix K[2], Kt[2], Y;
     op_pmatrix *Kk[2] = {NULL, NULL}, *Ktk[2] = {NULL, NULL};
-    memset(K, 0, sizeof K);
     for (int i = 0; i < n_kinds; i++) {
-        if (!mixed) /* mixed builds K in float32 per ridge */
-            op_pmatrix_alloc(g, &K[i], n, n);
-        op_pmatrix_alloc(g, &Kt[i], nt, n);
+        /* mixed builds K in float32 per ridge, K(test, train) by strips */
+        op_pmatrix_alloc(g, &K[i], mixed ? 0 : n, mixed ? 0 : n);
+        op_pmatrix_alloc(g, &Kt[i], nt, mixed ? 0 : n);
         Kk[kinds[i]] = &K[i];
         Ktk[kinds[i]] = &Kt[i];
     }
@@ -1145,12 +1193,13 @@ op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
     if (!mixed)
         op_pkernel_fill_lower(g, spec, train->x, n, Kk[OP_KERNEL_NNGP],
                               Kk[OP_KERNEL_NTK]);
-    op_pkernel_fill(g, spec, test->x, nt, train->x, n, Ktk[OP_KERNEL_NNGP],
-                    Ktk[OP_KERNEL_NTK]);
+    if (!mixed)
+        op_pkernel_fill(g, spec, test->x, nt, train->x, n,
+                        Ktk[OP_KERNEL_NNGP], Ktk[OP_KERNEL_NTK]);
     pmatrix_from_rows(g, &Y, train->y, n, k);
     double t_kernel = wtime_max(g, MPI_Wtime() - t0);
     g_work_done = 0;
-    progress("build", 0, 1, 1, work_build(n, nt, train->d));
+    progress("build", 0, 1, 1, mixed ? 0 : work_build(n, nt, train->d));
 
     for (int i = 0; i < n_kinds; i++) {
         double t1 = MPI_Wtime();
@@ -1176,8 +1225,8 @@ op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
         r->precision = cfg->precision;
         r->eigensolver = cfg->eigensolver;
         if (mixed)
-            pkernel_analyze_mixed(g, i, spec, cfg, kinds[i], &Kt[i], train,
-                                  test, r);
+            pkernel_analyze_mixed(g, i, spec, cfg, kinds[i], train, test,
+                                  r);
         else
             pkernel_analyze(g, i, spec, cfg, kinds[i], &K[i], &Kt[i], &Y,
                             train, test, r);

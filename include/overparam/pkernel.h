@@ -18,9 +18,11 @@
  *    save_matrix (mirrored in panels of 1024 columns, 1024 n/P); the
  *    eigenvectors of the gradient-flow predictor add n^2/P while they
  *    live; K(test, train) adds kinds nt n/P; solver workspaces (ELPA,
- *    pdsyevd) come on top. Mixed precision holds no float64 K: n^2/P
- *    floats (half) for the one ridge in flight plus a 256-column float64
- *    strip (256 n/P). op_kphase_bytes_per_rank states the sum.
+ *    pdsyevd) come on top. Mixed precision holds no float64 K and no
+ *    K(test, train): n^2/P floats (half a matrix) for the one ridge in
+ *    flight, 256-column float64 strips (256 n/P) from which the residuals
+ *    and the predictions are computed, and x, r, y of n x k on every rank.
+ *    op_kphase_bytes_per_rank states the sum.
  *  - Grid: rows x cols must equal the communicator size; 0 x 0 picks the
  *    near-square factorization (rows = largest divisor <= sqrt(P)). Grid
  *    rank (r, c) is communicator rank r*cols + c, so grid rank 0 is rank 0.
@@ -156,8 +158,11 @@ void op_pkernel_matrix(const op_pkernel_grid *g, const op_kernel_spec *spec,
 
 /* Eigenvalues (ascending in w[n]) of the square A, whose lower triangle
  * is read, with eigenvectors into Z (n x n, allocated) unless Z is NULL:
- * solver OP_EIGEN_ELPA (two-stage; mirrors A first, ELPA reads both
- * triangles) or OP_EIGEN_SCALAPACK (pdsyevd / pdsyev). A is destroyed.
+ * solver OP_EIGEN_ELPA or OP_EIGEN_AUTO (two-stage; mirrors A first, ELPA
+ * reads both triangles) or OP_EIGEN_SCALAPACK (pdsyevd / pdsyev). A is
+ * destroyed. Workspace beyond A and Z, measured (n = 3000, 2 ranks, VmHWM):
+ * ELPA 4 n^2/P values only, 3 n^2/P with vectors; pdsyevd 2 n^2/P; pdsyev
+ * values only 0.2 n^2/P.
  * Without ELPA in the build every solver is ScaLAPACK. */
 void op_pkernel_eig(const op_pkernel_grid *g, int solver, op_pmatrix *A,
                     double *w, op_pmatrix *Z);
