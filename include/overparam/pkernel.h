@@ -40,7 +40,8 @@
  *  - Spectra are stored in descending order; the power-law fit is
  *    op_kernel_powerlaw_fit's (OLS of log lambda_i on log i over
  *    i in [n/100, n/2]). float64 values come from cfg->eigensolver: ELPA's
- *    two-stage solver (OP_EIGEN_ELPA, when built with ELPA) or ScaLAPACK
+ *    two-stage solver (OP_EIGEN_ELPA or _AUTO, when built with ELPA; the
+ *    kernel phase resolves _AUTO by memory beforehand) or ScaLAPACK
  *    (pdsyevd with vectors, pdsyev values only); vectors only when the
  *    gradient-flow predictor needs them. float32 values from pssyev.
  *  - Mixed precision (cfg->precision = OP_KPREC_MIXED, ridges only):
