@@ -28,6 +28,9 @@ MPI_LIBS ?= $(call pc,--libs,ompi)
 HDF5_CFLAGS ?= $(call pc,--cflags,hdf5-openmpi)
 HDF5_LIBS ?= $(call pc,--libs,hdf5-openmpi)
 SCALAPACK_LIBS ?= $(call pc,--libs,scalapack-openmpi)
+# ELPA (optional): the default eigensolver when found; ELPA_LIBS= builds without.
+ELPA_LIBS ?= $(call pc,--libs,elpa)
+ELPA_CFLAGS ?= $(if $(ELPA_LIBS),$(call pc,--cflags,elpa) -DOP_HAVE_ELPA)
 BLAS_CFLAGS ?= $(call pc,--cflags,openblas)
 BLAS_LIBS ?= $(call pc,--libs,openblas)
 INIH_LIBS ?= $(call pc,--libs,inih)
@@ -49,9 +52,9 @@ SAN_LDFLAGS = -fsanitize=address,undefined -Wl,--export-dynamic-symbol=dlclose
 BUILD := $(BUILD)-san
 endif
 FINAL_CFLAGS = $(STD_CFLAGS) $(WARN_CFLAGS) $(OPT) -Iinclude $(MPI_CFLAGS) \
-	$(HDF5_CFLAGS) $(BLAS_CFLAGS) $(SAN_CFLAGS) $(DEP_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+	$(HDF5_CFLAGS) $(BLAS_CFLAGS) $(ELPA_CFLAGS) $(SAN_CFLAGS) $(DEP_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 FINAL_LDFLAGS = $(SAN_LDFLAGS) $(LDFLAGS)
-LIBS = $(SCALAPACK_LIBS) $(HDF5_LIBS) $(MPI_LIBS) $(BLAS_LIBS) $(INIH_LIBS) $(ZLIB_LIBS) -lm
+LIBS = $(ELPA_LIBS) $(SCALAPACK_LIBS) $(HDF5_LIBS) $(MPI_LIBS) $(BLAS_LIBS) $(INIH_LIBS) $(ZLIB_LIBS) -lm
 
 # Quiet build lines (`CC src/net.c`); `make V=1` prints the full commands.
 ifeq ($(V),1)
@@ -138,7 +141,7 @@ $(BUILD)/obj $(BUILD)/tests:
 # ones when run as root and otherwise names them.
 DEB_PKGS = gcc make libopenmpi-dev openmpi-bin libscalapack-openmpi-dev libopenblas-dev \
 	libhdf5-openmpi-dev hdf5-tools check libinih-dev zlib1g-dev pkg-config \
-	dataset-fashion-mnist
+	dataset-fashion-mnist libelpa-dev
 DEB_PY = python3-h5py python3-numpy python3-matplotlib python3-pandas python3-xarray python3-scipy
 deps:
 	@sh tests/deps.sh $(DEB_PKGS)
@@ -153,6 +156,7 @@ config:
 	@echo "HDF5_CFLAGS   = $(HDF5_CFLAGS)"
 	@echo "HDF5_LIBS     = $(HDF5_LIBS)"
 	@echo "SCALAPACK_LIBS= $(SCALAPACK_LIBS)"
+	@echo "ELPA          = $(ELPA_CFLAGS) $(ELPA_LIBS)"
 	@echo "BLAS          = $(BLAS_CFLAGS) $(BLAS_LIBS)"
 	@echo "INIH/ZLIB     = $(INIH_LIBS) $(ZLIB_LIBS)"
 	@echo "CHECK         = $(CHECK_LIBS)"

@@ -55,6 +55,9 @@ static const char *const prec_names[] = {"float32", "float64", NULL};
 static const int prec_values[] = {4, 8};
 static const char *const weights_names[] = {"none", "init_final", NULL};
 static const char *const kernel_names[] = {"nngp", "ntk", NULL};
+static const char *const eigen_names[] = {"auto", "elpa", "scalapack", NULL};
+static const int eigen_values[] = {OP_EIGEN_AUTO, OP_EIGEN_ELPA, OP_EIGEN_SCALAPACK};
+static const char *const kprec_names[] = {"float64", "mixed", NULL};
 
 #define OFF(f) offsetof(op_config, f)
 #define NOCOUNT 0
@@ -215,6 +218,10 @@ static const op_key op_keys[] = {
   "BLACS process columns; 0 = near-square automatically"},
  {"kernel", "save_matrix", K_BOOL, OFF(kernel.save_matrix), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
   "store the full train kernel matrix"},
+ {"kernel", "eigensolver", K_ENUM, OFF(kernel.eigensolver), NOCOUNT, 0, 0, "auto", eigen_names, eigen_values, 0,
+  "elpa (two-stage), scalapack (pdsyevd; pdsyev for values only), or auto: elpa when built with it and its workspace fits in memory, else scalapack"},
+ {"kernel", "precision", K_ENUM, OFF(kernel.precision), NOCOUNT, 0, 0, "float64", kprec_names, NULL, 0,
+  "float64, or mixed: float32 K and Cholesky refined to the float64 solution (ridge regression only)"},
  {"kernel", "empirical_widths", K_ILIST, OFF(kernel.empirical_widths), OFF(kernel.n_empirical), 1, 1 << 20, "", NULL, NULL, 0,
   "widths of finite networks whose empirical NTK at init is stored"},
 
@@ -1023,6 +1030,20 @@ static op_status check_kernel(parse_state *st)
         return fail(st, "[kernel] depth: empty list");
     }
     kc->depth = kc->depths[0];
+#ifndef OP_HAVE_ELPA
+    if (kc->eigensolver == OP_EIGEN_ELPA) {
+        st->line = line_of(st, "kernel", "eigensolver");
+        return fail(st, "[kernel] eigensolver = elpa: this build has no ELPA "
+                    "(install libelpa-dev and rebuild, or use scalapack)");
+    }
+#endif
+    if (kc->precision == OP_KPREC_MIXED &&
+        (kc->n_time > 0 || kc->eig64 || kc->eig32 || kc->save_matrix)) {
+        st->line = line_of(st, "kernel", "precision");
+        return fail(st, "[kernel] precision = mixed: ridge regression only; "
+                    "set time = (empty), eig64 = false, eig32 = false, "
+                    "save_matrix = false");
+    }
     if (!kc->eig32 && !kc->eig64 && kc->n_time > 0) {
         st->line = line_of(st, "kernel", "time");
         return fail(st, "[kernel] time: the gradient-descent predictor needs "

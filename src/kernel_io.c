@@ -253,6 +253,19 @@ op_status op_kernel_io_write(hid_t file, const char *id,
     op_h5_attr_double(g, "fit_prefactor32", res->fit_pref32);
     op_h5_attr_long(g, "fit_lo", res->fit_lo);
     op_h5_attr_long(g, "fit_hi", res->fit_hi);
+    op_h5_attr_string(g, "precision",
+                      res->precision == OP_KPREC_MIXED ? "mixed" : "float64");
+    op_h5_attr_string(g, "eigensolver",
+                      res->eigensolver == OP_EIGEN_ELPA && op_pkernel_have_elpa()
+                          ? "elpa-2stage" : "scalapack");
+    /* Mixed precision: each ridge's backward error and refinement solves
+     * (NaN / 0 in float64). */
+    op_h5_attr_doubles(g, "ridge_backward_error", res->ridge_berr,
+                       res->n_ridge);
+    double solves[OP_LIST_MAX];
+    for (int i = 0; i < res->n_ridge; i++)
+        solves[i] = res->ridge_iters[i];
+    op_h5_attr_doubles(g, "ridge_refine_solves", solves, res->n_ridge);
     op_h5_attr_double(g, "t_kernel", res->t_kernel);
     op_h5_attr_double(g, "t_ridge", res->t_ridge);
     op_h5_attr_double(g, "t_eig64", res->t_eig64);

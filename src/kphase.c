@@ -265,6 +265,8 @@ op_status op_kphase_check_grid(const op_job *job, MPI_Comm comm)
                     kc->grid_cols, size);
 }
 
+static int resolve_solver(const op_job *job, int ranks, double have);
+
 op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
                         const op_dataset *train, const op_dataset *test,
                         const unsigned char *done, int *n_done)
@@ -289,6 +291,7 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
     if (s != OP_OK)
         return s;
     hid_t file = op_archive_file(ar);
+    int solver = resolve_solver(job, size, op_kphase_rank_share(comm));
     /* Progress: every depth costs the same O(n^3) (one build, the ridge
      * solves, the eigendecompositions), so the seconds of the builds done
      * so far, per build, times the builds left is the ETA. */
@@ -336,6 +339,7 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
             continue;
         op_kernel_cfg kc = *base;
         kc.depth = base->depths[di];
+        kc.eigensolver = solver;
         op_kernel_spec spec;
         /* The standard parameterization's NTK depends on the hidden width:
          * the job's [model] width is the network it is the limit of. */
@@ -430,7 +434,16 @@ static double node_available_bytes(void)
     return kb * 1024.0;
 }
 
-double op_kphase_bytes_per_rank(const op_job *job, int ranks)
+/* Peak bytes per rank with eigensolver `solver` (pkernel.h's memory
+ * contract, in float64 words): K of each kind, the only n x n matrix of
+ * regression, values-only spectra, float32 spectra and save_matrix
+ * (factored in place, rebuilt); the eigensolver's workspace (measured:
+ * ELPA 4 n^2/P values only, 3 with vectors; pdsyevd 2; pdsyev values only
+ * 0.2) and the eigenvectors for the gradient flow; K(test, train) of each
+ * kind; the mirroring panel (1024 n/P); the inputs every rank holds.
+ * Mixed precision holds one float32 n x n (half a word per entry) and
+ * 256-column float64 strips instead of K and K(test, train). */
+static double bytes_with(const op_job *job, int ranks, int solver)
 {
     if (op_kphase_count(job) == 0)
         return 0;
@@ -438,18 +451,26 @@ double op_kphase_bytes_per_rank(const op_job *job, int ranks)
     op_data_shape(&job->base, &d, &k);
     double n = job->base.data.n_train, nt = job->base.data.n_test;
     double p = ranks;
-    /* K of each kind (built together), a Cholesky copy and the
-     * eigenvectors (n^2/P each, float64), the float32 copy for the float32
-     * spectrum, K(test,train) of each kind and its product with the
-     * eigenvectors, the saved matrix's transposed buffer, and the inputs
-     * every rank holds. */
+    const op_kernel_cfg *kc = &job->base.kernel;
     op_kernel_kind kinds[2];
-    double nk = kinds_of(&job->base.kernel, kinds);
-    double words = (nk + 2) * n * n / p + (nk + 1) * nt * n / p +
-                   (job->base.kernel.save_matrix ? n * n / p : 0);
-    return 8 * words + 4 * n * n / p + 8 * (n + nt) * (d + k);
+    double nk = kinds_of(kc, kinds);
+    double words = 0;
+    if (kc->precision == OP_KPREC_MIXED) {
+        words += 0.5 * n * n / p + 256.0 * (n + nt) / p + 4.0 * n * k;
+    } else {
+        words += nk * nt * n / p + 1024.0 * n / p;
+        int elpa = solver != OP_EIGEN_SCALAPACK && op_pkernel_have_elpa();
+        words += nk * n * n / p;
+        if (kc->n_time > 0)
+            words += (elpa ? 4.0 : 3.0) * n * n / p;
+        else if (kc->eig64)
+            words += (elpa ? 4.0 : 0.2) * n * n / p;
+    }
+    return 8 * words + 8 * (n + nt) * (d + k);
 }
 
+/* The memory this node's ranks share, per rank, the smallest over the
+ * nodes (collective; 0 when unknown). */
 double op_kphase_rank_share(MPI_Comm comm)
 {
     int rank, node_ranks;
@@ -461,18 +482,43 @@ double op_kphase_rank_share(MPI_Comm comm)
     MPI_Comm_size(node, &node_ranks);
     MPI_Comm_free(&node);
     double have = node_available_bytes() / node_ranks;
-    /* The smallest share on any node decides. */
     OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &have, 1, MPI_DOUBLE, MPI_MIN,
                                comm), "sharing available memory");
     return have;
+}
+
+/* eigensolver = auto: ELPA (faster) when built and its workspace fits in
+ * `have` bytes per rank (unknown: fits), else ScaLAPACK. */
+static int resolve_solver(const op_job *job, int ranks, double have)
+{
+    int s = job->base.kernel.eigensolver;
+    if (s != OP_EIGEN_AUTO)
+        return s;
+    if (!op_pkernel_have_elpa())
+        return OP_EIGEN_SCALAPACK;
+    return have <= 0 || bytes_with(job, ranks, OP_EIGEN_ELPA) <= 0.9 * have
+               ? OP_EIGEN_ELPA
+               : OP_EIGEN_SCALAPACK;
+}
+
+double op_kphase_bytes_per_rank(const op_job *job, int ranks)
+{
+    /* auto: the lean choice (what the memory check accepts at least). */
+    int s = job->base.kernel.eigensolver;
+    if (s == OP_EIGEN_AUTO) {
+        double e = bytes_with(job, ranks, OP_EIGEN_ELPA),
+               c = bytes_with(job, ranks, OP_EIGEN_SCALAPACK);
+        return e < c ? e : c;
+    }
+    return bytes_with(job, ranks, s);
 }
 
 op_status op_kphase_check_memory(const op_job *job, MPI_Comm comm)
 {
     int size;
     MPI_Comm_size(comm, &size);
-    double need = op_kphase_bytes_per_rank(job, size);
     double have = op_kphase_rank_share(comm);
+    double need = op_kphase_bytes_per_rank(job, size);
     if (need > 0 && have > 0 && need > 0.9 * have)
         return op_error(OP_ERR_INPUT, "%s: [kernel] with n_train = %d needs "
                         "%.2f GiB per rank on %d ranks, but only %.2f GiB "

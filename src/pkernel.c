@@ -60,6 +60,22 @@ extern void pssyev_(const char *jobz, const char *uplo, const int *n,
                     const int *descz, float *work, const int *lwork,
                     int *info, size_t, size_t);
 
+extern void pdgeadd_(const char *trans, const int *m, const int *n,
+                     const double *alpha, const double *a, const int *ia,
+                     const int *ja, const int *desca, const double *beta,
+                     double *c, const int *ic, const int *jc, const int *descc,
+                     size_t);
+extern void pspotrf_(const char *uplo, const int *n, float *a, const int *ia,
+                     const int *ja, const int *desca, int *info, size_t);
+extern void pspotrs_(const char *uplo, const int *n, const int *nrhs,
+                     const float *a, const int *ia, const int *ja,
+                     const int *desca, float *b, const int *ib,
+                     const int *jb, const int *descb, int *info, size_t);
+
+#ifdef OP_HAVE_ELPA
+#include <elpa/elpa.h>
+#endif
+
 static const int I0 = 0, I1 = 1;
 
 /* ---- progress (see pkernel.h) ---- */
@@ -84,6 +100,11 @@ static double work_ridge(int n, int nt, int k)
     return (double)n * n * n / 3.0 + 2.0 * (double)n * n * k +
            2.0 * (double)nt * n * k;
 }
+/* Rebuilding one kind's lower triangle (instead of keeping a copy). */
+static double work_rebuild(int n, int d)
+{
+    return (double)n * n * d;
+}
 static double work_eig64(const op_kernel_cfg *cfg, int n)
 {
     return (cfg->n_time > 0 ? 9.0 : 1.5) * (double)n * n * n;
@@ -97,7 +118,16 @@ static double work_gd(const op_kernel_cfg *cfg, int n, int nt, int k)
 double op_pkernel_work(const op_kernel_cfg *cfg, int n_kinds, int n, int nt,
                        int d, int k)
 {
-    double per_kind = cfg->n_ridge * work_ridge(n, nt, k);
+    if (cfg->precision == OP_KPREC_MIXED) /* per ridge: float32 Cholesky
+        at twice the rate, the float32 build, ~3 refinement rebuilds and
+        K(test, train) by strips */
+        return n_kinds * cfg->n_ridge *
+               (work_ridge(n, nt, k) / 2 + 4 * work_rebuild(n, d) +
+                2.0 * nt * (double)n * d);
+    /* Every step after the first on a kind rebuilds K in place. */
+    int steps = cfg->n_ridge + (cfg->n_time > 0 || cfg->eig64) + cfg->eig32;
+    double per_kind = cfg->n_ridge * work_ridge(n, nt, k) +
+                      (steps > 1 ? steps - 1 : 0) * work_rebuild(n, d);
     if (cfg->n_time > 0 || cfg->eig64)
         per_kind += work_eig64(cfg, n);
     if (cfg->n_time > 0)
@@ -207,17 +237,12 @@ void op_pmatrix_free(op_pmatrix *A)
     memset(A, 0, sizeof *A);
 }
 
-static void pmatrix_copy(const op_pkernel_grid *g, const op_pmatrix *src,
-                         op_pmatrix *dst)
-{
-    op_pmatrix_alloc(g, dst, src->m, src->n);
-    memcpy(dst->a, src->a, sizeof(double) * (size_t)src->lld * src->nloc);
-}
-
 /* Local columns per Gram GEMM: wide enough that re-packing the row slice
  * for each panel costs ~1% of the GEMM, narrow enough that the panel's
  * slice of X (PANEL x d) stays a small reused buffer. */
 #define PANEL 512
+/* Global columns per panel of the lean symmetrization. */
+#define SYM_PANEL 1024
 
 /* The first local row whose global block row is >= block row bj: the rows
  * of local column block bj that lie on or below the global diagonal's
@@ -234,14 +259,15 @@ static int first_lower_row(const op_pkernel_grid *g, int bj, int mloc)
  * or below the diagonal. */
 static void pkernel_fill(const op_pkernel_grid *g, const op_kernel_spec *spec,
                          const double *xr, int m, const double *xc, int n,
-                         op_pmatrix *nngp, op_pmatrix *ntk, int lower)
+                         const op_pmatrix *A, double *nngp_a, double *ntk_a,
+                         int lj_lo, int lj_hi, int lower)
 {
-    const op_pmatrix *A = nngp ? nngp : ntk;
-    if (!A)
-        return;
+    /* Local columns [lj_lo, lj_hi) of the matrix shaped like A; column lj
+     * is stored at base + (lj - lj_lo) * lld (a strip when lj_lo > 0). */
     int d = spec->d, L = spec->depth, L1 = L + 1;
     int mloc = A->mloc, nloc = A->nloc, lld = A->lld;
-    if (mloc == 0 || nloc == 0 || m == 0 || n == 0)
+    if (mloc == 0 || nloc == 0 || m == 0 || n == 0 || lj_lo >= lj_hi ||
+        (!nngp_a && !ntk_a))
         return;
     /* Rows: with one process row every row is local and in order, so the
      * GEMM reads X itself; otherwise this rank's rows are copied once
@@ -267,8 +293,9 @@ static void pkernel_fill(const op_pkernel_grid *g, const op_kernel_spec *spec,
     double *fr = OP_XMALLOC(sizeof(double) * ((size_t)NF * L * mloc + 1));
     double *fc = OP_XMALLOC(sizeof(double) * ((size_t)NF * L * nloc + 1));
     double *fj = OP_XMALLOC(sizeof(double) * ((size_t)NF * L + 1));
-    double *scratch = nngp && ntk ? NULL
-                                  : OP_XMALLOC(sizeof(double) * (size_t)mloc);
+    double *scratch = nngp_a && ntk_a
+                          ? NULL
+                          : OP_XMALLOC(sizeof(double) * (size_t)mloc);
     if (xrl)
         op_kernel_diag(spec, xrl, mloc, d, qr);
     else
@@ -279,8 +306,8 @@ static void pkernel_fill(const op_pkernel_grid *g, const op_kernel_spec *spec,
     op_kernel_factors(spec, qr, mloc, fr, mloc);
     op_kernel_factors(spec, qc, nloc, fc, nloc);
 
-    for (int j0 = 0; j0 < nloc; j0 += pw) {
-        int w = nloc - j0 < pw ? nloc - j0 : pw;
+    for (int j0 = lj_lo; j0 < lj_hi; j0 += pw) {
+        int w = lj_hi - j0 < pw ? lj_hi - j0 : pw;
         const double *xcols;
         if (xpanel) {
             for (int lj = 0; lj < w; lj++)
@@ -303,16 +330,18 @@ static void pkernel_fill(const op_pkernel_grid *g, const op_kernel_spec *spec,
                 c1 = cb < c1 ? cb : c1;
                 r0 = first_lower_row(g, op_pmatrix_gcol(g, c0) / g->nb, mloc);
             }
+            double *G = nngp_a ? nngp_a : ntk_a;
             if (r0 < mloc)
                 cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans,
                             mloc - r0, c1 - c0, d, 1.0 / d,
                             xrows + (size_t)r0 * d, d,
                             xcols + (size_t)(c0 - j0) * d, d, 0.0,
-                            A->a + (size_t)c0 * lld + r0, lld);
+                            G + (size_t)(c0 - lj_lo) * lld + r0, lld);
             for (int lj = c0; lj < c1; lj++) {
-                double *S = nngp ? nngp->a + (size_t)lj * lld : scratch;
-                double *T = ntk ? ntk->a + (size_t)lj * lld : scratch;
-                if (!nngp) /* the Gram column landed in ntk: move it */
+                size_t off = (size_t)(lj - lj_lo) * lld;
+                double *S = nngp_a ? nngp_a + off : scratch;
+                double *T = ntk_a ? ntk_a + off : scratch;
+                if (!nngp_a) /* the Gram column landed in ntk: move it */
                     memcpy(S + r0, T + r0, sizeof(double) * (mloc - r0));
                 for (int l = 0; l < NF * L; l++)
                     fj[l] = fc[(size_t)l * nloc + lj];
@@ -335,8 +364,8 @@ static void pkernel_fill(const op_pkernel_grid *g, const op_kernel_spec *spec,
                 for (int c = 0; c < d; c++)
                     sq += xi[c] * xi[c];
                 op_kernel_elem(spec, sq / d, qr + (size_t)li * L1,
-                               qc + (size_t)lj * L1, nngp ? S + li : NULL,
-                               ntk ? T + li : NULL);
+                               qc + (size_t)lj * L1, nngp_a ? S + li : NULL,
+                               ntk_a ? T + li : NULL);
             }
             c0 = c1;
         }
@@ -355,29 +384,72 @@ void op_pkernel_fill(const op_pkernel_grid *g, const op_kernel_spec *spec,
                      const double *xr, int m, const double *xc, int n,
                      op_pmatrix *nngp, op_pmatrix *ntk)
 {
-    pkernel_fill(g, spec, xr, m, xc, n, nngp, ntk, 0);
+    const op_pmatrix *A = nngp ? nngp : ntk;
+    if (A)
+        pkernel_fill(g, spec, xr, m, xc, n, A, nngp ? nngp->a : NULL,
+                     ntk ? ntk->a : NULL, 0, A->nloc, 0);
 }
 
 void op_pkernel_fill_lower(const op_pkernel_grid *g,
                            const op_kernel_spec *spec, const double *x, int n,
                            op_pmatrix *nngp, op_pmatrix *ntk)
 {
-    pkernel_fill(g, spec, x, n, x, n, nngp, ntk, 1);
+    const op_pmatrix *A = nngp ? nngp : ntk;
+    if (A)
+        pkernel_fill(g, spec, x, n, x, n, A, nngp ? nngp->a : NULL,
+                     ntk ? ntk->a : NULL, 0, A->nloc, 1);
+}
+
+/* One kind's lower triangle into A (the rebuild that replaces a copy). */
+static void fill_lower_kind(const op_pkernel_grid *g,
+                            const op_kernel_spec *spec, op_kernel_kind kind,
+                            const double *x, int n, op_pmatrix *A)
+{
+    op_pkernel_fill_lower(g, spec, x, n, kind == OP_KERNEL_NNGP ? A : NULL,
+                          kind == OP_KERNEL_NTK ? A : NULL);
 }
 
 void op_pmatrix_symmetrize_lower(const op_pkernel_grid *g, op_pmatrix *A)
 {
-    op_pmatrix T;
-    op_pmatrix_alloc(g, &T, A->n, A->m);
+    /* Panel by panel (SYM_PANEL global columns, a multiple of nb): the
+     * transpose of A(j:n, j:j+w) lands in a w x (n-j) temporary whose
+     * source process is the one of A(j, j), so its local entries sit
+     * exactly where A(j:j+w, j:n)'s do; the entries above the diagonal are
+     * copied. The temporary is w n/P, not the n^2/P of a whole transpose. */
+    int n = A->n, nb = g->nb;
+    int w = (SYM_PANEL + nb - 1) / nb * nb;
     double one = 1.0, zero = 0.0;
-    pdtran_(&A->n, &A->m, &one, A->a, &I1, &I1, A->desc, &zero, T.a, &I1,
-            &I1, T.desc);
-    for (int lj = 0; lj < A->nloc; lj++) {
-        int gj = op_pmatrix_gcol(g, lj);
-        for (int li = 0; li < A->mloc && op_pmatrix_grow(g, li) < gj; li++)
-            A->a[li + (size_t)lj * A->lld] = T.a[li + (size_t)lj * T.lld];
+    for (int j = 0; j < n; j += w) {
+        int pw = n - j < w ? n - j : w, rest = n - j;
+        int rsrc = (j / nb) % g->nprow, csrc = (j / nb) % g->npcol;
+        op_pmatrix T;
+        memset(&T, 0, sizeof T);
+        T.m = pw;
+        T.n = rest;
+        T.mloc = numroc_(&pw, &nb, &g->myrow, &rsrc, &g->nprow);
+        T.nloc = numroc_(&rest, &nb, &g->mycol, &csrc, &g->npcol);
+        T.lld = T.mloc > 1 ? T.mloc : 1;
+        int info = 0, j1 = j + 1;
+        descinit_(T.desc, &pw, &rest, &nb, &nb, &rsrc, &csrc, &g->ctxt,
+                  &T.lld, &info);
+        OP_INFO_CHECK("descinit", info, "bad panel descriptor");
+        T.a = OP_XCALLOC((size_t)T.lld * (T.nloc > 0 ? T.nloc : 1),
+                         sizeof(double));
+        pdtran_(&pw, &rest, &one, A->a, &j1, &j1, A->desc, &zero, T.a, &I1,
+                &I1, T.desc);
+        /* Local rows/columns of A before global index j (j is a multiple
+         * of nb, so this rank's part of A(j:, j:) starts there). */
+        int li0 = numroc_(&j, &nb, &g->myrow, &I0, &g->nprow);
+        int lj0 = numroc_(&j, &nb, &g->mycol, &I0, &g->npcol);
+        for (int tj = 0; tj < T.nloc; tj++) {
+            int gj = op_pmatrix_gcol(g, lj0 + tj);
+            for (int ti = 0; ti < T.mloc; ti++)
+                if (op_pmatrix_grow(g, li0 + ti) < gj)
+                    A->a[li0 + ti + (size_t)(lj0 + tj) * A->lld] =
+                        T.a[ti + (size_t)tj * T.lld];
+        }
+        op_pmatrix_free(&T);
     }
-    op_pmatrix_free(&T);
 }
 
 void op_pkernel_matrix(const op_pkernel_grid *g, const op_kernel_spec *spec,
@@ -464,11 +536,69 @@ static double wtime_max(const op_pkernel_grid *g, double t)
     return m;
 }
 
-/* Symmetric eigenvalues (ascending in w) by pdsyevd with vectors into Z, or
- * by pdsyev values-only when Z is NULL. A is destroyed. */
-static void peig64(op_pmatrix *A, double *w,
-                   op_pmatrix *Z)
+#ifdef OP_HAVE_ELPA
+/* ELPA's two-stage solver (full band reduction, then bulge chasing and a
+ * tridiagonal divide and conquer): values into w (ascending), vectors into
+ * Z when Z is not NULL. ELPA reads the whole matrix, not one triangle, so A
+ * (lower triangle built) is mirrored first, in panels. A is destroyed. */
+static void elpa_eig(const op_pkernel_grid *g, op_pmatrix *A, double *w,
+                     op_pmatrix *Z)
 {
+    static int initialized;
+    int err = 0;
+    if (!initialized) {
+        if (elpa_init(ELPA_API_VERSION) != ELPA_OK)
+            OP_INFO_CHECK("elpa_init", -1, "ELPA API version not supported");
+        initialized = 1;
+    }
+    op_pmatrix_symmetrize_lower(g, A);
+    elpa_t e = elpa_allocate(&err);
+    OP_INFO_CHECK("elpa_allocate", err, "ELPA");
+    elpa_set_integer(e, "na", A->m, &err);
+    elpa_set_integer(e, "nev", A->m, &err);
+    elpa_set_integer(e, "local_nrows", A->lld, &err);
+    elpa_set_integer(e, "local_ncols", A->nloc, &err);
+    elpa_set_integer(e, "nblk", g->nb, &err);
+    elpa_set_integer(e, "mpi_comm_parent", (int)MPI_Comm_c2f(g->comm), &err);
+    elpa_set_integer(e, "process_row", g->myrow, &err);
+    elpa_set_integer(e, "process_col", g->mycol, &err);
+    OP_INFO_CHECK("elpa_set", err, "ELPA matrix layout");
+    err = elpa_setup(e);
+    OP_INFO_CHECK("elpa_setup", err, "ELPA");
+    elpa_set_integer(e, "solver", ELPA_SOLVER_2STAGE, &err);
+    OP_INFO_CHECK("elpa_set solver", err, "ELPA two-stage");
+    if (Z)
+        elpa_eigenvectors_double(e, A->a, w, Z->a, &err);
+    else
+        elpa_eigenvalues_double(e, A->a, w, &err);
+    OP_INFO_CHECK(Z ? "elpa_eigenvectors" : "elpa_eigenvalues", err,
+                  "eigensolver failed");
+    elpa_deallocate(e, &err);
+}
+#endif
+
+int op_pkernel_have_elpa(void)
+{
+#ifdef OP_HAVE_ELPA
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* Symmetric eigenvalues (ascending in w) of A (lower triangle read), with
+ * vectors into Z unless Z is NULL: ELPA two-stage, or ScaLAPACK pdsyevd
+ * (vectors) / pdsyev (values only). A is destroyed. */
+void op_pkernel_eig(const op_pkernel_grid *g, int solver, op_pmatrix *A,
+                    double *w, op_pmatrix *Z)
+{
+#ifdef OP_HAVE_ELPA
+    if (solver == OP_EIGEN_ELPA || solver == OP_EIGEN_AUTO) {
+        elpa_eig(g, A, w, Z);
+        return;
+    }
+#endif
+    (void)solver;
     int n = A->m, info = 0, lwork = -1, liwork = -1, iwq = 0;
     double wq[2] = {0, 0};
     if (Z) {
@@ -499,13 +629,18 @@ static void peig64(op_pmatrix *A, double *w,
     }
 }
 
-static void peig32(const op_pmatrix *K, float *w)
+/* float32 eigenvalues of K, in K's own storage: the doubles are narrowed
+ * to floats in place (float i lands in bytes 4i..4i+3, which only hold
+ * doubles already read), so no second matrix. K is destroyed. */
+static void peig32_inplace(op_pmatrix *K, float *w)
 {
     int n = K->m, info = 0, lwork = -1;
     size_t len = (size_t)K->lld * (K->nloc > 0 ? K->nloc : 1);
-    float *a = OP_XMALLOC(sizeof(float) * len);
-    for (size_t i = 0; i < len; i++)
-        a[i] = (float)K->a[i];
+    float *a = (float *)(void *)K->a;
+    for (size_t i = 0; i < len; i++) {
+        float f = (float)K->a[i];
+        memcpy((char *)K->a + sizeof(float) * i, &f, sizeof f);
+    }
     float wq[2] = {0, 0}, dz = 0;
     pssyev_("N", "L", &n, a, &I1, &I1, K->desc, w, &dz, &I1, &I1, K->desc, wq,
             &lwork, &info, 1, 1);
@@ -516,7 +651,6 @@ static void peig32(const op_pmatrix *K, float *w)
             work, &lwork, &info, 1, 1);
     OP_INFO_CHECK("pssyev", info, "eigensolver failed");
     free(work);
-    free(a);
 }
 
 static double mean_diag(const op_kernel_spec *spec, op_kernel_kind kind,
@@ -540,20 +674,37 @@ static double mean_diag(const op_kernel_spec *spec, op_kernel_kind kind,
     return s / n;
 }
 
-/* Everything after the build for one kind: regression per epsilon,
- * spectra, gradient-flow predictions. K is destroyed only through copies;
- * the caller frees K and Kt. */
-static void pkernel_analyze(const op_pkernel_grid *g, int ki,
-                            const op_kernel_cfg *cfg, const op_pmatrix *Kp,
-                            const op_pmatrix *Kt, const op_pmatrix *Y,
-                            const op_dataset *train, const op_dataset *test,
-                            op_kernel_result *res)
+/* Adds eps to the diagonal of the distributed square matrix A. */
+static void add_diag(const op_pkernel_grid *g, op_pmatrix *A, double eps)
 {
-    const op_pmatrix K = *Kp;
-    int n = train->n, nt = test->n, k = train->k;
+    for (int lj = 0; lj < A->nloc; lj++)
+        for (int li = 0; li < A->mloc; li++)
+            if (op_pmatrix_grow(g, li) == op_pmatrix_gcol(g, lj))
+                A->a[li + (size_t)lj * A->lld] += eps;
+}
+
+static void nan_fill(double *out, size_t len)
+{
+    if (out)
+        for (size_t i = 0; i < len; i++)
+            out[i] = NAN;
+}
+
+/* Everything after the build for one kind, in one n^2/P matrix: K (its
+ * lower triangle built) is factored in place for the first ridge and
+ * rebuilt (n^2 d/P, far below the n^3/(3P) factorization) before each
+ * later ridge, the values-only spectra and the saved matrix; eigenvectors
+ * (the gradient-flow predictor) add one more n^2/P only while they live. */
+static void pkernel_analyze(const op_pkernel_grid *g, int ki,
+                            const op_kernel_spec *spec,
+                            const op_kernel_cfg *cfg, op_kernel_kind kind,
+                            op_pmatrix *K, const op_pmatrix *Kt,
+                            const op_pmatrix *Y, const op_dataset *train,
+                            const op_dataset *test, op_kernel_result *res)
+{
+    int n = train->n, nt = test->n, k = train->k, d = train->d;
+    int fresh = 1; /* K holds the kernel (not a factor or a spectrum) */
     double t;
-    /* Kernel regression, one Cholesky of a fresh copy per epsilon: copying
-     * K costs n^2/P, far below the n^3/P factorization. */
     t = MPI_Wtime();
     if (g->rank == 0 && cfg->n_ridge > 0)
         res->pred_ridge =
@@ -562,14 +713,12 @@ static void pkernel_analyze(const op_pkernel_grid *g, int ki,
         double eps = cfg->ridge_relative ? cfg->ridge[r] * res->mean_diag
                                          : cfg->ridge[r];
         res->epsilon[r] = eps;
-        op_pmatrix A, B, P;
-        pmatrix_copy(g, &K, &A);
-        for (int lj = 0; lj < A.nloc; lj++)
-            for (int li = 0; li < A.mloc; li++)
-                if (op_pmatrix_grow(g, li) == op_pmatrix_gcol(g, lj))
-                    A.a[li + (size_t)lj * A.lld] += eps;
+        if (!fresh)
+            fill_lower_kind(g, spec, kind, train->x, n, K);
+        fresh = 0;
+        add_diag(g, K, eps);
         int info = 0, ginfo = 0;
-        pdpotrf_("L", &n, A.a, &I1, &I1, A.desc, &info, 1);
+        pdpotrf_("L", &n, K->a, &I1, &I1, K->desc, &info, 1);
         if (info < 0)
             OP_INFO_CHECK("pdpotrf", info, "bad argument");
         /* Make sure every rank takes the same branch. */
@@ -577,20 +726,18 @@ static void pkernel_analyze(const op_pkernel_grid *g, int ki,
                                    g->comm), "pdpotrf info");
         double *out = res->pred_ridge ? res->pred_ridge + (size_t)r * nt * k
                                       : NULL;
+        double work = work_ridge(n, nt, k) + (r > 0 ? work_rebuild(n, d) : 0);
         if (ginfo > 0) {
             res->ridge_status[r] = OP_KSTATUS_NOT_PD;
             res->ridge_mse[r] = res->ridge_acc[r] = NAN;
-            if (out)
-                for (size_t i = 0; i < (size_t)nt * k; i++)
-                    out[i] = NAN;
-            op_pmatrix_free(&A);
-            if (progress(g, "ridge", ki, r + 1, cfg->n_ridge,
-                         work_ridge(n, nt, k)))
+            nan_fill(out, (size_t)nt * k);
+            if (progress(g, "ridge", ki, r + 1, cfg->n_ridge, work))
                 return;
             continue;
         }
+        op_pmatrix B, P;
         pmatrix_from_rows(g, &B, train->y, n, k);
-        pdpotrs_("L", &n, &k, A.a, &I1, &I1, A.desc, B.a, &I1, &I1, B.desc,
+        pdpotrs_("L", &n, &k, K->a, &I1, &I1, K->desc, B.a, &I1, &I1, B.desc,
                  &info, 1);
         OP_INFO_CHECK("pdpotrs", info, "bad argument");
         op_pmatrix_alloc(g, &P, nt, k);
@@ -598,33 +745,33 @@ static void pkernel_analyze(const op_pkernel_grid *g, int ki,
             pgemm('N', Kt, &B, &P);
         collect_predictions(g, &P, test, out, &res->ridge_mse[r],
                             &res->ridge_acc[r], &res->ridge_status[r]);
-        op_pmatrix_free(&A);
         op_pmatrix_free(&B);
         op_pmatrix_free(&P);
-        if (progress(g, "ridge", ki, r + 1, cfg->n_ridge,
-                     work_ridge(n, nt, k)))
+        if (progress(g, "ridge", ki, r + 1, cfg->n_ridge, work))
             return;
     }
     res->t_ridge = wtime_max(g, MPI_Wtime() - t);
 
-    /* float64 spectrum, with eigenvectors when gradient flow needs them. */
-    double *w = NULL;
-    op_pmatrix V;
-    memset(&V, 0, sizeof V);
+    /* float64 spectrum, with eigenvectors only when gradient flow needs
+     * them; the eigensolver works in K itself. */
     if (cfg->n_time > 0 || cfg->eig64) {
         t = MPI_Wtime();
-        op_pmatrix A;
-        pmatrix_copy(g, &K, &A);
-        w = OP_XMALLOC(sizeof(double) * (size_t)n);
+        double work = work_eig64(cfg, n) + (fresh ? 0 : work_rebuild(n, d));
+        if (!fresh)
+            fill_lower_kind(g, spec, kind, train->x, n, K);
+        fresh = 0;
+        double *w = OP_XMALLOC(sizeof(double) * (size_t)n);
+        op_pmatrix V;
+        memset(&V, 0, sizeof V);
         if (cfg->n_time > 0)
             op_pmatrix_alloc(g, &V, n, n);
-        peig64(&A, w, cfg->n_time > 0 ? &V : NULL);
+        op_pkernel_eig(g, cfg->eigensolver, K, w,
+                       cfg->n_time > 0 ? &V : NULL);
         /* Rank 0's values everywhere: attributes written collectively
          * from them must agree bit for bit. */
         OP_MPI_CHECK(MPI_Bcast(w, n, MPI_DOUBLE, 0, g->comm), "eigenvalues");
-        op_pmatrix_free(&A);
         res->t_eig64 = wtime_max(g, MPI_Wtime() - t);
-        if (progress(g, "eigen64", ki, 1, 1, work_eig64(cfg, n))) {
+        if (progress(g, "eigen64", ki, 1, 1, work)) {
             free(w);
             if (cfg->n_time > 0)
                 op_pmatrix_free(&V);
@@ -638,53 +785,57 @@ static void pkernel_analyze(const op_pkernel_grid *g, int ki,
                                    &res->fit_pref64, &res->fit_lo,
                                    &res->fit_hi);
         }
-    }
-
-    if (cfg->n_time > 0) {
-        t = MPI_Wtime();
-        if (g->rank == 0)
-            res->pred_time =
-                OP_XMALLOC(sizeof(double) * (size_t)cfg->n_time * nt * k);
-        op_pmatrix Z, Zt, W1, P;
-        op_pmatrix_alloc(g, &Z, n, k);
-        op_pmatrix_alloc(g, &Zt, n, k);
-        op_pmatrix_alloc(g, &W1, n, k);
-        op_pmatrix_alloc(g, &P, nt, k);
-        pgemm('T', &V, Y, &Z); /* Z = V^T Y: y in the eigenbasis */
-        for (int it = 0; it < cfg->n_time; it++) {
-            for (int lj = 0; lj < Z.nloc; lj++)
-                for (int li = 0; li < Z.mloc; li++) {
-                    int gi = op_pmatrix_grow(g, li); /* eigen index */
-                    size_t o = li + (size_t)lj * Z.lld;
-                    Zt.a[o] = op_kernel_gd_gain(w[gi], cfg->time[it], n) *
-                              Z.a[o];
-                }
-            pgemm('N', &V, &Zt, &W1);
-            if (nt > 0)
-                pgemm('N', Kt, &W1, &P);
-            collect_predictions(
-                g, &P, test,
-                res->pred_time ? res->pred_time + (size_t)it * nt * k : NULL,
-                &res->time_mse[it], &res->time_acc[it],
-                &res->time_status[it]);
+        if (cfg->n_time > 0) {
+            t = MPI_Wtime();
+            if (g->rank == 0)
+                res->pred_time =
+                    OP_XMALLOC(sizeof(double) * (size_t)cfg->n_time * nt * k);
+            op_pmatrix Z, Zt, W1, P;
+            op_pmatrix_alloc(g, &Z, n, k);
+            op_pmatrix_alloc(g, &Zt, n, k);
+            op_pmatrix_alloc(g, &W1, n, k);
+            op_pmatrix_alloc(g, &P, nt, k);
+            pgemm('T', &V, Y, &Z); /* Z = V^T Y: y in the eigenbasis */
+            for (int it = 0; it < cfg->n_time; it++) {
+                for (int lj = 0; lj < Z.nloc; lj++)
+                    for (int li = 0; li < Z.mloc; li++) {
+                        int gi = op_pmatrix_grow(g, li); /* eigen index */
+                        size_t o = li + (size_t)lj * Z.lld;
+                        Zt.a[o] = op_kernel_gd_gain(w[gi], cfg->time[it], n) *
+                                  Z.a[o];
+                    }
+                pgemm('N', &V, &Zt, &W1);
+                if (nt > 0)
+                    pgemm('N', Kt, &W1, &P);
+                collect_predictions(
+                    g, &P, test,
+                    res->pred_time ? res->pred_time + (size_t)it * nt * k
+                                   : NULL,
+                    &res->time_mse[it], &res->time_acc[it],
+                    &res->time_status[it]);
+            }
+            op_pmatrix_free(&Z);
+            op_pmatrix_free(&Zt);
+            op_pmatrix_free(&W1);
+            op_pmatrix_free(&P);
+            op_pmatrix_free(&V);
+            res->t_gd = wtime_max(g, MPI_Wtime() - t);
+            if (progress(g, "gd", ki, 1, 1, work_gd(cfg, n, nt, k))) {
+                free(w);
+                return;
+            }
         }
-        op_pmatrix_free(&Z);
-        op_pmatrix_free(&Zt);
-        op_pmatrix_free(&W1);
-        op_pmatrix_free(&P);
-        op_pmatrix_free(&V);
-        res->t_gd = wtime_max(g, MPI_Wtime() - t);
-        if (progress(g, "gd", ki, 1, 1, work_gd(cfg, n, nt, k))) {
-            free(w);
-            return;
-        }
+        free(w);
     }
-    free(w);
 
     if (cfg->eig32) {
         t = MPI_Wtime();
+        double work = (double)n * n * n + (fresh ? 0 : work_rebuild(n, d));
+        if (!fresh)
+            fill_lower_kind(g, spec, kind, train->x, n, K);
+        fresh = 0;
         float *wf = OP_XMALLOC(sizeof(float) * (size_t)n);
-        peig32(&K, wf);
+        peig32_inplace(K, wf);
         OP_MPI_CHECK(MPI_Bcast(wf, n, MPI_FLOAT, 0, g->comm), "eigenvalues");
         res->eig32 = OP_XMALLOC(sizeof(float) * (size_t)n);
         for (int i = 0; i < n; i++)
@@ -694,9 +845,332 @@ static void pkernel_analyze(const op_pkernel_grid *g, int ki,
                                  &res->fit_pref32, &res->fit_lo,
                                  &res->fit_hi);
         res->t_eig32 = wtime_max(g, MPI_Wtime() - t);
-        progress(g, "eigen32", ki, 1, 1, (double)n * n * n);
+        progress(g, "eigen32", ki, 1, 1, work);
     }
+    if (cfg->save_matrix && !fresh)
+        fill_lower_kind(g, spec, kind, train->x, n, K);
+}
 
+/* ---- mixed precision (cfg->precision == OP_KPREC_MIXED) -------------
+ * K + eps I is stored and factored in float32 (pspotrf: n^2/P floats, half
+ * the float64 matrix); the float64 solution is reached by iterative
+ * refinement whose residuals y - (K + eps I) x are computed in float64
+ * with K rebuilt strip by strip from the data (STRIP local columns at a
+ * time, n^2 d/P per iteration), never stored in float64. Converged when
+ * the normwise backward error |r|_F / (|K + eps I|_F |x|_F + |y|_F) is at
+ * most REFINE_TOL; when it stalls (cond(K + eps I) near 1/eps_float32) the
+ * ridge's status is OP_KSTATUS_NO_REFINE and its predictions are those of
+ * the best iterate. */
+#define REFINE_TOL 1e-10
+#define REFINE_MAX 30
+#define STRIP 256
+
+/* Over this rank's lower blocks, strip by strip: narrow K into Kf (when
+ * not NULL) and add this rank's part of |K|_F^2 to *fro2 (when not NULL);
+ * when xs[n][k] is given, add this rank's share of K xs to kx[n][k]
+ * (strictly lower blocks stand for their transposes too). */
+static void mixed_strips(const op_pkernel_grid *g, const op_kernel_spec *spec,
+                         op_kernel_kind kind, const double *x, int n,
+                         const op_pmatrix *L, float *Kf, double *fro2,
+                         const double *xs, int k, double *kx)
+{
+    int mloc = L->mloc, nloc = L->nloc, lld = L->lld, nb = g->nb;
+    int sw = STRIP > nb ? STRIP / nb * nb : nb;
+    double *buf = OP_XMALLOC(sizeof(double) * (size_t)lld * sw);
+    double *Xr = NULL, *Xc = NULL, *Yr = NULL, *Yc = NULL;
+    if (xs) {
+        Xr = OP_XMALLOC(sizeof(double) * ((size_t)mloc * k + 1));
+        Xc = OP_XMALLOC(sizeof(double) * ((size_t)nloc * k + 1));
+        Yr = OP_XCALLOC((size_t)mloc * k + 1, sizeof(double));
+        Yc = OP_XCALLOC((size_t)nloc * k + 1, sizeof(double));
+        for (int c = 0; c < k; c++) {
+            for (int li = 0; li < mloc; li++)
+                Xr[li + (size_t)c * mloc] =
+                    xs[(size_t)op_pmatrix_grow(g, li) * k + c];
+            for (int lj = 0; lj < nloc; lj++)
+                Xc[lj + (size_t)c * nloc] =
+                    xs[(size_t)op_pmatrix_gcol(g, lj) * k + c];
+        }
+    }
+    double f2 = 0;
+    for (int c0 = 0; c0 < nloc; c0 += sw) {
+        int c1 = nloc - c0 < sw ? nloc : c0 + sw;
+        pkernel_fill(g, spec, x, n, x, n, L,
+                     kind == OP_KERNEL_NNGP ? buf : NULL,
+                     kind == OP_KERNEL_NTK ? buf : NULL, c0, c1, 1);
+        for (int b0 = c0; b0 < c1; b0 += nb) {
+            int b1 = c1 - b0 < nb ? c1 : b0 + nb, bw = b1 - b0;
+            int bj = op_pmatrix_gcol(g, b0) / nb;
+            int r0 = first_lower_row(g, bj, mloc);
+            if (r0 >= mloc)
+                continue;
+            int rs = bj % g->nprow == g->myrow ? r0 + nb : r0;
+            rs = rs < mloc ? rs : mloc;
+            const double *S = buf + (size_t)(b0 - c0) * lld;
+            if (Kf || fro2)
+                for (int lj = b0; lj < b1; lj++) {
+                    int gj = op_pmatrix_gcol(g, lj);
+                    const double *col = S + (size_t)(lj - b0) * lld;
+                    for (int li = r0; li < mloc; li++) {
+                        if (Kf)
+                            Kf[li + (size_t)lj * lld] = (float)col[li];
+                        int gi = op_pmatrix_grow(g, li);
+                        if (gi >= gj)
+                            f2 += (gi > gj ? 2.0 : 1.0) * col[li] * col[li];
+                    }
+                }
+            if (xs) {
+                cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans,
+                            mloc - r0, k, bw, 1.0, S + r0, lld,
+                            Xc + b0, nloc, 1.0, Yr + r0, mloc);
+                if (rs < mloc)
+                    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, bw,
+                                k, mloc - rs, 1.0, S + rs, lld, Xr + rs,
+                                mloc, 1.0, Yc + b0, nloc);
+            }
+        }
+    }
+    if (fro2)
+        *fro2 += f2;
+    if (xs) {
+        for (int c = 0; c < k; c++) {
+            for (int li = 0; li < mloc; li++)
+                kx[(size_t)op_pmatrix_grow(g, li) * k + c] +=
+                    Yr[li + (size_t)c * mloc];
+            for (int lj = 0; lj < nloc; lj++)
+                kx[(size_t)op_pmatrix_gcol(g, lj) * k + c] +=
+                    Yc[lj + (size_t)c * nloc];
+        }
+    }
+    free(buf);
+    free(Xr);
+    free(Xc);
+    free(Yr);
+    free(Yc);
+}
+
+/* The layout of an m x n block-cyclic matrix without its storage. */
+static void pmatrix_layout(const op_pkernel_grid *g, op_pmatrix *A, int m,
+                           int n)
+{
+    memset(A, 0, sizeof *A);
+    A->m = m;
+    A->n = n;
+    A->mloc = numroc_(&m, &g->nb, &g->myrow, &I0, &g->nprow);
+    A->nloc = numroc_(&n, &g->nb, &g->mycol, &I0, &g->npcol);
+    A->lld = A->mloc > 1 ? A->mloc : 1;
+    int info = 0;
+    descinit_(A->desc, &m, &n, &g->nb, &g->nb, &I0, &I0, &g->ctxt, &A->lld,
+              &info);
+    OP_INFO_CHECK("descinit", info, "bad matrix descriptor");
+}
+
+/* Solves (K + eps I) x = y in mixed precision (see above); x[n][k]
+ * replicated on every rank. Returns the status; *berr the final backward
+ * error, *iters the refinement steps (solves). */
+static int mixed_solve(const op_pkernel_grid *g, const op_kernel_spec *spec,
+                       op_kernel_kind kind, const op_dataset *train,
+                       double eps, double *xsol, double *berr, int *iters)
+{
+    int n = train->n, k = train->k;
+    op_pmatrix L, B;
+    pmatrix_layout(g, &L, n, n);
+    pmatrix_layout(g, &B, n, k);
+    size_t len = (size_t)L.lld * (L.nloc > 0 ? L.nloc : 1);
+    float *Kf = OP_XMALLOC(sizeof(float) * len);
+    float *Bf = OP_XMALLOC(sizeof(float) * (size_t)B.lld *
+                           (B.nloc > 0 ? B.nloc : 1));
+    double fro2 = 0;
+    mixed_strips(g, spec, kind, train->x, n, &L, Kf, &fro2, NULL, k, NULL);
+    OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &fro2, 1, MPI_DOUBLE, MPI_SUM,
+                               g->comm), "|K|_F");
+    /* |K + eps I|_F <= |K|_F + eps sqrt(n). */
+    double normA = sqrt(fro2) + fabs(eps) * sqrt((double)n);
+    for (int lj = 0; lj < L.nloc; lj++)
+        for (int li = 0; li < L.mloc; li++)
+            if (op_pmatrix_grow(g, li) == op_pmatrix_gcol(g, lj))
+                Kf[li + (size_t)lj * L.lld] += (float)eps;
+    int info = 0, ginfo = 0;
+    pspotrf_("L", &n, Kf, &I1, &I1, L.desc, &info, 1);
+    if (info < 0)
+        OP_INFO_CHECK("pspotrf", info, "bad argument");
+    OP_MPI_CHECK(MPI_Allreduce(&info, &ginfo, 1, MPI_INT, MPI_MAX, g->comm),
+                 "pspotrf info");
+    *berr = NAN;
+    *iters = 0;
+    if (ginfo > 0) {
+        free(Kf);
+        free(Bf);
+        return OP_KSTATUS_NOT_PD;
+    }
+    size_t nk = (size_t)n * k;
+    double *x = OP_XCALLOC(nk, sizeof(double));
+    double *r = OP_XMALLOC(sizeof(double) * nk);
+    double *kx = OP_XMALLOC(sizeof(double) * nk);
+    memcpy(r, train->y, sizeof(double) * nk);
+    double ynorm = 0;
+    for (size_t i = 0; i < nk; i++)
+        ynorm += train->y[i] * train->y[i];
+    ynorm = sqrt(ynorm);
+    double best = INFINITY, prev = INFINITY;
+    int status = OP_KSTATUS_NO_REFINE;
+    for (int it = 1; it <= REFINE_MAX; it++) {
+        /* Correction: the float32 factor applied to the float64 residual. */
+        for (int lj = 0; lj < B.nloc; lj++)
+            for (int li = 0; li < B.mloc; li++)
+                Bf[li + (size_t)lj * B.lld] =
+                    (float)r[(size_t)op_pmatrix_grow(g, li) * k +
+                             op_pmatrix_gcol(g, lj)];
+        pspotrs_("L", &n, &k, Kf, &I1, &I1, L.desc, Bf, &I1, &I1, B.desc,
+                 &info, 1);
+        OP_INFO_CHECK("pspotrs", info, "bad argument");
+        memset(kx, 0, sizeof(double) * nk);
+        for (int lj = 0; lj < B.nloc; lj++)
+            for (int li = 0; li < B.mloc; li++)
+                kx[(size_t)op_pmatrix_grow(g, li) * k +
+                   op_pmatrix_gcol(g, lj)] = Bf[li + (size_t)lj * B.lld];
+        OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, kx, (int)nk, MPI_DOUBLE,
+                                   MPI_SUM, g->comm), "correction");
+        for (size_t i = 0; i < nk; i++)
+            x[i] += kx[i];
+        /* float64 residual, K rebuilt from the data. */
+        memset(kx, 0, sizeof(double) * nk);
+        mixed_strips(g, spec, kind, train->x, n, &L, NULL, NULL, x, k, kx);
+        OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, kx, (int)nk, MPI_DOUBLE,
+                                   MPI_SUM, g->comm), "residual");
+        double rn = 0, xn = 0;
+        for (size_t i = 0; i < nk; i++) {
+            r[i] = train->y[i] - kx[i] - eps * x[i];
+            rn += r[i] * r[i];
+            xn += x[i] * x[i];
+        }
+        double be = sqrt(rn) / (normA * sqrt(xn) + ynorm);
+        /* Rank 0's verdict everywhere: every rank takes the same branch. */
+        OP_MPI_CHECK(MPI_Bcast(&be, 1, MPI_DOUBLE, 0, g->comm), "residual");
+        *iters = it;
+        if (be < best) {
+            best = be;
+            memcpy(xsol, x, sizeof(double) * nk);
+        }
+        if (!(be > REFINE_TOL) && isfinite(be)) {
+            status = OP_KSTATUS_OK;
+            break;
+        }
+        /* Stalled or diverging: cond(K + eps I) eps_float32 is near 1 or
+         * beyond, the float32 factor no longer contracts the error. */
+        if (!isfinite(be) || (it >= 3 && be > 0.5 * prev))
+            break;
+        prev = be;
+    }
+    *berr = best;
+    if (!isfinite(best))
+        for (size_t i = 0; i < nk; i++)
+            xsol[i] = NAN;
+    free(x);
+    free(r);
+    free(kx);
+    free(Kf);
+    free(Bf);
+    return status;
+}
+
+/* Predictions K(test, train) x, x[n][k] replicated, into out[nt][k] on
+ * every rank, K(test, train) built strip by strip (STRIP local columns)
+ * and never stored whole: mixed precision's nt n/P saved. */
+static void strip_predict(const op_pkernel_grid *g, const op_kernel_spec *spec,
+                          op_kernel_kind kind, const op_dataset *test,
+                          const op_dataset *train, const double *x,
+                          double *out)
+{
+    int n = train->n, nt = test->n, k = train->k, nb = g->nb;
+    op_pmatrix L;
+    pmatrix_layout(g, &L, nt, n);
+    int sw = STRIP > nb ? STRIP / nb * nb : nb;
+    double *buf = OP_XMALLOC(sizeof(double) * (size_t)L.lld * sw);
+    double *Xc = OP_XMALLOC(sizeof(double) * ((size_t)L.nloc * k + 1));
+    double *Yr = OP_XCALLOC((size_t)L.mloc * k + 1, sizeof(double));
+    for (int c = 0; c < k; c++)
+        for (int lj = 0; lj < L.nloc; lj++)
+            Xc[lj + (size_t)c * L.nloc] =
+                x[(size_t)op_pmatrix_gcol(g, lj) * k + c];
+    for (int c0 = 0; c0 < L.nloc && L.mloc > 0; c0 += sw) {
+        int c1 = L.nloc - c0 < sw ? L.nloc : c0 + sw;
+        pkernel_fill(g, spec, test->x, nt, train->x, n, &L,
+                     kind == OP_KERNEL_NNGP ? buf : NULL,
+                     kind == OP_KERNEL_NTK ? buf : NULL, c0, c1, 0);
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, L.mloc, k,
+                    c1 - c0, 1.0, buf, L.lld, Xc + c0, L.nloc, 1.0, Yr,
+                    L.mloc);
+    }
+    memset(out, 0, sizeof(double) * (size_t)nt * k);
+    for (int c = 0; c < k; c++)
+        for (int li = 0; li < L.mloc; li++)
+            out[(size_t)op_pmatrix_grow(g, li) * k + c] +=
+                Yr[li + (size_t)c * L.mloc];
+    OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, out, nt * k, MPI_DOUBLE,
+                               MPI_SUM, g->comm), "predictions");
+    free(buf);
+    free(Xc);
+    free(Yr);
+}
+
+/* Ridge regression for one kind in mixed precision: no float64 K, no
+ * stored K(test, train). */
+static void pkernel_analyze_mixed(const op_pkernel_grid *g, int ki,
+                                  const op_kernel_spec *spec,
+                                  const op_kernel_cfg *cfg,
+                                  op_kernel_kind kind,
+                                  const op_dataset *train,
+                                  const op_dataset *test,
+                                  op_kernel_result *res)
+{
+    int n = train->n, nt = test->n, k = train->k, d = train->d;
+    double t = MPI_Wtime();
+    if (g->rank == 0 && cfg->n_ridge > 0)
+        res->pred_ridge =
+            OP_XMALLOC(sizeof(double) * (size_t)cfg->n_ridge * nt * k);
+    double *x = OP_XMALLOC(sizeof(double) * (size_t)n * k);
+    double *pred = OP_XMALLOC(sizeof(double) * ((size_t)nt * k + 1));
+    for (int r = 0; r < cfg->n_ridge; r++) {
+        double eps = cfg->ridge_relative ? cfg->ridge[r] * res->mean_diag
+                                         : cfg->ridge[r];
+        res->epsilon[r] = eps;
+        int st = mixed_solve(g, spec, kind, train, eps, x,
+                             &res->ridge_berr[r], &res->ridge_iters[r]);
+        double *out = res->pred_ridge ? res->pred_ridge + (size_t)r * nt * k
+                                      : NULL;
+        double work = work_ridge(n, nt, k) / 2 + 4 * work_rebuild(n, d) +
+                      2.0 * nt * (double)n * d; /* as op_pkernel_work */
+        if (st == OP_KSTATUS_NOT_PD) {
+            res->ridge_status[r] = st;
+            res->ridge_mse[r] = res->ridge_acc[r] = NAN;
+            nan_fill(out, (size_t)nt * k);
+            if (progress(g, "ridge", ki, r + 1, cfg->n_ridge, work))
+                break;
+            continue;
+        }
+        strip_predict(g, spec, kind, test, train, x, pred);
+        double m3[3] = {NAN, NAN, 0};
+        if (g->rank == 0) {
+            int finite = 1;
+            for (size_t i = 0; i < (size_t)nt * k; i++)
+                finite &= isfinite(pred[i]) != 0;
+            op_kernel_metrics(pred, test->y, test->label, nt, k, &m3[0],
+                              &m3[1]);
+            m3[2] = finite ? st : OP_KSTATUS_NONFINITE;
+            memcpy(out, pred, sizeof(double) * (size_t)nt * k);
+        }
+        /* Rank 0's metrics everywhere, as collect_predictions does. */
+        OP_MPI_CHECK(MPI_Bcast(m3, 3, MPI_DOUBLE, 0, g->comm), "metrics");
+        res->ridge_mse[r] = m3[0];
+        res->ridge_acc[r] = m3[1];
+        res->ridge_status[r] = (int)m3[2];
+        if (progress(g, "ridge", ki, r + 1, cfg->n_ridge, work))
+            break;
+    }
+    free(x);
+    free(pred);
+    res->t_ridge = wtime_max(g, MPI_Wtime() - t);
 }
 
 op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
@@ -724,26 +1198,30 @@ op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
 
     /* Both kinds from one pass: the Gram GEMM and the recursion yield NNGP
      * and NTK together, so building them apart would double the cost. */
+    int mixed = cfg->precision == OP_KPREC_MIXED;
     op_pmatrix K[2], Kt[2], Y;
     op_pmatrix *Kk[2] = {NULL, NULL}, *Ktk[2] = {NULL, NULL};
     for (int i = 0; i < n_kinds; i++) {
-        op_pmatrix_alloc(g, &K[i], n, n);
-        op_pmatrix_alloc(g, &Kt[i], nt, n);
+        /* mixed builds K in float32 per ridge, K(test, train) by strips */
+        op_pmatrix_alloc(g, &K[i], mixed ? 0 : n, mixed ? 0 : n);
+        op_pmatrix_alloc(g, &Kt[i], nt, mixed ? 0 : n);
         Kk[kinds[i]] = &K[i];
         Ktk[kinds[i]] = &Kt[i];
     }
     /* K(train, train): only the lower triangle's blocks, the one every
      * factorization and eigensolver below reads ("L"); saved matrices are
      * mirrored before they are written. */
-    op_pkernel_fill_lower(g, spec, train->x, n, Kk[OP_KERNEL_NNGP],
-                          Kk[OP_KERNEL_NTK]);
-    op_pkernel_fill(g, spec, test->x, nt, train->x, n, Ktk[OP_KERNEL_NNGP],
-                    Ktk[OP_KERNEL_NTK]);
+    if (!mixed)
+        op_pkernel_fill_lower(g, spec, train->x, n, Kk[OP_KERNEL_NNGP],
+                              Kk[OP_KERNEL_NTK]);
+    if (!mixed)
+        op_pkernel_fill(g, spec, test->x, nt, train->x, n,
+                        Ktk[OP_KERNEL_NNGP], Ktk[OP_KERNEL_NTK]);
     pmatrix_from_rows(g, &Y, train->y, n, k);
     double t_kernel = wtime_max(g, MPI_Wtime() - t0);
     g_work_done = 0;
     g_abandon = 0;
-    progress(g, "build", 0, 1, 1, work_build(n, nt, train->d));
+    progress(g, "build", 0, 1, 1, mixed ? 0 : work_build(n, nt, train->d));
 
     for (int i = 0; i < n_kinds; i++) {
         double t1 = MPI_Wtime();
@@ -764,14 +1242,20 @@ op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
             r->time[j] = cfg->time[j];
         r->mean_diag = mean_diag(spec, kinds[i], train->x, n);
         r->t_kernel = t_kernel;
-        if (!g_abandon)
-            pkernel_analyze(g, i, cfg, &K[i], &Kt[i], &Y, train, test, r);
+        for (int j = 0; j < OP_LIST_MAX; j++)
+            r->ridge_berr[j] = NAN;
+        r->precision = cfg->precision;
+        r->eigensolver = cfg->eigensolver;
+        if (g_abandon)
+            ; /* a stop past its margin: nothing more is computed */
+        else if (mixed)
+            pkernel_analyze_mixed(g, i, spec, cfg, kinds[i], train, test,
+                                  r);
+        else
+            pkernel_analyze(g, i, spec, cfg, kinds[i], &K[i], &Kt[i], &Y,
+                            train, test, r);
         op_pmatrix_free(&Kt[i]);
-        if (g_abandon) {
-            op_pmatrix_free(&K[i]);
-            continue;
-        }
-        if (cfg->save_matrix) {
+        if (cfg->save_matrix && !mixed && !g_abandon) {
             op_pmatrix_symmetrize_lower(g, &K[i]);
             r->matrix = K[i];
             r->has_matrix = 1;

@@ -116,9 +116,20 @@ typedef struct {
     int block;              /* block-cyclic block size */
     int grid_rows, grid_cols; /* 0 = near-square automatically */
     int save_matrix;
+    int eigensolver;        /* OP_EIGEN_AUTO, _ELPA (2-stage), _SCALAPACK */
+    int precision;          /* OP_KPREC_F64 or OP_KPREC_MIXED */
     int empirical_widths[OP_LIST_MAX]; /* empirical NTK of finite nets */
     int n_empirical;
 } op_kernel_cfg;
+
+/* [kernel] eigensolver: ELPA's two-stage solver, ScaLAPACK's
+ * pdsyevd/pdsyev, or auto (the default): ELPA when the build has it and
+ * its workspace fits the memory per rank, else ScaLAPACK (the kernel phase
+ * decides, op_kphase_bytes_per_rank). */
+enum { OP_EIGEN_ELPA = 0, OP_EIGEN_SCALAPACK = 1, OP_EIGEN_AUTO = 2 };
+/* [kernel] precision: float64 throughout, or mixed (float32 K and
+ * Cholesky, float64 residuals and iterative refinement; regression only). */
+enum { OP_KPREC_F64 = 0, OP_KPREC_MIXED = 1 };
 
 typedef struct {
     int lipschitz;          /* lower/upper Lipschitz bounds */

@@ -9,10 +9,20 @@
  *    memory budget); no rank ever holds a whole n x n matrix: each computes
  *    only its own blocks (one dgemm of its row and column slices of X, then
  *    the elementwise recursion of kernel.h), and of K(train, train) only
- *    the blocks of the lower triangle, the one the solvers read. Peak memory per rank is about
- *    (kinds + 2) n^2/P doubles (K of each kind, a working copy, the
- *    eigenvectors) plus the ScaLAPACK workspace and kinds*nt*n/P for
- *    K(test, train).
+ *    the blocks of the lower triangle, the one the solvers read.
+ *  - Memory per rank (P ranks, float64 words unless said): K of each kind,
+ *    kinds n^2/P, is the only n x n matrix of regression (any number of
+ *    ridges: each factors K in place, the next rebuilds it, n^2 d/P work,
+ *    instead of copying it), of float64 eigenvalues without vectors (in
+ *    place), of float32 eigenvalues (narrowed in K's own storage) and of
+ *    save_matrix (mirrored in panels of 1024 columns, 1024 n/P); the
+ *    eigenvectors of the gradient-flow predictor add n^2/P while they
+ *    live; K(test, train) adds kinds nt n/P; solver workspaces (ELPA,
+ *    pdsyevd) come on top. Mixed precision holds no float64 K and no
+ *    K(test, train): n^2/P floats (half a matrix) for the one ridge in
+ *    flight, 256-column float64 strips (256 n/P) from which the residuals
+ *    and the predictions are computed, and x, r, y of n x k on every rank.
+ *    op_kphase_bytes_per_rank states the sum.
  *  - Grid: rows x cols must equal the communicator size; 0 x 0 picks the
  *    near-square factorization (rows = largest divisor <= sqrt(P)). Grid
  *    rank (r, c) is communicator rank r*cols + c, so grid rank 0 is rank 0.
@@ -29,9 +39,17 @@
  *    the squared error summed over outputs; accuracy = argmax vs label.
  *  - Spectra are stored in descending order; the power-law fit is
  *    op_kernel_powerlaw_fit's (OLS of log lambda_i on log i over
- *    i in [n/100, n/2]). float64 values come from pdsyevd when the gradient-
- *    flow predictor needs eigenvectors, else from pdsyev (values only);
- *    float32 values from pssyev (values only) on a float copy of K.
+ *    i in [n/100, n/2]). float64 values come from cfg->eigensolver: ELPA's
+ *    two-stage solver (OP_EIGEN_ELPA or _AUTO, when built with ELPA; the
+ *    kernel phase resolves _AUTO by memory beforehand) or ScaLAPACK
+ *    (pdsyevd with vectors, pdsyev values only); vectors only when the
+ *    gradient-flow predictor needs them. float32 values from pssyev.
+ *  - Mixed precision (cfg->precision = OP_KPREC_MIXED, ridges only):
+ *    float32 K + eps I and pspotrf, iterative refinement with float64
+ *    residuals (K rebuilt from the data strip by strip) until the backward
+ *    error |r|_F / (|K + eps I|_F |x|_F + |y|_F) <= 1e-10 (ridge_berr);
+ *    where it stalls, status OP_KSTATUS_NO_REFINE with the best iterate's
+ *    predictions; a float32 factorization that fails is OP_KSTATUS_NOT_PD.
  *  - Results: predictions live on grid rank 0 only (NULL elsewhere);
  *    eigenvalues, fits, metrics and timings are identical on every rank. */
 #ifndef OVERPARAM_PKERNEL_H
@@ -64,7 +82,8 @@ typedef struct {
 enum {
     OP_KSTATUS_OK = 0,
     OP_KSTATUS_NOT_PD = 1,     /* Cholesky failed: K + eps I not PD */
-    OP_KSTATUS_NONFINITE = 2   /* predictions contain NaN/Inf */
+    OP_KSTATUS_NONFINITE = 2,  /* predictions contain NaN/Inf */
+    OP_KSTATUS_NO_REFINE = 3   /* mixed: refinement stalled above 1e-10 */
 };
 
 typedef struct {
@@ -77,6 +96,9 @@ typedef struct {
     double epsilon[OP_LIST_MAX];         /* absolute diagonal shift used */
     int ridge_status[OP_LIST_MAX];
     double ridge_mse[OP_LIST_MAX], ridge_acc[OP_LIST_MAX];
+    double ridge_berr[OP_LIST_MAX];      /* mixed: backward error, else NaN */
+    int ridge_iters[OP_LIST_MAX];        /* mixed: refinement solves */
+    int precision, eigensolver;          /* as cfg's */
     double *pred_ridge;                  /* rank 0: [n_ridge][n_test][k] */
     int n_time;
     double time[OP_LIST_MAX];
@@ -134,6 +156,18 @@ void op_pmatrix_symmetrize_lower(const op_pkernel_grid *g, op_pmatrix *A);
 void op_pkernel_matrix(const op_pkernel_grid *g, const op_kernel_spec *spec,
                        op_kernel_kind kind, const double *xr, int m,
                        const double *xc, int n, op_pmatrix *A);
+
+/* Eigenvalues (ascending in w[n]) of the square A, whose lower triangle
+ * is read, with eigenvectors into Z (n x n, allocated) unless Z is NULL:
+ * solver OP_EIGEN_ELPA or OP_EIGEN_AUTO (two-stage; mirrors A first, ELPA
+ * reads both triangles) or OP_EIGEN_SCALAPACK (pdsyevd / pdsyev). A is
+ * destroyed. Workspace beyond A and Z, measured (n = 3000, 2 ranks, VmHWM):
+ * ELPA 4 n^2/P values only, 3 n^2/P with vectors; pdsyevd 2 n^2/P; pdsyev
+ * values only 0.2 n^2/P.
+ * Without ELPA in the build every solver is ScaLAPACK. */
+void op_pkernel_eig(const op_pkernel_grid *g, int solver, op_pmatrix *A,
+                    double *w, op_pmatrix *Z);
+int op_pkernel_have_elpa(void);
 
 /* Assembles A row-major into full[m][n] on grid rank 0 (full is ignored
  * elsewhere). Uses an m*n buffer on every rank: for tests and small
