@@ -18,7 +18,8 @@ enum {
     NI_INPUT = 2,      /* dLoss/dx into dx */
     NI_ACCUMULATE = 4, /* add into grads instead of overwriting */
     NI_DELTAS = 8,     /* only the per-layer deltas (Jacobian rows) */
-    NI_VELOCITY = 16   /* gradients into opt1 as v = mu v + g (fused SGD) */
+    NI_VELOCITY = 16,  /* gradients into opt1 as v = mu v + g (fused SGD) */
+    NI_SKIP_W0 = 32    /* no layer-0 weight gradient (a pack computes it) */
 };
 #endif
 
@@ -141,10 +142,11 @@ static const REAL *FN(layer_in)(const op_net *net, int l)
     return l == 0 ? (const REAL *)net->in : (const REAL *)net->a[l];
 }
 
+static void FN(forward_layers)(op_net *net, int l0, int n, double *out);
+
 static void FN(forward)(op_net *net, const double *x, const int *rows, int n,
                         double *out)
 {
-    const REAL *p = net->params;
     int d_in = net->d_in;
     REAL *a0 = net->a[0];
     if (!rows && sizeof(REAL) == sizeof(double)) {
@@ -162,7 +164,15 @@ static void FN(forward)(op_net *net, const double *x, const int *rows, int n,
                                a0 + (size_t)i * d_in, d_in);
         net->in = a0;
     }
-    for (int l = 0; l < net->n_layers; l++) {
+    FN(forward_layers)(net, 0, n, out);
+}
+
+/* Layers l0..L of the forward pass over n rows, the input of layer l0 in
+ * place (l0 = 0: net->in; l0 > 0: a_l0), then f as double into out. */
+static void FN(forward_layers)(op_net *net, int l0, int n, double *out)
+{
+    const REAL *p = net->params;
+    for (int l = l0; l < net->n_layers; l++) {
         int fi = net->dims[l], fo = net->dims[l + 1];
         int last = l + 1 == net->n_layers;
         /* The GEMM writes straight into a_{l+1} and the activation runs in
@@ -197,6 +207,30 @@ static void FN(forward)(op_net *net, const double *x, const int *rows, int n,
         for (long i = 0; i < count; i++)
             out[i] = (double)f[i];
     }
+}
+
+/* Forward from a layer-0 pre-activation computed elsewhere (a pack's shared
+ * first-layer GEMM): h0[n][ld] holds wmul_0 x W_0^T + bmul_0 b_0 (the
+ * first dims[1] columns of each row); it is copied where forward's own GEMM
+ * would have written it and the same activation and later layers follow. */
+static void FN(forward_after0)(op_net *net, const REAL *h0, long ld, int n,
+                               double *out)
+{
+    int fo = net->dims[1];
+    int last = net->n_layers == 1;
+    int keep_h = last || net->act == OP_ACT_ERF;
+    REAL *h = keep_h ? net->h[0] : net->a[1];
+    for (int i = 0; i < n; i++)
+        memcpy(h + (size_t)i * fo, h0 + (size_t)i * ld,
+               (size_t)fo * sizeof(REAL));
+    net->in = net->a[0]; /* not read: layer 0's weight gradient is the pack's */
+    if (!last) {
+        if (keep_h)
+            FN(activate_erf)(h, net->a[1], (long)n * fo);
+        else
+            FN(activate_inplace)(net->act, h, (long)n * fo);
+    }
+    FN(forward_layers)(net, 1, n, out);
 }
 
 /* Sets the output delta d_L from gout[n][d_out] (double), or to the unit
@@ -237,9 +271,10 @@ static void FN(backward)(op_net *net, int n, int flags, double mu)
         const REAL *delta = net->d[l];
         int trained = l > 0 || !net->freeze_first;
         if ((flags & NI_PARAMS) && trained) {
-            GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, fo, fi, n,
-                 (REAL)net->wmul[l], delta, fo, FN(layer_in)(net, l), fi,
-                 beta, g + (net->w_off[l] - net->train_off), fi);
+            if (l > 0 || !(flags & NI_SKIP_W0))
+                GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, fo, fi, n,
+                     (REAL)net->wmul[l], delta, fo, FN(layer_in)(net, l), fi,
+                     beta, g + (net->w_off[l] - net->train_off), fi);
             if (net->has_bias)
                 GEMV(CblasRowMajor, CblasTrans, n, fo, (REAL)net->bmul[l],
                      delta, fo, net->ones, 1, beta,

@@ -111,6 +111,23 @@ void op_net_backward(op_net *net, const double *gout, int n, int accumulate);
 void op_net_backward_sgd(op_net *net, const double *gout, int n, double lr,
                          double momentum, double wd);
 
+/* For packs (pack.h), which compute the first layer of many networks as
+ * one GEMM. op_net_block_bytes: the block op_net_setup would allocate for
+ * this shape (0 for a bad shape); a caller that sets net->block/capacity to
+ * a region that large before op_net_setup keeps the network there (and
+ * must not call op_net_free). op_net_forward_after0: op_net_forward of n
+ * rows given layer 0's pre-activation h0[n][ld] (REAL, its first dims[1]
+ * columns = wmul_0 x W_0^T + bmul_0 b_0, computed exactly as forward would);
+ * op_net_backward_skip0: op_net_backward without the layer-0 weight
+ * gradient (its rows of grads are left alone; the bias gradient is made),
+ * leaving dLoss/dh_0 in d[0] when the first layer is trained. */
+size_t op_net_block_bytes(const op_model_cfg *m, int d_in, int d_out,
+                          int precision, int batch_max, int opt_slots);
+void op_net_forward_after0(op_net *net, const void *h0, long ld, int n,
+                           double *out);
+void op_net_backward_skip0(op_net *net, const double *gout, int n,
+                           int accumulate);
+
 /* Optimizer steps on the trainable parameters, gradient g plus weight
  * decay wd*p (L2, coupled).
  * SGD (PyTorch convention): v = mu v + g; p -= lr v (mu = 0: no buffer).
