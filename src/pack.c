@@ -38,6 +38,7 @@ struct op_pack {
     void *wcat, *dwcat;    /* [M w1][d] REAL: W_0 rows, their gradient */
     void *hcat, *dcat;     /* [chunk][M w1] REAL: layer-0 outputs, deltas */
     void *xr;              /* [chunk][d] REAL: float32 inputs (else NULL) */
+    double *ftrain;        /* [M][n_train][k]: each member's predictions */
     double *ftest;         /* [n_test][k] */
     double *fmem, *gout;   /* [batch_max][k] */
     int *perm;             /* [n_train] */
@@ -137,8 +138,9 @@ int op_pack_compatible(const op_config *a, const op_config *b)
     return memcmp(&ma, &mb, sizeof ma) == 0;
 }
 
-/* Carves the pack's arrays (base NULL: sizes only) for n members of
- * network size S, layer-0 width w1, inputs d, chunk rows, k outputs. */
+/* Carves the pack's arrays (base NULL: sizes only, p may be a scratch
+ * struct) for n members of network size S, layer-0 width w1, inputs d,
+ * chunk rows, k outputs. */
 static size_t carve(op_pack *p, char *base, int n, size_t S, int es, int w1,
                     int d, int chunk, int batch_max, int n_tr, int n_te,
                     int k)
@@ -160,8 +162,7 @@ static size_t carve(op_pack *p, char *base, int n, size_t S, int es, int w1,
     CARVE(p->xr, es == 4 ? (size_t)chunk * d * es : 0);
     if (es != 4)
         p->xr = NULL;
-    for (int j = 0; j < n; j++)
-        CARVE(p->state[j].ftrain, (size_t)n_tr * k * sizeof(double));
+    CARVE(p->ftrain, (size_t)n * n_tr * k * sizeof(double));
     CARVE(p->ftest, (size_t)n_te * k * sizeof(double));
     CARVE(p->fmem, (size_t)batch_max * k * sizeof(double));
     CARVE(p->gout, (size_t)batch_max * k * sizeof(double));
@@ -214,6 +215,28 @@ static int same_layer0(const op_net *a, const op_net *b)
            a->bmul[0] == b->bmul[0];
 }
 
+/* The network region S of each member: the largest op_net block. */
+static size_t member_net_bytes(const op_config *cfg, int d, int k, int es,
+                               int batch_max)
+{
+    size_t b = op_net_block_bytes(&cfg->model, d, k, es, batch_max,
+                                  op_train_opt_slots(&cfg->train));
+    return align_up(b ? b : PACK_ALIGN);
+}
+
+size_t op_pack_bytes(const op_config *cfg, int members, int n_tr, int n_te,
+                     int d, int k)
+{
+    int es = cfg->train.precision == 8 ? 8 : 4, batch_max;
+    int chunk = op_train_chunk(cfg, n_tr, n_te, d, k, &batch_max);
+    int w1 = cfg->model.depth > 0 ? cfg->model.width : k;
+    op_pack scratch;
+    memset(&scratch, 0, sizeof scratch);
+    return carve(&scratch, NULL, members,
+                 member_net_bytes(cfg, d, k, es, batch_max), es, w1, d, chunk,
+                 batch_max, n_tr, n_te, k);
+}
+
 /* Sizes, checks and carves the pack for these members; initializes every
  * member's network and state. */
 static op_status prepare(op_pack *p, op_pack_member *mem, int n, int *chunk)
@@ -260,14 +283,11 @@ static op_status prepare(op_pack *p, op_pack_member *mem, int n, int *chunk)
             batch_max = bm;
     }
     for (int j = 0; j < n; j++) {
-        size_t b = op_net_block_bytes(&mem[j].cfg->model, d, k, es, batch_max,
-                                      op_train_opt_slots(&mem[j].cfg->train));
-        if (b == 0) /* bad shape: op_net_setup below says why */
-            b = PACK_ALIGN;
+        /* a bad shape sizes to PACK_ALIGN: op_net_setup below says why */
+        size_t b = member_net_bytes(mem[j].cfg, d, k, es, batch_max);
         if (b > S)
             S = b;
     }
-    S = align_up(S);
     int w1 = mem[0].cfg->model.depth > 0 ? mem[0].cfg->model.width : k;
     size_t need = carve(p, NULL, n, S, es, w1, d, *chunk, batch_max, n_tr,
                         n_te, k);
@@ -304,9 +324,8 @@ static op_status prepare(op_pack *p, op_pack_member *mem, int n, int *chunk)
     for (int j = 0; j < n; j++) {
         const op_config *c = mem[j].cfg;
         member_state *s = &p->state[j];
-        double *ft = s->ftrain;
         memset(s, 0, sizeof *s);
-        s->ftrain = ft;
+        s->ftrain = p->ftrain + (size_t)j * n_tr * k;
         s->active = 1;
         s->fit_epoch = -1;
         s->full = c->train.batch <= 0 || c->train.batch >= n_tr;

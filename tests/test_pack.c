@@ -433,6 +433,8 @@ START_TEST(test_block_reused)
         if (round == 0) {
             cap = op_pack_capacity(pk);
             first_net = op_pack_net(pk, 0)->block;
+            /* the size a job plans packs by is the size taken */
+            ck_assert_uint_eq(cap, op_pack_bytes(&c[0], M, tr.n, 0, tr.d, tr.k));
         }
         /* same (or fewer) members: the same block, not a new one */
         ck_assert_uint_eq(op_pack_capacity(pk), cap);

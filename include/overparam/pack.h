@@ -82,6 +82,13 @@ int op_pack_packable(const op_config *c);
  * OP_ERR_STOPPED when the poll asked to stop; a hook's status. */
 op_status op_pack_run(op_pack *p, op_pack_member *members, int n);
 
+/* The block a pack of `members` runs like cfg needs (n_tr/n_te samples of
+ * d inputs and k outputs): what a job sizes its packs by. Each member's
+ * network holds the evaluation chunk's activations (op_train_chunk: up to
+ * 256 MB of rows), so packs of large full-batch sets must stay small. */
+size_t op_pack_bytes(const op_config *cfg, int members, int n_tr, int n_te,
+                     int d, int k);
+
 /* Member j of the last pack (its final parameters), or NULL. */
 op_net *op_pack_net(op_pack *p, int j);
 /* Bytes of the pack's block (kept between packs). */
