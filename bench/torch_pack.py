@@ -10,7 +10,7 @@ momentum 0.9, float32 and float64, trained
       two counts. Per run and step = its step time / M.
 Prints "torch_single_s PREC M_WIDTH s", "torch_bmm_s PREC M WIDTH s" and
 "torch_bmm_variant PREC WIDTH matmul|bmm" (best of 3 rounds of >=
-BENCH_TMIN seconds), or "torch_missing REASON".
+BENCH_TMIN seconds of process CPU time), or "torch_missing REASON".
 
 Run with /usr/bin/python3 (Debian's python3-torch), OMP_WAIT_POLICY=passive,
 threads = BENCH_THREADS (torch.set_num_threads)."""
@@ -32,12 +32,18 @@ print("torch_version", torch.__version__)
 print("torch_threads", torch.get_num_threads())
 
 
+# The process's CPU time, as bench_pack.c measures (BENCH_CLOCK=wall: wall
+# time): far steadier than wall time on a machine other users load.
+clock = time.perf_counter if os.environ.get("BENCH_CLOCK") == "wall" else time.process_time
+print("clock", "wall" if clock is time.perf_counter else "cpu")
+
+
 def per_call(fn):
-    reps, t0 = 0, time.perf_counter()
+    reps, t0 = 0, clock()
     while True:
         fn()
         reps += 1
-        t = time.perf_counter() - t0
+        t = clock() - t0
         if t >= tmin:
             return t / reps
 
