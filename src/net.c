@@ -269,13 +269,25 @@ void op_net_backward_skip0(op_net *net, const double *gout, int n,
 
 void op_net_sgd_step(op_net *net, double lr, double momentum, double wd)
 {
-    DISPATCH(net, sgd_step, net, lr, momentum, wd);
+    DISPATCH(net, sgd_step, net, lr, momentum, wd, NULL, NULL);
+}
+
+void op_net_sgd_step_w0(op_net *net, double lr, double momentum, double wd,
+                        void *w0, const void *g0)
+{
+    DISPATCH(net, sgd_step, net, lr, momentum, wd, w0, g0);
+}
+
+void op_net_adam_step_w0(op_net *net, double lr, double beta1, double beta2,
+                         double eps, double wd, void *w0, const void *g0)
+{
+    DISPATCH(net, adam_step, net, lr, beta1, beta2, eps, wd, w0, g0);
 }
 
 void op_net_adam_step(op_net *net, double lr, double beta1, double beta2,
                       double eps, double wd)
 {
-    DISPATCH(net, adam_step, net, lr, beta1, beta2, eps, wd);
+    DISPATCH(net, adam_step, net, lr, beta1, beta2, eps, wd, NULL, NULL);
 }
 
 void op_net_predict(op_net *net, const double *x, long n, double *out)

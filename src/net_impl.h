@@ -377,12 +377,27 @@ static void FN(sgd_sweep)(REAL *restrict p, REAL *restrict v,
     }
 }
 
-static void FN(sgd_step)(op_net *net, double lr, double momentum, double wd)
+/* Trainable elements whose weights live at w0/g0 instead (a pack's
+ * concatenated first layer): layer 0's W, the first trainable ones. */
+static long FN(n_w0)(const op_net *net, const void *w0)
+{
+    return w0 && !net->freeze_first ? (long)net->dims[1] * net->dims[0] : 0;
+}
+
+/* The step, with layer 0's W (n0 elements) at w0/g0 when n0 > 0: element
+ * by element the same operations, so splitting the sweep changes nothing. */
+static void FN(sgd_step)(op_net *net, double lr, double momentum, double wd,
+                         REAL *w0, const REAL *g0)
 {
     int mom = momentum != 0 && net->opt_slots >= 1;
-    FN(sgd_sweep)((REAL *)net->params + net->train_off,
-                  mom ? (REAL *)net->opt1 : NULL, net->grads, (REAL)lr,
-                  (REAL)momentum, (REAL)wd, net->n_train);
+    REAL *p = (REAL *)net->params + net->train_off;
+    REAL *v = mom ? (REAL *)net->opt1 : NULL;
+    const REAL *g = net->grads;
+    long n0 = FN(n_w0)(net, w0);
+    if (n0)
+        FN(sgd_sweep)(w0, v, g0, (REAL)lr, (REAL)momentum, (REAL)wd, n0);
+    FN(sgd_sweep)(p + n0, v ? v + n0 : NULL, g + n0, (REAL)lr,
+                  (REAL)momentum, (REAL)wd, net->n_train - n0);
     net->step++;
 }
 
@@ -396,8 +411,19 @@ static void FN(velocity_step)(op_net *net, double lr, double wd)
     net->step++;
 }
 
+static void FN(adam_sweep)(REAL *p, const REAL *g, REAL *m, REAL *v, long n,
+                           REAL step, REAL reps, REAL rb1, REAL rb2, REAL rwd)
+{
+    for (long i = 0; i < n; i++) {
+        REAL gi = g[i] + rwd * p[i];
+        m[i] = rb1 * m[i] + ((REAL)1 - rb1) * gi;
+        v[i] = rb2 * v[i] + ((REAL)1 - rb2) * gi * gi;
+        p[i] -= step * m[i] / (R_SQRT(v[i]) + reps);
+    }
+}
+
 static void FN(adam_step)(op_net *net, double lr, double b1, double b2,
-                          double eps, double wd)
+                          double eps, double wd, REAL *w0, const REAL *g0)
 {
     REAL *p = (REAL *)net->params + net->train_off;
     REAL *g = net->grads, *m = net->opt1, *v = net->opt2;
@@ -406,13 +432,11 @@ static void FN(adam_step)(op_net *net, double lr, double b1, double b2,
     double c1 = 1.0 - pow(b1, (double)t), c2 = 1.0 - pow(b2, (double)t);
     REAL step = (REAL)(lr * sqrt(c2) / c1), reps = (REAL)(eps * sqrt(c2));
     REAL rb1 = (REAL)b1, rb2 = (REAL)b2, rwd = (REAL)wd;
-    long n = net->n_train;
-    for (long i = 0; i < n; i++) {
-        REAL gi = g[i] + rwd * p[i];
-        m[i] = rb1 * m[i] + ((REAL)1 - rb1) * gi;
-        v[i] = rb2 * v[i] + ((REAL)1 - rb2) * gi * gi;
-        p[i] -= step * m[i] / (R_SQRT(v[i]) + reps);
-    }
+    long n0 = FN(n_w0)(net, w0);
+    if (n0)
+        FN(adam_sweep)(w0, g0, m, v, n0, step, reps, rb1, rb2, rwd);
+    FN(adam_sweep)(p + n0, g + n0, m + n0, v + n0, net->n_train - n0, step,
+                   reps, rb1, rb2, rwd);
 }
 
 static void FN(to_double)(const void *src, double *dst, long n)

@@ -20,6 +20,9 @@ typedef struct {
     int full;       /* full batch (else mini-batches of its own order) */
     int grad;       /* this epoch's evaluation leaves the gradient */
     int slot, fit_epoch, diverged, stopped;
+    int w0slot;     /* its W_0 in the pack's W_cat (= its place among the
+                     * active members, kept compact as members leave) */
+    int gslot;      /* its W_0 gradient in dW_cat this epoch */
     double m[4];    /* train/test loss, train/test accuracy */
     double seconds; /* share of the pack's wall time */
     op_rng brng;    /* mini-batch order */
@@ -35,7 +38,10 @@ struct op_pack {
     int n_cap, members;
     /* carved per pack */
     size_t net_bytes;      /* S: every member's network region */
-    void *wcat, *dwcat;    /* [M w1][d] REAL: W_0 rows, their gradient */
+    void *wcat, *dwcat;    /* [M w1][d] REAL: W_0 rows, their gradient;
+                            * a full-batch member's W_0 lives in W_cat (its
+                            * optimizer steps it there), params' copy is
+                            * brought up to date where it is read (sync_w0) */
     void *hcat, *dcat;     /* [chunk][M w1] REAL: layer-0 outputs, deltas */
     void *xr;              /* [chunk][d] REAL: float32 inputs (else NULL) */
     double *ftrain;        /* [M][n_train][k]: each member's predictions */
@@ -215,6 +221,37 @@ static int same_layer0(const op_net *a, const op_net *b)
            a->bmul[0] == b->bmul[0];
 }
 
+/* Bytes of one member's W_0 and where it lies in the pack and in params. */
+static size_t w0_bytes(const op_pack *p)
+{
+    const op_net *n0 = &p->nets[0];
+    return (size_t)n0->dims[1] * n0->dims[0] * n0->precision;
+}
+
+static char *w0_slot(const op_pack *p, int j)
+{
+    return (char *)p->wcat + (size_t)p->state[j].w0slot * w0_bytes(p);
+}
+
+static char *w0_params(const op_pack *p, int j)
+{
+    const op_net *net = &p->nets[j];
+    return (char *)net->params + (size_t)net->w_off[0] * net->precision;
+}
+
+static void w0_to_slot(op_pack *p, int j)
+{
+    memcpy(w0_slot(p, j), w0_params(p, j), w0_bytes(p));
+}
+
+/* Brings a full-batch member's params up to date with its W_0 in W_cat
+ * (before anything reads its network: test set, hook, the final row). */
+static void sync_w0(op_pack *p, int j)
+{
+    if (p->state[j].full)
+        memcpy(w0_params(p, j), w0_slot(p, j), w0_bytes(p));
+}
+
 /* The network region S of each member: the largest op_net block. */
 static size_t member_net_bytes(const op_config *cfg, int d, int k, int es,
                                int batch_max)
@@ -336,6 +373,8 @@ static op_status prepare(op_pack *p, op_pack_member *mem, int n, int *chunk)
         op_net_init_params(&p->nets[j], &r);
         op_rng_derive(&s->brng, c->seed, OP_STREAM_BATCH,
                       (uint64_t)mem[j].run, 0);
+        s->w0slot = j;
+        w0_to_slot(p, j);
         mem[j].done = 0;
     }
     return OP_OK;
@@ -390,12 +429,10 @@ static void pack_eval(op_pack *p, const op_pack_member *mem, int na, int ng,
     const op_dataset *tr = mem[p->act[0]].train;
     int es = n0->precision, d = n0->d_in, w1 = n0->dims[1], k = tr->k;
     int train0 = !n0->freeze_first;
-    size_t wsz = (size_t)w1 * d * es;
-    for (int q = 0; q < na; q++) {
-        const op_net *net = &p->nets[p->act[q]];
-        memcpy((char *)p->wcat + q * wsz,
-               (const char *)net->params + (size_t)net->w_off[0] * es, wsz);
-    }
+    /* Mini-batch members step W_0 in params (per member): bring it in. */
+    for (int q = 0; q < na; q++)
+        if (!p->state[p->act[q]].full)
+            w0_to_slot(p, p->act[q]);
     long ldh = (long)na * w1, ldd = (long)ng * w1;
     for (long s = 0; s < tr->n; s += chunk) {
         int c = (int)(tr->n - s < chunk ? tr->n - s : chunk);
@@ -429,6 +466,7 @@ static void pack_eval(op_pack *p, const op_pack_member *mem, int na, int ng,
                           trj->y + (size_t)s * k, c, k, 1.0 / trj->n,
                           p->gout);
             op_net_backward_skip0(net, p->gout, c, s > 0);
+            st->gslot = g;
             if (train0)
                 for (int i = 0; i < c; i++)
                     memcpy((char *)p->dcat + ((size_t)i * ldd + (size_t)g * w1) * es,
@@ -439,13 +477,6 @@ static void pack_eval(op_pack *p, const op_pack_member *mem, int na, int ng,
         if (train0 && ng > 0)
             gemm(es, CblasTrans, CblasNoTrans, (int)ldd, d, c, n0->wmul[0],
                  p->dcat, (int)ldd, X, d, s > 0 ? 1.0 : 0.0, p->dwcat, d);
-    }
-    if (!train0)
-        return;
-    for (int g = 0; g < ng; g++) {
-        op_net *net = &p->nets[p->grd[g]];
-        memcpy((char *)net->grads + (size_t)(net->w_off[0] - net->train_off) * es,
-               (const char *)p->dwcat + g * wsz, wsz);
     }
 }
 
@@ -469,6 +500,7 @@ static void finish(op_pack *p, op_pack_member *mem, int j, int epoch)
 {
     member_state *s = &p->state[j];
     op_row *row = &mem[j].res->row;
+    sync_w0(p, j);
     row->status = s->diverged ? OP_RUN_DIVERGED : OP_RUN_DONE;
     row->n_params = p->nets[j].n_train;
     row->train_loss = s->m[0];
@@ -520,6 +552,7 @@ op_status op_pack_run(op_pack *p, op_pack_member *mem, int n)
                 s->fit_epoch = epoch;
             s->stopped = op_train_stops(tc, epoch, s->m);
             if (op_train_logs(tc, epoch, s->stopped)) {
+                sync_w0(p, j);
                 if (te && te->n > 0) {
                     member_test(p, j, te, chunk);
                     s->m[1] = op_train_loss(tc->loss, p->ftest, te->y, te->n,
@@ -548,7 +581,9 @@ op_status op_pack_run(op_pack *p, op_pack_member *mem, int n)
             const op_train_cfg *tc = &mem[j].cfg->train;
             double lr = op_train_epoch_lr(tc, epoch);
             if (s->full) {
-                op_train_step(&p->nets[j], tc, lr);
+                op_train_step_w0(&p->nets[j], tc, lr, w0_slot(p, j),
+                                 (char *)p->dwcat +
+                                     (size_t)s->gslot * w0_bytes(p));
                 stepped = 1;
                 continue;
             }
@@ -568,6 +603,7 @@ op_status op_pack_run(op_pack *p, op_pack_member *mem, int n)
             abandon = 1;
 
         double share = (now_seconds() - t0) / na;
+        int kept = 0;
         for (int q = 0; q < na; q++) {
             int j = p->act[q];
             member_state *s = &p->state[j];
@@ -575,7 +611,16 @@ op_status op_pack_run(op_pack *p, op_pack_member *mem, int n)
             if (s->stopped) {
                 s->active = 0;
                 finish(p, mem, j, epoch);
+                continue;
             }
+            /* close the gap a leaving member left in W_cat (slots only
+             * move down, in order, so none is overwritten unread) */
+            if (s->w0slot != kept) {
+                char *from = w0_slot(p, j);
+                s->w0slot = kept;
+                memmove(w0_slot(p, j), from, w0_bytes(p));
+            }
+            kept++;
         }
         if (abandon)
             return op_error(OP_ERR_STOPPED, "pack of runs %ld.. abandoned at "

@@ -197,13 +197,19 @@ static void eval_set(const run_ctx *rc, op_net *nets, const op_dataset *ds,
     }
 }
 
-void op_train_step(op_net *net, const op_train_cfg *tc, double lr)
+void op_train_step_w0(op_net *net, const op_train_cfg *tc, double lr,
+                      void *w0, const void *g0)
 {
     if (tc->optimizer == OP_OPT_ADAM)
-        op_net_adam_step(net, lr, tc->beta1, tc->beta2, tc->adam_eps,
-                         tc->weight_decay);
+        op_net_adam_step_w0(net, lr, tc->beta1, tc->beta2, tc->adam_eps,
+                            tc->weight_decay, w0, g0);
     else
-        op_net_sgd_step(net, lr, tc->momentum, tc->weight_decay);
+        op_net_sgd_step_w0(net, lr, tc->momentum, tc->weight_decay, w0, g0);
+}
+
+void op_train_step(op_net *net, const op_train_cfg *tc, double lr)
+{
+    op_train_step_w0(net, tc, lr, NULL, NULL);
 }
 
 void op_train_batch(op_net *net, const op_train_cfg *tc,

@@ -127,6 +127,16 @@ void op_net_forward_after0(op_net *net, const void *h0, long ld, int n,
                            double *out);
 void op_net_backward_skip0(op_net *net, const double *gout, int n,
                            int accumulate);
+/* op_net_sgd_step / op_net_adam_step with layer 0's weights W_0 and their
+ * gradient (the first dims[1]*dims[0] trainable elements, when the first
+ * layer is trained) read and written at w0 / g0 (REAL [dims[1]][dims[0]])
+ * instead of params / grads: a pack keeps them in its concatenated first
+ * layer. Element by element the same operations; w0 == NULL: the plain
+ * step. W_0 in params is left as it was. */
+void op_net_sgd_step_w0(op_net *net, double lr, double momentum, double wd,
+                        void *w0, const void *g0);
+void op_net_adam_step_w0(op_net *net, double lr, double beta1, double beta2,
+                         double eps, double wd, void *w0, const void *g0);
 
 /* Optimizer steps on the trainable parameters, gradient g plus weight
  * decay wd*p (L2, coupled).

@@ -92,7 +92,8 @@ double op_train_loss(op_loss loss, const double *f, const double *y, long n,
  *   (m = train loss, test loss, train acc, test acc; a non-finite train
  *   loss is divergence); op_train_logs: whether `epoch` is a curve point;
  * op_train_log_point: writes curve slot `slot` (dropped past n_log);
- * op_train_step: the optimizer step on the gradient in net->grads;
+ * op_train_step: the optimizer step on the gradient in net->grads
+ *   (op_train_step_w0: with W_0 and its gradient at w0/g0, net.h);
  * op_train_batch: one mini-batch step on rows[0..c) of tr (f0: the member's
  *   initial outputs [n][k] to center by, or NULL), f and g scratch [c][k]. */
 op_status op_train_check(const op_config *cfg, long run,
@@ -107,6 +108,8 @@ int op_train_logs(const op_train_cfg *tc, int epoch, int stop);
 void op_train_log_point(const op_layout *layout, op_result *res, int slot,
                         int epoch, const double m[4]);
 void op_train_step(op_net *net, const op_train_cfg *tc, double lr);
+void op_train_step_w0(op_net *net, const op_train_cfg *tc, double lr,
+                      void *w0, const void *g0); /* see op_net_sgd_step_w0 */
 void op_train_batch(op_net *net, const op_train_cfg *tc,
                     const op_dataset *tr, const int *rows, int c,
                     const double *f0, double lr, double *f, double *g);
