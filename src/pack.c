@@ -518,9 +518,14 @@ op_status op_pack_run(op_pack *p, op_pack_member *mem, int n)
     if (n < 1 || !mem)
         return op_error(OP_ERR_INTERNAL, "empty pack");
     int chunk = 0;
+    double t_prep = now_seconds();
     op_status st = prepare(p, mem, n, &chunk);
     if (st != OP_OK)
         return st;
+    /* setup and initialization, shared like the epochs */
+    t_prep = (now_seconds() - t_prep) / n;
+    for (int j = 0; j < n; j++)
+        p->state[j].seconds = t_prep;
     for (int epoch = 0;; epoch++) {
         double t0 = now_seconds();
         int na = 0, ng = 0;

@@ -3,8 +3,8 @@
  * parameterization, members that differ in learning rate, weight decay,
  * momentum, stopping rule, targets (label noise), batch and run index, and
  * members that stop early (fit, target loss, divergence) while the rest go
- * on. Rows, curves and final parameters must agree to <= 1e-12 relative in
- * float64. Also: one block reused by the next pack, the compatibility rule,
+ * on. Rows, curves, final parameters and the networks the measurement hook
+ * sees at every curve point must agree to <= 1e-12 relative in float64. Also: one block reused by the next pack, the compatibility rule,
  * bad packs refused, the hook and the stop poll. Data sets and layouts are
  * built by hand as in test_net.c. */
 #include <stdio.h>
@@ -174,6 +174,28 @@ static double rel_diff(const double *a, const double *b, long n)
     return mx;
 }
 
+/* What a measurement hook sees: a fingerprint of the network's parameters
+ * at every curve point, per run and slot (packed [0], single [1]). */
+#define FP_RUNS 64
+#define FP_SLOTS 16
+static double fingerprint[2][FP_RUNS][FP_SLOTS];
+
+static op_status fp_hook(void *ctx, const op_config *cfg, long run,
+                         op_net *net, int epoch, int slot)
+{
+    (void)cfg;
+    (void)epoch;
+    int which = *(int *)ctx;
+    double *p = malloc((size_t)net->n_total * sizeof(double)), f = 0;
+    op_net_params_copy(net, p);
+    for (long i = 0; i < net->n_total; i++)
+        f += p[i] * (double)(i % 7 + 1);
+    free(p);
+    if (run < FP_RUNS && slot < FP_SLOTS)
+        fingerprint[which][run][slot] = f;
+    return OP_OK;
+}
+
 /* Trains the members packed and one by one; returns the largest relative
  * difference over rows, curves and final parameters, and checks that the
  * integer results (status, epochs, fit epoch) agree exactly. */
@@ -181,6 +203,13 @@ static double pack_vs_single(op_pack *pk, op_trainer *t, op_pack_member *mem,
                              int n, const op_layout *L)
 {
     op_result single[16];
+    static int packed_id = 0, single_id = 1;
+    for (int i = 0; i < FP_RUNS * FP_SLOTS; i++) {
+        fingerprint[0][i / FP_SLOTS][i % FP_SLOTS] = NAN;
+        fingerprint[1][i / FP_SLOTS][i % FP_SLOTS] = NAN;
+    }
+    op_pack_set_hook(pk, fp_hook, &packed_id);
+    op_trainer_set_hook(t, fp_hook, &single_id);
     for (int j = 0; j < n; j++) {
         *mem[j].res = make_result(L);
         mem[j].layout = L;
@@ -209,6 +238,12 @@ static double pack_vs_single(op_pack *pk, op_trainer *t, op_pack_member *mem,
         op_net_params_copy(pn, pa);
         op_net_params_copy(sn, pb);
         double rp = rel_diff(pa, pb, pn->n_total);
+        /* the hook saw the same networks at the same curve points */
+        double rh = rel_diff(fingerprint[0][mem[j].run],
+                             fingerprint[1][mem[j].run], FP_SLOTS);
+        ck_assert(!isnan(fingerprint[0][mem[j].run][0]));
+        if (rh > rp)
+            rp = rh;
         free(pa);
         free(pb);
         if (r > worst)
@@ -220,6 +255,8 @@ static double pack_vs_single(op_pack *pk, op_trainer *t, op_pack_member *mem,
         free(single[j].values);
         free(mem[j].res->values);
     }
+    op_pack_set_hook(pk, NULL, NULL);
+    op_trainer_set_hook(t, NULL, NULL);
     return worst;
 }
 

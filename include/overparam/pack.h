@@ -37,9 +37,9 @@
  * side by side), the concatenated first-layer weights, gradients and
  * activations and the double buffers; it is kept and reused by the next
  * pack that fits.
- * Time: row.seconds of a member is its share of the pack's wall time (each
- * epoch's time split evenly over the members active in it), so the
- * members' seconds sum to the pack's time.
+ * Time: row.seconds of a member is its share of the pack's wall time (the
+ * setup's and each epoch's time split evenly over the members active in
+ * it), so the members' seconds sum to the pack's time.
  * Stop: the poll callback runs after every optimizer step of a full-batch
  * epoch (once per epoch for all members) and after every mini-batch step;
  * nonzero abandons the pack: OP_ERR_STOPPED, the rows of members not yet
