@@ -5,6 +5,8 @@
  * Contract: include/overparam/pack.h. */
 #include "overparam/pack.h"
 
+#include "overparam/data.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <stdint.h>
@@ -118,30 +120,38 @@ static int corrupts_x(op_corruption c)
     return c != OP_CORRUPT_NONE && c != OP_CORRUPT_RANDOM_LABELS;
 }
 
+/* The configuration with everything members may differ in set to fixed
+ * values: two runs may share a pack exactly when their keys are equal. */
+static void pack_key(const op_config *c, op_config *k)
+{
+    memset(k, 0, sizeof *k);
+    k->seed = c->seed; /* the data's streams */
+    k->data = c->data;
+    k->data.label_noise = 0; /* targets only */
+    if (corrupts_x(c->data.corruption))
+        k->seed_index = c->seed_index;
+    k->model = c->model;
+    k->model.init_scale = k->model.init_scale_first = 1;
+    k->model.init_scale_last = 1;
+    if (c->model.param == OP_PARAM_STANDARD) {
+        /* initial spread only; the multipliers are 1 */
+        k->model.sigma_w2 = 1;
+        k->model.sigma_b2 = c->model.sigma_b2 > 0;
+    }
+    k->train.precision = c->train.precision;
+}
+
 int op_pack_compatible(const op_config *a, const op_config *b)
 {
     if (!op_pack_packable(a) || !op_pack_packable(b))
         return 0;
-    if (a->seed != b->seed || a->train.precision != b->train.precision)
-        return 0;
-    op_data_cfg da = a->data, db = b->data;
-    da.label_noise = db.label_noise = 0; /* targets only */
-    if (memcmp(&da, &db, sizeof da) != 0)
-        return 0;
-    if (corrupts_x(a->data.corruption) && a->seed_index != b->seed_index)
-        return 0;
-    op_model_cfg ma = a->model, mb = b->model;
-    ma.init_scale = mb.init_scale = 1;
-    ma.init_scale_first = mb.init_scale_first = 1;
-    ma.init_scale_last = mb.init_scale_last = 1;
-    if (ma.param == OP_PARAM_STANDARD && mb.param == OP_PARAM_STANDARD) {
-        /* initial spread only; the multipliers are 1 */
-        if ((ma.sigma_b2 > 0) != (mb.sigma_b2 > 0))
-            return 0;
-        ma.sigma_w2 = mb.sigma_w2 = 1;
-        ma.sigma_b2 = mb.sigma_b2 = ma.sigma_b2 > 0;
-    }
-    return memcmp(&ma, &mb, sizeof ma) == 0;
+    op_config ka, kb;
+    pack_key(a, &ka);
+    pack_key(b, &kb);
+    return memcmp(&ka.data, &kb.data, sizeof ka.data) == 0 &&
+           memcmp(&ka.model, &kb.model, sizeof ka.model) == 0 &&
+           ka.seed == kb.seed && ka.seed_index == kb.seed_index &&
+           ka.train.precision == kb.train.precision;
 }
 
 /* Carves the pack's arrays (base NULL: sizes only, p may be a scratch
@@ -632,4 +642,71 @@ op_status op_pack_run(op_pack *p, op_pack_member *mem, int n)
                             "epoch %d: stop requested", mem[0].run, epoch);
     }
     return OP_OK;
+}
+
+/* Most members a pack of runs like cfg may hold within `budget` bytes
+ * (op_pack_bytes is affine in the member count), at least 1. */
+static int members_within(const op_config *cfg, int max_members,
+                          size_t budget)
+{
+    int d, k;
+    op_data_shape(cfg, &d, &k);
+    int n_tr = cfg->data.n_train > 0 ? cfg->data.n_train : 1;
+    int n_te = cfg->data.n_test > 0 ? cfg->data.n_test : 0;
+    if (d < 1 || k < 1 || budget == 0)
+        return max_members;
+    size_t b1 = op_pack_bytes(cfg, 1, n_tr, n_te, d, k);
+    size_t b2 = op_pack_bytes(cfg, 2, n_tr, n_te, d, k);
+    if (b2 <= b1 || b1 > budget)
+        return 1;
+    size_t per = b2 - b1, m = 1 + (budget - b1) / per;
+    return m < (size_t)max_members ? (int)m : max_members;
+}
+
+long op_pack_plan(const op_job *job, const long *runs, long n,
+                  int max_members, size_t budget, long *pack_of)
+{
+    typedef struct {
+        op_config key;
+        long id;
+        int count, limit;
+    } open_pack;
+    open_pack *open = NULL;
+    int n_open = 0, cap = 0;
+    long n_packs = 0;
+    for (long i = 0; i < n; i++) {
+        op_config c;
+        op_job_config(job, runs[i], &c);
+        if (max_members <= 1 || !op_pack_packable(&c)) {
+            pack_of[i] = n_packs++;
+            continue;
+        }
+        int g = 0;
+        for (; g < n_open; g++)
+            if (op_pack_compatible(&open[g].key, &c))
+                break;
+        if (g == n_open) {
+            if (n_open == cap) {
+                int nc = cap ? 2 * cap : 16;
+                open_pack *no = realloc(open, (size_t)nc * sizeof *no);
+                if (!no) {
+                    free(open);
+                    op_error(OP_ERR_NOMEM, "pack plan of %ld runs", n);
+                    return -1;
+                }
+                open = no;
+                cap = nc;
+            }
+            open[g].key = c;
+            open[g].id = n_packs++;
+            open[g].count = 0;
+            open[g].limit = members_within(&c, max_members, budget);
+            n_open++;
+        }
+        pack_of[i] = open[g].id;
+        if (++open[g].count >= open[g].limit)
+            open[g] = open[--n_open]; /* full: the next such run opens one */
+    }
+    free(open);
+    return n_packs;
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "overparam/data.h"
 #include "overparam/pack.h"
 #include "testutil.h"
 
@@ -636,6 +637,72 @@ START_TEST(test_hook_and_stop)
 }
 END_TEST
 
+/* The job's packing: compatible runs together in list order, at most
+ * max_members, never across shapes, deterministic, and a resume's subset
+ * packs by the same rule. */
+START_TEST(test_plan)
+{
+    const char *text = "[job]\nseed = 5\n"
+                       "[data]\nsource = teacher_class\ndim = 8\nclasses = 3\n"
+                       "n_train = 50\nn_test = 20\n"
+                       "[model]\nactivation = relu\nparameterization = ntk\n"
+                       "[train]\nepochs = 5\nprecision = float64\n"
+                       "[grid]\nwidth = 4, 8, 16\nlabel_noise = 0, 0.2\n"
+                       "lr = 0.1, 0.2\nseed = 0, 1\n";
+    op_job job;
+    ck_assert_msg(op_job_load_string(&job, "t.ini", text) == OP_OK, "%s",
+                  op_error_message());
+    ck_assert_int_eq(job.n_runs, 24);
+    long runs[24], pack_of[24], again[24];
+    for (int i = 0; i < 24; i++)
+        runs[i] = i;
+    long np = op_pack_plan(&job, runs, 24, 3, 0, pack_of);
+    ck_assert_int_eq(np, 9); /* 3 widths x 8 runs in packs of 3, 3, 2 */
+    int size[24] = {0};
+    long first[24];
+    for (int i = 0; i < 24; i++) {
+        long q = pack_of[i];
+        ck_assert(q >= 0 && q < np);
+        if (size[q]++ == 0)
+            first[q] = i;
+        op_config a, b;
+        op_job_config(&job, runs[i], &a);
+        op_job_config(&job, runs[first[q]], &b);
+        ck_assert(op_pack_compatible(&a, &b));
+        ck_assert_int_eq(a.model.width, b.model.width);
+    }
+    for (long q = 0; q < np; q++) {
+        ck_assert(size[q] >= 1 && size[q] <= 3);
+        if (q > 0) /* numbered in the order of their first run */
+            ck_assert(first[q] > first[q - 1]);
+    }
+    ck_assert_int_eq(op_pack_plan(&job, runs, 24, 3, 0, again), np);
+    ck_assert(memcmp(again, pack_of, sizeof again) == 0);
+    /* one member per pack, or a budget below two members: packs of one */
+    ck_assert_int_eq(op_pack_plan(&job, runs, 24, 1, 0, again), 24);
+    op_config c0;
+    op_job_config(&job, 0, &c0);
+    int d, k;
+    op_data_shape(&c0, &d, &k);
+    size_t one = op_pack_bytes(&c0, 1, 50, 20, d, k);
+    ck_assert_int_eq(op_pack_plan(&job, runs, 24, 8, one, again), 24);
+    /* a resume: the runs still missing, packed by the same rule */
+    long missing[10];
+    for (int i = 0; i < 10; i++)
+        missing[i] = 2 * i + 1;
+    long mp = op_pack_plan(&job, missing, 10, 64, 0, again);
+    ck_assert_int_le(mp, 3);
+    for (int i = 0; i < 10; i++)
+        for (int j = 0; j < 10; j++) {
+            op_config a, b;
+            op_job_config(&job, missing[i], &a);
+            op_job_config(&job, missing[j], &b);
+            ck_assert_int_eq(again[i] == again[j], a.model.width == b.model.width);
+        }
+    op_job_free(&job);
+}
+END_TEST
+
 static Suite *pack_suite(void)
 {
     Suite *s = suite_create("pack");
@@ -647,6 +714,7 @@ static Suite *pack_suite(void)
     tcase_add_test(tc, test_block_reused);
     tcase_add_test(tc, test_refuses_bad_packs);
     tcase_add_test(tc, test_hook_and_stop);
+    tcase_add_test(tc, test_plan);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -89,6 +89,19 @@ op_status op_pack_run(op_pack *p, op_pack_member *members, int n);
 size_t op_pack_bytes(const op_config *cfg, int members, int n_tr, int n_te,
                      int d, int k);
 
+/* The job's packing (the scheduler's unit of work once it packs): runs
+ * runs[0..n) of `job`, in the order given, split into packs of runs that
+ * op_pack_compatible puts together, each of at most max_members runs and
+ * (estimated from [data] n_train/n_test) op_pack_bytes <= budget (0: no
+ * limit); unpackable runs (and max_members <= 1) make packs of one. A pack
+ * takes the runs in list order until full, so the packing depends on the
+ * job and the list only, never on ranks or timing; a resume passes the
+ * runs still missing. pack_of[i] = pack number of runs[i] (0..), numbered
+ * in the order of their first run. Returns the number of packs, -1 with
+ * OP_ERR_NOMEM. */
+long op_pack_plan(const op_job *job, const long *runs, long n,
+                  int max_members, size_t budget, long *pack_of);
+
 /* Member j of the last pack (its final parameters), or NULL. */
 op_net *op_pack_net(op_pack *p, int j);
 /* Bytes of the pack's block (kept between packs). */
