@@ -638,8 +638,8 @@ START_TEST(test_hook_and_stop)
 END_TEST
 
 /* The job's packing: compatible runs together in list order, at most
- * max_members, never across shapes, deterministic, and a resume's subset
- * packs by the same rule. */
+ * max_members, never across shapes, deterministic; any sub-list packs by
+ * the same rule. */
 START_TEST(test_plan)
 {
     const char *text = "[job]\nseed = 5\n"
@@ -686,7 +686,7 @@ START_TEST(test_plan)
     op_data_shape(&c0, &d, &k);
     size_t one = op_pack_bytes(&c0, 1, 50, 20, d, k);
     ck_assert_int_eq(op_pack_plan(&job, runs, 24, 8, one, again), 24);
-    /* a resume: the runs still missing, packed by the same rule */
+    /* a sub-list (every second run) packs by the same rule */
     long missing[10];
     for (int i = 0; i < 10; i++)
         missing[i] = 2 * i + 1;

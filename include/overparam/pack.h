@@ -101,10 +101,13 @@ size_t op_pack_bytes(const op_config *cfg, int members, int n_tr, int n_te,
  * (estimated from [data] n_train/n_test) op_pack_bytes <= budget (0: no
  * limit); unpackable runs (and max_members <= 1) make packs of one. A pack
  * takes the runs in list order until full, so the packing depends on the
- * job and the list only, never on ranks or timing; a resume passes the
- * runs still missing. pack_of[i] = pack number of runs[i] (0..), numbered
- * in the order of their first run. Returns the number of packs, -1 with
- * OP_ERR_NOMEM. */
+ * job and the list only, never on ranks or timing. A member's last bits
+ * can depend on who shares its pack (see Identity), so a job plans over
+ * ALL its runs, also on resume (and on a grid extension, over the extended
+ * job's runs), and runs every pack that has a missing member whole:
+ * results then never depend on where a job was stopped. pack_of[i] = pack
+ * number of runs[i] (0..), numbered in the order of their first run.
+ * Returns the number of packs, -1 with OP_ERR_NOMEM. */
 long op_pack_plan(const op_job *job, const long *runs, long n,
                   int max_members, size_t budget, long *pack_of);
 
