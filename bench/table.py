@@ -151,6 +151,17 @@ for prec in ("f32", "f64"):
             "%s members; flops as bench_train counts them (%.3g GFLOP per step and run); "
             "large GEMM: square n=2048, same process" % (nmem, pflops[k] / 1e9))
 
+pj = kv("pack_job.txt")
+if "speedup" in pj:
+    row("double_descent_sweep_speedup",
+        "6 jobs/double_descent.ini training, run by run ÷ packed",
+        "%.2f / %.2f s" % (float(one(pj, "single_s")), float(one(pj, "packed_s"))), "≥ 3",
+        float(one(pj, "speedup")), ge(3.0),
+        "proxy, not the issue's 2-rank job wall time (the scheduler does not pack yet): "
+        "bench_pack_job, one process, %s epochs, %s runs in %s packs (CPU time, "
+        "interleaved pack by pack); rows and curves packed vs alone: max rel diff %s"
+        % (one(pj, "epochs"), one(pj, "runs"), one(pj, "packs"), one(pj, "max_rel_diff")))
+
 bl = kv("blas.txt")
 if "generic_dgemm_gflops" in bl and "selected_dgemm_gflops" in bl:
     gg, gs = float(one(bl, "generic_dgemm_gflops")), float(one(bl, "selected_dgemm_gflops"))

@@ -677,7 +677,9 @@ long op_pack_plan(const op_job *job, const long *runs, long n,
     for (long i = 0; i < n; i++) {
         op_config c;
         op_job_config(job, runs[i], &c);
-        if (max_members <= 1 || !op_pack_packable(&c)) {
+        int w1 = c.model.depth > 0 ? c.model.width : 0;
+        if (max_members <= 1 || !op_pack_packable(&c) ||
+            w1 > OP_PACK_WIDTH_MAX) {
             pack_of[i] = n_packs++;
             continue;
         }

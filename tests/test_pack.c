@@ -653,6 +653,7 @@ START_TEST(test_plan)
     ck_assert_msg(op_job_load_string(&job, "t.ini", text) == OP_OK, "%s",
                   op_error_message());
     ck_assert_int_eq(job.n_runs, 24);
+    ck_assert_int_ge(OP_PACK_WIDTH_MAX, 16);
     long runs[24], pack_of[24], again[24];
     for (int i = 0; i < 24; i++)
         runs[i] = i;
@@ -699,6 +700,17 @@ START_TEST(test_plan)
             op_job_config(&job, missing[j], &b);
             ck_assert_int_eq(again[i] == again[j], a.model.width == b.model.width);
         }
+    op_job_free(&job);
+
+    /* past OP_PACK_WIDTH_MAX every run trains alone */
+    char wide[1024];
+    snprintf(wide, sizeof wide,
+             "[job]\nseed = 5\n[data]\nsource = gaussian\ndim = 8\n"
+             "n_train = 50\n[model]\nwidth = %d\n[grid]\nlr = 0.1, 0.2, 0.3\n",
+             OP_PACK_WIDTH_MAX + 1);
+    ck_assert_msg(op_job_load_string(&job, "w.ini", wide) == OP_OK, "%s",
+                  op_error_message());
+    ck_assert_int_eq(op_pack_plan(&job, runs, 3, 8, 0, again), 3);
     op_job_free(&job);
 }
 END_TEST

@@ -95,11 +95,19 @@ op_status op_pack_run(op_pack *p, op_pack_member *members, int n);
 size_t op_pack_bytes(const op_config *cfg, int members, int n_tr, int n_te,
                      int d, int k);
 
+/* Widest first layer the plan packs: past it one network's GEMMs already
+ * run near the BLAS's rate and a pack only adds its copies (bench_pack,
+ * bench_pack_job on jobs/double_descent.ini: pack ÷ single 1.4-1.6x at
+ * width 8, ~1.0 at 32, 0.85-0.95 at 128-512 with d = 196). */
+#define OP_PACK_WIDTH_MAX 32
+
 /* The job's packing (the scheduler's unit of work once it packs): runs
  * runs[0..n) of `job`, in the order given, split into packs of runs that
  * op_pack_compatible puts together, each of at most max_members runs and
  * (estimated from [data] n_train/n_test) op_pack_bytes <= budget (0: no
- * limit); unpackable runs (and max_members <= 1) make packs of one. A pack
+ * limit); unpackable runs, runs wider than OP_PACK_WIDTH_MAX (and
+ * max_members <= 1) make packs of one, which a job trains with
+ * op_train_run. A pack
  * takes the runs in list order until full, so the packing depends on the
  * job and the list only, never on ranks or timing. A member's last bits
  * can depend on who shares its pack (see Identity), so a job plans over
