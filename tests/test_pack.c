@@ -30,7 +30,7 @@ static op_dataset make_ds(int n, int d, int k, uint64_t seed)
     ds.label = malloc((size_t)n * sizeof(int));
     op_rng r;
     op_rng_derive(&r, seed, 99, 0, 0);
-    double T[16 * 16];
+    double *T = malloc((size_t)d * (k > 1 ? k : 1) * sizeof(double));
     for (int i = 0; i < d * (k > 1 ? k : 1); i++)
         T[i] = op_rng_normal(&r);
     for (int i = 0; i < n; i++) {
@@ -58,6 +58,7 @@ static op_dataset make_ds(int n, int d, int k, uint64_t seed)
             ds.y[(size_t)i * k + best] = 1;
         ds.label[i] = best;
     }
+    free(T);
     return ds;
 }
 
@@ -379,6 +380,50 @@ START_TEST(test_identity_shapes_and_batches)
                prec * 8, v, r);
         ck_assert_msg(r <= (prec == 8 ? 1e-12 : 1e-5), "variant %d f%d: %g", v,
                       prec * 8, r);
+    }
+    op_pack_destroy(pk);
+    op_trainer_destroy(t);
+    free_ds(&noisy, 0);
+    free_ds(&tr, 1);
+    free_ds(&te, 1);
+}
+END_TEST
+
+/* Shapes of a real sweep (double_descent.ini: n = 200, d = 196, K = 10,
+ * widths 8 and 24), where OpenBLAS may compute the pack's wider GEMMs with
+ * other kernels than a single run's (its AVX-512 cores do): the members
+ * must still agree to 1e-12 after 60 epochs of momentum SGD. */
+START_TEST(test_identity_real_shapes)
+{
+    op_dataset tr = make_ds(200, 196, 10, 71);
+    op_dataset noisy = noisy_copy(&tr, 0.2, 5);
+    op_dataset te = make_ds(100, 196, 10, 72);
+    op_layout L = make_layout(16);
+    op_trainer *t;
+    op_pack *pk;
+    ck_assert_int_eq(op_trainer_create(&t), OP_OK);
+    ck_assert_int_eq(op_pack_create(&pk), OP_OK);
+    int widths[2] = {8, 24};
+    for (int w = 0; w < 2; w++) {
+        op_config c[M];
+        op_pack_member mem[M];
+        op_result res[M];
+        memset(mem, 0, sizeof mem);
+        for (int j = 0; j < M; j++) {
+            c[j] = mk_cfg(OP_ACT_RELU, OP_PARAM_NTK, OP_LOSS_MSE, 0, 8);
+            c[j].model.width = widths[w];
+            c[j].model.depth = 1;
+            c[j].model.sigma_w2 = 2;
+            c[j].model.init_scale_last = 0.001;
+            c[j].train.lr = 0.5;
+            c[j].train.epochs = 60;
+            c[j].train.log_every = 10;
+        }
+        vary_members(c, mem, &tr, &noisy, &te, res);
+        double r = pack_vs_single(pk, t, mem, M, &L);
+        printf("pack vs single f64 n=200 d=196 k=10 width %d: max rel diff "
+               "%.3g\n", widths[w], r);
+        ck_assert_msg(r <= 1e-12, "width %d: %g", widths[w], r);
     }
     op_pack_destroy(pk);
     op_trainer_destroy(t);
@@ -722,6 +767,7 @@ static Suite *pack_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_identity_all_configs);
     tcase_add_test(tc, test_identity_shapes_and_batches);
+    tcase_add_test(tc, test_identity_real_shapes);
     tcase_add_test(tc, test_members_leave);
     tcase_add_test(tc, test_block_reused);
     tcase_add_test(tc, test_refuses_bad_packs);
