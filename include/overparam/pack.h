@@ -30,15 +30,17 @@
  * Mini-batch members draw their own row order, so their steps cannot share
  * a GEMM: they run per member (the pack still evaluates them packed).
  * Identity: packed and unpacked results agree to rounding: every
- * operation is the same, only the shared GEMMs compute more columns at
- * once, and a BLAS may pick another kernel for the wider product (OpenBLAS:
- * its small-matrix kernels on SkylakeX-class cores, the sgemm edge
- * kernels), which can change the last bit of a sum. Measured on
- * jobs/double_descent.ini (bench_pack_job, 100 epochs): float64 bitwise
- * equal with OpenBLAS's Haswell kernels, <= 5e-16 relative with its
- * Cooperlake ones; float32 (the job's default) within 2e-5 (last-bit
- * differences grown over 100 epochs). tests/test_pack.c requires
- * <= 1e-12 relative in float64 (bitwise on its small shapes).
+ * operation is the same, only the shared GEMMs compute more rows/columns
+ * at once, and a BLAS may compute an element of the wider product with
+ * another kernel (OpenBLAS 0.3.21 with one thread: dgemm with its Haswell
+ * kernels gives every element the same bits; with its AVX-512 Cooperlake
+ * kernels the forward product with fewer than 8 columns per member and the
+ * weight-gradient product differ in the last bit; sgemm's edge kernels
+ * too). tests/test_pack.c requires <= 1e-12 relative in float64 (here:
+ * bitwise on its small shapes, 2e-14 after 60 epochs at n 200, d 196 on
+ * Cooperlake, 0 on Haswell). Long chaotic runs amplify last bits:
+ * jobs/double_descent.ini's 2000 epochs (lr 0.5, momentum 0.9) end 1.5e-10
+ * apart on Cooperlake, bitwise on Haswell (bench_pack_job).
  * Memory: ONE block per pack holds every member's network (op_net blocks
  * side by side), the concatenated first-layer weights, gradients and
  * activations and the double buffers; it is kept and reused by the next
