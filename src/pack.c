@@ -6,6 +6,7 @@
 #include "overparam/pack.h"
 
 #include "overparam/data.h"
+#include "overparam/run.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -378,11 +379,11 @@ static op_status prepare(op_pack *p, op_pack_member *mem, int n, int *chunk)
         s->full = c->train.batch <= 0 || c->train.batch >= n_tr;
         for (int i = 0; i < 4; i++)
             s->m[i] = NAN;
+        /* the run's own streams, where op_train_run takes them */
         op_rng r;
-        op_rng_derive(&r, c->seed, OP_STREAM_INIT, (uint64_t)mem[j].run, 0);
+        op_run_rng(&r, c, mem[j].run, OP_RUN_STREAM_INIT, 0);
         op_net_init_params(&p->nets[j], &r);
-        op_rng_derive(&s->brng, c->seed, OP_STREAM_BATCH,
-                      (uint64_t)mem[j].run, 0);
+        op_run_rng(&s->brng, c, mem[j].run, OP_RUN_STREAM_BATCH, 0);
         s->w0slot = j;
         w0_to_slot(p, j);
         mem[j].done = 0;

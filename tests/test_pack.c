@@ -760,6 +760,75 @@ START_TEST(test_plan)
 }
 END_TEST
 
+/* Runs of a real job (configurations from op_job_config, which carry the
+ * run key its streams derive from; data from op_data_load, label noise
+ * from op_data_corrupt): a planned pack against op_train_run. */
+START_TEST(test_job_pack)
+{
+    const char *text = "[job]\nseed = 9\n"
+                       "[data]\nsource = teacher_class\ndim = 12\nclasses = 3\n"
+                       "n_train = 60\nn_test = 30\n"
+                       "[model]\nactivation = tanh\nparameterization = ntk\n"
+                       "width = 6\n"
+                       "[train]\nepochs = 25\nlog_every = 5\n"
+                       "precision = float64\n"
+                       "[grid]\nlabel_noise = 0, 0.3\nlr = 0.1, 0.2\n"
+                       "seed = 0, 1\n";
+    op_job job;
+    ck_assert_msg(op_job_load_string(&job, "t.ini", text) == OP_OK, "%s",
+                  op_error_message());
+    long runs[8], pack_of[8];
+    for (int i = 0; i < 8; i++)
+        runs[i] = i;
+    ck_assert_int_eq(op_pack_plan(&job, runs, 8, M, 0, pack_of), 2);
+    op_config c[8];
+    op_dataset tr, te, noisy[8];
+    memset(noisy, 0, sizeof noisy);
+    op_job_config(&job, 0, &c[0]);
+    ck_assert_int_eq(op_data_load(&c[0], &tr, &te), OP_OK);
+    op_pack_member mem[M];
+    op_result res[M];
+    memset(mem, 0, sizeof mem);
+    op_layout L = make_layout(8);
+    op_trainer *t;
+    op_pack *pk;
+    ck_assert_int_eq(op_trainer_create(&t), OP_OK);
+    ck_assert_int_eq(op_pack_create(&pk), OP_OK);
+    for (long q = 0; q < 2; q++) {
+        int m = 0;
+        for (int r = 0; r < 8; r++) {
+            if (pack_of[r] != q)
+                continue;
+            op_job_config(&job, r, &c[r]);
+            ck_assert(c[r].run_key != 0);
+            const op_dataset *trr = &tr;
+            if (c[r].data.label_noise > 0) {
+                ck_assert_int_eq(op_data_corrupt(&c[r], &tr, &noisy[r]), OP_OK);
+                trr = &noisy[r];
+            }
+            mem[m].cfg = &c[r];
+            mem[m].run = r;
+            mem[m].train = trr;
+            mem[m].test = &te;
+            mem[m].res = &res[m];
+            m++;
+        }
+        ck_assert_int_eq(m, M);
+        double d = pack_vs_single(pk, t, mem, m, &L);
+        printf("pack vs single, job runs (run keys, label noise): %.3g\n", d);
+        ck_assert_msg(d <= 1e-12, "pack %ld: %g", q, d);
+    }
+    for (int r = 0; r < 8; r++)
+        if (noisy[r].n)
+            op_data_free(&noisy[r]);
+    op_data_free(&tr);
+    op_data_free(&te);
+    op_pack_destroy(pk);
+    op_trainer_destroy(t);
+    op_job_free(&job);
+}
+END_TEST
+
 static Suite *pack_suite(void)
 {
     Suite *s = suite_create("pack");
@@ -773,6 +842,7 @@ static Suite *pack_suite(void)
     tcase_add_test(tc, test_refuses_bad_packs);
     tcase_add_test(tc, test_hook_and_stop);
     tcase_add_test(tc, test_plan);
+    tcase_add_test(tc, test_job_pack);
     suite_add_tcase(s, tc);
     return s;
 }

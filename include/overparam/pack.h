@@ -6,9 +6,8 @@
  * Members. Member j is an ordinary run (cfg_j, run_j, train_j, test_j,
  * layout_j, res_j) and gets exactly what op_train_run(cfg_j, run_j, ...)
  * would write into res_j (row, curves; the hook sees the same network at the
- * same epochs): same random streams (init from (seed, OP_STREAM_INIT, run,
- * 0), mini-batch order from (seed, OP_STREAM_BATCH, run, 0)), same
- * operations. Members keep their own learning rate and schedule,
+ * same epochs): the same random streams (op_run_rng: init and mini-batch
+ * order from the run's key), the same operations. Members keep their own learning rate and schedule,
  * optimizer, momentum, Adam constants, weight decay, loss, batch size,
  * epochs, stopping rule (target loss, stop at fit, divergence) and
  * log_every; a member that stops leaves the pack and the shared GEMMs shrink
