@@ -52,6 +52,14 @@ fi
 OPENBLAS_NUM_THREADS=$T BENCH_THREADS=$T $PY bench/torch_step.py > "$OUT/torch.txt" 2>"$OUT/torch.err" ||
   echo "torch_missing $(tail -n1 "$OUT/torch.err" | tr ' ' '_')" > "$OUT/torch.txt"
 
+log "2b/8 packed training: bench_pack (32 members) and its PyTorch references"
+OPENBLAS_NUM_THREADS=$T "$BUILD/bench/bench_pack" 32 > "$OUT/pack.txt" || log "bench_pack failed"
+OMP_WAIT_POLICY=passive OPENBLAS_NUM_THREADS=$T BENCH_THREADS=$T $PY bench/torch_pack.py 32 > "$OUT/torch_pack.txt" 2>"$OUT/torch_pack.err" ||
+  echo "torch_missing $(tail -n1 "$OUT/torch_pack.err" | tr ' ' '_')" > "$OUT/torch_pack.txt"
+# the double-descent job's training phase, run by run and in its packs
+# (one process, 300 of its 2000 epochs: the scheduler does not pack yet)
+OPENBLAS_NUM_THREADS=1 "$BUILD/bench/bench_pack_job" jobs/double_descent.ini 300 > "$OUT/pack_job.txt" 2> "$OUT/pack_job.err" || true
+
 sweep() { # name job
   log "sweep $1: $MPIRUN -np $NP $BUILD/overparam run $2"
   t0=$(date +%s.%N)

@@ -76,8 +76,10 @@ long op_net_param_count(const op_model_cfg *m, int d_in, int d_out)
     return total - train_off;
 }
 
-op_status op_net_setup(op_net *net, const op_model_cfg *m, int d_in,
-                       int d_out, int precision, int batch_max, int opt_slots)
+/* Validates the shape and fills every field but the block pointers. */
+static op_status net_shape(op_net *net, const op_model_cfg *m, int d_in,
+                           int d_out, int precision, int batch_max,
+                           int opt_slots)
 {
     if (m->depth < 0 || m->depth > OP_NET_LAYERS_MAX - 1)
         return op_error(OP_ERR_INPUT, "network depth %d outside [0, %d]",
@@ -91,12 +93,6 @@ op_status op_net_setup(op_net *net, const op_model_cfg *m, int d_in,
         return op_error(OP_ERR_INPUT, "precision %d is not 4 or 8", precision);
     if (opt_slots < 0 || opt_slots > 2)
         return op_error(OP_ERR_INTERNAL, "opt_slots %d", opt_slots);
-
-    void *block = net->block;
-    size_t capacity = net->capacity;
-    memset(net, 0, sizeof *net);
-    net->block = block;
-    net->capacity = capacity;
 
     net->d_in = d_in;
     net->d_out = d_out;
@@ -135,50 +131,81 @@ op_status op_net_setup(op_net *net, const op_model_cfg *m, int d_in,
         }
     }
 
-    /* Carve the block: first pass sizes it (base NULL), second assigns. */
-    size_t es = (size_t)precision, B = (size_t)batch_max;
-    for (int pass = 0; pass < 2; pass++) {
-        char *base = pass ? net->block : NULL;
-        size_t off = 0;
+    return OP_OK;
+}
+
+/* Points the arrays into the block at `base` (NULL: sizes only); returns
+ * the block's size in bytes. */
+static size_t net_carve(op_net *net, char *base)
+{
+    size_t es = (size_t)net->precision, B = (size_t)net->batch_max;
+    int L = net->depth;
+    size_t off = 0;
 #define CARVE(ptr, count)                                                     \
     do {                                                                      \
         ptr = base ? base + off : NULL;                                       \
         off = align_up(off + (size_t)(count) * es);                           \
     } while (0)
-        CARVE(net->params, net->n_total);
-        CARVE(net->grads, net->n_train);
-        CARVE(net->opt1, opt_slots >= 1 ? net->n_train : 0);
-        CARVE(net->opt2, opt_slots >= 2 ? net->n_train : 0);
-        CARVE(net->ones, B);
-        for (int l = 0; l <= L; l++) {
-            CARVE(net->a[l], B * net->dims[l]);
-            /* Only erf and the output layer keep h (see net.h). */
-            int keep_h = l == L || m->activation == OP_ACT_ERF;
-            CARVE(net->h[l], keep_h ? B * net->dims[l + 1] : 0);
-            if (!keep_h)
-                net->h[l] = NULL;
-            CARVE(net->d[l], B * net->dims[l + 1]);
-        }
-        CARVE(net->dx, B * d_in);
-#undef CARVE
-        if (pass == 0) {
-            net->block_bytes = off;
-            if (off > net->capacity) {
-                /* Too small: replace. A fitting block is kept as is, so the
-                 * next run of the same (or a smaller) shape touches no new
-                 * pages. */
-                free(net->block);
-                net->block = NULL;
-                net->capacity = 0;
-                void *p = NULL;
-                if (posix_memalign(&p, NET_ALIGN, off) != 0)
-                    return op_error(OP_ERR_NOMEM,
-                                    "network block of %zu bytes refused", off);
-                net->block = p;
-                net->capacity = off;
-            }
-        }
+    CARVE(net->params, net->n_total);
+    CARVE(net->grads, net->n_train);
+    CARVE(net->opt1, net->opt_slots >= 1 ? net->n_train : 0);
+    CARVE(net->opt2, net->opt_slots >= 2 ? net->n_train : 0);
+    CARVE(net->ones, B);
+    for (int l = 0; l <= L; l++) {
+        CARVE(net->a[l], B * net->dims[l]);
+        /* Only erf and the output layer keep h (see net.h). */
+        int keep_h = l == L || net->act == OP_ACT_ERF;
+        CARVE(net->h[l], keep_h ? B * net->dims[l + 1] : 0);
+        if (!keep_h)
+            net->h[l] = NULL;
+        CARVE(net->d[l], B * net->dims[l + 1]);
     }
+    CARVE(net->dx, B * net->d_in);
+#undef CARVE
+    return off;
+}
+
+size_t op_net_block_bytes(const op_model_cfg *m, int d_in, int d_out,
+                          int precision, int batch_max, int opt_slots)
+{
+    op_net tmp;
+    memset(&tmp, 0, sizeof tmp);
+    if (net_shape(&tmp, m, d_in, d_out, precision, batch_max, opt_slots) !=
+        OP_OK)
+        return 0;
+    return net_carve(&tmp, NULL);
+}
+
+op_status op_net_setup(op_net *net, const op_model_cfg *m, int d_in,
+                       int d_out, int precision, int batch_max, int opt_slots)
+{
+    void *block = net->block;
+    size_t capacity = net->capacity;
+    memset(net, 0, sizeof *net);
+    net->block = block;
+    net->capacity = capacity;
+    op_status st = net_shape(net, m, d_in, d_out, precision, batch_max,
+                             opt_slots);
+    if (st != OP_OK)
+        return st;
+
+    size_t off = net_carve(net, NULL);
+    net->block_bytes = off;
+    if (off > net->capacity) {
+        /* Too small: replace. A fitting block is kept as is, so the next
+         * run of the same (or a smaller) shape touches no new pages. */
+        free(net->block);
+        net->block = NULL;
+        net->capacity = 0;
+        void *p = NULL;
+        if (posix_memalign(&p, NET_ALIGN, off) != 0)
+            return op_error(OP_ERR_NOMEM, "network block of %zu bytes refused",
+                            off);
+        net->block = p;
+        net->capacity = off;
+    }
+    net_carve(net, net->block);
+    size_t B = (size_t)batch_max;
     if (precision == 4)
         for (size_t i = 0; i < B; i++)
             ((float *)net->ones)[i] = 1.0f;
@@ -226,15 +253,41 @@ void op_net_backward_sgd(op_net *net, const double *gout, int n, double lr,
     DISPATCH(net, velocity_step, net, lr, wd);
 }
 
+void op_net_forward_after0(op_net *net, const void *h0, long ld, int n,
+                           double *out)
+{
+    DISPATCH(net, forward_after0, net, h0, ld, n, out);
+}
+
+void op_net_backward_skip0(op_net *net, const double *gout, int n,
+                           int accumulate)
+{
+    DISPATCH(net, set_gout, net, gout, 0, n);
+    DISPATCH(net, backward, net, n,
+             NI_PARAMS | NI_SKIP_W0 | (accumulate ? NI_ACCUMULATE : 0), 0.0);
+}
+
 void op_net_sgd_step(op_net *net, double lr, double momentum, double wd)
 {
-    DISPATCH(net, sgd_step, net, lr, momentum, wd);
+    DISPATCH(net, sgd_step, net, lr, momentum, wd, NULL, NULL);
+}
+
+void op_net_sgd_step_w0(op_net *net, double lr, double momentum, double wd,
+                        void *w0, const void *g0)
+{
+    DISPATCH(net, sgd_step, net, lr, momentum, wd, w0, g0);
+}
+
+void op_net_adam_step_w0(op_net *net, double lr, double beta1, double beta2,
+                         double eps, double wd, void *w0, const void *g0)
+{
+    DISPATCH(net, adam_step, net, lr, beta1, beta2, eps, wd, w0, g0);
 }
 
 void op_net_adam_step(op_net *net, double lr, double beta1, double beta2,
                       double eps, double wd)
 {
-    DISPATCH(net, adam_step, net, lr, beta1, beta2, eps, wd);
+    DISPATCH(net, adam_step, net, lr, beta1, beta2, eps, wd, NULL, NULL);
 }
 
 void op_net_predict(op_net *net, const double *x, long n, double *out)

@@ -18,7 +18,8 @@ enum {
     NI_INPUT = 2,      /* dLoss/dx into dx */
     NI_ACCUMULATE = 4, /* add into grads instead of overwriting */
     NI_DELTAS = 8,     /* only the per-layer deltas (Jacobian rows) */
-    NI_VELOCITY = 16   /* gradients into opt1 as v = mu v + g (fused SGD) */
+    NI_VELOCITY = 16,  /* gradients into opt1 as v = mu v + g (fused SGD) */
+    NI_SKIP_W0 = 32    /* no layer-0 weight gradient (a pack computes it) */
 };
 #endif
 
@@ -141,10 +142,11 @@ static const REAL *FN(layer_in)(const op_net *net, int l)
     return l == 0 ? (const REAL *)net->in : (const REAL *)net->a[l];
 }
 
+static void FN(forward_layers)(op_net *net, int l0, int n, double *out);
+
 static void FN(forward)(op_net *net, const double *x, const int *rows, int n,
                         double *out)
 {
-    const REAL *p = net->params;
     int d_in = net->d_in;
     REAL *a0 = net->a[0];
     if (!rows && sizeof(REAL) == sizeof(double)) {
@@ -162,7 +164,15 @@ static void FN(forward)(op_net *net, const double *x, const int *rows, int n,
                                a0 + (size_t)i * d_in, d_in);
         net->in = a0;
     }
-    for (int l = 0; l < net->n_layers; l++) {
+    FN(forward_layers)(net, 0, n, out);
+}
+
+/* Layers l0..L of the forward pass over n rows, the input of layer l0 in
+ * place (l0 = 0: net->in; l0 > 0: a_l0), then f as double into out. */
+static void FN(forward_layers)(op_net *net, int l0, int n, double *out)
+{
+    const REAL *p = net->params;
+    for (int l = l0; l < net->n_layers; l++) {
         int fi = net->dims[l], fo = net->dims[l + 1];
         int last = l + 1 == net->n_layers;
         /* The GEMM writes straight into a_{l+1} and the activation runs in
@@ -197,6 +207,30 @@ static void FN(forward)(op_net *net, const double *x, const int *rows, int n,
         for (long i = 0; i < count; i++)
             out[i] = (double)f[i];
     }
+}
+
+/* Forward from a layer-0 pre-activation computed elsewhere (a pack's shared
+ * first-layer GEMM): h0[n][ld] holds wmul_0 x W_0^T + bmul_0 b_0 (the
+ * first dims[1] columns of each row); it is copied where forward's own GEMM
+ * would have written it and the same activation and later layers follow. */
+static void FN(forward_after0)(op_net *net, const REAL *h0, long ld, int n,
+                               double *out)
+{
+    int fo = net->dims[1];
+    int last = net->n_layers == 1;
+    int keep_h = last || net->act == OP_ACT_ERF;
+    REAL *h = keep_h ? net->h[0] : net->a[1];
+    for (int i = 0; i < n; i++)
+        memcpy(h + (size_t)i * fo, h0 + (size_t)i * ld,
+               (size_t)fo * sizeof(REAL));
+    net->in = net->a[0]; /* not read: layer 0's weight gradient is the pack's */
+    if (!last) {
+        if (keep_h)
+            FN(activate_erf)(h, net->a[1], (long)n * fo);
+        else
+            FN(activate_inplace)(net->act, h, (long)n * fo);
+    }
+    FN(forward_layers)(net, 1, n, out);
 }
 
 /* Sets the output delta d_L from gout[n][d_out] (double), or to the unit
@@ -237,9 +271,10 @@ static void FN(backward)(op_net *net, int n, int flags, double mu)
         const REAL *delta = net->d[l];
         int trained = l > 0 || !net->freeze_first;
         if ((flags & NI_PARAMS) && trained) {
-            GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, fo, fi, n,
-                 (REAL)net->wmul[l], delta, fo, FN(layer_in)(net, l), fi,
-                 beta, g + (net->w_off[l] - net->train_off), fi);
+            if (l > 0 || !(flags & NI_SKIP_W0))
+                GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, fo, fi, n,
+                     (REAL)net->wmul[l], delta, fo, FN(layer_in)(net, l), fi,
+                     beta, g + (net->w_off[l] - net->train_off), fi);
             if (net->has_bias)
                 GEMV(CblasRowMajor, CblasTrans, n, fo, (REAL)net->bmul[l],
                      delta, fo, net->ones, 1, beta,
@@ -342,12 +377,27 @@ static void FN(sgd_sweep)(REAL *restrict p, REAL *restrict v,
     }
 }
 
-static void FN(sgd_step)(op_net *net, double lr, double momentum, double wd)
+/* Trainable elements whose weights live at w0/g0 instead (a pack's
+ * concatenated first layer): layer 0's W, the first trainable ones. */
+static long FN(n_w0)(const op_net *net, const void *w0)
+{
+    return w0 && !net->freeze_first ? (long)net->dims[1] * net->dims[0] : 0;
+}
+
+/* The step, with layer 0's W (n0 elements) at w0/g0 when n0 > 0: element
+ * by element the same operations, so splitting the sweep changes nothing. */
+static void FN(sgd_step)(op_net *net, double lr, double momentum, double wd,
+                         REAL *w0, const REAL *g0)
 {
     int mom = momentum != 0 && net->opt_slots >= 1;
-    FN(sgd_sweep)((REAL *)net->params + net->train_off,
-                  mom ? (REAL *)net->opt1 : NULL, net->grads, (REAL)lr,
-                  (REAL)momentum, (REAL)wd, net->n_train);
+    REAL *p = (REAL *)net->params + net->train_off;
+    REAL *v = mom ? (REAL *)net->opt1 : NULL;
+    const REAL *g = net->grads;
+    long n0 = FN(n_w0)(net, w0);
+    if (n0)
+        FN(sgd_sweep)(w0, v, g0, (REAL)lr, (REAL)momentum, (REAL)wd, n0);
+    FN(sgd_sweep)(p + n0, v ? v + n0 : NULL, g + n0, (REAL)lr,
+                  (REAL)momentum, (REAL)wd, net->n_train - n0);
     net->step++;
 }
 
@@ -361,8 +411,19 @@ static void FN(velocity_step)(op_net *net, double lr, double wd)
     net->step++;
 }
 
+static void FN(adam_sweep)(REAL *p, const REAL *g, REAL *m, REAL *v, long n,
+                           REAL step, REAL reps, REAL rb1, REAL rb2, REAL rwd)
+{
+    for (long i = 0; i < n; i++) {
+        REAL gi = g[i] + rwd * p[i];
+        m[i] = rb1 * m[i] + ((REAL)1 - rb1) * gi;
+        v[i] = rb2 * v[i] + ((REAL)1 - rb2) * gi * gi;
+        p[i] -= step * m[i] / (R_SQRT(v[i]) + reps);
+    }
+}
+
 static void FN(adam_step)(op_net *net, double lr, double b1, double b2,
-                          double eps, double wd)
+                          double eps, double wd, REAL *w0, const REAL *g0)
 {
     REAL *p = (REAL *)net->params + net->train_off;
     REAL *g = net->grads, *m = net->opt1, *v = net->opt2;
@@ -371,13 +432,11 @@ static void FN(adam_step)(op_net *net, double lr, double b1, double b2,
     double c1 = 1.0 - pow(b1, (double)t), c2 = 1.0 - pow(b2, (double)t);
     REAL step = (REAL)(lr * sqrt(c2) / c1), reps = (REAL)(eps * sqrt(c2));
     REAL rb1 = (REAL)b1, rb2 = (REAL)b2, rwd = (REAL)wd;
-    long n = net->n_train;
-    for (long i = 0; i < n; i++) {
-        REAL gi = g[i] + rwd * p[i];
-        m[i] = rb1 * m[i] + ((REAL)1 - rb1) * gi;
-        v[i] = rb2 * v[i] + ((REAL)1 - rb2) * gi * gi;
-        p[i] -= step * m[i] / (R_SQRT(v[i]) + reps);
-    }
+    long n0 = FN(n_w0)(net, w0);
+    if (n0)
+        FN(adam_sweep)(w0, g0, m, v, n0, step, reps, rb1, rb2, rwd);
+    FN(adam_sweep)(p + n0, g + n0, m + n0, v + n0, net->n_train - n0, step,
+                   reps, rb1, rb2, rwd);
 }
 
 static void FN(to_double)(const void *src, double *dst, long n)

@@ -109,7 +109,7 @@ double op_train_loss(op_loss loss, const double *f, const double *y, long n,
 }
 
 /* Fraction of labeled samples classified right; NaN without labels. */
-static double train_accuracy(const double *f, const op_dataset *ds)
+double op_train_accuracy(const double *f, const op_dataset *ds)
 {
     long right = 0, labeled = 0;
     int k = ds->k;
@@ -197,13 +197,45 @@ static void eval_set(const run_ctx *rc, op_net *nets, const op_dataset *ds,
     }
 }
 
-static void optimizer_step(op_net *net, const op_train_cfg *tc, double lr)
+void op_train_step_w0(op_net *net, const op_train_cfg *tc, double lr,
+                      void *w0, const void *g0)
 {
     if (tc->optimizer == OP_OPT_ADAM)
-        op_net_adam_step(net, lr, tc->beta1, tc->beta2, tc->adam_eps,
-                         tc->weight_decay);
+        op_net_adam_step_w0(net, lr, tc->beta1, tc->beta2, tc->adam_eps,
+                            tc->weight_decay, w0, g0);
     else
-        op_net_sgd_step(net, lr, tc->momentum, tc->weight_decay);
+        op_net_sgd_step_w0(net, lr, tc->momentum, tc->weight_decay, w0, g0);
+}
+
+void op_train_step(op_net *net, const op_train_cfg *tc, double lr)
+{
+    op_train_step_w0(net, tc, lr, NULL, NULL);
+}
+
+void op_train_batch(op_net *net, const op_train_cfg *tc,
+                    const op_dataset *tr, const int *rows, int c,
+                    const double *f0, double lr, double *f, double *g)
+{
+    int k = tr->k;
+    op_net_forward(net, tr->x, rows, c, f);
+    /* Batch targets (and f0) gathered by the same rows. */
+    for (int i = 0; i < c; i++) {
+        double *fi = f + (size_t)i * k;
+        const double *yi = tr->y + (size_t)rows[i] * k;
+        if (f0) {
+            const double *f0i = f0 + (size_t)rows[i] * k;
+            for (int o = 0; o < k; o++)
+                fi[o] -= f0i[o];
+        }
+        op_train_loss(tc->loss, fi, yi, 1, k, 1.0 / c, g + (size_t)i * k);
+    }
+    if (tc->optimizer == OP_OPT_ADAM) {
+        op_net_backward(net, g, c, 0);
+        op_train_step(net, tc, lr);
+    } else {
+        /* SGD: gradient GEMMs write the velocity directly */
+        op_net_backward_sgd(net, g, c, lr, tc->momentum, tc->weight_decay);
+    }
 }
 
 /* One epoch of mini-batches for every member, in a fresh shuffled order. */
@@ -218,39 +250,18 @@ static int minibatch_epoch(const run_ctx *rc, op_trainer *t, op_rng *brng,
     for (long s = 0; s < tr->n; s += b) {
         int c = (int)(tr->n - s < b ? tr->n - s : b);
         const int *rows = t->perm + s;
-        for (int e = 0; e < rc->members; e++) {
-            op_net *net = &t->nets[e];
-            op_net_forward(net, tr->x, rows, c, rc->fmem);
-            /* Batch targets (and f0) gathered by the same rows. */
-            for (int i = 0; i < c; i++) {
-                double *fi = rc->fmem + (size_t)i * k;
-                const double *yi = tr->y + (size_t)rows[i] * k;
-                if (rc->f0) {
-                    const double *f0 =
-                        rc->f0 + ((size_t)e * (tr->n + (rc->test ? rc->test->n : 0)) +
-                                  (size_t)rows[i]) * k;
-                    for (int o = 0; o < k; o++)
-                        fi[o] -= f0[o];
-                }
-                op_train_loss(tc->loss, fi, yi, 1, k, 1.0 / c,
-                              rc->gout + (size_t)i * k);
-            }
-            if (tc->optimizer == OP_OPT_ADAM) {
-                op_net_backward(net, rc->gout, c, 0);
-                optimizer_step(net, tc, lr);
-            } else {
-                /* SGD: gradient GEMMs write the velocity directly */
-                op_net_backward_sgd(net, rc->gout, c, lr, tc->momentum,
-                                    tc->weight_decay);
-            }
-        }
+        for (int e = 0; e < rc->members; e++)
+            op_train_batch(&t->nets[e], tc, tr, rows, c,
+                           rc->f0 ? rc->f0 + (size_t)e * (tr->n + (rc->test ? rc->test->n : 0)) * k
+                                  : NULL,
+                           lr, rc->fmem, rc->gout);
         if (t->poll && t->poll(t->poll_ctx))
             return 1;
     }
     return 0;
 }
 
-static void log_point(const op_layout *layout, op_result *res, int slot,
+void op_train_log_point(const op_layout *layout, op_result *res, int slot,
                       int epoch, const double m[4])
 {
     if (!layout || slot >= layout->n_log)
@@ -262,15 +273,12 @@ static void log_point(const op_layout *layout, op_result *res, int slot,
     op_result_field(res, layout, OP_F_TEST_ACC)[slot] = m[3];
 }
 
-/* Sizes and carves the trainer's buffers and networks for this run. */
-static op_status prepare(op_trainer *t, run_ctx *rc, int d_in)
+int op_train_chunk(const op_config *cfg, int n_tr, int n_te, int d_in, int k,
+                   int *batch_max)
 {
-    const op_config *cfg = rc->cfg;
     const op_model_cfg *m = &cfg->model;
     const op_train_cfg *tc = &cfg->train;
-    int n_tr = rc->train->n, n_te = rc->test ? rc->test->n : 0, k = rc->k;
     int es = tc->precision == 8 ? 8 : 4;
-
     /* Chunk: activation rows (a, h, d per layer + input) within budget. */
     double per_row = (double)es * (2.0 * d_in + 3.0 * m->width * m->depth +
                                    2.0 * m->width + 3.0 * k);
@@ -280,11 +288,70 @@ static op_status prepare(op_trainer *t, run_ctx *rc, int d_in)
         chunk = TRAIN_CHUNK_MIN;
     if (chunk > nmax)
         chunk = nmax;
+    int full = tc->batch <= 0 || tc->batch >= n_tr;
+    if (batch_max) {
+        *batch_max = (int)chunk;
+        if (!full && tc->batch > *batch_max)
+            *batch_max = tc->batch;
+    }
+    return (int)chunk;
+}
+
+int op_train_opt_slots(const op_train_cfg *tc)
+{
+    return tc->optimizer == OP_OPT_ADAM ? 2 : tc->momentum != 0 ? 1 : 0;
+}
+
+double op_train_epoch_lr(const op_train_cfg *tc, int epoch)
+{
+    double lr = tc->lr;
+    if (tc->lr_step > 0)
+        lr *= pow(tc->lr_decay, (double)(epoch / tc->lr_step));
+    return lr;
+}
+
+int op_train_stops(const op_train_cfg *tc, int epoch, const double m[4])
+{
+    return !isfinite(m[0]) || epoch >= tc->epochs ||
+           (tc->target_loss > 0 && m[0] <= tc->target_loss) ||
+           (tc->stop_at_fit && m[2] == 1.0);
+}
+
+int op_train_logs(const op_train_cfg *tc, int epoch, int stop)
+{
+    return stop || epoch == 0 ||
+           (tc->log_every > 0 && epoch % tc->log_every == 0);
+}
+
+op_status op_train_check(const op_config *cfg, long run,
+                         const op_dataset *train, const op_dataset *test)
+{
+    const op_train_cfg *tc = &cfg->train;
+    if (!train || train->n < 1 || train->d < 1 || train->k < 1)
+        return op_error(OP_ERR_INPUT, "run %ld: empty training set", run);
+    if (test && test->n > 0 && (test->d != train->d || test->k != train->k))
+        return op_error(OP_ERR_INPUT,
+                        "run %ld: test set shape %dx%d differs from train %dx%d",
+                        run, test->d, test->k, train->d, train->k);
+    if (tc->loss == OP_LOSS_XENT && train->k < 2)
+        return op_error(OP_ERR_INPUT,
+                        "run %ld: cross-entropy needs k >= 2 outputs (k = %d)",
+                        run, train->k);
+    return OP_OK;
+}
+
+/* Sizes and carves the trainer's buffers and networks for this run. */
+static op_status prepare(op_trainer *t, run_ctx *rc, int d_in)
+{
+    const op_config *cfg = rc->cfg;
+    const op_model_cfg *m = &cfg->model;
+    const op_train_cfg *tc = &cfg->train;
+    int n_tr = rc->train->n, n_te = rc->test ? rc->test->n : 0, k = rc->k;
+    int es = tc->precision == 8 ? 8 : 4;
+
     rc->full = tc->batch <= 0 || tc->batch >= n_tr;
-    int batch_max = (int)chunk;
-    if (!rc->full && tc->batch > batch_max)
-        batch_max = tc->batch;
-    rc->chunk = (int)chunk;
+    int batch_max;
+    rc->chunk = op_train_chunk(cfg, n_tr, n_te, d_in, k, &batch_max);
 
     /* Networks: grow the array, keep existing blocks for reuse. */
     if (t->n_nets < rc->members) {
@@ -296,9 +363,7 @@ static op_status prepare(op_trainer *t, run_ctx *rc, int d_in)
         t->nets = nn;
         t->n_nets = rc->members;
     }
-    int opt_slots = tc->optimizer == OP_OPT_ADAM ? 2
-                    : tc->momentum != 0          ? 1
-                                                 : 0;
+    int opt_slots = op_train_opt_slots(tc);
     t->members = 0; /* no valid network until setup succeeds */
     for (int e = 0; e < rc->members; e++) {
         op_status st = op_net_setup(&t->nets[e], m, d_in, k, es, batch_max,
@@ -341,16 +406,9 @@ op_status op_train_run(op_trainer *t, const op_config *cfg, long run,
 {
     double t_start = now_seconds();
     const op_train_cfg *tc = &cfg->train;
-    if (!train || train->n < 1 || train->d < 1 || train->k < 1)
-        return op_error(OP_ERR_INPUT, "run %ld: empty training set", run);
-    if (test && test->n > 0 && (test->d != train->d || test->k != train->k))
-        return op_error(OP_ERR_INPUT,
-                        "run %ld: test set shape %dx%d differs from train %dx%d",
-                        run, test->d, test->k, train->d, train->k);
-    if (tc->loss == OP_LOSS_XENT && train->k < 2)
-        return op_error(OP_ERR_INPUT,
-                        "run %ld: cross-entropy needs k >= 2 outputs (k = %d)",
-                        run, train->k);
+    op_status st = op_train_check(cfg, run, train, test);
+    if (st != OP_OK)
+        return st;
 
     run_ctx rc = {0};
     rc.cfg = cfg;
@@ -358,7 +416,7 @@ op_status op_train_run(op_trainer *t, const op_config *cfg, long run,
     rc.test = test && test->n > 0 ? test : NULL;
     rc.k = train->k;
     rc.members = tc->ensemble > 1 ? tc->ensemble : 1;
-    op_status st = prepare(t, &rc, train->d);
+    st = prepare(t, &rc, train->d);
     if (st != OP_OK)
         return st;
 
@@ -388,21 +446,19 @@ op_status op_train_run(op_trainer *t, const op_config *cfg, long run,
         eval_set(&rc, t->nets, train, 0, rc.ftrain, grad);
         m[0] = op_train_loss(tc->loss, rc.ftrain, train->y, n_tr, k,
                              1.0 / n_tr, NULL);
-        m[2] = train_accuracy(rc.ftrain, train);
+        m[2] = op_train_accuracy(rc.ftrain, train);
         diverged = !isfinite(m[0]);
         if (m[2] == 1.0 && fit_epoch < 0)
             fit_epoch = epoch;
-        int stop = diverged || epoch >= tc->epochs ||
-                   (tc->target_loss > 0 && m[0] <= tc->target_loss) ||
-                   (tc->stop_at_fit && m[2] == 1.0);
-        if (stop || epoch == 0 || (tc->log_every > 0 && epoch % tc->log_every == 0)) {
+        int stop = op_train_stops(tc, epoch, m);
+        if (op_train_logs(tc, epoch, stop)) {
             if (rc.test) {
                 eval_set(&rc, t->nets, rc.test, n_tr, rc.ftest, 0);
                 m[1] = op_train_loss(tc->loss, rc.ftest, rc.test->y,
                                      rc.test->n, k, 1.0 / rc.test->n, NULL);
-                m[3] = train_accuracy(rc.ftest, rc.test);
+                m[3] = op_train_accuracy(rc.ftest, rc.test);
             }
-            log_point(layout, res, slot, epoch, m);
+            op_train_log_point(layout, res, slot, epoch, m);
             if (t->hook) {
                 st = t->hook(t->hook_ctx, cfg, run, &t->nets[0], epoch, slot);
                 if (st != OP_OK)
@@ -412,13 +468,11 @@ op_status op_train_run(op_trainer *t, const op_config *cfg, long run,
         }
         if (stop)
             break;
-        double lr = tc->lr;
-        if (tc->lr_step > 0)
-            lr *= pow(tc->lr_decay, (double)(epoch / tc->lr_step));
+        double lr = op_train_epoch_lr(tc, epoch);
         int abandon = 0;
         if (rc.full) {
             for (int e = 0; e < rc.members; e++)
-                optimizer_step(&t->nets[e], tc, lr);
+                op_train_step(&t->nets[e], tc, lr);
             abandon = t->poll && t->poll(t->poll_ctx);
         } else {
             abandon = minibatch_epoch(&rc, t, &brng, lr);

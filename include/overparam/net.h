@@ -111,6 +111,33 @@ void op_net_backward(op_net *net, const double *gout, int n, int accumulate);
 void op_net_backward_sgd(op_net *net, const double *gout, int n, double lr,
                          double momentum, double wd);
 
+/* For packs (pack.h), which compute the first layer of many networks as
+ * one GEMM. op_net_block_bytes: the block op_net_setup would allocate for
+ * this shape (0 for a bad shape); a caller that sets net->block/capacity to
+ * a region that large before op_net_setup keeps the network there (and
+ * must not call op_net_free). op_net_forward_after0: op_net_forward of n
+ * rows given layer 0's pre-activation h0[n][ld] (REAL, its first dims[1]
+ * columns = wmul_0 x W_0^T + bmul_0 b_0, computed exactly as forward would);
+ * op_net_backward_skip0: op_net_backward without the layer-0 weight
+ * gradient (its rows of grads are left alone; the bias gradient is made),
+ * leaving dLoss/dh_0 in d[0] when the first layer is trained. */
+size_t op_net_block_bytes(const op_model_cfg *m, int d_in, int d_out,
+                          int precision, int batch_max, int opt_slots);
+void op_net_forward_after0(op_net *net, const void *h0, long ld, int n,
+                           double *out);
+void op_net_backward_skip0(op_net *net, const double *gout, int n,
+                           int accumulate);
+/* op_net_sgd_step / op_net_adam_step with layer 0's weights W_0 and their
+ * gradient (the first dims[1]*dims[0] trainable elements, when the first
+ * layer is trained) read and written at w0 / g0 (REAL [dims[1]][dims[0]])
+ * instead of params / grads: a pack keeps them in its concatenated first
+ * layer. Element by element the same operations; w0 == NULL: the plain
+ * step. W_0 in params is left as it was. */
+void op_net_sgd_step_w0(op_net *net, double lr, double momentum, double wd,
+                        void *w0, const void *g0);
+void op_net_adam_step_w0(op_net *net, double lr, double beta1, double beta2,
+                         double eps, double wd, void *w0, const void *g0);
+
 /* Optimizer steps on the trainable parameters, gradient g plus weight
  * decay wd*p (L2, coupled).
  * SGD (PyTorch convention): v = mu v + g; p -= lr v (mu = 0: no buffer).

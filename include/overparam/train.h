@@ -79,6 +79,41 @@ op_status op_train_run(op_trainer *t, const op_config *cfg, long run,
 double op_train_loss(op_loss loss, const double *f, const double *y, long n,
                      int k, double scale, double *grad);
 
+/* The pieces of op_train_run that a pack (pack.h) runs for each of its
+ * members, so the packed and the single-run paths share one definition:
+ * op_train_check: the input checks of op_train_run (OP_ERR_INPUT, message);
+ * op_train_chunk: rows per evaluation chunk of the run (full-batch
+ *   gradients are summed over chunks of this size), *batch_max (if not
+ *   NULL) the network rows it needs; depends on shapes only;
+ * op_train_opt_slots: optimizer vectors (op_net_setup's opt_slots);
+ * op_train_accuracy: the accuracy defined above (NaN without labels);
+ * op_train_epoch_lr: the learning rate of the step after `epoch`;
+ * op_train_stops: whether the run ends after the metrics of `epoch`
+ *   (m = train loss, test loss, train acc, test acc; a non-finite train
+ *   loss is divergence); op_train_logs: whether `epoch` is a curve point;
+ * op_train_log_point: writes curve slot `slot` (dropped past n_log);
+ * op_train_step: the optimizer step on the gradient in net->grads
+ *   (op_train_step_w0: with W_0 and its gradient at w0/g0, net.h);
+ * op_train_batch: one mini-batch step on rows[0..c) of tr (f0: the member's
+ *   initial outputs [n][k] to center by, or NULL), f and g scratch [c][k]. */
+op_status op_train_check(const op_config *cfg, long run,
+                         const op_dataset *train, const op_dataset *test);
+int op_train_chunk(const op_config *cfg, int n_tr, int n_te, int d_in, int k,
+                   int *batch_max);
+int op_train_opt_slots(const op_train_cfg *tc);
+double op_train_accuracy(const double *f, const op_dataset *ds);
+double op_train_epoch_lr(const op_train_cfg *tc, int epoch);
+int op_train_stops(const op_train_cfg *tc, int epoch, const double m[4]);
+int op_train_logs(const op_train_cfg *tc, int epoch, int stop);
+void op_train_log_point(const op_layout *layout, op_result *res, int slot,
+                        int epoch, const double m[4]);
+void op_train_step(op_net *net, const op_train_cfg *tc, double lr);
+void op_train_step_w0(op_net *net, const op_train_cfg *tc, double lr,
+                      void *w0, const void *g0); /* see op_net_sgd_step_w0 */
+void op_train_batch(op_net *net, const op_train_cfg *tc,
+                    const op_dataset *tr, const int *rows, int c,
+                    const double *f0, double lr, double *f, double *g);
+
 /* Relative cost of a run for the scheduler: trainable parameters x
  * training samples x epochs x ensemble members. */
 double op_train_cost(const op_config *cfg, int n_train, int d_in, int d_out);
