@@ -1452,8 +1452,6 @@ void op_job_config(const op_job *job, long run, op_config *cfg)
         store_scalar(&op_keys[ax->key], cfg, ax->values[run % ax->n]);
         run /= ax->n;
     }
-    uint64_t key = op_job_stream_key(cfg);
-    cfg->run_key = key ? key : 1;
 }
 
 int op_job_axis_find(const op_job *job, const char *name)

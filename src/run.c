@@ -21,9 +21,9 @@ void op_run_rng(op_rng *r, const op_config *cfg, long run, op_run_stream which,
 {
     static const uint64_t purpose[] = {OP_STREAM_INIT, OP_STREAM_BATCH,
                                        OP_STREAM_MEASURE};
-    /* A job's run: its configuration, not its place in the run order. */
-    uint64_t key = cfg->run_key ? cfg->run_key : (uint64_t)run;
-    op_rng_derive(r, cfg->seed, purpose[which], key, (uint64_t)member);
+    (void)run; /* the grid point, not its place in the run order */
+    op_rng_derive(r, cfg->seed, purpose[which], op_job_stream_key(cfg),
+                  (uint64_t)member);
 }
 
 double op_run_bytes_min(const op_config *cfg)

@@ -155,11 +155,6 @@ typedef struct {
     op_output_cfg output;
     op_kernel_cfg kernel;
     op_measure_cfg measure;
-    /* What the run's own random streams derive from (run.c): set by
-     * op_job_config to op_job_stream_key of the run's configuration; 0 in
-     * a configuration built by hand, whose streams then follow the run
-     * index passed with it. */
-    uint64_t run_key;
 } op_config;
 
 /* A swept axis: the key it sets and its values (as doubles; integer keys

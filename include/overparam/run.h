@@ -5,9 +5,8 @@
  *
  * Contract: a run's result depends only on its configuration: every random
  * stream of a run is derived here, by op_run_rng, from (job seed, the
- * run's key — cfg->run_key, op_job_stream_key of its configuration, a hash
- * of its sweepable [data] [model] [train] values; the run index only for a
- * configuration built by hand — [, ensemble member]) and nothing else,
+ * run's configuration — op_job_stream_key, a hash of its sweepable
+ * [data] [model] [train] values — [, ensemble member]) and nothing else,
  * so the stream that trains a network is the one its saved initialization
  * is drawn from again, and a grid point keeps its numbers when the sweep
  * is extended and its run index moves. Not thread-safe; one op_run_ctx per
