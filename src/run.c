@@ -21,8 +21,7 @@ void op_run_rng(op_rng *r, const op_config *cfg, long run, op_run_stream which,
 {
     static const uint64_t purpose[] = {OP_STREAM_INIT, OP_STREAM_BATCH,
                                        OP_STREAM_MEASURE};
-    (void)run; /* the grid point, not its place in the run order */
-    op_rng_derive(r, cfg->seed, purpose[which], op_job_stream_key(cfg),
+    op_rng_derive(r, cfg->seed, purpose[which], (uint64_t)run,
                   (uint64_t)member);
 }
 

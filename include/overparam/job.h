@@ -191,12 +191,6 @@ void op_job_free(op_job *job);
 
 /* The configuration of run `run` (0 <= run < n_runs). */
 void op_job_config(const op_job *job, long run, op_config *cfg);
-/* What a run's random streams derive from (run.c): a hash of every
- * sweepable scalar key of [data] [model] [train] in `cfg`. A run's numbers
- * thus depend on its configuration alone, not on where its grid point
- * falls in the run order: an extended sweep, or another job with the same
- * configuration, draws the same streams for it. */
-uint64_t op_job_stream_key(const op_config *cfg);
 /* Value of axis `a` for run `run`. */
 double op_job_axis_value(const op_job *job, long run, int a);
 /* Index of the axis named `name`, or -1 when that key is not swept. */
