@@ -215,7 +215,9 @@ int op_pmatrix_gcol(const op_pkernel_grid *g, int lj)
     return l2g(lj, g->nb, g->mycol, g->npcol);
 }
 
-void op_pmatrix_alloc(const op_pkernel_grid *g, op_pmatrix *A, int m, int n)
+/* The layout of an m x n block-cyclic matrix without its storage. */
+static void pmatrix_layout(const op_pkernel_grid *g, op_pmatrix *A, int m,
+                           int n)
 {
     memset(A, 0, sizeof *A);
     A->m = m;
@@ -227,6 +229,11 @@ void op_pmatrix_alloc(const op_pkernel_grid *g, op_pmatrix *A, int m, int n)
     descinit_(A->desc, &m, &n, &g->nb, &g->nb, &I0, &I0, &g->ctxt, &A->lld,
               &info);
     OP_INFO_CHECK("descinit", info, "bad matrix descriptor");
+}
+
+void op_pmatrix_alloc(const op_pkernel_grid *g, op_pmatrix *A, int m, int n)
+{
+    pmatrix_layout(g, A, m, n);
     A->a = OP_XCALLOC((size_t)A->lld * (A->nloc > 0 ? A->nloc : 1),
                       sizeof(double));
 }
@@ -949,21 +956,6 @@ static void mixed_strips(const op_pkernel_grid *g, const op_kernel_spec *spec,
     free(Yc);
 }
 
-/* The layout of an m x n block-cyclic matrix without its storage. */
-static void pmatrix_layout(const op_pkernel_grid *g, op_pmatrix *A, int m,
-                           int n)
-{
-    memset(A, 0, sizeof *A);
-    A->m = m;
-    A->n = n;
-    A->mloc = numroc_(&m, &g->nb, &g->myrow, &I0, &g->nprow);
-    A->nloc = numroc_(&n, &g->nb, &g->mycol, &I0, &g->npcol);
-    A->lld = A->mloc > 1 ? A->mloc : 1;
-    int info = 0;
-    descinit_(A->desc, &m, &n, &g->nb, &g->nb, &I0, &I0, &g->ctxt, &A->lld,
-              &info);
-    OP_INFO_CHECK("descinit", info, "bad matrix descriptor");
-}
 
 /* Solves (K + eps I) x = y in mixed precision (see above); x[n][k]
  * replicated on every rank. Returns the status; *berr the final backward
