@@ -66,7 +66,7 @@ static const char *const kprec_names[] = {"float64", "mixed", NULL};
 /* clang-format off */
 static const op_key op_keys[] = {
  {"job", "seed", K_U64, OFF(seed), NOCOUNT, 0, 1.8e19, "0", NULL, NULL, 0,
-  "root of every random stream: runs depend only on (seed, run index)"},
+  "root of every random stream: a run depends only on (seed, its configuration)"},
  {"job", "phenomena", K_STRING, OFF(phenomena), NOCOUNT, 0, 0, "none", NULL, NULL, 0,
   "phenomena whose signature the job targets (comma-separated; analysis/signatures.py)"},
 
@@ -143,7 +143,7 @@ static const op_key op_keys[] = {
   "random features: the first layer stays at its initialization"},
 
  {"train", "seed", K_INT, OFF(seed_index), NOCOUNT, 0, 2147483647, "0", NULL, NULL, 1,
-  "seed axis: label-noise draw and, with the run index, the init"},
+  "seed axis: label-noise draw and, with the rest of the run's configuration, the init"},
  {"train", "loss", K_ENUM, OFF(train.loss), NOCOUNT, 0, 0, "mse", loss_names, NULL, 1,
   "mse: 0.5*mean_i ||f(x_i)-y_i||^2 on one-hot targets; xent: softmax cross-entropy"},
  {"train", "optimizer", K_ENUM, OFF(train.optimizer), NOCOUNT, 0, 0, "sgd", opt_names, NULL, 1,
@@ -1452,6 +1452,8 @@ void op_job_config(const op_job *job, long run, op_config *cfg)
         store_scalar(&op_keys[ax->key], cfg, ax->values[run % ax->n]);
         run /= ax->n;
     }
+    uint64_t key = op_job_stream_key(cfg);
+    cfg->run_key = key ? key : 1;
 }
 
 int op_job_axis_find(const op_job *job, const char *name)
@@ -1549,6 +1551,29 @@ static double key_number(const op_key *k, const op_config *cfg)
     case K_U64: return (double)*(const uint64_t *)base;
     default: return *(const int *)base;
     }
+}
+
+uint64_t op_job_stream_key(const op_config *cfg)
+{
+    /* FNV-1a over (name, value) of every key a [grid] may sweep in [data]
+     * [model] [train], each value as its exact bits (+0 for -0). */
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (int k = 0; k < N_KEYS; k++) {
+        const op_key *key = &op_keys[k];
+        if (!key->sweep || (strcmp(key->section, "data") &&
+                            strcmp(key->section, "model") &&
+                            strcmp(key->section, "train")))
+            continue;
+        for (const char *c = key->name; *c; c++)
+            h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
+        double v = key_number(key, cfg);
+        uint64_t bits;
+        v = v == 0.0 ? 0.0 : v;
+        memcpy(&bits, &v, sizeof bits);
+        for (int b = 0; b < 8; b++)
+            h = (h ^ ((bits >> (8 * b)) & 0xff)) * 0x100000001b3ULL;
+    }
+    return h;
 }
 
 op_status op_job_extension_map(const op_job *old, const op_job *job,

@@ -657,31 +657,9 @@ op_status op_merge_extend(const char *path, const op_job *job, FILE *log,
     op_layout olay, nlay;
     s = map ? op_job_extension_map(&old, job, path, map)
             : op_error(OP_ERR_NOMEM, "extend: no memory");
-    /* A run's random streams derive from (seed, run index): a finished run
-     * moved to another index would keep streams a fresh sweep gives
-     * another run, and a new run could draw a finished one's. Only an
-     * extension that keeps every index (values added after the old ones
-     * on the first swept axis, or a new axis ahead of the others holding
-     * the old value first) is exactly the sweep of the new job. */
-    for (long r = 0; s == OP_OK && r < old.n_runs; r++)
-        if (map[r] != r) {
-            char lb[64];
-            int a0 = job->n_axes > 0 ? 0 : -1;
-            s = op_error(OP_ERR_INPUT, "%s: --resume with %s: the added "
-                         "[grid] values move finished run %ld to run %ld, "
-                         "and a run's random streams follow its index, so "
-                         "the result would not be this job's sweep; only "
-                         "values added after the old ones of the first "
-                         "swept axis (%s, up to %s) keep every index: run "
-                         "the new points into another -o", path, job->file,
-                         r, map[r], a0 >= 0 ? job->axes[0].name : "-",
-                         a0 >= 0 && old.n_axes > 0
-                             ? op_job_axis_label(&old, 0,
-                                                 old.axes[0].values
-                                                     [old.axes[0].n - 1],
-                                                 lb, sizeof lb)
-                             : "-");
-        }
+    /* A run's random streams derive from its configuration
+     * (op_job_stream_key), not its index: a finished run moved to another
+     * index by the added values is exactly the new job's run there. */
     if (s == OP_OK)
         s = op_layout_build(&old, &olay);
     if (s == OP_OK)

@@ -21,8 +21,9 @@ void op_run_rng(op_rng *r, const op_config *cfg, long run, op_run_stream which,
 {
     static const uint64_t purpose[] = {OP_STREAM_INIT, OP_STREAM_BATCH,
                                        OP_STREAM_MEASURE};
-    op_rng_derive(r, cfg->seed, purpose[which], (uint64_t)run,
-                  (uint64_t)member);
+    /* A job's run: its configuration, not its place in the run order. */
+    uint64_t key = cfg->run_key ? cfg->run_key : (uint64_t)run;
+    op_rng_derive(r, cfg->seed, purpose[which], key, (uint64_t)member);
 }
 
 double op_run_bytes_min(const op_config *cfg)

@@ -155,6 +155,11 @@ typedef struct {
     op_output_cfg output;
     op_kernel_cfg kernel;
     op_measure_cfg measure;
+    /* What the run's own random streams derive from (run.c): set by
+     * op_job_config to op_job_stream_key of the run's configuration; 0 in
+     * a configuration built by hand, whose streams then follow the run
+     * index passed with it. */
+    uint64_t run_key;
 } op_config;
 
 /* A swept axis: the key it sets and its values (as doubles; integer keys
@@ -191,6 +196,12 @@ void op_job_free(op_job *job);
 
 /* The configuration of run `run` (0 <= run < n_runs). */
 void op_job_config(const op_job *job, long run, op_config *cfg);
+/* What a run's random streams derive from (run.c): a hash of every
+ * sweepable scalar key of [data] [model] [train] in `cfg`. A run's numbers
+ * thus depend on its configuration alone, not on where its grid point
+ * falls in the run order: an extended sweep, or another job with the same
+ * configuration, draws the same streams for it. */
+uint64_t op_job_stream_key(const op_config *cfg);
 /* Value of axis `a` for run `run`. */
 double op_job_axis_value(const op_job *job, long run, int a);
 /* Index of the axis named `name`, or -1 when that key is not swept. */

@@ -2,7 +2,8 @@
  *
  * Contract: every random number in a run comes from a stream derived only
  * from (job seed, purpose, index...) with op_rng_derive, so results never
- * depend on the number of ranks or the order runs are scheduled in.
+ * depend on the number of ranks or the order runs are scheduled in. A
+ * run's own streams use its run key, op_job_stream_key (run.c).
  * Generator: xoshiro256** seeded through splitmix64. */
 #ifndef OVERPARAM_RNG_H
 #define OVERPARAM_RNG_H
@@ -17,11 +18,11 @@ typedef struct {
 
 /* Purposes keep streams for different uses of the same run independent. */
 enum {
-    OP_STREAM_INIT = 1,    /* network initialization: (seed, run index) */
-    OP_STREAM_BATCH = 2,   /* mini-batch order: (seed, run index) */
+    OP_STREAM_INIT = 1,    /* network initialization: (seed, run key) */
+    OP_STREAM_BATCH = 2,   /* mini-batch order: (seed, run key) */
     OP_STREAM_DATA = 3,    /* data subset, synthetic inputs: (seed) */
     OP_STREAM_NOISE = 4,   /* label noise and corruptions: (seed, axis seed) */
-    OP_STREAM_MEASURE = 5, /* random probe points: (seed, run index) */
+    OP_STREAM_MEASURE = 5, /* random probe points: (seed, run key) */
     OP_STREAM_KERNEL = 6   /* kernel-side randomness (empirical NTK nets) */
 };
 

@@ -3,11 +3,15 @@
  * saved weights, into one op_result. The sweep (sched.c) decides which
  * run goes where; this module decides what a run is.
  *
- * Contract: a run's result depends only on (job, run index): every random
- * stream of a run is derived here, by op_run_rng, from (job seed, run
- * index[, ensemble member]) and nothing else, so the stream that trains a
- * network is the one its saved initialization is drawn from again. Not
- * thread-safe; one op_run_ctx per rank. */
+ * Contract: a run's result depends only on its configuration: every random
+ * stream of a run is derived here, by op_run_rng, from (job seed, the
+ * run's key — cfg->run_key, op_job_stream_key of its configuration, a hash
+ * of its sweepable [data] [model] [train] values; the run index only for a
+ * configuration built by hand — [, ensemble member]) and nothing else,
+ * so the stream that trains a network is the one its saved initialization
+ * is drawn from again, and a grid point keeps its numbers when the sweep
+ * is extended and its run index moves. Not thread-safe; one op_run_ctx per
+ * rank. */
 #ifndef OVERPARAM_RUN_H
 #define OVERPARAM_RUN_H
 
