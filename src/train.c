@@ -131,14 +131,6 @@ double op_train_accuracy(const double *f, const op_dataset *ds)
     return labeled ? (double)right / (double)labeled : NAN;
 }
 
-double op_train_cost(const op_config *cfg, int n_train, int d_in, int d_out)
-{
-    long p = op_net_param_count(&cfg->model, d_in, d_out);
-    int e = cfg->train.ensemble > 1 ? cfg->train.ensemble : 1;
-    int epochs = cfg->train.epochs > 1 ? cfg->train.epochs : 1;
-    return (double)(p > 0 ? p : 1) * (double)n_train * epochs * e;
-}
-
 static double now_seconds(void)
 {
     struct timespec ts;

@@ -114,8 +114,4 @@ void op_train_batch(op_net *net, const op_train_cfg *tc,
                     const op_dataset *tr, const int *rows, int c,
                     const double *f0, double lr, double *f, double *g);
 
-/* Relative cost of a run for the scheduler: trainable parameters x
- * training samples x epochs x ensemble members. */
-double op_train_cost(const op_config *cfg, int n_train, int d_in, int d_out);
-
 #endif
