@@ -32,50 +32,18 @@ static int g_rank, g_size;
 #define K_OUT 3
 #define NB 8
 
-/* Every grid shape for the current rank count, then the automatic one. */
+/* Every grid shape for the current rank count, then the automatic one
+ * (0 x 0). */
 static int grid_shapes(int shapes[][2])
 {
-    int m = 0;
-    for (int r = 1; r <= g_size; r++)
-        if (g_size % r == 0) {
-            shapes[m][0] = r;
-            shapes[m][1] = g_size / r;
-            m++;
-        }
+    int m = op_test_grid_shapes(shapes, g_size);
     shapes[m][0] = shapes[m][1] = 0;
     return m + 1;
 }
 
-/* Broadcasts rank 0's value: decisions made on gathered data. */
-static double from_root(double v)
-{
-    MPI_Bcast(&v, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
-    return v;
-}
-
 static void make_set(op_dataset *ds, uint64_t seed, int n)
 {
-    /* Built by hand: data.c belongs to another module. One allocation, as
-     * op_dataset's contract says. */
-    memset(ds, 0, sizeof *ds);
-    ds->n = n;
-    ds->d = DIM;
-    ds->k = K_OUT;
-    size_t bytes = sizeof(double) * (size_t)n * (DIM + K_OUT) +
-                   sizeof(int) * (size_t)n;
-    ds->block_ = malloc(bytes);
-    ds->x = ds->block_;
-    ds->y = ds->x + (size_t)n * DIM;
-    ds->label = (int *)(ds->y + (size_t)n * K_OUT);
-    op_rng r;
-    op_rng_derive(&r, seed, OP_STREAM_DATA, 0, 0);
-    for (int i = 0; i < n * DIM; i++)
-        ds->x[i] = op_rng_normal(&r);
-    for (int i = 0; i < n; i++) {
-        ds->label[i] = (int)op_rng_below(&r, K_OUT);
-        for (int c = 0; c < K_OUT; c++)
-            ds->y[i * K_OUT + c] = c == ds->label[i];
-    }
+    op_test_random_set(ds, seed, n, DIM, K_OUT, 0);
 }
 
 static void free_set(op_dataset *ds) { free(ds->block_); }
@@ -163,7 +131,7 @@ START_TEST(matrices_match_reference)
                         rel = fmax(rel, maxdiff(full, ref, N_TEST * N_TRAIN) /
                                             maxabs(ref, N_TEST * N_TRAIN));
                     }
-                    rel = from_root(rel);
+                    rel = op_test_from_root(rel);
                     worst = fmax(worst, rel);
                     free(full);
                     free(ref);
@@ -339,11 +307,11 @@ START_TEST(pipeline_matches_reference)
         }
         op_pkernel_grid_free(&g);
     }
-    dr = from_root(dr);
-    dt = from_root(dt);
-    de = from_root(de);
-    df = from_root(df);
-    dm = from_root(dm);
+    dr = op_test_from_root(dr);
+    dt = op_test_from_root(dt);
+    de = op_test_from_root(de);
+    df = op_test_from_root(df);
+    dm = op_test_from_root(dm);
     if (g_rank == 0)
         printf("np=%d pipeline (%d grids, nngp+ntk): rel max diff ridge pred "
                "%.2e, gd pred %.2e, metrics %.2e, eig64 %.2e, eig32 %.2e "
@@ -439,12 +407,12 @@ START_TEST(archive_round_trip)
             free(got);
             free(w);
         }
-        diff = from_root(diff);
+        diff = op_test_from_root(diff);
         worst = fmax(worst, diff);
         op_kernel_result_free(&res);
         op_pkernel_grid_free(&g);
     }
-    eigd = from_root(eigd);
+    eigd = op_test_from_root(eigd);
     if (g_rank == 0) {
         printf("np=%d archive: matrix read back vs reference, max rel diff "
                "%.2e (%d grids); eig/pred round trip %.1e\n",
@@ -474,18 +442,4 @@ static Suite *mpi_kernel_suite(void)
     return s;
 }
 
-int main(int argc, char **argv)
-{
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &g_size);
-    SRunner *sr = srunner_create(mpi_kernel_suite());
-    /* Forked tests would each need their own MPI: run in-process. */
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, g_rank == 0 ? CK_NORMAL : CK_SILENT);
-    int failed = srunner_ntests_failed(sr), any = 0;
-    srunner_free(sr);
-    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    MPI_Finalize();
-    return any ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+OP_TEST_MPI_MAIN(mpi_kernel_suite, g_rank, g_size)

@@ -25,48 +25,14 @@ static int g_rank, g_size;
 
 static int grid_shapes(int shapes[][2])
 {
-    int m = 0;
-    for (int r = 1; r <= g_size; r++)
-        if (g_size % r == 0) {
-            shapes[m][0] = r;
-            shapes[m][1] = g_size / r;
-            m++;
-        }
-    return m;
-}
-
-static double from_root(double v)
-{
-    MPI_Bcast(&v, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
-    return v;
+    return op_test_grid_shapes(shapes, g_size);
 }
 
 /* n points, the last `dup` of them copies of the first ones (a singular
  * kernel when dup > 0). */
 static void make_set(op_dataset *ds, uint64_t seed, int n, int dup)
 {
-    memset(ds, 0, sizeof *ds);
-    ds->n = n;
-    ds->d = DIM;
-    ds->k = K_OUT;
-    size_t bytes = sizeof(double) * (size_t)n * (DIM + K_OUT) +
-                   sizeof(int) * (size_t)n;
-    ds->block_ = malloc(bytes);
-    ds->x = ds->block_;
-    ds->y = ds->x + (size_t)n * DIM;
-    ds->label = (int *)(ds->y + (size_t)n * K_OUT);
-    op_rng r;
-    op_rng_derive(&r, seed, OP_STREAM_DATA, 0, 0);
-    for (int i = 0; i < n * DIM; i++)
-        ds->x[i] = op_rng_normal(&r);
-    for (int i = n - dup; i < n; i++)
-        memcpy(ds->x + (size_t)i * DIM, ds->x + (size_t)(i - (n - dup)) * DIM,
-               sizeof(double) * DIM);
-    for (int i = 0; i < n; i++) {
-        ds->label[i] = (int)op_rng_below(&r, K_OUT);
-        for (int c = 0; c < K_OUT; c++)
-            ds->y[i * K_OUT + c] = c == ds->label[i];
-    }
+    op_test_random_set(ds, seed, n, DIM, K_OUT, dup);
 }
 
 static void free_set(op_dataset *ds) { free(ds->block_); }
@@ -170,10 +136,10 @@ START_TEST(elpa_matches_scalapack)
         op_pmatrix_free(&Vs);
         op_pkernel_grid_free(&g);
     }
-    dval = from_root(dval);
-    dvec = from_root(dvec);
-    dres = from_root(dres);
-    dvo = from_root(dvo);
+    dval = op_test_from_root(dval);
+    dvec = op_test_from_root(dvec);
+    dres = op_test_from_root(dres);
+    dvo = op_test_from_root(dvo);
     if (g_rank == 0)
         printf("np=%d ELPA vs ScaLAPACK, n=%d (%d grids): eigenvalues %.2e, "
                "values-only %.2e (rel lambda_max), ELPA residual %.2e, top-20 "
@@ -254,12 +220,12 @@ START_TEST(mixed_matches_float64)
         op_kernel_result_free(&rmx[0]);
         op_pkernel_grid_free(&g);
     }
-    dpred = from_root(dpred);
+    dpred = op_test_from_root(dpred);
     if (g_rank == 0)
         printf("np=%d mixed vs float64, n=%d (%d grids): predictions max rel "
                "diff %.2e, worst backward error %.2e\n", g_size, n, ns, dpred,
                berr);
-    bad = (int)from_root(bad);
+    bad = (int)op_test_from_root(bad);
     ck_assert(!bad && stalled == ns);
     ck_assert(dpred < 1e-8);
     free_set(&tr);
@@ -279,17 +245,4 @@ static Suite *mpi_solvers_suite(void)
     return s;
 }
 
-int main(int argc, char **argv)
-{
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &g_size);
-    SRunner *sr = srunner_create(mpi_solvers_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, g_rank == 0 ? CK_NORMAL : CK_SILENT);
-    int failed = srunner_ntests_failed(sr), any = 0;
-    srunner_free(sr);
-    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    MPI_Finalize();
-    return any ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+OP_TEST_MPI_MAIN(mpi_solvers_suite, g_rank, g_size)
