@@ -2,8 +2,8 @@
  * against finite differences and the naive reference, float32 vs float64,
  * Jacobians, and training behaviour (loss decreases, mini-batches,
  * divergence, determinism, workspace reuse, fit_epoch, curves, ensembles).
- * Data sets and layouts are built by hand here (data.c and result.c are
- * not this module's). */
+ * Data sets and layouts are built by hand, by testutil.h's fixtures
+ * (data.c and result.c are not this module's). */
 #include <stdio.h>
 #include <string.h>
 
@@ -12,95 +12,6 @@
 #include "testutil.h"
 
 /* ---- hand-built fixtures ------------------------------------------------ */
-
-enum { DS_CLASS, DS_REGRESS };
-
-/* n points x ~ N(0,1)^d; classification labels from a random linear
- * teacher (so the set is separable), one-hot y (k >= 2) or +-1 (k == 1);
- * regression: y = sin(teacher . x), label -1. */
-static op_dataset make_ds(int n, int d, int k, int kind, uint64_t seed)
-{
-    op_dataset ds = {0};
-    ds.n = n;
-    ds.d = d;
-    ds.k = k;
-    ds.x = malloc((size_t)n * d * sizeof(double));
-    ds.y = calloc((size_t)n * k, sizeof(double));
-    ds.label = malloc((size_t)n * sizeof(int));
-    op_rng r;
-    op_rng_derive(&r, seed, 99, 0, 0);
-    double T[16 * 16];
-    for (int i = 0; i < d * (k > 1 ? k : 1); i++)
-        T[i] = op_rng_normal(&r);
-    for (int i = 0; i < n; i++) {
-        double *x = ds.x + (size_t)i * d;
-        for (int j = 0; j < d; j++)
-            x[j] = op_rng_normal(&r);
-        if (kind == DS_REGRESS) {
-            double s = 0;
-            for (int j = 0; j < d; j++)
-                s += T[j] * x[j];
-            for (int o = 0; o < k; o++)
-                ds.y[(size_t)i * k + o] = sin(s + o);
-            ds.label[i] = -1;
-        } else if (k == 1) {
-            double s = 0;
-            for (int j = 0; j < d; j++)
-                s += T[j] * x[j];
-            ds.y[i] = s > 0 ? 1 : -1;
-            ds.label[i] = s > 0;
-        } else {
-            int best = 0;
-            double bv = -1e300;
-            for (int o = 0; o < k; o++) {
-                double s = 0;
-                for (int j = 0; j < d; j++)
-                    s += T[o * d + j] * x[j];
-                if (s > bv) {
-                    bv = s;
-                    best = o;
-                }
-            }
-            ds.y[(size_t)i * k + best] = 1;
-            ds.label[i] = best;
-        }
-    }
-    return ds;
-}
-
-static void free_ds(op_dataset *ds)
-{
-    free(ds->x);
-    free(ds->y);
-    free(ds->label);
-}
-
-/* Layout with just the five curves, n_log points each. */
-static op_layout make_layout(int n_log)
-{
-    op_layout L;
-    memset(&L, 0, sizeof L);
-    L.n_log = n_log;
-    L.n = OP_F_CURVES_END;
-    for (int i = 0; i < L.n; i++) {
-        L.f[i].ndim = 1;
-        L.f[i].dims[0] = n_log;
-        L.f[i].size = n_log;
-        L.f[i].offset = (long)i * n_log;
-    }
-    L.total = (long)L.n * n_log;
-    return L;
-}
-
-static op_result make_result(const op_layout *L)
-{
-    op_result res;
-    memset(&res, 0, sizeof res);
-    res.values = malloc((size_t)L->total * sizeof(double));
-    for (long i = 0; i < L->total; i++)
-        res.values[i] = NAN;
-    return res;
-}
 
 static op_model_cfg mk_model(op_activation act, op_parameterization par,
                              int width, int depth, double sb2, int freeze)
@@ -159,7 +70,7 @@ static double net_loss(op_net *net, const double *p, const op_dataset *ds,
 START_TEST(test_grad_fd)
 {
     const int n = 5, d = 4, k = 3;
-    op_dataset ds = make_ds(n, d, k, DS_CLASS, 7);
+    op_dataset ds = op_test_make_ds(n, d, k, OP_TEST_DS_CLASS, 7);
     double worst = 0;
     int cases = 0;
     for (int act = 0; act < 3; act++)
@@ -209,14 +120,14 @@ START_TEST(test_grad_fd)
     }
     printf("grad vs finite differences: %d cases, worst rel err %.2e\n",
            cases, worst);
-    free_ds(&ds);
+    op_test_free_ds(&ds, 1);
 }
 END_TEST
 
 START_TEST(test_reference)
 {
     const int n = 7, d = 5, k = 3;
-    op_dataset ds = make_ds(n, d, k, DS_CLASS, 8);
+    op_dataset ds = op_test_make_ds(n, d, k, OP_TEST_DS_CLASS, 8);
     double worst_f = 0, worst_g = 0;
     for (int act = 0; act < 3; act++)
     for (int par = 0; par < 2; par++)
@@ -258,14 +169,14 @@ START_TEST(test_reference)
     }
     printf("GEMM vs reference: worst forward %.2e, worst grad %.2e\n",
            worst_f, worst_g);
-    free_ds(&ds);
+    op_test_free_ds(&ds, 1);
 }
 END_TEST
 
 START_TEST(test_float32)
 {
     const int n = 16, d = 6, k = 4;
-    op_dataset ds = make_ds(n, d, k, DS_CLASS, 9);
+    op_dataset ds = op_test_make_ds(n, d, k, OP_TEST_DS_CLASS, 9);
     for (int act = 0; act < 3; act++)
     for (int par = 0; par < 2; par++) {
         op_model_cfg m = mk_model(act, par, 32, 2, 0.1, 0);
@@ -306,7 +217,7 @@ START_TEST(test_float32)
         op_net_free(&n4);
         op_net_free(&n8);
     }
-    free_ds(&ds);
+    op_test_free_ds(&ds, 1);
 }
 END_TEST
 
@@ -317,7 +228,7 @@ END_TEST
 START_TEST(test_backward_sgd_fused)
 {
     const int n = 16, d = 6, k = 3;
-    op_dataset ds = make_ds(n, d, k, DS_REGRESS, 5);
+    op_dataset ds = op_test_make_ds(n, d, k, OP_TEST_DS_REGRESS, 5);
     for (int prec = 4; prec <= 8; prec += 4)
     for (int act = 0; act < 3; act++)
     for (int bias = 0; bias < 2; bias++)
@@ -361,14 +272,14 @@ START_TEST(test_backward_sgd_fused)
         op_net_free(&a);
         op_net_free(&b);
     }
-    free_ds(&ds);
+    op_test_free_ds(&ds, 1);
 }
 END_TEST
 
 START_TEST(test_input_jacobian)
 {
     const int n = 5, d = 4, k = 3;
-    op_dataset ds = make_ds(n, d, k, DS_CLASS, 10);
+    op_dataset ds = op_test_make_ds(n, d, k, OP_TEST_DS_CLASS, 10);
     double worst = 0;
     for (int act = 0; act < 3; act++)
     for (int par = 0; par < 2; par++) {
@@ -400,7 +311,7 @@ START_TEST(test_input_jacobian)
         op_net_free(&net);
     }
     printf("input Jacobian vs finite differences: worst %.2e\n", worst);
-    free_ds(&ds);
+    op_test_free_ds(&ds, 1);
 }
 END_TEST
 
@@ -409,7 +320,7 @@ END_TEST
 START_TEST(test_param_jacobian)
 {
     const int n = 4, d = 3, k = 2;
-    op_dataset ds = make_ds(n, d, k, DS_CLASS, 11);
+    op_dataset ds = op_test_make_ds(n, d, k, OP_TEST_DS_CLASS, 11);
     for (int freeze = 0; freeze < 2; freeze++) {
         op_model_cfg m = mk_model(OP_ACT_TANH, OP_PARAM_NTK, 5, 2, 0.1, freeze);
         op_net net = {0};
@@ -434,7 +345,7 @@ START_TEST(test_param_jacobian)
         free(gr);
         op_net_free(&net);
     }
-    free_ds(&ds);
+    op_test_free_ds(&ds, 1);
 }
 END_TEST
 
@@ -459,9 +370,9 @@ static double curve(const op_result *res, const op_layout *L, int f, int s)
 
 START_TEST(test_loss_decreases)
 {
-    op_dataset tr = make_ds(40, 5, 3, DS_CLASS, 12);
-    op_dataset te = make_ds(20, 5, 3, DS_CLASS, 13);
-    op_layout L = make_layout(16);
+    op_dataset tr = op_test_make_ds(40, 5, 3, OP_TEST_DS_CLASS, 12);
+    op_dataset te = op_test_make_ds(20, 5, 3, OP_TEST_DS_CLASS, 13);
+    op_layout L = op_test_make_layout(16);
     op_trainer *t;
     ck_assert_int_eq(op_trainer_create(&t), OP_OK);
     for (int opt = 0; opt < 2; opt++)
@@ -472,7 +383,7 @@ START_TEST(test_loss_decreases)
         c.train.loss = loss;
         c.train.precision = prec;
         c.train.lr = opt == OP_OPT_ADAM ? 0.01 : 0.05;
-        op_result res = make_result(&L);
+        op_result res = op_test_make_result(&L);
         ck_assert_int_eq(op_train_run(t, &c, 0, &tr, &te, &L, &res), OP_OK);
         double l0 = curve(&res, &L, OP_F_TRAIN_LOSS, 0);
         ck_assert_int_eq(res.row.status, OP_RUN_DONE);
@@ -488,15 +399,15 @@ START_TEST(test_loss_decreases)
         free(res.values);
     }
     op_trainer_destroy(t);
-    free_ds(&tr);
-    free_ds(&te);
+    op_test_free_ds(&tr, 1);
+    op_test_free_ds(&te, 1);
 }
 END_TEST
 
 START_TEST(test_minibatch)
 {
-    op_dataset tr = make_ds(50, 5, 1, DS_REGRESS, 14);
-    op_layout L = make_layout(16);
+    op_dataset tr = op_test_make_ds(50, 5, 1, OP_TEST_DS_REGRESS, 14);
+    op_layout L = op_test_make_layout(16);
     op_trainer *t;
     ck_assert_int_eq(op_trainer_create(&t), OP_OK);
     double final[3];
@@ -506,7 +417,7 @@ START_TEST(test_minibatch)
         c.train.batch = batches[b];
         c.train.lr = 0.02;
         c.train.epochs = 60;
-        op_result res = make_result(&L);
+        op_result res = op_test_make_result(&L);
         ck_assert_int_eq(op_train_run(t, &c, 3, &tr, NULL, &L, &res), OP_OK);
         ck_assert_int_eq(res.row.status, OP_RUN_DONE);
         ck_assert(res.row.train_loss < 0.5 * curve(&res, &L, OP_F_TRAIN_LOSS, 0));
@@ -523,14 +434,14 @@ START_TEST(test_minibatch)
     ck_assert(final[1] < final[0]);
     printf("full batch loss %.4g, batch 8 loss %.4g\n", final[0], final[1]);
     op_trainer_destroy(t);
-    free_ds(&tr);
+    op_test_free_ds(&tr, 1);
 }
 END_TEST
 
 START_TEST(test_diverged)
 {
-    op_dataset tr = make_ds(20, 4, 1, DS_REGRESS, 15);
-    op_layout L = make_layout(8);
+    op_dataset tr = op_test_make_ds(20, 4, 1, OP_TEST_DS_REGRESS, 15);
+    op_layout L = op_test_make_layout(8);
     op_trainer *t;
     ck_assert_int_eq(op_trainer_create(&t), OP_OK);
     for (int prec = 4; prec <= 8; prec += 4) {
@@ -540,7 +451,7 @@ START_TEST(test_diverged)
         c.train.momentum = 0;
         c.train.precision = prec;
         c.train.epochs = 1000;
-        op_result res = make_result(&L);
+        op_result res = op_test_make_result(&L);
         ck_assert_int_eq(op_train_run(t, &c, 0, &tr, &tr, &L, &res), OP_OK);
         ck_assert_int_eq(res.row.status, OP_RUN_DIVERGED);
         ck_assert(res.row.epochs < 1000);
@@ -549,7 +460,7 @@ START_TEST(test_diverged)
         free(res.values);
     }
     op_trainer_destroy(t);
-    free_ds(&tr);
+    op_test_free_ds(&tr, 1);
 }
 END_TEST
 
@@ -571,9 +482,9 @@ static int same_result(const op_result *a, const op_result *b,
 
 START_TEST(test_determinism_and_reuse)
 {
-    op_dataset tr = make_ds(30, 5, 3, DS_CLASS, 16);
-    op_dataset te = make_ds(10, 5, 3, DS_CLASS, 17);
-    op_layout L = make_layout(12);
+    op_dataset tr = op_test_make_ds(30, 5, 3, OP_TEST_DS_CLASS, 16);
+    op_dataset te = op_test_make_ds(10, 5, 3, OP_TEST_DS_CLASS, 17);
+    op_layout L = op_test_make_layout(12);
     op_trainer *t1, *t2;
     ck_assert_int_eq(op_trainer_create(&t1), OP_OK);
     ck_assert_int_eq(op_trainer_create(&t2), OP_OK);
@@ -586,9 +497,9 @@ START_TEST(test_determinism_and_reuse)
     b.train.loss = OP_LOSS_XENT;
     b.model.activation = OP_ACT_ERF;
     b.model.param = OP_PARAM_NTK;
-    op_result ra1 = make_result(&L), ra2 = make_result(&L),
-              ra3 = make_result(&L), rb = make_result(&L),
-              rc = make_result(&L);
+    op_result ra1 = op_test_make_result(&L), ra2 = op_test_make_result(&L),
+              ra3 = op_test_make_result(&L), rb = op_test_make_result(&L),
+              rc = op_test_make_result(&L);
     /* same run twice in fresh trainers: bitwise equal */
     ck_assert_int_eq(op_train_run(t1, &a, 5, &tr, &te, &L, &ra1), OP_OK);
     ck_assert_int_eq(op_train_run(t2, &a, 5, &tr, &te, &L, &ra2), OP_OK);
@@ -609,22 +520,22 @@ START_TEST(test_determinism_and_reuse)
     free(rc.values);
     op_trainer_destroy(t1);
     op_trainer_destroy(t2);
-    free_ds(&tr);
-    free_ds(&te);
+    op_test_free_ds(&tr, 1);
+    op_test_free_ds(&te, 1);
 }
 END_TEST
 
 START_TEST(test_fit_epoch_and_curves)
 {
-    op_dataset tr = make_ds(24, 6, 1, DS_CLASS, 18);
-    op_layout L = make_layout(8);
+    op_dataset tr = op_test_make_ds(24, 6, 1, OP_TEST_DS_CLASS, 18);
+    op_layout L = op_test_make_layout(8);
     op_trainer *t;
     ck_assert_int_eq(op_trainer_create(&t), OP_OK);
     op_config c = mk_cfg(64, 1);
     c.train.epochs = 45;
     c.train.log_every = 10;
     c.train.lr = 0.05;
-    op_result res = make_result(&L);
+    op_result res = op_test_make_result(&L);
     ck_assert_int_eq(op_train_run(t, &c, 0, &tr, NULL, &L, &res), OP_OK);
     int fit = res.row.fit_epoch;
     ck_assert_msg(fit >= 0 && fit < 45, "fit_epoch %d", fit);
@@ -644,7 +555,7 @@ START_TEST(test_fit_epoch_and_curves)
     printf("separable k=1: fit at epoch %d\n", fit);
     /* stop_at_fit ends the run at that epoch */
     c.train.stop_at_fit = 1;
-    op_result res2 = make_result(&L);
+    op_result res2 = op_test_make_result(&L);
     ck_assert_int_eq(op_train_run(t, &c, 0, &tr, NULL, &L, &res2), OP_OK);
     ck_assert_int_eq(res2.row.epochs, fit);
     ck_assert_int_eq(res2.row.fit_epoch, fit);
@@ -657,22 +568,22 @@ START_TEST(test_fit_epoch_and_curves)
     free(res.values);
     free(res2.values);
     op_trainer_destroy(t);
-    free_ds(&tr);
+    op_test_free_ds(&tr, 1);
 }
 END_TEST
 
 START_TEST(test_ensemble_center)
 {
-    op_dataset tr = make_ds(30, 4, 2, DS_CLASS, 19);
-    op_dataset te = make_ds(12, 4, 2, DS_CLASS, 20);
-    op_layout L = make_layout(12);
+    op_dataset tr = op_test_make_ds(30, 4, 2, OP_TEST_DS_CLASS, 19);
+    op_dataset te = op_test_make_ds(12, 4, 2, OP_TEST_DS_CLASS, 20);
+    op_layout L = op_test_make_layout(12);
     op_trainer *t;
     ck_assert_int_eq(op_trainer_create(&t), OP_OK);
     op_config c = mk_cfg(32, 1);
     c.train.center = 1;
     c.train.ensemble = 3;
     c.train.batch = 10;
-    op_result res = make_result(&L);
+    op_result res = op_test_make_result(&L);
     ck_assert_int_eq(op_train_run(t, &c, 1, &tr, &te, &L, &res), OP_OK);
     /* centered: the initial prediction is 0, so loss = 0.5 mean ||y||^2 */
     ck_assert(op_close(curve(&res, &L, OP_F_TRAIN_LOSS, 0), 0.5, 1e-12, 0));
@@ -682,15 +593,15 @@ START_TEST(test_ensemble_center)
     ck_assert_ptr_nonnull(op_trainer_net(t, 2));
     ck_assert_ptr_null(op_trainer_net(t, 3));
     /* cross-entropy needs k >= 2 */
-    op_dataset one = make_ds(10, 4, 1, DS_CLASS, 21);
+    op_dataset one = op_test_make_ds(10, 4, 1, OP_TEST_DS_CLASS, 21);
     c.train.loss = OP_LOSS_XENT;
     ck_assert_int_eq(op_train_run(t, &c, 1, &one, NULL, &L, &res),
                      OP_ERR_INPUT);
     free(res.values);
     op_trainer_destroy(t);
-    free_ds(&tr);
-    free_ds(&te);
-    free_ds(&one);
+    op_test_free_ds(&tr, 1);
+    op_test_free_ds(&te, 1);
+    op_test_free_ds(&one, 1);
 }
 END_TEST
 
@@ -717,8 +628,8 @@ static op_status record_hook(void *ctx, const op_config *cfg, long run,
  * after its first epoch. */
 START_TEST(test_hook_and_lr_decay)
 {
-    op_dataset tr = make_ds(20, 4, 3, DS_CLASS, 22);
-    op_layout L = make_layout(8);
+    op_dataset tr = op_test_make_ds(20, 4, 3, OP_TEST_DS_CLASS, 22);
+    op_layout L = op_test_make_layout(8);
     op_trainer *t;
     ck_assert_int_eq(op_trainer_create(&t), OP_OK);
     hook_log h = {0};
@@ -729,7 +640,7 @@ START_TEST(test_hook_and_lr_decay)
     c.train.momentum = 0;
     c.train.lr_step = 1;
     c.train.lr_decay = 0.0;
-    op_result res = make_result(&L);
+    op_result res = op_test_make_result(&L);
     ck_assert_int_eq(op_train_run(t, &c, 0, &tr, NULL, &L, &res), OP_OK);
     int want[4] = {0, 3, 6, 7};
     ck_assert_int_eq(h.calls, 4);
@@ -742,7 +653,7 @@ START_TEST(test_hook_and_lr_decay)
     ck_assert(curve(&res, &L, OP_F_TRAIN_LOSS, 0) != res.row.train_loss);
     free(res.values);
     op_trainer_destroy(t);
-    free_ds(&tr);
+    op_test_free_ds(&tr, 1);
 }
 END_TEST
 

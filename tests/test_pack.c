@@ -6,7 +6,7 @@
  * on. Rows, curves, final parameters and the networks the measurement hook
  * sees at every curve point must agree to <= 1e-12 relative in float64. Also: one block reused by the next pack, the compatibility rule,
  * bad packs refused, the hook and the stop poll. Data sets and layouts are
- * built by hand as in test_net.c. */
+ * built by hand, by testutil.h's fixtures (shared with test_net.c). */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,52 +15,6 @@
 #include "testutil.h"
 
 #define M 4 /* members per pack in the identity tests */
-
-/* n points x ~ N(0,1)^d, labels from a random linear teacher (k >= 2:
- * one-hot y; k == 1: +-1). flip > 0: that share of labels replaced by a
- * random other class (a label-noise copy over the SAME x array). */
-static op_dataset make_ds(int n, int d, int k, uint64_t seed)
-{
-    op_dataset ds = {0};
-    ds.n = n;
-    ds.d = d;
-    ds.k = k;
-    ds.x = malloc((size_t)n * d * sizeof(double));
-    ds.y = calloc((size_t)n * k, sizeof(double));
-    ds.label = malloc((size_t)n * sizeof(int));
-    op_rng r;
-    op_rng_derive(&r, seed, 99, 0, 0);
-    double *T = malloc((size_t)d * (k > 1 ? k : 1) * sizeof(double));
-    for (int i = 0; i < d * (k > 1 ? k : 1); i++)
-        T[i] = op_rng_normal(&r);
-    for (int i = 0; i < n; i++) {
-        double *x = ds.x + (size_t)i * d;
-        for (int j = 0; j < d; j++)
-            x[j] = op_rng_normal(&r);
-        int best = 0;
-        double bv = -1e300;
-        for (int o = 0; o < (k > 1 ? k : 1); o++) {
-            double s = 0;
-            for (int j = 0; j < d; j++)
-                s += T[o * d + j] * x[j];
-            if (k == 1) {
-                best = s > 0;
-                break;
-            }
-            if (s > bv) {
-                bv = s;
-                best = o;
-            }
-        }
-        if (k == 1)
-            ds.y[i] = best ? 1 : -1;
-        else
-            ds.y[(size_t)i * k + best] = 1;
-        ds.label[i] = best;
-    }
-    free(T);
-    return ds;
-}
 
 /* The same inputs (shared x) with a share `flip` of labels changed. */
 static op_dataset noisy_copy(const op_dataset *src, double flip, uint64_t seed)
@@ -86,41 +40,6 @@ static op_dataset noisy_copy(const op_dataset *src, double flip, uint64_t seed)
         }
     }
     return ds;
-}
-
-static void free_ds(op_dataset *ds, int own_x)
-{
-    if (own_x)
-        free(ds->x);
-    free(ds->y);
-    free(ds->label);
-}
-
-/* Layout with just the five curves, n_log points each. */
-static op_layout make_layout(int n_log)
-{
-    op_layout L;
-    memset(&L, 0, sizeof L);
-    L.n_log = n_log;
-    L.n = OP_F_CURVES_END;
-    for (int i = 0; i < L.n; i++) {
-        L.f[i].ndim = 1;
-        L.f[i].dims[0] = n_log;
-        L.f[i].size = n_log;
-        L.f[i].offset = (long)i * n_log;
-    }
-    L.total = (long)L.n * n_log;
-    return L;
-}
-
-static op_result make_result(const op_layout *L)
-{
-    op_result res;
-    memset(&res, 0, sizeof res);
-    res.values = malloc((size_t)L->total * sizeof(double));
-    for (long i = 0; i < L->total; i++)
-        res.values[i] = NAN;
-    return res;
 }
 
 static op_config mk_cfg(op_activation act, op_parameterization par,
@@ -213,14 +132,14 @@ static double pack_vs_single(op_pack *pk, op_trainer *t, op_pack_member *mem,
     op_pack_set_hook(pk, fp_hook, &packed_id);
     op_trainer_set_hook(t, fp_hook, &single_id);
     for (int j = 0; j < n; j++) {
-        *mem[j].res = make_result(L);
+        *mem[j].res = op_test_make_result(L);
         mem[j].layout = L;
     }
     ck_assert_int_eq(op_pack_run(pk, mem, n), OP_OK);
     double worst = 0;
     for (int j = 0; j < n; j++) {
         ck_assert(mem[j].done);
-        single[j] = make_result(L);
+        single[j] = op_test_make_result(L);
         ck_assert_int_eq(op_train_run(t, mem[j].cfg, mem[j].run, mem[j].train,
                                       mem[j].test, L, &single[j]),
                          OP_OK);
@@ -293,10 +212,10 @@ static void vary_members(op_config *c, op_pack_member *mem,
 
 START_TEST(test_identity_all_configs)
 {
-    op_dataset tr = make_ds(48, 6, 3, 11);
+    op_dataset tr = op_test_make_ds(48, 6, 3, OP_TEST_DS_CLASS, 11);
     op_dataset noisy = noisy_copy(&tr, 0.2, 3);
-    op_dataset te = make_ds(30, 6, 3, 12);
-    op_layout L = make_layout(16);
+    op_dataset te = op_test_make_ds(30, 6, 3, OP_TEST_DS_CLASS, 12);
+    op_layout L = op_test_make_layout(16);
     op_trainer *t;
     op_pack *pk;
     ck_assert_int_eq(op_trainer_create(&t), OP_OK);
@@ -331,9 +250,9 @@ START_TEST(test_identity_all_configs)
     printf("pack vs single: worst f64 %.3g, f32 %.3g\n", worst64, worst32);
     op_pack_destroy(pk);
     op_trainer_destroy(t);
-    free_ds(&noisy, 0);
-    free_ds(&tr, 1);
-    free_ds(&te, 1);
+    op_test_free_ds(&noisy, 0);
+    op_test_free_ds(&tr, 1);
+    op_test_free_ds(&te, 1);
 }
 END_TEST
 
@@ -342,10 +261,10 @@ END_TEST
  * own order) beside full-batch ones, a member that diverges. */
 START_TEST(test_identity_shapes_and_batches)
 {
-    op_dataset tr = make_ds(40, 5, 1, 21);
+    op_dataset tr = op_test_make_ds(40, 5, 1, OP_TEST_DS_CLASS, 21);
     op_dataset noisy = noisy_copy(&tr, 0.25, 4);
-    op_dataset te = make_ds(25, 5, 1, 22);
-    op_layout L = make_layout(16);
+    op_dataset te = op_test_make_ds(25, 5, 1, OP_TEST_DS_CLASS, 22);
+    op_layout L = op_test_make_layout(16);
     op_trainer *t;
     op_pack *pk;
     ck_assert_int_eq(op_trainer_create(&t), OP_OK);
@@ -383,9 +302,9 @@ START_TEST(test_identity_shapes_and_batches)
     }
     op_pack_destroy(pk);
     op_trainer_destroy(t);
-    free_ds(&noisy, 0);
-    free_ds(&tr, 1);
-    free_ds(&te, 1);
+    op_test_free_ds(&noisy, 0);
+    op_test_free_ds(&tr, 1);
+    op_test_free_ds(&te, 1);
 }
 END_TEST
 
@@ -395,10 +314,10 @@ END_TEST
  * must still agree to 1e-12 after 60 epochs of momentum SGD. */
 START_TEST(test_identity_real_shapes)
 {
-    op_dataset tr = make_ds(200, 196, 10, 71);
+    op_dataset tr = op_test_make_ds(200, 196, 10, OP_TEST_DS_CLASS, 71);
     op_dataset noisy = noisy_copy(&tr, 0.2, 5);
-    op_dataset te = make_ds(100, 196, 10, 72);
-    op_layout L = make_layout(16);
+    op_dataset te = op_test_make_ds(100, 196, 10, OP_TEST_DS_CLASS, 72);
+    op_layout L = op_test_make_layout(16);
     op_trainer *t;
     op_pack *pk;
     ck_assert_int_eq(op_trainer_create(&t), OP_OK);
@@ -427,9 +346,9 @@ START_TEST(test_identity_real_shapes)
     }
     op_pack_destroy(pk);
     op_trainer_destroy(t);
-    free_ds(&noisy, 0);
-    free_ds(&tr, 1);
-    free_ds(&te, 1);
+    op_test_free_ds(&noisy, 0);
+    op_test_free_ds(&tr, 1);
+    op_test_free_ds(&te, 1);
 }
 END_TEST
 
@@ -438,8 +357,8 @@ END_TEST
  * diverges, one runs out of epochs) and each row says so. */
 START_TEST(test_members_leave)
 {
-    op_dataset tr = make_ds(40, 5, 3, 31);
-    op_layout L = make_layout(32);
+    op_dataset tr = op_test_make_ds(40, 5, 3, OP_TEST_DS_CLASS, 31);
+    op_layout L = op_test_make_layout(32);
     op_pack *pk;
     ck_assert_int_eq(op_pack_create(&pk), OP_OK);
     op_config c[3];
@@ -455,7 +374,7 @@ START_TEST(test_members_leave)
         mem[j].run = j;
         mem[j].train = &tr;
         mem[j].layout = &L;
-        res[j] = make_result(&L);
+        res[j] = op_test_make_result(&L);
         mem[j].res = &res[j];
     }
     c[0].train.stop_at_fit = 1;
@@ -482,15 +401,15 @@ START_TEST(test_members_leave)
     printf("leave: fit at %d, diverged at %d, 3 epochs\n", res[0].row.epochs,
            res[1].row.epochs);
     op_pack_destroy(pk);
-    free_ds(&tr, 1);
+    op_test_free_ds(&tr, 1);
 }
 END_TEST
 
 /* One block per pack, reused by the next pack of the same shape. */
 START_TEST(test_block_reused)
 {
-    op_dataset tr = make_ds(30, 5, 2, 41);
-    op_layout L = make_layout(8);
+    op_dataset tr = op_test_make_ds(30, 5, 2, OP_TEST_DS_CLASS, 41);
+    op_layout L = op_test_make_layout(8);
     op_pack *pk;
     ck_assert_int_eq(op_pack_create(&pk), OP_OK);
     op_config c[M];
@@ -510,7 +429,7 @@ START_TEST(test_block_reused)
     size_t cap = 0;
     for (int round = 0; round < 3; round++) {
         for (int j = 0; j < M; j++) {
-            res[j] = make_result(&L);
+            res[j] = op_test_make_result(&L);
             mem[j].run = round * M + j;
         }
         ck_assert_int_eq(op_pack_run(pk, mem, round == 2 ? M - 1 : M), OP_OK);
@@ -530,14 +449,14 @@ START_TEST(test_block_reused)
             free(res[j].values);
     }
     op_pack_destroy(pk);
-    free_ds(&tr, 1);
+    op_test_free_ds(&tr, 1);
 }
 END_TEST
 
 START_TEST(test_refuses_bad_packs)
 {
-    op_dataset tr = make_ds(30, 5, 2, 51), other = make_ds(30, 5, 2, 52);
-    op_layout L = make_layout(8);
+    op_dataset tr = op_test_make_ds(30, 5, 2, OP_TEST_DS_CLASS, 51), other = op_test_make_ds(30, 5, 2, OP_TEST_DS_CLASS, 52);
+    op_layout L = op_test_make_layout(8);
     op_pack *pk;
     ck_assert_int_eq(op_pack_create(&pk), OP_OK);
     op_config c[2];
@@ -551,7 +470,7 @@ START_TEST(test_refuses_bad_packs)
         mem[j].run = j;
         mem[j].train = &tr;
         mem[j].layout = &L;
-        res[j] = make_result(&L);
+        res[j] = op_test_make_result(&L);
         mem[j].res = &res[j];
     }
     mem[1].train = &other; /* other inputs */
@@ -601,8 +520,8 @@ START_TEST(test_refuses_bad_packs)
     for (int j = 0; j < 2; j++)
         free(res[j].values);
     op_pack_destroy(pk);
-    free_ds(&tr, 1);
-    free_ds(&other, 1);
+    op_test_free_ds(&tr, 1);
+    op_test_free_ds(&other, 1);
 }
 END_TEST
 
@@ -632,8 +551,8 @@ static int poll(void *ctx)
 
 START_TEST(test_hook_and_stop)
 {
-    op_dataset tr = make_ds(30, 5, 2, 61);
-    op_layout L = make_layout(8);
+    op_dataset tr = op_test_make_ds(30, 5, 2, OP_TEST_DS_CLASS, 61);
+    op_layout L = op_test_make_layout(8);
     op_pack *pk;
     ck_assert_int_eq(op_pack_create(&pk), OP_OK);
     op_config c[2];
@@ -648,7 +567,7 @@ START_TEST(test_hook_and_stop)
         mem[j].run = j;
         mem[j].train = &tr;
         mem[j].layout = &L;
-        res[j] = make_result(&L);
+        res[j] = op_test_make_result(&L);
         mem[j].res = &res[j];
     }
     cb_ctx cb;
@@ -669,7 +588,7 @@ START_TEST(test_hook_and_stop)
     cb.stop_after = 12;
     for (int j = 0; j < 2; j++) {
         free(res[j].values);
-        res[j] = make_result(&L);
+        res[j] = op_test_make_result(&L);
     }
     ck_assert_int_eq(op_pack_run(pk, mem, 2), OP_ERR_STOPPED);
     ck_assert(!mem[0].done);
@@ -678,7 +597,7 @@ START_TEST(test_hook_and_stop)
     for (int j = 0; j < 2; j++)
         free(res[j].values);
     op_pack_destroy(pk);
-    free_ds(&tr, 1);
+    op_test_free_ds(&tr, 1);
 }
 END_TEST
 
@@ -789,7 +708,7 @@ START_TEST(test_job_pack)
     op_pack_member mem[M];
     op_result res[M];
     memset(mem, 0, sizeof mem);
-    op_layout L = make_layout(8);
+    op_layout L = op_test_make_layout(8);
     op_trainer *t;
     op_pack *pk;
     ck_assert_int_eq(op_trainer_create(&t), OP_OK);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "overparam/data.h"
+#include "overparam/result.h"
 #include "overparam/rng.h"
 
 #define OP_TEST_MAIN(suite_fn)                                                \
@@ -103,6 +104,107 @@ static inline void op_test_random_set(op_dataset *ds, uint64_t seed, int n,
         for (int c = 0; c < k; c++)
             ds->y[i * k + c] = c == ds->label[i];
     }
+}
+
+/* ---- hand-built fixtures of the training tests (test_net, test_pack):
+ * data.c and result.c are not those modules' ------------------------ */
+
+enum { OP_TEST_DS_CLASS, OP_TEST_DS_REGRESS };
+
+/* n points x ~ N(0,1)^d (row-major n x d), each an allocation of its own
+ * (x, y, label: freed by op_test_free_ds). OP_TEST_DS_CLASS: labels from a
+ * random linear teacher (so the set is separable), one-hot y (n x k, k >=
+ * 2) or +-1 (k == 1); OP_TEST_DS_REGRESS: y = sin(teacher . x + output),
+ * label -1. */
+static inline op_dataset op_test_make_ds(int n, int d, int k, int kind,
+                                         uint64_t seed)
+{
+    op_dataset ds = {0};
+    ds.n = n;
+    ds.d = d;
+    ds.k = k;
+    ds.x = malloc((size_t)n * d * sizeof(double));
+    ds.y = calloc((size_t)n * k, sizeof(double));
+    ds.label = malloc((size_t)n * sizeof(int));
+    op_rng r;
+    op_rng_derive(&r, seed, 99, 0, 0);
+    int nt = k > 1 ? k : 1; /* teacher outputs */
+    double *T = malloc((size_t)d * nt * sizeof(double));
+    for (int i = 0; i < d * nt; i++)
+        T[i] = op_rng_normal(&r);
+    for (int i = 0; i < n; i++) {
+        double *x = ds.x + (size_t)i * d;
+        for (int j = 0; j < d; j++)
+            x[j] = op_rng_normal(&r);
+        if (kind == OP_TEST_DS_REGRESS) {
+            double s = 0;
+            for (int j = 0; j < d; j++)
+                s += T[j] * x[j];
+            for (int o = 0; o < k; o++)
+                ds.y[(size_t)i * k + o] = sin(s + o);
+            ds.label[i] = -1;
+            continue;
+        }
+        int best = 0;
+        double bv = -1e300;
+        for (int o = 0; o < nt; o++) {
+            double s = 0;
+            for (int j = 0; j < d; j++)
+                s += T[o * d + j] * x[j];
+            if (k == 1) {
+                best = s > 0;
+                break;
+            }
+            if (s > bv) {
+                bv = s;
+                best = o;
+            }
+        }
+        if (k == 1)
+            ds.y[i] = best ? 1 : -1;
+        else
+            ds.y[(size_t)i * k + best] = 1;
+        ds.label[i] = best;
+    }
+    free(T);
+    return ds;
+}
+
+/* own_x == 0: a copy that shares another set's x (relabelled targets). */
+static inline void op_test_free_ds(op_dataset *ds, int own_x)
+{
+    if (own_x)
+        free(ds->x);
+    free(ds->y);
+    free(ds->label);
+}
+
+/* Layout with just the five curves, n_log points each. */
+static inline op_layout op_test_make_layout(int n_log)
+{
+    op_layout L;
+    memset(&L, 0, sizeof L);
+    L.n_log = n_log;
+    L.n = OP_F_CURVES_END;
+    for (int i = 0; i < L.n; i++) {
+        L.f[i].ndim = 1;
+        L.f[i].dims[0] = n_log;
+        L.f[i].size = n_log;
+        L.f[i].offset = (long)i * n_log;
+    }
+    L.total = (long)L.n * n_log;
+    return L;
+}
+
+/* A result for layout L, every value NaN (not written). */
+static inline op_result op_test_make_result(const op_layout *L)
+{
+    op_result res;
+    memset(&res, 0, sizeof res);
+    res.values = malloc((size_t)L->total * sizeof(double));
+    for (long i = 0; i < L->total; i++)
+        res.values[i] = NAN;
+    return res;
 }
 
 /* |a - b| <= atol + rtol*|b| */
