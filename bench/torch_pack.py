@@ -13,23 +13,17 @@ Prints "torch_single_s PREC M_WIDTH s", "torch_bmm_s PREC M WIDTH s" and
 BENCH_TMIN seconds of process CPU time), or "torch_missing REASON".
 
 Run with /usr/bin/python3 (Debian's python3-torch), OMP_WAIT_POLICY=passive,
-threads = BENCH_THREADS (torch.set_num_threads)."""
+threads = BENCH_THREADS (torch.set_num_threads). The single network, the
+data and the timing loop are torch_common.py's."""
 import os
 import sys
 import time
 
-tmin = float(os.environ.get("BENCH_TMIN", "0.4"))
-threads = int(os.environ.get("BENCH_THREADS", "1"))
+from torch_common import best, data, load_torch, mlp, sgd_step
+
 M = int(sys.argv[1]) if len(sys.argv) > 1 else 32
 widths = [int(a) for a in sys.argv[2:]] or [8, 32, 64, 128]
-try:
-    import torch
-except Exception as e:  # noqa: BLE001 - report why, never fake a number
-    print("torch_missing", str(e).replace(" ", "_"))
-    sys.exit(0)
-torch.set_num_threads(threads)
-print("torch_version", torch.__version__)
-print("torch_threads", torch.get_num_threads())
+torch = load_torch()
 
 
 # The process's CPU time, as bench_pack.c measures (BENCH_CLOCK=wall: wall
@@ -38,41 +32,12 @@ clock = time.perf_counter if os.environ.get("BENCH_CLOCK") == "wall" else time.p
 print("clock", "wall" if clock is time.perf_counter else "cpu")
 
 
-def per_call(fn):
-    reps, t0 = 0, clock()
-    while True:
-        fn()
-        reps += 1
-        t = clock() - t0
-        if t >= tmin:
-            return t / reps
-
-
-def best(fn):
-    fn()
-    return min(per_call(fn) for _ in range(3))
-
-
 for dtype, name in ((torch.float32, "f32"), (torch.float64, "f64")):
     for m in widths:
         torch.manual_seed(0)
-        x = torch.randn(256, 784, dtype=dtype)
-        y = torch.zeros(256, 10, dtype=dtype)
-        y[torch.arange(256), torch.arange(256) % 10] = 1
-
-        model = torch.nn.Sequential(
-            torch.nn.Linear(784, m), torch.nn.ReLU(),
-            torch.nn.Linear(m, m), torch.nn.ReLU(),
-            torch.nn.Linear(m, 10)).to(dtype)
-        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-        lossf = torch.nn.MSELoss()
-
-        def single():
-            opt.zero_grad(set_to_none=True)
-            lossf(model(x), y).backward()
-            opt.step()
-
-        print("torch_single_s", name, m, "%.9g" % best(single), flush=True)
+        x, y = data(torch, dtype)  # drawn before the model
+        single = sgd_step(*mlp(torch, dtype, m), x, y)
+        print("torch_single_s", name, m, "%.9g" % best(single, clock), flush=True)
 
         def param(*shape, scale=1.0):
             return (scale * torch.randn(*shape, dtype=dtype)).requires_grad_()
@@ -100,7 +65,7 @@ for dtype, name in ((torch.float32, "f32"), (torch.float64, "f64")):
                 sopt.step()
             return step
 
-        t = {v: best(stacked(v)) for v in ("matmul", "bmm")}
+        t = {v: best(stacked(v), clock) for v in ("matmul", "bmm")}
         v = min(t, key=t.get)
         print("torch_bmm_s", name, M, m, "%.9g" % (t[v] / M), flush=True)
         print("torch_bmm_variant", name, m, v, flush=True)
