@@ -4,14 +4,7 @@
 # figures valid (PNG + SVG), Markdown numbers against the archive, verdicts
 # equal to analysis.signatures, the loader, and the HTML renders in headless
 # Chromium (SKIP if absent).
-PY=${PYTHON:-/usr/bin/python3}
-BUILD=${BUILD:-build}
-MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fail=1; }
+. tests/lib.sh
 
 $PY -c 'import h5py, numpy, matplotlib, pandas, xarray' 2>/dev/null || {
     sh tests/deps.sh python3-h5py python3-numpy python3-matplotlib python3-pandas python3-xarray || { echo "FAIL python deps"; exit 1; }; }
@@ -42,13 +35,13 @@ while read -r job sections figures; do
     sh tests/small_job.sh "jobs/$job.ini" >"$T/$job.ini"
     if ! OPENBLAS_NUM_THREADS=1 $MPIRUN -np 2 "$BUILD/overparam" run "$T/$job.ini" -o "$T/$job.h5" --force \
         >"$T/run_$job.log" 2>&1 </dev/null; then
-        tail -5 "$T/run_$job.log"; bad "engine run of the small $job"; continue
+        tail -5 "$T/run_$job.log"; failed "engine run of the small $job"; continue
     fi
     if report "$T/$job.h5" "$T/r_$job" </dev/null &&
         $PY analysis/check_report.py "$T/$job.h5" "$T/r_$job" --figures "$figures" \
             --sections "verdicts,$sections"; then
-        ok "report of the engine's small $job"
-    else bad "report of the engine's small $job"; fi
+        pass "report of the engine's small $job"
+    else failed "report of the engine's small $job"; fi
     # The report's verdicts are analysis.signatures' (one definition).
     $PY -m analysis.signatures "$T/$job.h5" >"$T/sig_$job.log" 2>&1 </dev/null
     rc=$?
@@ -61,15 +54,15 @@ others = [g for g in d["signatures"] if g["holds"] is not None and not g["phenom
 want = sys.argv[2] == "0"
 sys.exit(0 if len(rows) == 1 and rows[0]["holds"] == want and not others else 1)
 PYEOF
-    then ok "report verdict = analysis.signatures exit $rc ($job), no verdict for undeclared phenomena"
-    else bad "report verdict differs from analysis.signatures ($job)"; fi
+    then pass "report verdict = analysis.signatures exit $rc ($job), no verdict for undeclared phenomena"
+    else failed "report verdict differs from analysis.signatures ($job)"; fi
 done <"$T/expect"
 
 # The checker itself must catch a wrong number.
 cp -r "$T/r_quick" "$T/r_bad"
 sed 's/^| done | \([0-9]*\) |/| done | 999 |/' "$T/r_quick/report.md" >"$T/r_bad/report.md"
 if $PY analysis/check_report.py "$T/quick.h5" "$T/r_bad" >/dev/null 2>&1; then
-    bad "checker accepted a wrong status count"; else ok "checker rejects a wrong number"; fi
+    failed "checker accepted a wrong status count"; else pass "checker rejects a wrong number"; fi
 
 # The loader on an engine archive: named axes as labels, fit_epoch NaN when
 # never fitted, kernels by the names the engine writes, an xarray Dataset.
@@ -90,7 +83,7 @@ k = open_archive(sys.argv[3])
 assert len(k.runs) == 0, "kernel-only placeholder run hidden"
 assert len(k.kernels) > 0
 PYEOF
-then ok "loader on engine archives"; else bad "loader on engine archives"; fi
+then pass "loader on engine archives"; else failed "loader on engine archives"; fi
 
 # An archive without /measures, /kernels or curves still gives a report.
 $PY - "$T/quick.h5" "$T/bare.h5" <<'PYEOF'
@@ -100,18 +93,18 @@ with h5py.File(sys.argv[1]) as a, h5py.File(sys.argv[2], "w") as b:
     a.copy("runs", b); a.copy("grid", b)
 PYEOF
 if report "$T/bare.h5" "$T/r_bare" && $PY analysis/check_report.py "$T/bare.h5" "$T/r_bare" --sections overview; then
-    ok "report of an archive with runs only"; else bad "report of an archive with runs only"; fi
+    pass "report of an archive with runs only"; else failed "report of an archive with runs only"; fi
 
 # One reader: analysis/loader.py opens the archive; the report's sections
 # get their arrays from it (analysis/opa/archive.py), never from HDF5.
 readers=$(grep -l 'h5py' analysis/opa/*.py analysis/signatures.py 2>/dev/null)
-[ -z "$readers" ] && ok "one reader: no HDF5 access outside analysis/loader.py" ||
-    bad "a second reader of the archive: $readers"
+[ -z "$readers" ] && pass "one reader: no HDF5 access outside analysis/loader.py" ||
+    failed "a second reader of the archive: $readers"
 # The kernel-only placeholder run is no result: the report's status table
 # and grouped runs show none (as analysis.loader and overparam info).
 if [ -f "$T/r_kernel_spectrum/report.md" ] &&
     grep -A6 '^### Status counts' "$T/r_kernel_spectrum/report.md" | grep -q '| done | 0 |'; then
-    ok "kernel-only placeholder run hidden in the report"; else bad "kernel-only placeholder run shown in the report"; fi
+    pass "kernel-only placeholder run hidden in the report"; else failed "kernel-only placeholder run shown in the report"; fi
 
 # The HTML page renders in headless Chromium with its figures.
 CHROMIUM=$(command -v chromium || command -v chromium-browser)
@@ -138,10 +131,9 @@ nonwhite = float(np.mean(q.sum(axis=1) < 700))
 print(f"screenshot: {colors} distinct colors, {nonwhite:.1%} non-white pixels")
 sys.exit(0 if colors > 50 and nonwhite > 0.02 else 1)
 PYEOF
-    then ok "HTML renders in headless Chromium"; else tail -3 "$T/chromium.log"; bad "HTML screenshot blank or missing"; fi
+    then pass "HTML renders in headless Chromium"; else tail -3 "$T/chromium.log"; failed "HTML screenshot blank or missing"; fi
 else
     echo "SKIP HTML rendering: chromium not available"
 fi
 
-[ "$fail" = 0 ] && echo "t_analysis: all passed"
-exit $fail
+finish t_analysis

@@ -7,11 +7,9 @@
 # OpenBLAS's pick and OVERPARAM_BLAS_FAIL breaks a core's self-test, so every
 # path runs on any x86-64 CPU with AVX2 or better.
 set -u
-B=${BUILD:-build}/overparam
-MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
+. tests/lib.sh
 export OPENBLAS_NUM_THREADS=1
 unset OVERPARAM_BLAS OVERPARAM_BLAS_STATE OPENBLAS_CORETYPE
-. tests/lib.sh
 attr() { # archive attribute
     h5dump -a "/$2" "$1" 2>/dev/null | sed -n 's/.*(0): "\(.*\)".*/\1/p' | sed 's/ *$//'
 }
@@ -55,4 +53,4 @@ if [ "$sel" = "upgraded from Prescott" ] && [ "$core" = "$best" ] &&
 check "the same job with OPENBLAS_CORETYPE=$best" 0 $MPIRUN -np 2 env OPENBLAS_CORETYPE=$best \
     $B run tests/jobs/tiny.ini -o "$T/direct.h5" --quiet
 check "  ... identical results" 0 $B compare "$T/up.h5" "$T/direct.h5"
-[ "$fails" = 0 ]
+finish t_blas

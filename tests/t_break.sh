@@ -5,10 +5,7 @@
 # exit 2 without touching anything, and nothing may hang (every command
 # that could block runs under timeout).
 set -e
-B=${BUILD:-build}/overparam
-MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
-PY=${PYTHON:-/usr/bin/python3}
-T=$(mktemp -d)
+. tests/lib.sh
 cleanup() {
     [ -n "$holder" ] && kill "$holder" 2>/dev/null
     rm -rf "$T"

@@ -2,23 +2,8 @@
 # The command line: per-command --help exits 0, a typo names its closest
 # match, --opt=value and --opt value are the same, malformed values and
 # contradictory options exit 2 before anything is written.
-B=${BUILD:-build}/overparam
+. tests/lib.sh
 B=$(cd "$(dirname "$B")" && pwd)/overparam # some cases run elsewhere
-MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail=0
-expect() { # name rc fragment command...
-    name=$1; want=$2; frag=$3; shift 3
-    timeout 60 "$@" >"$T/out" 2>&1
-    rc=$?
-    if [ $rc -ne "$want" ] || ! grep -qF -- "$frag" "$T/out"; then
-        echo "FAIL $name: exit $rc (want $want), want '$frag'; got:"; head -c 800 "$T/out"; echo
-        fail=$((fail + 1))
-    else
-        printf '%-32s %s\n' "$name" "$(head -n1 "$T/out" | cut -c1-110)"
-    fi
-}
 for c in run validate info compare merge keys version help; do
     expect "$c --help" 0 "usage: overparam $c" $B $c --help
 done
@@ -50,29 +35,28 @@ expect "keys extra" 2 "unexpected argument 'x'" $B keys x
 expect "merge no inputs" 2 "at least one input" $B merge out.h5
 # Under mpirun the problem is printed once, by rank 0.
 expect "2 ranks, typo" 2 "did you mean '--progress'" $MPIRUN -np 2 $B run x.ini --progess=5
-[ "$(grep -c 'overparam run:' "$T/out")" = 1 ] || { echo "FAIL: usage problem printed $(grep -c 'overparam run:' "$T/out") times under 2 ranks"; fail=$((fail + 1)); }
+[ "$(grep -c 'overparam run:' "$T/out")" = 1 ] || { echo "FAIL: usage problem printed $(grep -c 'overparam run:' "$T/out") times under 2 ranks"; fails=$((fails + 1)); }
 [ ! -e x.ini ] && [ ! -e results ] || true
 # Both spellings of a valued option give the same run.
-$MPIRUN -np 1 $B run tests/jobs/tiny.ini -o "$T/a.h5" --progress 0.5 --stop-margin 5 --coordinator-works yes -q || { echo "FAIL: spaced options"; fail=$((fail + 1)); }
-$MPIRUN -np 1 $B run tests/jobs/tiny.ini --output="$T/b.h5" --progress=0.5 --stop-margin=5 --coordinator-works=yes --quiet || { echo "FAIL: --opt=value options"; fail=$((fail + 1)); }
-$B compare "$T/a.h5" "$T/b.h5" >/dev/null || { echo "FAIL: --opt value and --opt=value runs differ"; fail=$((fail + 1)); }
+$MPIRUN -np 1 $B run tests/jobs/tiny.ini -o "$T/a.h5" --progress 0.5 --stop-margin 5 --coordinator-works yes -q || { echo "FAIL: spaced options"; fails=$((fails + 1)); }
+$MPIRUN -np 1 $B run tests/jobs/tiny.ini --output="$T/b.h5" --progress=0.5 --stop-margin=5 --coordinator-works=yes --quiet || { echo "FAIL: --opt=value options"; fails=$((fails + 1)); }
+$B compare "$T/a.h5" "$T/b.h5" >/dev/null || { echo "FAIL: --opt value and --opt=value runs differ"; fails=$((fails + 1)); }
 # Options after positionals and before them are the same (getopt permutes).
-$MPIRUN -np 1 $B run -q -o "$T/c.h5" tests/jobs/tiny.ini || { echo "FAIL: options before the job"; fail=$((fail + 1)); }
+$MPIRUN -np 1 $B run -q -o "$T/c.h5" tests/jobs/tiny.ini || { echo "FAIL: options before the job"; fails=$((fails + 1)); }
 # Without -o the job's [output] path is used and its directories created
 # (results/ in a fresh checkout); a directory given with -o must exist.
 J=$(pwd)/tests/jobs/tiny.ini
 mkdir "$T/fresh"
-(cd "$T/fresh" && $MPIRUN -np 1 $B run "$J" -q) || { echo "FAIL: run without -o in a fresh directory"; fail=$((fail + 1)); }
-[ -f "$T/fresh/results/tiny.h5" ] || { echo "FAIL: results/tiny.h5 not created"; fail=$((fail + 1)); }
+(cd "$T/fresh" && $MPIRUN -np 1 $B run "$J" -q) || { echo "FAIL: run without -o in a fresh directory"; fails=$((fails + 1)); }
+[ -f "$T/fresh/results/tiny.h5" ] || { echo "FAIL: results/tiny.h5 not created"; fails=$((fails + 1)); }
 expect "-o into a missing directory" 2 "directory $T/nodir does not exist" $MPIRUN -np 1 $B run tests/jobs/tiny.ini -q -o "$T/nodir/x.h5"
-[ ! -e "$T/nodir" ] || { echo "FAIL: -o created a directory"; fail=$((fail + 1)); }
+[ ! -e "$T/nodir" ] || { echo "FAIL: -o created a directory"; fails=$((fails + 1)); }
 # merge takes every input it is given, not the first 4096: the last of
 # 4200 (all links to one task archive but the last, missing) is named.
 # (Short names: a singleton MPI start passes the command line to orted.)
-$MPIRUN -np 1 $B run tests/jobs/tiny.ini -o "$T/t0.h5" --array 0/2 -q || { echo "FAIL: array task"; fail=$((fail + 1)); }
+$MPIRUN -np 1 $B run tests/jobs/tiny.ini -o "$T/t0.h5" --array 0/2 -q || { echo "FAIL: array task"; fails=$((fails + 1)); }
 set --
 i=0; while [ $i -lt 4199 ]; do ln -s t0.h5 "$T/m$i"; set -- "$@" "m$i"; i=$((i + 1)); done
 expect "merge 4200 inputs" 2 "m4199" sh -c 'cd "$1" && shift && exec "$@"' - "$T" $B merge out.h5 "$@" m4199
-[ ! -e "$T/out.h5" ] || { echo "FAIL: merge wrote an output from a missing input"; fail=$((fail + 1)); }
-[ $fail -eq 0 ] && echo "t_cli: all passed" || echo "t_cli: $fail failed"
-[ $fail -eq 0 ]
+[ ! -e "$T/out.h5" ] || { echo "FAIL: merge wrote an output from a missing input"; fails=$((fails + 1)); }
+finish t_cli

@@ -4,13 +4,8 @@
 # through run with downsample, standardize, ZCA and label noise; an HDF5
 # file of float32 rows with real targets (regression); and every malformed
 # file refused with exit 2 naming the file and the dataset, no archive.
-B=${BUILD:-build}/overparam
-MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
-PY=${PYTHON:-/usr/bin/python3}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+. tests/lib.sh
 $PY -c 'import numpy, h5py' 2>/dev/null || { echo "t_data_file: numpy/h5py missing, skipped"; exit 0; }
-fail=0
 $PY - "$T" <<'PYEOF'
 import os, sys, numpy as np, h5py
 T = sys.argv[1]
@@ -81,15 +76,15 @@ batch = 100
 [grid]
 seed = 0, 1
 EOF
-$B validate "$T/cifar.ini" || { echo "FAIL: validate cifar.ini"; fail=$((fail + 1)); }
-$MPIRUN -np 2 $B run "$T/cifar.ini" -o "$T/cifar.h5" -q || { echo "FAIL: run on the .npy set"; fail=$((fail + 1)); }
+$B validate "$T/cifar.ini" || { echo "FAIL: validate cifar.ini"; fails=$((fails + 1)); }
+$MPIRUN -np 2 $B run "$T/cifar.ini" -o "$T/cifar.h5" -q || { echo "FAIL: run on the .npy set"; fails=$((fails + 1)); }
 $B info "$T/cifar.h5" | tail -n 2
 acc=$($B info "$T/cifar.h5" | awk '$0 ~ /test_acc/ { for (i = 1; i <= NF; i++) if ($i == "test_acc") c = i; getline; print $c }')
-awk -v a="$acc" 'BEGIN { exit !(a > 0.25) }' || { echo "FAIL: CIFAR-shaped set not learned (test_acc $acc, chance 0.1)"; fail=$((fail + 1)); }
+awk -v a="$acc" 'BEGIN { exit !(a > 0.25) }' || { echo "FAIL: CIFAR-shaped set not learned (test_acc $acc, chance 0.1)"; fails=$((fails + 1)); }
 # The report reads an archive of the user's own set like any other.
 if $PY -c 'import matplotlib' 2>/dev/null; then
     $PY -m analysis.report "$T/cifar.h5" -o "$T/report" >"$T/rep.out" 2>&1 && [ -f "$T/report/report.html" ] &&
-        echo "report: $(ls "$T/report" | wc -l) files" || { echo "FAIL: report on the file set"; tail -5 "$T/rep.out"; fail=$((fail + 1)); }
+        echo "report: $(ls "$T/report" | wc -l) files" || { echo "FAIL: report on the file set"; tail -5 "$T/rep.out"; fails=$((fails + 1)); }
 fi
 cat > "$T/reg.ini" <<EOF
 [data]
@@ -105,13 +100,13 @@ epochs = 40
 [grid]
 width = 16, 256
 EOF
-$MPIRUN -np 1 $B run "$T/reg.ini" -o "$T/reg.h5out" -q || { echo "FAIL: run on the HDF5 regression set"; fail=$((fail + 1)); }
+$MPIRUN -np 1 $B run "$T/reg.ini" -o "$T/reg.h5out" -q || { echo "FAIL: run on the HDF5 regression set"; fails=$((fails + 1)); }
 $B info "$T/reg.h5out" | sed -n 3p
 # Bad input: exit 2, file and dataset named, no archive.
 check() { # name fragment ini
     $MPIRUN -np ${NP:-1} $B run "$3" -o "$T/$1.out.h5" >"$T/out" 2>&1; rc=$?
     if [ $rc -ne 2 ] || ! grep -qF -- "$2" "$T/out" || [ -e "$T/$1.out.h5" ]; then
-        echo "FAIL $1: exit $rc, want 2 and '$2', no archive; got:"; grep -m2 overparam "$T/out"; fail=$((fail + 1))
+        echo "FAIL $1: exit $rc, want 2 and '$2', no archive; got:"; grep -m2 overparam "$T/out"; fails=$((fails + 1))
     else
         printf '%-16s %s\n' "$1" "$(grep -m1 'overparam:' "$T/out" | sed "s|$T/||g" | cut -c1-150)"
     fi
@@ -139,6 +134,5 @@ sed "s|^dim = 12|dim = 13|" "$T/reg.ini" > "$T/dim.ini"
 check dim_mismatch "reg.h5: dataset /x_train: rows of 12 values, the job wants 13" "$T/dim.ini"
 sed "s|^path = .*|path = $T/nowhere|" "$T/reg.ini" > "$T/nowhere.ini"
 $B validate "$T/nowhere.ini" >"$T/out" 2>&1; rc=$?
-{ [ $rc -eq 2 ] && grep -q "nowhere.ini:.*\[data\] path = $T/nowhere: cannot read it" "$T/out"; } || { echo "FAIL: validate of a missing path: exit $rc"; cat "$T/out"; fail=$((fail + 1)); }
-[ $fail -eq 0 ] && echo "t_data_file: all passed" || echo "t_data_file: $fail failed"
-[ $fail -eq 0 ]
+{ [ $rc -eq 2 ] && grep -q "nowhere.ini:.*\[data\] path = $T/nowhere: cannot read it" "$T/out"; } || { echo "FAIL: validate of a missing path: exit $rc"; cat "$T/out"; fails=$((fails + 1)); }
+finish t_data_file

@@ -2,10 +2,7 @@
 # The archive's numbers do not depend on the number of ranks: the same job
 # on 1, 2 and 4 ranks gives identical results (timings and ranks aside).
 set -e
-B=${BUILD:-build}/overparam
-MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+. tests/lib.sh
 for np in 1 2 4; do
     $MPIRUN -np $np $B run tests/jobs/tiny.ini -o "$T/r$np.h5" --quiet
 done

@@ -4,10 +4,7 @@
 # (OVERPARAM_FAULT) — resume each time, and check the final archive holds
 # exactly the numbers of an uninterrupted run, with every run done once.
 set -e
-B=${BUILD:-build}/overparam
-MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+. tests/lib.sh
 JOB=tests/jobs/slow.ini
 NP=2
 t0=$(date +%s.%N)

@@ -3,14 +3,10 @@
 # archive holds each /measures dataset with finite values at the logged
 # epochs, and the NTK group holds the empirical NTK errors per width.
 set -e
-B=${BUILD:-build}/overparam
-MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
-PYTHON=${PYTHON:-/usr/bin/python3}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+. tests/lib.sh
 $MPIRUN -np 2 $B run tests/jobs/measure.ini -o "$T/m.h5" --quiet
 $B info "$T/m.h5" | grep -q "done 2, diverged 0, failed 0" || { $B info "$T/m.h5"; echo "expected 2 runs done"; exit 1; }
-"$PYTHON" - "$T/m.h5" <<'PY'
+"$PY" - "$T/m.h5" <<'PY'
 import sys
 import h5py
 import numpy as np

@@ -3,10 +3,8 @@
 # merge into one equal to an uninterrupted run's; bad inputs are refused
 # with exit 2 naming the file.
 set -u
-B=${BUILD:-build}/overparam
-MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
-export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 . tests/lib.sh
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 JOB=tests/jobs/tiny.ini
 
 check "reference run" 0 $MPIRUN -np 2 $B run $JOB -o "$T/ref.h5" --quiet
@@ -60,5 +58,4 @@ PY
 else
     echo "skip different-numbers case (python3-h5py missing)"
 fi
-[ "$fails" = 0 ] && echo "merge: all cases passed" || echo "merge: $fails failed"
-[ "$fails" = 0 ]
+finish t_merge

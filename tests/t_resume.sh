@@ -2,10 +2,7 @@
 # kill -9 in mid-sweep, then --resume: the archive holds exactly the numbers
 # of an uninterrupted run, no finished run lost, none run twice.
 set -e
-B=${BUILD:-build}/overparam
-MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+. tests/lib.sh
 JOB=tests/jobs/slow.ini
 start=$(date +%s.%N)
 $MPIRUN -np 2 $B run $JOB -o "$T/ref.h5" --quiet

@@ -2,23 +2,8 @@
 # --set SECTION.KEY=VALUE: overrides checked like the file's own lines, with
 # errors naming the override; the archive's job text records them so that
 # running that text alone reproduces the archive; resume takes the same set.
-B=${BUILD:-build}/overparam
-MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
-PY=${PYTHON:-/usr/bin/python3}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail=0
-expect() { # name rc fragment command...
-    name=$1; want=$2; frag=$3; shift 3
-    timeout 120 "$@" >"$T/out" 2>&1
-    rc=$?
-    if [ $rc -ne "$want" ] || ! grep -qF -- "$frag" "$T/out"; then
-        echo "FAIL $name: exit $rc (want $want), want '$frag'; got:"; head -c 800 "$T/out"; echo
-        fail=$((fail + 1))
-    else
-        printf '%-30s %s\n' "$name" "$(grep -m1 . "$T/out" | cut -c1-140)"
-    fi
-}
+. tests/lib.sh
+EXPECT_TIMEOUT=120
 J=tests/jobs/tiny.ini
 expect "validate, two overrides" 0 "tiny.ini: 60 runs over width (3: 4 16 64), depth (2: 1 2), seed (5: 0 1 2 3 4)" \
     $B validate $J --set train.epochs=3 --set grid.seed='range(0,5)'
@@ -35,18 +20,17 @@ expect "no dot" 2 "--set lr=1: want SECTION.KEY=VALUE" $B validate $J --set lr=1
 expect "set twice" 2 "grid.width set twice" $B validate $J --set grid.width=4,8 --set grid.width=3
 expect "missing value" 2 "needs a value" $B validate $J --set
 expect "run: bad override" 2 "--set train.lr=abc" $MPIRUN -np 2 $B run $J -o "$T/bad.h5" --set train.lr=abc
-[ ! -e "$T/bad.h5" ] || { echo "FAIL: archive written for a bad override"; fail=$((fail + 1)); }
+[ ! -e "$T/bad.h5" ] || { echo "FAIL: archive written for a bad override"; fails=$((fails + 1)); }
 # A run with overrides on 2 ranks (rank 1 parses the shared text).
-$MPIRUN -np 2 $B run $J -o "$T/a.h5" -q --set grid.seed='range(3, 5)' --set train.epochs=4 || { echo "FAIL: run with --set"; fail=$((fail + 1)); }
+$MPIRUN -np 2 $B run $J -o "$T/a.h5" -q --set grid.seed='range(3, 5)' --set train.epochs=4 || { echo "FAIL: run with --set"; fails=$((fails + 1)); }
 expect "archive holds the grid" 0 "tiny.ini" $B info "$T/a.h5"
 if $PY -c 'import h5py' 2>/dev/null; then
     $PY -c "import h5py,sys; t = h5py.File('$T/a.h5','r').attrs['job_text']; sys.stdout.write(t.decode() if isinstance(t, bytes) else t)" > "$T/replay.ini"
-    grep -qF "seed = range(3, 5)" "$T/replay.ini" && grep -qF "epochs = 4" "$T/replay.ini" || { echo "FAIL: job text lacks the overrides"; cat "$T/replay.ini"; fail=$((fail + 1)); }
+    grep -qF "seed = range(3, 5)" "$T/replay.ini" && grep -qF "epochs = 4" "$T/replay.ini" || { echo "FAIL: job text lacks the overrides"; cat "$T/replay.ini"; fails=$((fails + 1)); }
     # The recorded text alone reproduces the archive.
-    $MPIRUN -np 1 $B run "$T/replay.ini" -o "$T/b.h5" -q || { echo "FAIL: replay run"; fail=$((fail + 1)); }
-    $B compare "$T/a.h5" "$T/b.h5" >/dev/null && echo "replayed job text: identical archive" || { echo "FAIL: replayed job text gives a different archive"; fail=$((fail + 1)); }
+    $MPIRUN -np 1 $B run "$T/replay.ini" -o "$T/b.h5" -q || { echo "FAIL: replay run"; fails=$((fails + 1)); }
+    $B compare "$T/a.h5" "$T/b.h5" >/dev/null && echo "replayed job text: identical archive" || { echo "FAIL: replayed job text gives a different archive"; fails=$((fails + 1)); }
 fi
 expect "resume, same overrides" 0 "resumed" $MPIRUN -np 1 $B run $J -o "$T/a.h5" --resume --set grid.seed='range(3, 5)' --set train.epochs=4
 expect "resume, no overrides" 2 "[train] epochs: 4 -> 60" $MPIRUN -np 1 $B run $J -o "$T/a.h5" --resume
-[ $fail -eq 0 ] && echo "t_set: all passed" || echo "t_set: $fail failed"
-[ $fail -eq 0 ]
+finish t_set

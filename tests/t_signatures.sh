@@ -8,14 +8,7 @@
 # too. Also: `overparam info` gives the loader's statistics (sample std over
 # seeds, labels, never-fitted runs apart). jobs/README.md tables the
 # signatures on 5 [job] seed values.
-PY=${PYTHON:-/usr/bin/python3}
-BUILD=${BUILD:-build}
-MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fail=1; }
+. tests/lib.sh
 [ -x "$BUILD/overparam" ] || { echo "FAIL $BUILD/overparam not built"; exit 1; }
 export OPENBLAS_NUM_THREADS=1
 
@@ -42,23 +35,23 @@ for spec in random_labels condensation frequency_principle:4 kernel_spectrum qui
             sec == "[job]" && $1 == "seed" && seed != "" { print "seed = " seed; next } { print }' \
             "jobs/$job.ini" >"$T/$job.ini"
     else sh tests/small_job.sh "jobs/$job.ini" >"$T/$job.ini"; fi
-    run "$T/$job.ini" "$T/$job.h5" || { bad "engine run of $job"; continue; }
+    run "$T/$job.ini" "$T/$job.h5" || { failed "engine run of $job"; continue; }
     $PY -m analysis.signatures "$T/$job.h5" >"$T/$job.sig" 2>&1
     rc=$?
     if [ $full = 1 ] && [ $rc = 0 ] && tail -1 "$T/$job.sig" | grep -qx "holds: yes"; then
-        ok "$job: holds: yes"
+        pass "$job: holds: yes"
     elif [ $full = 0 ] && [ $rc -le 1 ] && tail -1 "$T/$job.sig" | grep -q "^holds: "; then
-        ok "$job (cheap variant): verdict given, $(tail -1 "$T/$job.sig")"
+        pass "$job (cheap variant): verdict given, $(tail -1 "$T/$job.sig")"
     else
-        cat "$T/$job.sig"; bad "$job: signature (exit $rc)"
+        cat "$T/$job.sig"; failed "$job: signature (exit $rc)"
     fi
 done
 
 # The engine refuses an archive it cannot read and an unknown phenomenon.
 $PY -m analysis.signatures "$T/none.h5" >/dev/null 2>&1
-[ $? = 2 ] && ok "unreadable archive: exit 2" || bad "unreadable archive not exit 2"
+[ $? = 2 ] && pass "unreadable archive: exit 2" || failed "unreadable archive not exit 2"
 $PY -m analysis.signatures "$T/quick.h5" no_such_thing >/dev/null 2>&1
-[ $? = 2 ] && ok "unknown phenomenon: exit 2" || bad "unknown phenomenon not exit 2"
+[ $? = 2 ] && pass "unknown phenomenon: exit 2" || failed "unknown phenomenon not exit 2"
 
 # overparam info: the loader's statistics, labels not codes.
 if [ -f "$T/random_labels.h5" ] && "$BUILD/overparam" info "$T/random_labels.h5" >"$T/info" &&
@@ -75,7 +68,6 @@ for c, row in g.iterrows():
     assert want in line[0], (want, line[0])
 assert "unfit" in "\n".join(info)
 PYEOF
-then ok "info: sample std over seeds, axis labels"; else cat "$T/info"; bad "info statistics"; fi
+then pass "info: sample std over seeds, axis labels"; else cat "$T/info"; failed "info statistics"; fi
 
-[ "$fail" = 0 ] && echo "t_signatures: all passed"
-exit $fail
+finish t_signatures

@@ -4,18 +4,15 @@
 # sourced, --mpi comes from the site (none given) unless OVERPARAM_MPI
 # names a plugin, SRUN_CPUS_PER_TASK follows --cpus-per-task, and a missing
 # OVERPARAM_SITE_ENV file is refused.
-B=${BUILD:-build}/overparam
+. tests/lib.sh
 B=$(cd "$(dirname "$B")" && pwd)/overparam
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail=0
 command -v bash >/dev/null || { echo "t_slurm_scripts: no bash, skipped"; exit 0; }
 for f in slurm/*.sbatch slurm/*.sh; do
-    bash -n "$f" || { echo "FAIL: $f: syntax"; fail=$((fail + 1)); }
+    bash -n "$f" || { echo "FAIL: $f: syntax"; fails=$((fails + 1)); }
 done
 # Every generated script carries the site placeholders.
 for f in slurm/*.sbatch; do
-    grep -q '^##SBATCH --account=' "$f" || { echo "FAIL: $f lacks the --account placeholder"; fail=$((fail + 1)); }
+    grep -q '^##SBATCH --account=' "$f" || { echo "FAIL: $f lacks the --account placeholder"; fails=$((fails + 1)); }
 done
 mkdir "$T/bin"
 cat > "$T/bin/srun" <<'SH'
@@ -39,23 +36,22 @@ run_sbatch() { # log-name, then env assignments
 run_sbatch site SLURM_CPUS_PER_TASK=3 OVERPARAM_SITE_ENV="$T/site.sh"
 rc=$?
 cat "$T/site.log"
-[ $rc -eq 0 ] && [ -f "$T/site.h5" ] || { echo "FAIL: overparam.sbatch exit $rc"; cat "$T/site.out"; fail=$((fail + 1)); }
-grep -q "^args: .*overparam run" "$T/site.log" && ! grep -q -- "--mpi" "$T/site.log" || { echo "FAIL: srun given an --mpi the site did not ask for"; fail=$((fail + 1)); }
-grep -q "SRUN_CPUS_PER_TASK=3" "$T/site.log" || { echo "FAIL: SRUN_CPUS_PER_TASK not exported"; fail=$((fail + 1)); }
-grep -q "OPENBLAS_NUM_THREADS=3" "$T/site.log" || { echo "FAIL: OPENBLAS_NUM_THREADS not 3"; fail=$((fail + 1)); }
-grep -q "SITE_MARK=loaded" "$T/site.log" || { echo "FAIL: site hook not sourced"; fail=$((fail + 1)); }
-grep -q "sourcing $T/site.sh" "$T/site.out" || { echo "FAIL: site hook not logged"; fail=$((fail + 1)); }
+[ $rc -eq 0 ] && [ -f "$T/site.h5" ] || { echo "FAIL: overparam.sbatch exit $rc"; cat "$T/site.out"; fails=$((fails + 1)); }
+grep -q "^args: .*overparam run" "$T/site.log" && ! grep -q -- "--mpi" "$T/site.log" || { echo "FAIL: srun given an --mpi the site did not ask for"; fails=$((fails + 1)); }
+grep -q "SRUN_CPUS_PER_TASK=3" "$T/site.log" || { echo "FAIL: SRUN_CPUS_PER_TASK not exported"; fails=$((fails + 1)); }
+grep -q "OPENBLAS_NUM_THREADS=3" "$T/site.log" || { echo "FAIL: OPENBLAS_NUM_THREADS not 3"; fails=$((fails + 1)); }
+grep -q "SITE_MARK=loaded" "$T/site.log" || { echo "FAIL: site hook not sourced"; fails=$((fails + 1)); }
+grep -q "sourcing $T/site.sh" "$T/site.out" || { echo "FAIL: site hook not logged"; fails=$((fails + 1)); }
 run_sbatch mpi OVERPARAM_MPI=pmi2
-grep -q -- "^args: --mpi=pmi2 " "$T/mpi.log" || { echo "FAIL: OVERPARAM_MPI not passed as --mpi"; cat "$T/mpi.log"; fail=$((fail + 1)); }
-grep -q "SRUN_CPUS_PER_TASK=unset" "$T/mpi.log" || { echo "FAIL: SRUN_CPUS_PER_TASK set without --cpus-per-task"; fail=$((fail + 1)); }
+grep -q -- "^args: --mpi=pmi2 " "$T/mpi.log" || { echo "FAIL: OVERPARAM_MPI not passed as --mpi"; cat "$T/mpi.log"; fails=$((fails + 1)); }
+grep -q "SRUN_CPUS_PER_TASK=unset" "$T/mpi.log" || { echo "FAIL: SRUN_CPUS_PER_TASK set without --cpus-per-task"; fails=$((fails + 1)); }
 run_sbatch nosite OVERPARAM_SITE_ENV="$T/missing.sh"; rc=$?
-{ [ $rc -eq 2 ] && grep -q "missing.sh: no such file" "$T/nosite.out"; } || { echo "FAIL: missing site file: exit $rc"; fail=$((fail + 1)); }
-[ ! -e "$T/nosite.h5" ] || { echo "FAIL: archive written without the site environment"; fail=$((fail + 1)); }
+{ [ $rc -eq 2 ] && grep -q "missing.sh: no such file" "$T/nosite.out"; } || { echo "FAIL: missing site file: exit $rc"; fails=$((fails + 1)); }
+[ ! -e "$T/nosite.h5" ] || { echo "FAIL: archive written without the site environment"; fails=$((fails + 1)); }
 # merge.sbatch: the same srun, no --mpi unless asked.
 $B run tests/jobs/tiny.ini -q -o "$T/m.task0.h5" --array 0/2 2>/dev/null
 $B run tests/jobs/tiny.ini -q -o "$T/m.task1.h5" --array 1/2 2>/dev/null
 env PATH="$T/bin:$PATH" SRUN_LOG="$T/merge.log" OVERPARAM="$B" bash slurm/merge.sbatch "$T/m.h5" 2 >"$T/merge.out" 2>&1 ||
-    { echo "FAIL: merge.sbatch"; cat "$T/merge.out"; fail=$((fail + 1)); }
-grep -q "^args: -n 1 .*merge" "$T/merge.log" || { echo "FAIL: merge srun call"; cat "$T/merge.log"; fail=$((fail + 1)); }
-[ $fail -eq 0 ] && echo "t_slurm_scripts: all passed" || echo "t_slurm_scripts: $fail failed"
-[ $fail -eq 0 ]
+    { echo "FAIL: merge.sbatch"; cat "$T/merge.out"; fails=$((fails + 1)); }
+grep -q "^args: -n 1 .*merge" "$T/merge.log" || { echo "FAIL: merge srun call"; cat "$T/merge.log"; fails=$((fails + 1)); }
+finish t_slurm_scripts

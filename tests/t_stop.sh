@@ -4,10 +4,7 @@
 # the archive closes consistent with exit code 3, and --resume completes it
 # to exactly the uninterrupted numbers.
 set -e
-B=${BUILD:-build}/overparam
-MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+. tests/lib.sh
 JOB=tests/jobs/slow.ini
 $MPIRUN -np 2 $B run $JOB -o "$T/ref.h5" --quiet
 for margin in 0 30; do

@@ -3,10 +3,7 @@
 # exists, the short runs flow around it, and progress is still reported
 # while it holds a rank.
 set -e
-B=${BUILD:-build}/overparam
-MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+. tests/lib.sh
 $MPIRUN -np 2 $B run tests/jobs/uneven.ini -o "$T/u.h5" --progress 0.25 2>"$T/err"
 $B info "$T/u.h5" | grep -q "done 12, diverged 0, failed 0, pending 0" || { echo "FAIL: not all runs done"; cat "$T/err"; exit 1; }
 lines=$(grep -c "^\[overparam\] runs" "$T/err")
