@@ -839,6 +839,40 @@ static char *read_line(char *str, int num, void *stream)
     return str;
 }
 
+/* Line `line` (1-based) of a job text is not INI: says so with its text. */
+static void syntax_error(parse_state *st, int line)
+{
+    const char *p = st->job->text;
+    for (int i = 1; i < line && p; i++) {
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    char shown[81] = "";
+    if (p)
+        snprintf(shown, sizeof shown, "%.*s", (int)strcspn(p, "\r\n"), p);
+    st->line = line;
+    fail(st, "syntax error: '%s' is not [section], key = value or a "
+         "comment", shown);
+}
+
+/* The first line that opens a section without closing it ("[data"), or
+ * 0. Only unindented lines: inih reads an indented one after a key as
+ * that key's continuation. */
+static int unclosed_section_line(const char *text)
+{
+    const char *p = text;
+    for (int line = 1; p && *p; line++) {
+        size_t len = strcspn(p, "\r\n");
+        if (*p == '[' && !memchr(p, ']', len))
+            return line;
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return 0;
+}
+
 static int on_key(void *user, const char *section, const char *name,
                   const char *value)
 {
@@ -1205,21 +1239,15 @@ op_status op_job_load_string(op_job *job, const char *name, const char *text)
         return s;
     }
     st->text = job->text;
-    int rc = ini_parse_stream(read_line, st, on_key, st);
+    /* inih goes on past a section line it cannot read ("[data"), giving
+     * its keys to no section or to the one before: name the cause first,
+     * not the keys that follow it. */
+    int unclosed = unclosed_section_line(job->text);
+    if (unclosed > 0)
+        syntax_error(st, unclosed);
+    int rc = st->status == OP_OK ? ini_parse_stream(read_line, st, on_key, st) : 0;
     if (st->status == OP_OK && rc > 0) {
-        /* Find the offending line's text for the message. */
-        const char *p = job->text;
-        for (int i = 1; i < rc && p; i++) {
-            p = strchr(p, '\n');
-            if (p)
-                p++;
-        }
-        char shown[81] = "";
-        if (p)
-            snprintf(shown, sizeof shown, "%.*s", (int)strcspn(p, "\r\n"), p);
-        st->line = rc;
-        fail(st, "syntax error: '%s' is not [section], key = value or a "
-             "comment", shown);
+        syntax_error(st, rc);
     } else if (st->status == OP_OK && rc < 0) {
         fail(st, "cannot parse (inih error %d)", rc);
     }

@@ -3,9 +3,9 @@
 # wrong archive gives exit code 2, a message naming the file (and line) and
 # the problem, and writes nothing — an existing archive stays untouched.
 . tests/lib.sh
-while IFS='|' read -r file frag; do
+while IFS='|' read -r file msg; do
     expect "validate $file" 2 "tests/bad/$file" $B validate "tests/bad/$file"
-    grep -qF -- "$frag" "$T/out" || { echo "FAIL $file: message lacks '$frag'"; fails=$((fails + 1)); }
+    grep -qF -- "$msg" "$T/out" || { echo "FAIL $file: message lacks '$msg'"; fails=$((fails + 1)); }
 done < tests/bad/expect.txt
 # run: same errors on every rank, nothing written, existing archive kept.
 $MPIRUN -np 1 $B run tests/jobs/tiny.ini -o "$T/keep.h5" --quiet || { echo "FAIL: tiny run"; exit 1; }
