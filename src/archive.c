@@ -179,9 +179,12 @@ static int fault_fails(const char *point)
 
 static const char *const fixed_tail[] = {
     "n_params", "status", "train_loss", "test_loss", "train_acc",
-    "test_acc", "epochs", "fit_epoch", "seconds", "rank"};
-static const int fixed_tail_int[] = {1, 1, 0, 0, 0, 0, 1, 1, 0, 1};
-#define N_TAIL 10
+    "test_acc", "epochs", "fit_epoch", "seconds", "rank", "crc"};
+static const int fixed_tail_int[] = {1, 1, 0, 0, 0, 0, 1, 1, 0, 1, 1};
+#define N_TAIL 11
+/* The tail's last three: timings (not results) and the row's checksum. */
+#define TAIL_SECONDS (N_TAIL - 3)
+#define TAIL_CRC (N_TAIL - 1)
 
 static int reserved_name(const char *name)
 {
@@ -284,9 +287,27 @@ static void pack_row(const op_archive *ar, long run, const op_row *row,
     double tail[N_TAIL] = {(double)row->n_params, row->status,
                            row->train_loss, row->test_loss, row->train_acc,
                            row->test_acc, row->epochs, row->fit_epoch,
-                           row->seconds, row->rank};
+                           row->seconds, row->rank, 0 /* row_crc's */};
     for (int i = 0; i < N_TAIL; i++)
         put_col(ar, out, c + i, tail[i]);
+}
+
+/* A finished row's checksum (the crc column): CRC-32 of its packed bytes
+ * up to the timings (run, configuration, status and results; seconds and
+ * rank are when and where, not what), then of each per-run array of the
+ * run in layout order, field[i] pointing at field i's values. The writer
+ * stores it with the row; resume recomputes it from the file, so a /runs
+ * row with no journal record behind it is kept only if row and arrays are
+ * what was written (recover_rows). */
+static uint32_t row_crc(const op_archive *ar, const unsigned char *row,
+                        const double *const *field)
+{
+    uLong c = crc32(0L, row,
+                    (uInt)ar->cols[ar->n_cols - N_TAIL + TAIL_SECONDS].off);
+    for (int i = 0; i < ar->layout->n; i++)
+        c = crc32(c, (const Bytef *)field[i],
+                  (uInt)(sizeof(double) * (size_t)ar->layout->f[i].size));
+    return (uint32_t)c;
 }
 
 /* ---- small HDF5 helpers --------------------------------------------- */
@@ -796,14 +817,39 @@ static int file_exists(const char *p)
     return stat(p, &sb) == 0;
 }
 
+/* Reads run r's values of every per-run array into vals (layout->total
+ * doubles, each field at its offset). Rank 0, independent reads. */
+static void read_run_arrays(const op_archive *ar, long r, double *vals)
+{
+    for (int i = 0; i < ar->layout->n; i++) {
+        const op_field *f = &ar->layout->f[i];
+        hid_t fs = H5Dget_space(ar->fields[i]);
+        OP_H5_CHECK(fs, "the file space of a per-run dataset");
+        hsize_t start[4] = {(hsize_t)r, 0, 0, 0}, count[4] = {1, 1, 1, 1};
+        for (int k = 0; k < f->ndim; k++)
+            count[k + 1] = (hsize_t)f->dims[k];
+        OP_H5_CHECK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL,
+                                        count, NULL), "selecting a run");
+        hsize_t n = (hsize_t)f->size;
+        hid_t ms = H5Screate_simple(1, &n, NULL);
+        OP_H5_CHECK(H5Dread(ar->fields[i], H5T_NATIVE_DOUBLE, ms, fs,
+                            H5P_DEFAULT, vals + f->offset), H5HINT);
+        H5Sclose(ms);
+        H5Sclose(fs);
+    }
+}
+
 /* Finished rows of /runs the journal does not hold (it was deleted, lost
  * a record, or could not be written: disk full) are results too. A row
  * counts when its run index and configuration columns are exactly what
- * this job writes there (a row never written holds neither) and its
- * status is final; stage_flush writes a batch's per-run arrays before its
- * rows, so such a row's arrays are in the file. Rank 0, independent
- * reads. Marks them in done[] and returns how many. */
-static long recover_rows(op_archive *ar, unsigned char *done)
+ * this job writes there (a row never written holds neither), its status
+ * is final, and its crc column matches row_crc of the row and the run's
+ * arrays as they are in the file now (stage_flush writes a batch's arrays
+ * before its rows, so a final row's arrays are there; a damaged row or
+ * array fails the check, and that run is rerun and reported). Rank 0,
+ * independent reads. Marks them in done[] and returns how many; *n_bad
+ * counts the final rows that failed. */
+static long recover_rows(op_archive *ar, unsigned char *done, long *n_bad)
 {
     const long slab = 4096;
     long n_runs = ar->job->n_runs, found = 0;
@@ -811,8 +857,16 @@ static long recover_rows(op_archive *ar, unsigned char *done)
     /* The configuration part: every column before the result tail. */
     size_t cfg_bytes = ar->cols[ar->n_cols - N_TAIL].off;
     size_t st_off = ar->cols[ar->n_cols - N_TAIL + 1].off;
+    size_t crc_off = ar->cols[ar->n_cols - N_TAIL + TAIL_CRC].off;
     unsigned char *buf = OP_XMALLOC(rb * (size_t)slab);
     unsigned char *want = OP_XMALLOC(rb);
+    double *vals = OP_XMALLOC(sizeof(double) * (size_t)ar->layout->total + 8);
+    const double *field[OP_FIELDS_MAX];
+    for (int i = 0; i < ar->layout->n; i++)
+        field[i] = vals + ar->layout->f[i].offset;
+    char bad_list[160] = "";
+    size_t bad_used = 0;
+    *n_bad = 0;
     hid_t fs = H5Dget_space(ar->runs);
     OP_H5_CHECK(fs, "the file space of /runs");
     for (long r0 = 0; r0 < n_runs; r0 += slab) {
@@ -830,19 +884,35 @@ static long recover_rows(op_archive *ar, unsigned char *done)
                 continue;
             const unsigned char *row = buf + (size_t)j * rb;
             pack_row(ar, r, NULL, want);
-            int64_t status;
+            int64_t status, crc;
             memcpy(&status, row + st_off, 8);
-            if (memcmp(row, want, cfg_bytes) == 0 &&
-                (status == OP_RUN_DONE || status == OP_RUN_DIVERGED ||
-                 status == OP_RUN_FAILED)) {
+            memcpy(&crc, row + crc_off, 8);
+            if (memcmp(row, want, cfg_bytes) != 0 ||
+                (status != OP_RUN_DONE && status != OP_RUN_DIVERGED &&
+                 status != OP_RUN_FAILED))
+                continue;
+            read_run_arrays(ar, r, vals);
+            if ((int64_t)row_crc(ar, row, field) == crc) {
                 done[r] = 1;
                 found++;
+                continue;
             }
+            if (++*n_bad <= 8 && bad_used < sizeof bad_list)
+                bad_used += (size_t)snprintf(bad_list + bad_used,
+                                             sizeof bad_list - bad_used,
+                                             "%s%ld", *n_bad > 1 ? ", " : "",
+                                             r);
         }
     }
+    if (*n_bad > 0)
+        fprintf(stderr, "overparam: %s: %ld finished /runs row%s failed %s "
+                "checksum (run%s %s%s): rerun\n", ar->path, *n_bad,
+                *n_bad == 1 ? "" : "s", *n_bad == 1 ? "its" : "their",
+                *n_bad == 1 ? "" : "s", bad_list, *n_bad > 8 ? ", ..." : "");
     H5Sclose(fs);
     free(buf);
     free(want);
+    free(vals);
     return found;
 }
 
@@ -1165,13 +1235,13 @@ op_status op_archive_open(op_archive **out, const char *path,
     else
         create_layout(ar);
 
-    long replayed = 0, recovered = 0;
+    long replayed = 0, recovered = 0, bad_rows = 0;
     if (ar->rank == 0) {
         if (act != ACT_CREATE) {
             s = journal_replay(ar, done, done_kernels, n_kernels, 1,
                                &replayed);
             if (s == OP_OK && act == ACT_OPEN)
-                recovered = recover_rows(ar, done);
+                recovered = recover_rows(ar, done, &bad_rows);
             if (s == OP_OK)
             {
                 /* A journal torn inside its header holds nothing: restart
@@ -1469,13 +1539,17 @@ static op_status stage_put(op_archive *ar, const op_result *res)
         st->since = t;
     int j = st->n++;
     st->run[j] = res->row.run;
-    pack_row(ar, res->row.run, &res->row,
-             st->rows + (size_t)j * ar->row_bytes);
+    unsigned char *row = st->rows + (size_t)j * ar->row_bytes;
+    pack_row(ar, res->row.run, &res->row, row);
+    const double *field[OP_FIELDS_MAX];
     for (int i = 0; i < ar->layout->n; i++) {
         const op_field *f = &ar->layout->f[i];
         memcpy(stage_field(ar, i, j), res->values + f->offset,
                sizeof(double) * (size_t)f->size);
+        field[i] = res->values + f->offset;
     }
+    put_col(ar, row, ar->n_cols - N_TAIL + TAIL_CRC,
+            (double)row_crc(ar, row, field));
     if (st->n == st->cap || t - st->since >= STAGE_AGE)
         return stage_flush(ar);
     return OP_OK;
