@@ -6,8 +6,10 @@
 #include "overparam/kernel_io.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "overparam/h5attr.h"
 
@@ -306,4 +308,134 @@ op_status op_kernel_io_write(hid_t file, const char *id,
     H5C(H5Gclose(g));
     H5C(H5Gclose(top));
     return OP_OK;
+}
+
+/* ---- the group's checksum: a finished kernel proves itself ----------- */
+
+/* What op_kernel_io_checksum accumulates while it visits a group. */
+typedef struct {
+    uLong crc;
+    int reader; /* this rank reads the data (rank 0); the others only
+                   open what it opens, as collective metadata use wants */
+} crc_walk;
+
+/* Folds one dataset into the checksum: its name, then its raw bytes as
+ * stored (file type, no conversion), read in slabs of whole rows of its
+ * first dimension (~8 MiB each: a saved matrix is n^2 doubles). */
+static herr_t crc_visit(hid_t g, const char *name, const H5L_info_t *info,
+                        void *data)
+{
+    crc_walk *w = data;
+    (void)info;
+    H5O_info_t oi;
+    H5C(H5Oget_info_by_name(g, name, &oi, H5P_DEFAULT));
+    if (oi.type != H5O_TYPE_DATASET)
+        return 0;
+    w->crc = crc32(w->crc, (const Bytef *)name, (uInt)strlen(name));
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+    H5C(d);
+    hid_t t = H5Dget_type(d);
+    H5C(t);
+    hid_t fs = H5Dget_space(d);
+    H5C(fs);
+    int nd = H5Sget_simple_extent_ndims(fs);
+    H5C(nd);
+    hsize_t dims[H5S_MAX_RANK];
+    H5C(H5Sget_simple_extent_dims(fs, dims, NULL));
+    size_t row = H5Tget_size(t);
+    for (int k = 1; k < nd; k++)
+        row *= (size_t)dims[k];
+    hsize_t rows = nd > 0 ? dims[0] : 1;
+    /* Variable-length data reads as pointers: only its name counts. */
+    int plain = H5Tdetect_class(t, H5T_VLEN) <= 0 &&
+                !(H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0);
+    if (w->reader && plain && row > 0 && rows > 0) {
+        hsize_t per = (hsize_t)((size_t)8 << 20) / row;
+        per = per < 1 ? 1 : per > rows ? rows : per;
+        unsigned char *buf = OP_XMALLOC(row * (size_t)per);
+        for (hsize_t r0 = 0; r0 < rows; r0 += per) {
+            hsize_t m = rows - r0 < per ? rows - r0 : per;
+            hid_t ms;
+            if (nd > 0) {
+                hsize_t start[H5S_MAX_RANK] = {0}, count[H5S_MAX_RANK];
+                for (int k = 0; k < nd; k++)
+                    count[k] = dims[k];
+                start[0] = r0;
+                count[0] = m;
+                H5C(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL,
+                                        count, NULL));
+                ms = H5Screate_simple(nd, count, NULL);
+            } else {
+                ms = H5Screate(H5S_SCALAR);
+            }
+            H5C(ms);
+            H5C(H5Dread(d, t, ms, fs, H5P_DEFAULT, buf));
+            H5C(H5Sclose(ms));
+            w->crc = crc32(w->crc, buf, (uInt)(row * (size_t)m));
+        }
+        free(buf);
+    }
+    H5C(H5Sclose(fs));
+    H5C(H5Tclose(t));
+    H5C(H5Dclose(d));
+    return 0;
+}
+
+/* CRC-32 of every dataset under /kernels/<id> (names and stored bytes,
+ * in name order, subgroups included), on every rank of `comm`: rank 0
+ * reads, the others follow its opens, the value is broadcast. Returns 0,
+ * or -1 when there is no such group. */
+static int group_checksum(hid_t file, const char *id, MPI_Comm comm,
+                          uint32_t *out)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/kernels/%s", id);
+    htri_t has = H5Lexists(file, "/kernels", H5P_DEFAULT);
+    H5C(has);
+    if (has > 0) {
+        has = H5Lexists(file, path, H5P_DEFAULT);
+        H5C(has);
+    }
+    if (has <= 0)
+        return -1;
+    int rank;
+    OP_MPI_CHECK(MPI_Comm_rank(comm, &rank), "kernel checksum");
+    crc_walk w = {crc32(0L, Z_NULL, 0), rank == 0};
+    hid_t g = H5Gopen2(file, path, H5P_DEFAULT);
+    H5C(g);
+    H5C(H5Lvisit(g, H5_INDEX_NAME, H5_ITER_INC, crc_visit, &w));
+    H5C(H5Gclose(g));
+    unsigned long long c = w.crc;
+    OP_MPI_CHECK(MPI_Bcast(&c, 1, MPI_UNSIGNED_LONG_LONG, 0, comm),
+                 "kernel checksum");
+    *out = (uint32_t)c;
+    return 0;
+}
+
+op_status op_kernel_io_seal(hid_t file, const char *id, MPI_Comm comm)
+{
+    uint32_t crc;
+    if (group_checksum(file, id, comm, &crc) != 0)
+        return op_error(OP_ERR_IO, "kernel archive: /kernels/%s missing", id);
+    char path[160];
+    snprintf(path, sizeof path, "/kernels/%s", id);
+    hid_t g = H5Gopen2(file, path, H5P_DEFAULT);
+    H5C(g);
+    op_h5_attr_long(g, "crc32", (long long)crc);
+    H5C(H5Gclose(g));
+    return OP_OK;
+}
+
+int op_kernel_io_verify(hid_t file, const char *id, MPI_Comm comm)
+{
+    uint32_t crc;
+    if (group_checksum(file, id, comm, &crc) != 0)
+        return 0;
+    char path[160];
+    snprintf(path, sizeof path, "/kernels/%s", id);
+    hid_t g = H5Gopen2(file, path, H5P_DEFAULT);
+    H5C(g);
+    long long want = op_h5_attr_read_long(g, "crc32", -1);
+    H5C(H5Gclose(g));
+    return want == (long long)crc ? 1 : -1;
 }

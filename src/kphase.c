@@ -1,8 +1,10 @@
 /* kphase.c — the kernel phase (see kphase.h): for every [kernel] depth and
  * every kernel asked for (nngp, ntk), build it on one BLACS grid over the
  * whole communicator, analyze it, write /kernels/<kind>_<act>_d<depth>/,
- * flush, and only then journal it as done. A kill in between leaves a
- * half-written group that the resumed job deletes and writes again. */
+ * flush, seal it with its checksum (kernel_io.h), flush, and only then
+ * journal it as done. A kill before the seal leaves a half-written group
+ * that the resumed job deletes and writes again; a sealed group is kept
+ * on resume even without its journal record (recover_kernels). */
 #include "overparam/kphase.h"
 
 #include <math.h>
@@ -267,9 +269,64 @@ op_status op_kphase_check_grid(const op_job *job, MPI_Comm comm)
 
 static int resolve_solver(const op_job *job, int ranks, double have);
 
+/* The group of kernel `kind` at `depth`: /kernels/<id>. */
+static void kernel_id(char *id, size_t len, op_kernel_kind kind,
+                      op_activation act, int depth)
+{
+    snprintf(id, len, "%s_%s_d%d", kind == OP_KERNEL_NTK ? "ntk" : "nngp",
+             act_name(act), depth);
+}
+
+/* Kernels the journal does not hold (it was deleted or lost a record, or
+ * a kill came between a group's seal and its record) that are complete
+ * in the archive: a group whose crc32 matches its data is a finished
+ * result, kept and journaled now; an unsealed or changed one is
+ * recomputed (the loop below deletes it first). Collective. */
+static op_status recover_kernels(op_archive *ar, MPI_Comm comm, int rank,
+                                 const op_kernel_cfg *base,
+                                 const op_kernel_kind *kinds, int n_kinds,
+                                 unsigned char *done)
+{
+    hid_t file = op_archive_file(ar);
+    char where[OP_PATH_MAX] = "";
+    H5Fget_name(file, where, sizeof where);
+    op_status s = OP_OK;
+    int kept = 0;
+    for (int i = 0; i < base->n_depths * n_kinds && s == OP_OK; i++) {
+        if (done[i])
+            continue;
+        char id[64];
+        kernel_id(id, sizeof id, kinds[i % n_kinds], base->activation,
+                  base->depths[i / n_kinds]);
+        int v = op_kernel_io_verify(file, id, comm);
+        if (v == 1) {
+            done[i] = 1;
+            kept++;
+            if (rank == 0)
+                s = op_archive_put_kernel(ar, i);
+            int st = s;
+            OP_MPI_CHECK(MPI_Bcast(&st, 1, MPI_INT, 0, comm), "kernel status");
+            s = (op_status)st;
+        }
+        if (rank == 0 && v == 1)
+            fprintf(stderr, "overparam: kernel %s kept from %s /kernels/%s "
+                    "(complete: its crc32 matches; the journal had no "
+                    "record)\n", id, where, id);
+        else if (rank == 0 && v < 0)
+            fprintf(stderr, "overparam: kernel %s in %s /kernels/%s is "
+                    "unfinished or fails its crc32: recomputed\n", id,
+                    where, id);
+    }
+    if (rank == 0 && kept > 0)
+        fprintf(stderr, "overparam: resumed %s: %d finished kernel%s kept "
+                "from /kernels (verified by checksum, not in the journal)\n",
+                where, kept, kept == 1 ? "" : "s");
+    return s;
+}
+
 op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
                         const op_dataset *train, const op_dataset *test,
-                        const unsigned char *done, int *n_done)
+                        const unsigned char *journaled, int *n_done)
 {
     const op_kernel_cfg *base = &job->base.kernel;
     op_kernel_kind kinds[2];
@@ -277,19 +334,26 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
     int total = op_kphase_count(job);
     int rank;
     MPI_Comm_rank(comm, &rank);
+    unsigned char *done = OP_XMALLOC((size_t)total + 1);
+    memcpy(done, journaled, (size_t)total);
+    op_status s = recover_kernels(ar, comm, rank, base, kinds, n_kinds, done);
     *n_done = 0;
     for (int i = 0; i < total; i++)
         *n_done += done[i];
-    if (*n_done == total)
-        return OP_OK;
+    if (s != OP_OK || *n_done == total) {
+        free(done);
+        return s;
+    }
 
     op_pkernel_grid grid;
     int size, rows, cols;
     MPI_Comm_size(comm, &size);
     grid_shape(base, size, &rows, &cols);
-    op_status s = op_pkernel_grid_init(&grid, comm, rows, cols, base->block);
-    if (s != OP_OK)
+    s = op_pkernel_grid_init(&grid, comm, rows, cols, base->block);
+    if (s != OP_OK) {
+        free(done);
         return s;
+    }
     hid_t file = op_archive_file(ar);
     int solver = resolve_solver(job, size, op_kphase_rank_share(comm));
     /* Progress: every depth costs the same O(n^3) (one build, the ridge
@@ -378,11 +442,9 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
             }
             op_kernel_kind kind = todo[j];
             char id[64];
-            snprintf(id, sizeof id, "%s_%s_d%d",
-                     kind == OP_KERNEL_NTK ? "ntk" : "nngp",
-                     act_name(kc.activation), kc.depth);
-            /* A group left by a kill before its journal record: write
-             * anew. */
+            kernel_id(id, sizeof id, kind, kc.activation, kc.depth);
+            /* A group left unfinished by a kill (recover_kernels kept
+             * every sealed one): write anew. */
             char path[96];
             snprintf(path, sizeof path, "kernels/%s", id);
             htri_t exists = H5Lexists(file, "kernels", H5P_DEFAULT) > 0
@@ -396,6 +458,13 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
              * inside the group before it is flushed and journaled. */
             if (s == OP_OK && kind == OP_KERNEL_NTK && kc.n_empirical > 0)
                 s = write_empirical(job, &kc, train, file, path, comm, rank);
+            /* Data on disk, then its checksum sealed and flushed, then
+             * the journal record: a resume without the record still
+             * knows a sealed group as finished (recover_kernels). */
+            if (s == OP_OK)
+                s = op_archive_flush(ar);
+            if (s == OP_OK)
+                s = op_kernel_io_seal(file, id, comm);
             if (s == OP_OK)
                 s = op_archive_flush(ar);
             if (s == OP_OK && rank == 0)
@@ -416,6 +485,7 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
     }
     op_pkernel_set_progress(NULL, NULL);
     op_pkernel_grid_free(&grid);
+    free(done);
     return s;
 }
 

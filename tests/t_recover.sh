@@ -44,4 +44,27 @@ grep -q "$((n_runs - 2)) from /runs rows" "$T/err" || fail "r1: good rows not ke
 same "$T/ref.h5" "$T/k.h5" r1
 ok r1 "$(grep -o '2 finished /runs rows failed.*' "$T/err") / $(grep -o 'resumed .*' "$T/err")"
 
+
+# r2. A finished kernel job resumed without its journal: every kernel
+#     group whose crc32 matches its data is kept (none computed again),
+#     the one changed by a single value (ntk_relu_d2) is recomputed, and
+#     each is said with where it came from. The kept ones are journaled
+#     then: the next resume recovers nothing.
+run $KJOB -o "$T/kref.h5" --quiet 2>/dev/null
+cp "$T/kref.h5" "$T/k2.h5"
+$PY - "$T/k2.h5" <<'PYEOF'
+import sys, h5py
+f = h5py.File(sys.argv[1], "r+")
+d = f["kernels/ntk_relu_d2/pred_ridge"]; v = d[...]; v[0, 0, 0] += 1e-9; d[...] = v
+PYEOF
+run $KJOB -o "$T/k2.h5" --resume 2>"$T/err" || fail "r2: resume"
+grep -q "^\[overparam\] kernel nngp_relu_d1:" "$T/err" && fail "r2: a verified kernel recomputed"
+[ "$(grep -c 'kept from .*/kernels/.*crc32 matches' "$T/err")" = 3 ] || fail "r2: verified kernels not kept"
+grep -q "kernel ntk_relu_d2 in .* fails its crc32: recomputed" "$T/err" || fail "r2: the changed kernel not caught"
+grep -q "^\[overparam\] kernel ntk_relu_d2:" "$T/err" || fail "r2: the changed kernel not recomputed"
+grep -q "3 finished kernels kept from /kernels" "$T/err" || fail "r2: not said what was recovered"
+same "$T/kref.h5" "$T/k2.h5" r2
+run $KJOB -o "$T/k2.h5" --resume 2>"$T/err2" || fail "r2: second resume"
+grep -q "kept from\|^\[overparam\] kernel " "$T/err2" && fail "r2: the recovered kernels were not journaled"
+ok r2 "$(grep -o '3 finished kernels kept.*' "$T/err") / $(grep -o 'kernel ntk_relu_d2 in .*' "$T/err")"
 echo "t_recover: all cases passed"

@@ -28,7 +28,15 @@
  * each rank's blocks of the matrix).
  * /kernels is created when missing. An existing /kernels/<id> gives
  * OP_ERR_IO (on every rank) and writes nothing; HDF5 failures abort all
- * ranks through OP_H5_CHECK. */
+ * ranks through OP_H5_CHECK.
+ *
+ * A finished group proves itself: op_kernel_io_seal, called once the
+ * group is complete and flushed, stores in its attribute crc32 the CRC-32
+ * of every dataset in it (names and stored bytes, name order, subgroups
+ * included); op_kernel_io_verify recomputes it, so a resume that has no
+ * journal record of a kernel can still keep it. Both are collective over
+ * `comm` (the file's communicator): rank 0 reads the data, the value is
+ * broadcast. */
 #ifndef OVERPARAM_KERNEL_IO_H
 #define OVERPARAM_KERNEL_IO_H
 
@@ -43,5 +51,12 @@ op_status op_kernel_io_write(hid_t file, const char *id,
                              const op_kernel_cfg *cfg,
                              const op_kernel_spec *spec,
                              const op_kernel_result *res);
+
+/* Stores the checksum of the complete group /kernels/<id> in its crc32
+ * attribute (collective). */
+op_status op_kernel_io_seal(hid_t file, const char *id, MPI_Comm comm);
+/* 1: /kernels/<id> exists and matches its crc32; 0: no such group; -1: a
+ * group that is unsealed (cut short) or changed since (collective). */
+int op_kernel_io_verify(hid_t file, const char *id, MPI_Comm comm);
 
 #endif

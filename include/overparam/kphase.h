@@ -2,8 +2,10 @@
  * [kernel] depth, on all ranks of one BLACS grid, each written to
  * /kernels/<id>/ and journaled as done.
  *
- * Contract: collective over `comm`; kernels already done (done[i]) are
- * skipped, so a resumed job computes only the missing ones. A stop request
+ * Contract: collective over `comm`; kernels already done (journaled[i],
+ * or a group in the archive whose checksum proves it complete: kept and
+ * journaled then, and said on stderr) are skipped, so a resumed job
+ * computes only the missing ones. A stop request
  * (op_sched_request_stop) ends the phase between depths with
  * OP_ERR_STOPPED, every kernel finished so far written and journaled. */
 #ifndef OVERPARAM_KPHASE_H
@@ -36,6 +38,6 @@ op_status op_kphase_check_grid(const op_job *job, MPI_Comm comm);
 
 op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
                         const op_dataset *train, const op_dataset *test,
-                        const unsigned char *done, int *n_done);
+                        const unsigned char *journaled, int *n_done);
 
 #endif
