@@ -16,6 +16,7 @@
  * results (stage_flush). */
 #include "overparam/archive.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -43,6 +44,16 @@
 #ifndef OP_GIT_REV
 #define OP_GIT_REV "unknown"
 #endif
+
+/* Linux's open file description locks (fcntl.h declares them only under
+ * _GNU_SOURCE; elsewhere the call fails and the file goes unlocked). */
+#ifndef F_OFD_SETLK
+#define F_OFD_SETLK 37
+#endif
+/* The byte of the archive the coordinator write-locks: far past any data,
+ * so no MPI-IO region lock (ROMIO and OMPIO take fcntl locks on the ranges
+ * they write, which an OFD lock would conflict with) ever meets it. */
+#define FILE_LOCK_BYTE ((off_t)1 << 62)
 
 #define JOURNAL_MAGIC "OPJRNL01"
 #define RECORD_MAGIC 0x4f505243u /* "OPRC" */
@@ -129,6 +140,8 @@ struct op_archive {
     char jerr[512];      /* why the journal write failed */
     int lock_fd;         /* rank 0: flock on PATH.lock while open */
     char lpath[OP_PATH_MAX + 16];
+    int file_lock_fd;    /* rank 0: OFD write lock on the archive file
+                            itself (its inode, whatever name reaches it) */
 };
 
 /* ---- fault injection ------------------------------------------------- */
@@ -800,8 +813,105 @@ static op_status take_lock(op_archive *ar)
     return OP_OK;
 }
 
+/* Who holds the OFD lock on the file (dev, ino): /proc/locks shows such
+ * locks with pid -1, so each process's descriptors are looked at (fdinfo
+ * lists the locks of a descriptor's file: "lock: 1: OFDLCK ..."). Writes
+ * "pid N (comm), as PATH" into out, or nothing when not found. */
+static void find_file_lock_holder(dev_t dev, ino_t ino, char *out,
+                                  size_t len)
+{
+    out[0] = '\0';
+    DIR *proc = opendir("/proc");
+    struct dirent *p;
+    while (proc && !out[0] && (p = readdir(proc))) {
+        if (p->d_name[0] < '1' || p->d_name[0] > '9' ||
+            atoi(p->d_name) == (int)getpid())
+            continue;
+        char dpath[300];
+        snprintf(dpath, sizeof dpath, "/proc/%s/fd", p->d_name);
+        DIR *fds = opendir(dpath);
+        struct dirent *q;
+        while (fds && !out[0] && (q = readdir(fds))) {
+            char fp[600], line[256];
+            struct stat sb;
+            snprintf(fp, sizeof fp, "%s/%s", dpath, q->d_name);
+            if (q->d_name[0] == '.' || stat(fp, &sb) != 0 ||
+                sb.st_dev != dev || sb.st_ino != ino)
+                continue;
+            char info[600];
+            snprintf(info, sizeof info, "/proc/%s/fdinfo/%s", p->d_name,
+                     q->d_name);
+            FILE *f = fopen(info, "r");
+            int locked = 0;
+            while (f && !locked && fgets(line, sizeof line, f))
+                locked = strstr(line, "OFDLCK") != NULL;
+            if (f)
+                fclose(f);
+            if (!locked)
+                continue;
+            char target[OP_PATH_MAX] = "?", comm[64] = "?";
+            ssize_t n = readlink(fp, target, sizeof target - 1);
+            target[n > 0 ? n : 1] = '\0';
+            snprintf(info, sizeof info, "/proc/%s/comm", p->d_name);
+            f = fopen(info, "r");
+            if (f && fgets(comm, sizeof comm, f))
+                comm[strcspn(comm, "\n")] = '\0';
+            if (f)
+                fclose(f);
+            snprintf(out, len, "pid %s (%s), writing it as %s", p->d_name,
+                     comm, target);
+        }
+        if (fds)
+            closedir(fds);
+    }
+    if (proc)
+        closedir(proc);
+}
+
+/* The PATH.lock above belongs to one name of the archive; a hard link is
+ * another name of the same file, with a lock file of its own. So the
+ * coordinator also write-locks the archive file itself (one byte, an OFD
+ * lock: it belongs to this descriptor, so HDF5 and MPI-IO opening and
+ * closing the file do not drop it, and flock, which HDF5 uses, is
+ * independent of it). Held from when the file exists (taken again after
+ * creation: a new file, a new inode) until close; dies with the process.
+ * A file system without such locks leaves only PATH.lock. */
+static op_status lock_file(op_archive *ar)
+{
+    if (ar->file_lock_fd >= 0)
+        close(ar->file_lock_fd);
+    ar->file_lock_fd = open(ar->path, O_RDWR | O_NONBLOCK);
+    if (ar->file_lock_fd < 0)
+        return OP_OK; /* not there yet (or unreadable: the open says) */
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = FILE_LOCK_BYTE;
+    fl.l_len = 1;
+    if (fcntl(ar->file_lock_fd, F_OFD_SETLK, &fl) == 0)
+        return OP_OK;
+    int e = errno;
+    if (e != EAGAIN && e != EACCES)
+        return OP_OK; /* no OFD locks here: PATH.lock alone */
+    struct stat sb;
+    char who[OP_PATH_MAX + 128] = "";
+    if (fstat(ar->file_lock_fd, &sb) == 0)
+        find_file_lock_holder(sb.st_dev, sb.st_ino, who, sizeof who);
+    close(ar->file_lock_fd);
+    ar->file_lock_fd = -1;
+    return op_error(OP_ERR_INPUT, "%s: another overparam process is writing "
+                    "this file (%s%s), perhaps under another name (a hard "
+                    "link); wait for it to end", ar->path,
+                    who[0] ? who : "its archive file is locked",
+                    who[0] ? "" : "; holder not found");
+}
+
 static void release_lock(op_archive *ar)
 {
+    if (ar->file_lock_fd >= 0)
+        close(ar->file_lock_fd);
+    ar->file_lock_fd = -1;
     if (ar->lock_fd < 0)
         return;
     unlink(ar->lpath);
@@ -1133,6 +1243,7 @@ op_status op_archive_open(op_archive **out, const char *path,
     enum { ACT_CREATE, ACT_OPEN, ACT_REBUILD } act = ACT_CREATE;
     op_status s = OP_OK;
     ar->lock_fd = -1;
+    ar->file_lock_fd = -1;
     snprintf(ar->lpath, sizeof ar->lpath, "%s.lock", ar->path);
     if (ar->rank == 0)
         s = check_regular(ar->path);
@@ -1142,6 +1253,8 @@ op_status op_archive_open(op_archive **out, const char *path,
         s = check_regular(ar->lpath);
     if (ar->rank == 0 && s == OP_OK)
         s = take_lock(ar);
+    if (ar->rank == 0 && s == OP_OK)
+        s = lock_file(ar);
     if (ar->rank == 0 && s == OP_OK) {
         int have = file_exists(ar->path), have_j = file_exists(ar->jpath);
         if (have && mode != OP_ARCHIVE_CREATE)
@@ -1228,6 +1341,10 @@ op_status op_archive_open(op_archive **out, const char *path,
 
     ar->file = open_parallel(ar, act != ACT_OPEN);
     OP_H5_CHECK(ar->file, H5HINT);
+    /* A file created now (fresh, forced, rebuilt) is a new inode: lock it
+     * before anything else can reach it by another name. */
+    if (ar->rank == 0 && act != ACT_OPEN && lock_file(ar) != OP_OK)
+        fprintf(stderr, "overparam: warning: %s\n", op_error_message());
     if (ar->rank == 0 && act != ACT_OPEN)
         fault_point("layout");
     if (act == ACT_OPEN)

@@ -67,4 +67,23 @@ same "$T/kref.h5" "$T/k2.h5" r2
 run $KJOB -o "$T/k2.h5" --resume 2>"$T/err2" || fail "r2: second resume"
 grep -q "kept from\|^\[overparam\] kernel " "$T/err2" && fail "r2: the recovered kernels were not journaled"
 ok r2 "$(grep -o '3 finished kernels kept.*' "$T/err") / $(grep -o 'kernel ntk_relu_d2 in .*' "$T/err")"
+
+# r3. The lock belongs to the file, not to a name of it: a second job
+#     reaching the archive through a hard link (its own PATH.lock, no
+#     journal beside it) is refused while the first writes, exit 2 naming
+#     the holder; the first ends undisturbed.
+rm -f "$T"/k.h5*
+run $JOB -o "$T/k.h5" --quiet 2>/dev/null &
+bg=$!
+i=0; while [ ! -s "$T/k.h5.journal" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
+ln "$T/k.h5" "$T/hard.h5"
+rc=0; run $JOB -o "$T/hard.h5" --resume --quiet 2>"$T/err" || rc=$?
+wait $bg || fail "r3: the first job failed"
+[ $rc -eq 2 ] || fail "r3: a second job wrote the archive through a hard link (exit $rc)"
+grep -q "hard.h5: another overparam process is writing this file (pid [0-9]* (overparam), writing it as $T/k.h5)" "$T/err" ||
+    fail "r3: the holder not named"
+[ -e "$T/hard.h5.lock" ] && fail "r3: a stray lock file"
+same "$T/ref.h5" "$T/k.h5" r3
+ok r3 "$(grep -o 'another overparam process.*' "$T/err")"
+
 echo "t_recover: all cases passed"
