@@ -176,16 +176,19 @@ static void fault_point(const char *point)
 /* Failures rather than kills: OVERPARAM_FAULT=full:N makes the Nth
  * journal write and every later one fail as on a full disk (ENOSPC), so
  * the tests fill the disk at an exact moment without a small file system;
- * mpi:N makes the Nth archive status broadcast an invalid MPI call, so
- * they see what an MPI failure prints. */
+ * layoutfull:N does the same to the Nth write of the archive's layout
+ * (create_layout's LAYOUT_CHECK steps, then the flush after them) that a
+ * rank makes; mpi:N makes the Nth archive status broadcast an invalid MPI
+ * call, so they see what an MPI failure prints. */
 static int fault_fails(const char *point)
 {
-    static int hits[2];
+    static int hits[3];
     const char *spec = getenv("OVERPARAM_FAULT");
     size_t len = strlen(point);
     if (!spec || strncmp(spec, point, len) != 0 || spec[len] != ':')
         return 0;
-    return ++hits[point[0] == 'm'] >= atoi(spec + len + 1);
+    return ++hits[point[0] == 'm' ? 1 : point[0] == 'l' ? 2 : 0] >=
+           atoi(spec + len + 1);
 }
 
 /* ---- columns of /runs ------------------------------------------------ */
@@ -347,11 +350,77 @@ static hid_t make_group(hid_t parent, const char *name)
 
 /* ---- creation -------------------------------------------------------- */
 
+/* A write of the layout failed (err: errno right after it). The layout
+ * allocates every dataset up front, so this is where a disk that filled
+ * since check_space shows: said plainly, with the file, the step and the
+ * free space, instead of HDF5's error stack (create_layout turns its
+ * printing off; it is printed here only when the cause is not a full
+ * disk). The job then ends as every archive I/O error does (op_abort_all,
+ * all ranks). Nothing else was touched, and the journal, created before
+ * the layout, marks the half-made file as this job's: --resume rebuilds
+ * it once there is space. */
+static void layout_failed(const op_archive *ar, const char *what, int err)
+{
+    char dcopy[OP_PATH_MAX];
+    snprintf(dcopy, sizeof dcopy, "%s", ar->path);
+    const char *dir = dirname(dcopy);
+    struct statvfs vf;
+    double avail = statvfs(dir, &vf) == 0
+                       ? (double)vf.f_bavail * (double)vf.f_frsize
+                       : -1;
+    /* MPI-IO reports a failed write without its errno; a file system
+     * left with less than a MiB after it is full for this purpose. */
+    int full = err == ENOSPC || err == EDQUOT ||
+               (avail >= 0 && avail < 1048576.0);
+    char hint[2 * OP_PATH_MAX + 256];
+    if (full)
+        snprintf(hint, sizeof hint, "disk full (ENOSPC) writing the layout "
+                 "of %s: %.3g MB free on %s; nothing else was touched: free "
+                 "space, then run again with --resume (the journal %s marks "
+                 "the half-made file as this job's)", ar->path, avail / 1e6,
+                 dir, ar->jpath);
+    else {
+        H5Eprint2(H5E_DEFAULT, stderr);
+        snprintf(hint, sizeof hint, "writing the layout of %s (%s; %.3g MB "
+                 "free on %s); nothing else was touched: run again with "
+                 "--resume once the cause is fixed", ar->path,
+                 err ? strerror(err) : "see the HDF5 errors above",
+                 avail / 1e6, dir);
+    }
+    op_abort_all(__FILE__, __LINE__, what,
+                 full ? "No space left on device" : "HDF5 returned < 0", hint);
+}
+
+/* create_layout's checks on the calls that write to the file. */
+#define LAYOUT_CHECK(ar, call, what)                                         \
+    do {                                                                     \
+        if ((call) < 0)                                                      \
+            layout_failed((ar), (what), errno);                              \
+        if (fault_fails("layoutfull"))                                       \
+            layout_failed((ar), (what), ENOSPC);                             \
+    } while (0)
+
+static void create_datasets(op_archive *ar, const op_job *job,
+                            const op_layout *lay, hid_t root);
+
 static void create_layout(op_archive *ar)
 {
     const op_job *job = ar->job;
     const op_layout *lay = ar->layout;
     hid_t root = ar->file;
+    /* Failures here are reported by layout_failed, not as a stack. */
+    H5E_auto2_t efunc;
+    void *edata;
+    H5Eget_auto2(H5E_DEFAULT, &efunc, &edata);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    create_datasets(ar, job, lay, root);
+    H5Eset_auto2(H5E_DEFAULT, efunc, edata);
+}
+
+/* The attributes and datasets of a new archive (create_layout). */
+static void create_datasets(op_archive *ar, const op_job *job,
+                            const op_layout *lay, hid_t root)
+{
     char stamp[32];
     now_string(ar->comm, stamp, sizeof stamp);
     int size;
@@ -389,7 +458,7 @@ static void create_layout(op_archive *ar)
     OP_H5_CHECK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), "dcpl");
     ar->runs = H5Dcreate2(root, "runs", ar->row_type, space, H5P_DEFAULT,
                           dcpl, H5P_DEFAULT);
-    OP_H5_CHECK(ar->runs, "creating /runs");
+    LAYOUT_CHECK(ar, ar->runs, "creating /runs");
     op_h5_attr_string(ar->runs, "status_codes",
                 "0 pending, 1 done, 2 diverged, 3 failed");
     H5Pclose(dcpl);
@@ -401,11 +470,11 @@ static void create_layout(op_archive *ar)
         hid_t s = H5Screate_simple(1, &na, NULL);
         hid_t d = H5Dcreate2(grid, job->axes[a].name, H5T_NATIVE_DOUBLE, s,
                              H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        OP_H5_CHECK(d, "creating /grid axis");
+        LAYOUT_CHECK(ar, d, "creating a /grid axis");
         if (ar->rank == 0)
-            OP_H5_CHECK(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL,
-                                 H5P_DEFAULT, job->axes[a].values),
-                        "writing /grid axis");
+            LAYOUT_CHECK(ar, H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL,
+                                      H5P_DEFAULT, job->axes[a].values),
+                         "writing a /grid axis");
         char labels[4096] = "";
         size_t used = 0;
         for (int i = 0; i < job->axes[a].n && used < sizeof labels; i++) {
@@ -446,7 +515,9 @@ static void create_layout(op_archive *ar)
                                    H5P_DEFAULT, p, H5P_DEFAULT);
         if (g != groups[0] && g != groups[1])
             H5Gclose(g);
-        OP_H5_CHECK(ar->fields[i], "creating a per-run dataset");
+        char what[OP_FIELD_NAME + 64];
+        snprintf(what, sizeof what, "creating /%s/%s", f->group, f->name);
+        LAYOUT_CHECK(ar, ar->fields[i], what);
         op_h5_attr_string(ar->fields[i], "units", f->units);
         H5Pclose(p);
         H5Sclose(s);
@@ -470,8 +541,9 @@ static void create_layout(op_archive *ar)
             hid_t ms = H5Screate_simple(1, &count, NULL);
             OP_H5_CHECK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL,
                                             &count, NULL), "selecting rows");
-            OP_H5_CHECK(H5Dwrite(ar->runs, ar->row_type, ms, fs, H5P_DEFAULT,
-                                 buf), "writing pending rows");
+            LAYOUT_CHECK(ar, H5Dwrite(ar->runs, ar->row_type, ms, fs,
+                                      H5P_DEFAULT, buf),
+                         "writing the pending /runs rows");
             H5Sclose(ms);
         }
         H5Sclose(fs);
@@ -1339,7 +1411,16 @@ op_status op_archive_open(op_archive **out, const char *path,
         return s;
     }
 
+    /* A new file is part of the layout: a full disk is said plainly. */
+    H5E_auto2_t efunc;
+    void *edata;
+    H5Eget_auto2(H5E_DEFAULT, &efunc, &edata);
+    if (act != ACT_OPEN)
+        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     ar->file = open_parallel(ar, act != ACT_OPEN);
+    if (act != ACT_OPEN && ar->file < 0)
+        layout_failed(ar, "creating the file", errno);
+    H5Eset_auto2(H5E_DEFAULT, efunc, edata);
     OP_H5_CHECK(ar->file, H5HINT);
     /* A file created now (fresh, forced, rebuilt) is a new inode: lock it
      * before anything else can reach it by another name. */
@@ -1383,7 +1464,15 @@ op_status op_archive_open(op_archive **out, const char *path,
                                comm), "sharing finished kernels");
     if (ar->rank == 0 && act != ACT_OPEN)
         fault_point("create");
-    /* Structure on disk before the first row: afterwards only raw data. */
+    /* Structure on disk before the first row: afterwards only raw data.
+     * For a new file this writes most of its metadata: part of the layout
+     * (a full disk said plainly). */
+    if (act != ACT_OPEN) {
+        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+        LAYOUT_CHECK(ar, H5Fflush(ar->file, H5F_SCOPE_GLOBAL),
+                     "flushing the new layout");
+        H5Eset_auto2(H5E_DEFAULT, efunc, edata);
+    }
     OP_H5_CHECK(H5Fflush(ar->file, H5F_SCOPE_GLOBAL), H5HINT);
     if (ar->rank == 0 && replayed + recovered > 0)
         fprintf(stderr, "overparam: resumed %s: %ld finished runs kept (%ld "

@@ -86,4 +86,25 @@ grep -q "hard.h5: another overparam process is writing this file (pid [0-9]* (ov
 same "$T/ref.h5" "$T/k.h5" r3
 ok r3 "$(grep -o 'another overparam process.*' "$T/err")"
 
+# r4. The disk fills while the layout is written (OVERPARAM_FAULT
+#     layoutfull:N: the Nth layout write a rank makes fails with ENOSPC, as
+#     a real full disk does; checked by hand on a 300 KB tmpfs too): one
+#     plain line naming the file, the step and the free space, no HDF5
+#     error stack, exit 1 like every archive I/O error, no other file
+#     touched, and --resume afterwards ends equal to the uninterrupted run.
+for n in 1 7; do
+    rm -f "$T"/k.h5*
+    sum0=$(cksum <"$T/ref.h5")
+    rc=0; OVERPARAM_FAULT=layoutfull:$n $MPIRUN -np 2 -x OVERPARAM_FAULT $B run $JOB -o "$T/k.h5" --quiet >"$T/err" 2>&1 || rc=$?
+    [ $rc -eq 1 ] || fail "r4: exit $rc after a full disk during the layout, want 1"
+    grep -q "failed (No space left on device): disk full (ENOSPC) writing the layout of $T/k.h5: [0-9.e+]* MB free on $T; .*--resume" "$T/err" ||
+        fail "r4: the full disk not said plainly"
+    grep -q "HDF5-DIAG" "$T/err" && fail "r4: the HDF5 error stack printed"
+    [ "$(cksum <"$T/ref.h5")" = "$sum0" ] || fail "r4: another file touched"
+    [ -s "$T/k.h5.journal" ] || fail "r4: no journal before the layout"
+    run $JOB -o "$T/k.h5" --resume --quiet 2>"$T/err2" || fail "r4: --resume after the full disk"
+    same "$T/ref.h5" "$T/k.h5" r4
+done
+ok r4 "$(grep -o 'creating /curves.*' "$T/err")"
+
 echo "t_recover: all cases passed"
