@@ -8,12 +8,15 @@
  *   /runs             compound [n_runs]: run, width, depth, init_scale,
  *                     label_noise, seed, <other swept keys>, n_params,
  *                     status, train_loss, test_loss, train_acc, test_acc,
- *                     epochs, fit_epoch, seconds, rank
+ *                     epochs, fit_epoch, seconds, rank, crc (CRC-32 of the
+ *                     row up to seconds and of the run's per-run arrays,
+ *                     by the writer; 0 while pending)
  *   /grid/<axis>      float64 [n] values of each swept axis ("labels"
  *                     attribute for enum axes)
  *   /curves/<name>    float64 [n_runs][n_log] (epoch, train_loss, ...)
  *   /measures/<name>  float64 [n_runs][dims...]
- *   /kernels/<id>/    written by the kernel phase (kernel_io.h)
+ *   /kernels/<id>/    written by the kernel phase (kernel_io.h), sealed
+ *                     with the crc32 of its datasets once complete
  *
  * Contract: every function here is collective over the archive's
  * communicator except op_archive_put, op_archive_put_kernel and
@@ -31,15 +34,20 @@
  *
  * Resume keeps every finished result it can prove: each valid journal
  * record (a corrupt one is skipped and reported, not the end of the
- * journal), and each final /runs row the journal lacks (deleted journal,
- * disk full) whose configuration columns are exactly this job's; a
- * batch's arrays are written before its rows, so such a row's arrays are
- * there. The journal is created before the HDF5 layout, so a creation cut
- * short is resumable. Journal and lock belong to the file (its real path),
- * not to a symlink's spelling; an archive another process holds open
- * (HDF5 file lock) is busy, not torn, and is left alone. When a journal
- * write fails, op_archive_journal_failed turns true: later results go to
- * /runs only and the caller starts no further run. */
+ * journal), each final /runs row the journal lacks (deleted journal,
+ * disk full) whose configuration columns are exactly this job's and whose
+ * crc matches the row and its arrays as they are in the file (a row that
+ * fails is rerun and named), and each kernel group whose crc32 matches
+ * (kphase.h). The journal is created before the HDF5 layout, so a creation
+ * cut short (a kill, a full disk: said in one line with the free space)
+ * is resumable. Journal and lock belong to the file: the journal and
+ * PATH.lock sit beside its real path, not a symlink's spelling, and the
+ * coordinator also holds an OFD lock on the archive file itself, so a
+ * hard link cannot let a second job in (refused, the holder named); an
+ * archive another process holds open (HDF5 file lock) is busy, not torn,
+ * and is left alone. When a journal write fails, op_archive_journal_failed
+ * turns true: later results go to /runs only and the caller starts no
+ * further run. */
 #ifndef OVERPARAM_ARCHIVE_H
 #define OVERPARAM_ARCHIVE_H
 
