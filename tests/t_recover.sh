@@ -5,17 +5,8 @@
 # link does not get around the lock, and a full disk while the layout is
 # written says so and stays resumable. Each case failed before its fix.
 set -e
-B=${BUILD:-build}/overparam
-MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
-PY=${PYTHON:-/usr/bin/python3}
+. tests/lib.sh
 export OPENBLAS_NUM_THREADS=1
-T=$(mktemp -d)
-holder=
-cleanup() {
-    [ -n "$holder" ] && kill "$holder" 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
 JOB=tests/jobs/slow.ini
 KJOB=tests/jobs/kernel.ini
 run() { $MPIRUN -np 2 $B run "$@"; }
@@ -107,4 +98,4 @@ for n in 1 7; do
 done
 ok r4 "$(grep -o 'creating /curves.*' "$T/err")"
 
-echo "t_recover: all cases passed"
+finish t_recover
