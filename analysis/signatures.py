@@ -299,6 +299,8 @@ def finite_vs_infinite(a, r):
         r.say(f"  depth {depth}: " + " ".join(f"w{w:g}: acc {x.acc:.3f} mse {x.mse:.3f}" for w, x in m.iterrows())
               + f"; NTK limit acc {lim_acc:.3f} mse {lim_mse:.3f}")
         g0, g1 = abs(m["mse"].iloc[0] - lim_mse), abs(m["mse"].iloc[-1] - lim_mse)
+        r.figures.update({f"gap_d{depth}_narrow": g0, f"gap_d{depth}_wide": g1,
+                          f"acc_diff_d{depth}": abs(m["acc"].iloc[-1] - lim_acc)})
         r.check(f"depth {depth}: test-MSE gap to the NTK limit shrinks with width", g1 < g0,
                 f"{g0:.3f} -> {g1:.3f}", "shrinking")
         r.check(f"depth {depth}: widest net's accuracy within 0.03 of the NTK limit",
