@@ -62,21 +62,6 @@
 #define H5HINT "check the archive path, free disk space and file locking " \
                "(HDF5_USE_FILE_LOCKING=FALSE on parallel file systems)"
 
-/* One column of /runs: its name, HDF5 type and where it sits in the packed
- * memory row. */
-typedef struct {
-    char name[OP_FIELD_NAME];
-    int is_int;   /* int64 or float64 */
-    size_t off;
-    int axis;     /* swept axis feeding it, -1 when not swept */
-    double base;  /* its value in every run when not swept */
-} column;
-
-/* /runs starts with the run index; configuration columns follow. */
-enum { COL_RUN };
-
-#define MAX_COLS (OP_AXES_MAX + 20)
-
 typedef struct {
     char magic[8];
     uint32_t format;
@@ -120,9 +105,7 @@ struct op_archive {
     hid_t runs;          /* /runs dataset */
     hid_t row_type;      /* memory compound type */
     hid_t fields[OP_FIELDS_MAX];
-    int n_cols;
-    column cols[MAX_COLS];
-    size_t row_bytes;
+    op_runs_schema rs;   /* the columns of /runs (schema.h) */
     stage st;            /* rank 0: results journaled, not yet in HDF5 */
     FILE *journal;       /* rank 0 */
     size_t rec_bytes;
@@ -191,139 +174,11 @@ static int fault_fails(const char *point)
            atoi(spec + len + 1);
 }
 
-/* ---- columns of /runs ------------------------------------------------ */
-
-static const char *const fixed_tail[] = {
-    "n_params", "status", "train_loss", "test_loss", "train_acc",
-    "test_acc", "epochs", "fit_epoch", "seconds", "rank", "crc"};
-static const int fixed_tail_int[] = {1, 1, 0, 0, 0, 0, 1, 1, 0, 1, 1};
-#define N_TAIL 11
-/* The tail's last three: timings (not results) and the row's checksum. */
-#define TAIL_SECONDS (N_TAIL - 3)
-#define TAIL_CRC (N_TAIL - 1)
-
-static int reserved_name(const char *name)
-{
-    if (!strcmp(name, "run"))
-        return 1;
-    for (int i = 0; i < N_TAIL; i++)
-        if (!strcmp(name, fixed_tail[i]))
-            return 1;
-    return 0;
-}
-
-static void add_col(op_archive *ar, const char *name, int is_int, int axis)
-{
-    column *c = &ar->cols[ar->n_cols++];
-    snprintf(c->name, sizeof c->name, "%s", name);
-    c->is_int = is_int;
-    c->axis = axis;
-    c->base = 0;
-    c->off = ar->row_bytes;
-    ar->row_bytes += 8;
-}
-
-/* A configuration column every archive has, named like its key's axis. */
-static void add_config_col(op_archive *ar, const char *name, int is_int,
-                           double base)
-{
-    add_col(ar, name, is_int, op_job_axis_find(ar->job, name));
-    ar->cols[ar->n_cols - 1].base = base;
-}
-
-static void build_columns(op_archive *ar)
-{
-    const op_job *job = ar->job;
-    ar->n_cols = 0;
-    ar->row_bytes = 0;
-    /* The configuration columns every archive has: from their axis when
-     * swept, else the job's value (pack_row then needs no whole op_config
-     * per result: 5 KB copied, a third of a result's archive cost). */
-    const op_config *b = &job->base;
-    add_col(ar, "run", 1, -1);
-    add_config_col(ar, "width", 1, b->model.width);
-    add_config_col(ar, "depth", 1, b->model.depth);
-    add_config_col(ar, "init_scale", 0, b->model.init_scale);
-    add_config_col(ar, "label_noise", 0, b->data.label_noise);
-    add_config_col(ar, "seed", 1, b->seed_index);
-    for (int a = 0; a < job->n_axes; a++) {
-        const char *n = job->axes[a].name;
-        if (!strcmp(n, "width") || !strcmp(n, "depth") ||
-            !strcmp(n, "init_scale") || !strcmp(n, "label_noise") ||
-            !strcmp(n, "seed"))
-            continue;
-        char name[OP_FIELD_NAME];
-        /* A swept key named like a result column gets a prefix. */
-        snprintf(name, sizeof name, "%s%s", reserved_name(n) ? "cfg_" : "",
-                 n);
-        add_col(ar, name, op_job_axis_is_integer(job, a), a);
-    }
-    for (int i = 0; i < N_TAIL; i++)
-        add_col(ar, fixed_tail[i], fixed_tail_int[i], -1);
-    ar->row_type = H5Tcreate(H5T_COMPOUND, ar->row_bytes);
-    OP_H5_CHECK(ar->row_type, "creating the /runs row type");
-    for (int i = 0; i < ar->n_cols; i++)
-        OP_H5_CHECK(H5Tinsert(ar->row_type, ar->cols[i].name, ar->cols[i].off,
-                              ar->cols[i].is_int ? H5T_NATIVE_INT64
-                                                 : H5T_NATIVE_DOUBLE),
-                    "building the /runs row type");
-}
-
-static void put_col(const op_archive *ar, unsigned char *row, int c, double v)
-{
-    unsigned char *p = row + ar->cols[c].off;
-    if (ar->cols[c].is_int) {
-        int64_t i = (int64_t)v;
-        memcpy(p, &i, 8);
-    } else {
-        memcpy(p, &v, 8);
-    }
-}
-
-/* Packs the /runs row of `run` into `out` (row_bytes): configuration
- * columns from the job, result columns from `row`, or pending when row is
- * NULL. */
+/* The packed /runs row of `run` (pending when row is NULL). */
 static void pack_row(const op_archive *ar, long run, const op_row *row,
                      unsigned char *out)
 {
-    memset(out, 0, ar->row_bytes);
-    put_col(ar, out, COL_RUN, (double)run);
-    int c = COL_RUN + 1;
-    for (; c < ar->n_cols - N_TAIL; c++) {
-        const column *k = &ar->cols[c];
-        put_col(ar, out, c,
-                k->axis >= 0 ? op_job_axis_value(ar->job, run, k->axis)
-                             : k->base);
-    }
-    op_row pending = {.run = run, .status = OP_RUN_PENDING, .fit_epoch = -1,
-                      .rank = -1, .train_loss = NAN, .test_loss = NAN,
-                      .train_acc = NAN, .test_acc = NAN, .seconds = NAN};
-    if (!row)
-        row = &pending;
-    double tail[N_TAIL] = {(double)row->n_params, row->status,
-                           row->train_loss, row->test_loss, row->train_acc,
-                           row->test_acc, row->epochs, row->fit_epoch,
-                           row->seconds, row->rank, 0 /* row_crc's */};
-    for (int i = 0; i < N_TAIL; i++)
-        put_col(ar, out, c + i, tail[i]);
-}
-
-/* A finished row's checksum (the crc column): CRC-32 of its packed bytes
- * up to the timings (run, configuration, status and results; seconds and
- * rank are when and where, not what), then of each per-run array of the
- * run in layout order, field[i] pointing at field i's values. The writer
- * stores it with the row; resume recomputes it from the file, so a /runs
- * row with no journal record behind it is kept only if row and arrays are
- * what was written (recover_rows). */
-static uint32_t row_crc(const op_archive *ar, const unsigned char *row,
-                        const double *const *field)
-{
-    uLong c = crc32(0L, row,
-                    (uInt)ar->cols[ar->n_cols - N_TAIL + TAIL_SECONDS].off);
-    for (int i = 0; i < ar->layout->n; i++)
-        c = crc32(c, (const Bytef *)field[i],
-                  (uInt)(sizeof(double) * (size_t)ar->layout->f[i].size));
-    return (uint32_t)c;
+    op_runs_pack(&ar->rs, ar->job, run, row, out);
 }
 
 /* ---- small HDF5 helpers --------------------------------------------- */
@@ -459,8 +314,7 @@ static void create_datasets(op_archive *ar, const op_job *job,
     ar->runs = H5Dcreate2(root, "runs", ar->row_type, space, H5P_DEFAULT,
                           dcpl, H5P_DEFAULT);
     LAYOUT_CHECK(ar, ar->runs, "creating /runs");
-    op_h5_attr_string(ar->runs, "status_codes",
-                "0 pending, 1 done, 2 diverged, 3 failed");
+    op_runs_describe(ar->runs, &ar->rs, job);
     H5Pclose(dcpl);
     H5Sclose(space);
 
@@ -475,17 +329,7 @@ static void create_datasets(op_archive *ar, const op_job *job,
             LAYOUT_CHECK(ar, H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL,
                                       H5P_DEFAULT, job->axes[a].values),
                          "writing a /grid axis");
-        char labels[4096] = "";
-        size_t used = 0;
-        for (int i = 0; i < job->axes[a].n && used < sizeof labels; i++) {
-            char b[64];
-            used += (size_t)snprintf(labels + used, sizeof labels - used,
-                                     "%s%s", i ? "," : "",
-                                     op_job_axis_label(job, a,
-                                                       job->axes[a].values[i],
-                                                       b, sizeof b));
-        }
-        op_h5_attr_string(d, "labels", labels);
+        op_schema_describe_axis(d, job, a);
         H5Dclose(d);
         H5Sclose(s);
     }
@@ -519,6 +363,7 @@ static void create_datasets(op_archive *ar, const op_job *job,
         snprintf(what, sizeof what, "creating /%s/%s", f->group, f->name);
         LAYOUT_CHECK(ar, ar->fields[i], what);
         op_h5_attr_string(ar->fields[i], "units", f->units);
+        op_schema_describe_dataset(ar->fields[i], f->def, f->ndim);
         H5Pclose(p);
         H5Sclose(s);
     }
@@ -531,12 +376,12 @@ static void create_datasets(op_archive *ar, const op_job *job,
      * coordinator in slabs. */
     if (ar->rank == 0) {
         const long slab = 4096;
-        unsigned char *buf = OP_XMALLOC(ar->row_bytes * (size_t)slab);
+        unsigned char *buf = OP_XMALLOC(ar->rs.row_bytes * (size_t)slab);
         hid_t fs = H5Dget_space(ar->runs);
         for (long r0 = 0; r0 < job->n_runs; r0 += slab) {
             long m = job->n_runs - r0 < slab ? job->n_runs - r0 : slab;
             for (long r = 0; r < m; r++)
-                pack_row(ar, r0 + r, NULL, buf + (size_t)r * ar->row_bytes);
+                pack_row(ar, r0 + r, NULL, buf + (size_t)r * ar->rs.row_bytes);
             hsize_t start = (hsize_t)r0, count = (hsize_t)m;
             hid_t ms = H5Screate_simple(1, &count, NULL);
             OP_H5_CHECK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL,
@@ -798,9 +643,7 @@ static op_status check_existing(const op_archive *ar)
         s = op_error(OP_ERR_INPUT, "%s: not an overparam archive (no "
                      "'program' attribute); refusing to touch it", ar->path);
     else if (fmt != OP_FORMAT_VERSION)
-        s = op_error(OP_ERR_INPUT, "%s: archive format version %lld, this "
-                     "program writes version %d", ar->path, fmt,
-                     OP_FORMAT_VERSION);
+        s = op_schema_check_file(f, ar->path);
     else if (!text || strcmp(text, ar->job->text) != 0)
         s = op_error(OP_ERR_INPUT, "%s: made by a different job file (its "
                      "job_text attribute differs from %s); use another -o or "
@@ -1025,7 +868,7 @@ static void read_run_arrays(const op_archive *ar, long r, double *vals)
  * a record, or could not be written: disk full) are results too. A row
  * counts when its run index and configuration columns are exactly what
  * this job writes there (a row never written holds neither), its status
- * is final, and its crc column matches row_crc of the row and the run's
+ * is final, and its crc column matches op_runs_crc of the row and the run's
  * arrays as they are in the file now (stage_flush writes a batch's arrays
  * before its rows, so a final row's arrays are there; a damaged row or
  * array fails the check, and that run is rerun and reported). Rank 0,
@@ -1035,11 +878,11 @@ static long recover_rows(op_archive *ar, unsigned char *done, long *n_bad)
 {
     const long slab = 4096;
     long n_runs = ar->job->n_runs, found = 0;
-    size_t rb = ar->row_bytes;
+    size_t rb = ar->rs.row_bytes;
     /* The configuration part: every column before the result tail. */
-    size_t cfg_bytes = ar->cols[ar->n_cols - N_TAIL].off;
-    size_t st_off = ar->cols[ar->n_cols - N_TAIL + 1].off;
-    size_t crc_off = ar->cols[ar->n_cols - N_TAIL + TAIL_CRC].off;
+    size_t cfg_bytes = ar->rs.c[ar->rs.n_config].def.offset;
+    size_t st_off = ar->rs.c[ar->rs.status].def.offset;
+    size_t crc_off = ar->rs.c[ar->rs.crc].def.offset;
     unsigned char *buf = OP_XMALLOC(rb * (size_t)slab);
     unsigned char *want = OP_XMALLOC(rb);
     double *vals = OP_XMALLOC(sizeof(double) * (size_t)ar->layout->total + 8);
@@ -1081,7 +924,9 @@ static long recover_rows(op_archive *ar, unsigned char *done, long *n_bad)
                 continue;
             if (has_crc)
                 read_run_arrays(ar, r, vals);
-            if (!has_crc || (int64_t)row_crc(ar, row, field) == crc) {
+            if (!has_crc ||
+                (int64_t)op_runs_crc(&ar->rs, ar->layout, row, field) ==
+                    crc) {
                 done[r] = 1;
                 found++;
                 continue;
@@ -1269,7 +1114,7 @@ static op_status check_space(const op_archive *ar, double freed)
     /* Plus HDF5's metadata and the file system's block rounding: 1%
      * and 1 MiB (measured: a 40-run archive overshoots its raw size by
      * ~10 KB on tmpfs). */
-    double need = 1.01 * (n * ((double)ar->row_bytes +
+    double need = 1.01 * (n * ((double)ar->rs.row_bytes +
                                8.0 * (double)ar->layout->total) +
                           n * (double)ar->rec_bytes) +
                   1048576.0;
@@ -1309,7 +1154,8 @@ op_status op_archive_open(op_archive **out, const char *path,
     ar->layout = layout;
     ar->fsync = job->base.output.fsync;
     ar->file = -1;
-    build_columns(ar);
+    op_runs_build(job, &ar->rs);
+    ar->row_type = op_runs_type(&ar->rs);
     if (ar->rank == 0) /* only the coordinator writes results */
         stage_alloc(ar);
     ar->rec_bytes = record_bytes(layout);
@@ -1539,19 +1385,19 @@ static void stage_alloc(op_archive *ar)
 {
     stage *st = &ar->st;
     size_t vbytes = stage_value_bytes(ar);
-    size_t per = ar->row_bytes + vbytes;
+    size_t per = ar->rs.row_bytes + vbytes;
     size_t cap = STAGE_BYTES / per;
     st->cap = cap < 1 ? 1 : cap > STAGE_RESULTS ? STAGE_RESULTS : (int)cap;
     st->n = 0;
     size_t c = (size_t)st->cap;
     st->run = OP_XMALLOC(sizeof(long) * c);
-    st->rows = OP_XMALLOC(ar->row_bytes * c);
+    st->rows = OP_XMALLOC(ar->rs.row_bytes * c);
     st->values = OP_XMALLOC(vbytes * c);
     st->key = OP_XMALLOC(sizeof(struct stage_key) * c);
     st->from = OP_XMALLOC(sizeof(int) * c);
     st->moved = OP_XMALLOC(c);
-    st->tmp = OP_XMALLOC(vbytes > ar->row_bytes ? vbytes : ar->row_bytes);
-    size_t widest = ar->row_bytes;
+    st->tmp = OP_XMALLOC(vbytes > ar->rs.row_bytes ? vbytes : ar->rs.row_bytes);
+    size_t widest = ar->rs.row_bytes;
     for (int i = 0; i < ar->layout->n; i++)
         if (sizeof(double) * (size_t)ar->layout->f[i].size > widest)
             widest = sizeof(double) * (size_t)ar->layout->f[i].size;
@@ -1709,7 +1555,7 @@ static op_status stage_flush(op_archive *ar)
         else
             st->from[m++] = st->key[j].slot;
     }
-    permute_slots(st->rows, ar->row_bytes, st->from, n, st->tmp, st->moved);
+    permute_slots(st->rows, ar->rs.row_bytes, st->from, n, st->tmp, st->moved);
     for (int i = 0; i < ar->layout->n; i++)
         permute_slots((unsigned char *)stage_field(ar, i, 0),
                       sizeof(double) * (size_t)ar->layout->f[i].size,
@@ -1734,7 +1580,7 @@ static op_status stage_flush(op_archive *ar)
     }
     for (int j = 0; j < m; j++) /* one hit per run, as the kill tests count */
         fault_point("arrays");
-    stage_write(ar, ar->runs, ar->row_type, 1, ar->row_bytes, st->rows, m,
+    stage_write(ar, ar->runs, ar->row_type, 1, ar->rs.row_bytes, st->rows, m,
                 blocks);
     for (int j = 0; j < m; j++)
         fault_point("row");
@@ -1752,7 +1598,7 @@ static op_status stage_put(op_archive *ar, const op_result *res)
         st->since = t;
     int j = st->n++;
     st->run[j] = res->row.run;
-    unsigned char *row = st->rows + (size_t)j * ar->row_bytes;
+    unsigned char *row = st->rows + (size_t)j * ar->rs.row_bytes;
     pack_row(ar, res->row.run, &res->row, row);
     const double *field[OP_FIELDS_MAX];
     for (int i = 0; i < ar->layout->n; i++) {
@@ -1761,8 +1607,8 @@ static op_status stage_put(op_archive *ar, const op_result *res)
                sizeof(double) * (size_t)f->size);
         field[i] = res->values + f->offset;
     }
-    put_col(ar, row, ar->n_cols - N_TAIL + TAIL_CRC,
-            (double)row_crc(ar, row, field));
+    op_runs_set_crc(&ar->rs, row,
+                    op_runs_crc(&ar->rs, ar->layout, row, field));
     if (st->n == st->cap || t - st->since >= STAGE_AGE)
         return stage_flush(ar);
     return OP_OK;
@@ -1910,18 +1756,9 @@ static op_status open_archive_serial(const char *path, hid_t *f)
     *f = open_serial(path);
     if (*f < 0)
         return op_error(OP_ERR_INPUT, "%s: not an HDF5 file", path);
-    char *prog = op_h5_attr_read_string(*f, "program");
-    long long fmt = op_h5_attr_read_long(*f, "format_version", -1);
-    op_status s = OP_OK;
-    if (!prog || strcmp(prog, "overparam") != 0)
-        s = op_error(OP_ERR_INPUT, "%s: not an overparam archive (no "
-                     "'program' attribute)", path);
-    else if (fmt != OP_FORMAT_VERSION)
-        s = op_error(OP_ERR_INPUT, "%s: archive format version %lld, this "
-                     "program reads version %d", path, fmt, OP_FORMAT_VERSION);
-    else if (H5Lexists(*f, "runs", H5P_DEFAULT) <= 0)
+    op_status s = op_schema_check_file(*f, path);
+    if (s == OP_OK && H5Lexists(*f, "runs", H5P_DEFAULT) <= 0)
         s = op_error(OP_ERR_INPUT, "%s: dataset /runs missing", path);
-    free(prog);
     if (s != OP_OK)
         H5Fclose(*f);
     return s;
@@ -1993,26 +1830,34 @@ op_status op_archive_info(const char *path, FILE *out)
     fprintf(out, "job       %s: %llu runs, last on %lld ranks, %s -> %s\n",
             job_file ? job_file : "?", (unsigned long long)n, size,
             t0 ? t0 : "?", t1 ? t1 : "?");
+    /* The columns as the file declares them (schema.h): configuration
+     * columns group the rows, the replicate (seed) is averaged over, and
+     * a column's missing value (fit_epoch -1: never fitted) is counted
+     * apart. */
     hid_t ft = H5Dget_type(d);
     int nm = H5Tget_nmembers(ft);
-    /* Configuration columns sit between "run" and "n_params". */
-    char *names[MAX_COLS];
-    int nc = 0, first_cfg = 1, last_cfg = nm;
-    for (int i = 0; i < nm && nc < MAX_COLS; i++) {
+    char *names[OP_RUNS_COLS_MAX];
+    int nc = 0;
+    for (int i = 0; i < nm && nc < OP_RUNS_COLS_MAX; i++)
         names[nc++] = H5Tget_member_name(ft, (unsigned)i);
-        if (!strcmp(names[i], "n_params"))
-            last_cfg = i;
-    }
     H5Tclose(ft);
+    int n_roles = 0, n_axes = 0, n_miss = 0;
+    char **roles = op_h5_attr_read_strings(d, "column_roles", &n_roles);
+    char **axes = op_h5_attr_read_strings(d, "column_axes", &n_axes);
+    double *missing = op_h5_attr_read_doubles(d, "column_missing", &n_miss);
+    int grp[OP_RUNS_COLS_MAX] = {0};
+    int ist = -1;
+    for (int i = 0; i < nc; i++) {
+        const char *r = i < n_roles ? roles[i] : "";
+        grp[i] = !strcmp(r, "config");
+        if (!strcmp(r, "status"))
+            ist = i;
+    }
     double *col = OP_XMALLOC(sizeof(double) * (size_t)(n ? n : 1) *
                              (size_t)nc);
     for (int i = 0; i < nc; i++)
         read_member(d, names[i], col + (size_t)i * n);
     long counts[4] = {0, 0, 0, 0};
-    int ist = -1;
-    for (int i = 0; i < nc; i++)
-        if (!strcmp(names[i], "status"))
-            ist = i;
     for (hsize_t r = 0; r < n; r++) {
         int st = ist >= 0 ? (int)col[(size_t)ist * n + r] : 0;
         if (st >= 0 && st < 4)
@@ -2040,33 +1885,32 @@ op_status op_archive_info(const char *path, FILE *out)
     fprintf(out, "status    done %ld, diverged %ld, failed %ld, pending %ld\n",
             counts[1], counts[2], counts[3], counts[0]);
     /* Named axes (corruption, parameterization ...) print their labels from
-     * /grid/<axis>, never the stored codes. */
-    char *labels[MAX_COLS] = {0};
-    double *codes[MAX_COLS] = {0};
-    int nlab[MAX_COLS] = {0};
-    for (int i = first_cfg; i < last_cfg; i++) {
+     * the "labels" of the column's /grid axis, never the stored codes. */
+    char **labels[OP_RUNS_COLS_MAX] = {0};
+    double *codes[OP_RUNS_COLS_MAX] = {0};
+    int nlab[OP_RUNS_COLS_MAX] = {0};
+    for (int i = 0; i < nc; i++) {
+        if (!grp[i] || i >= n_axes || !axes[i][0])
+            continue;
         char gp[256];
-        snprintf(gp, sizeof gp, "grid/%s", names[i]);
+        snprintf(gp, sizeof gp, "grid/%s", axes[i]);
         if (H5Lexists(f, "grid", H5P_DEFAULT) <= 0 ||
             H5Lexists(f, gp, H5P_DEFAULT) <= 0)
             continue;
         hid_t gd = H5Dopen2(f, gp, H5P_DEFAULT);
         if (gd < 0)
             continue;
-        char *lab = H5Aexists(gd, "labels") > 0
-                        ? op_h5_attr_read_string(gd, "labels") : NULL;
-        int named = 0;
-        for (char *c = lab; c && *c; c++)
-            named |= (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z');
+        int nl = 0;
+        char **lab = op_h5_attr_read_strings(gd, "labels", &nl);
         hid_t gs = H5Dget_space(gd);
         hssize_t nv = H5Sget_simple_extent_npoints(gs);
         H5Sclose(gs);
-        if (named && nv > 0 && nv <= OP_LIST_MAX) {
+        if (lab && nv == nl && nv > 0) {
             codes[i] = OP_XMALLOC(sizeof(double) * (size_t)nv);
             if (H5Dread(gd, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
                         codes[i]) >= 0) {
                 labels[i] = lab;
-                nlab[i] = (int)nv;
+                nlab[i] = nl;
                 lab = NULL;
             }
         }
@@ -2075,35 +1919,39 @@ op_status op_archive_info(const char *path, FILE *out)
     }
     /* Group rows by configuration (seed excluded): mean and sample standard
      * deviation (n - 1) over seeds, as analysis.loader and the report;
-     * fit_epoch averages the runs that fitted, those that never fitted
-     * (fit_epoch -1) are counted apart. */
-    static const char *const shown[] = {"n_params", "train_acc", "test_acc",
-                                        "test_loss", "epochs", "fit_epoch"};
-    int idx_shown[6];
-    for (int k = 0; k < 6; k++) {
+     * a column's missing value (fit_epoch: never fitted) is counted apart.
+     * The columns shown and their order: schema.h's summary flags. */
+    const char *shown[OP_RUNS_COLS_MAX];
+    int idx_shown[OP_RUNS_COLS_MAX];
+    int n_shown = op_runs_summary(shown, OP_RUNS_COLS_MAX);
+    int imiss = -1;
+    for (int k = 0; k < n_shown; k++) {
         idx_shown[k] = -1;
         for (int i = 0; i < nc; i++)
             if (!strcmp(names[i], shown[k]))
                 idx_shown[k] = i;
+        if (idx_shown[k] >= 0 && idx_shown[k] < n_miss &&
+            !isnan(missing[idx_shown[k]]))
+            imiss = k;
     }
     fprintf(out, "\n");
-    for (int i = first_cfg; i < last_cfg; i++)
-        if (strcmp(names[i], "seed"))
+    for (int i = 0; i < nc; i++)
+        if (grp[i])
             fprintf(out, "%12s ", names[i]);
     fprintf(out, "%6s %6s", "seeds", "done");
-    for (int k = 0; k < 6; k++)
+    for (int k = 0; k < n_shown; k++)
         fprintf(out, " %16s", shown[k]);
     fprintf(out, " %6s\n", "unfit");
     int printed = 0;
     for (hsize_t r = 0; r < n && printed < 200; r++) {
         if (used[r])
             continue;
-        double sum[6] = {0}, sq[6] = {0};
-        int cnt = 0, ndone = 0, nk[6] = {0}, never = 0;
+        double sum[OP_RUNS_COLS_MAX] = {0}, sq[OP_RUNS_COLS_MAX] = {0};
+        int cnt = 0, ndone = 0, nk[OP_RUNS_COLS_MAX] = {0}, never = 0;
         for (hsize_t q = r; q < n; q++) {
             int same = !used[q];
-            for (int i = first_cfg; i < last_cfg && same; i++)
-                if (strcmp(names[i], "seed"))
+            for (int i = 0; i < nc && same; i++)
+                if (grp[i])
                     same = col[(size_t)i * n + q] == col[(size_t)i * n + r];
             if (!same)
                 continue;
@@ -2112,10 +1960,10 @@ op_status op_archive_info(const char *path, FILE *out)
             if (ist >= 0 && col[(size_t)ist * n + q] != OP_RUN_DONE)
                 continue;
             ndone++;
-            for (int k = 0; k < 6; k++) {
+            for (int k = 0; k < n_shown; k++) {
                 double v = idx_shown[k] >= 0
                                ? col[(size_t)idx_shown[k] * n + q] : NAN;
-                if (k == 5 && v < 0) { /* never fitted */
+                if (k == imiss && v == missing[idx_shown[k]]) {
                     never++;
                     continue;
                 }
@@ -2126,29 +1974,24 @@ op_status op_archive_info(const char *path, FILE *out)
                 nk[k]++;
             }
         }
-        for (int i = first_cfg; i < last_cfg; i++) {
-            if (!strcmp(names[i], "seed"))
+        for (int i = 0; i < nc; i++) {
+            if (!grp[i])
                 continue;
             double v = col[(size_t)i * n + r];
             const char *lab = NULL;
             int len = 0;
-            for (int j = 0, at = 0; labels[i] && j < nlab[i]; j++) {
-                int e = at;
-                while (labels[i][e] && labels[i][e] != ',')
-                    e++;
+            for (int j = 0; labels[i] && j < nlab[i]; j++)
                 if (codes[i][j] == v) {
-                    lab = labels[i] + at;
-                    len = e - at;
+                    lab = labels[i][j];
+                    len = (int)strlen(lab);
                 }
-                at = labels[i][e] ? e + 1 : e;
-            }
             if (lab)
                 fprintf(out, "%12.*s ", len, lab);
             else
                 fprintf(out, "%12.6g ", v);
         }
         fprintf(out, "%6d %6d", cnt, ndone);
-        for (int k = 0; k < 6; k++) {
+        for (int k = 0; k < n_shown; k++) {
             if (nk[k] == 0) {
                 fprintf(out, " %16s", "-");
                 continue;
@@ -2167,10 +2010,13 @@ op_status op_archive_info(const char *path, FILE *out)
         fprintf(out, " %6d\n", never);
         printed++;
     }
-    for (int i = 0; i < MAX_COLS; i++) {
+    for (int i = 0; i < OP_RUNS_COLS_MAX; i++) {
         free(labels[i]);
         free(codes[i]);
     }
+    free(roles);
+    free(axes);
+    free(missing);
     if (printed == 200)
         fprintf(out, "... (first 200 configurations shown)\n");
     /* Kernels, if any: test accuracy per ridge, the limit of the nets. */
@@ -2244,10 +2090,16 @@ static herr_t compare_visit(hid_t a, const char *name, const H5O_info_t *info,
     if (info->type != H5O_TYPE_DATASET)
         return 0;
     double tol = !strncmp(name, "kernels/", 8) ? cs->ktol : 0;
-    /* Timings are not results. */
-    if (strstr(name, "seconds") || strstr(name, "timing"))
-        return 0;
     hid_t da = H5Dopen2(a, name, H5P_DEFAULT);
+    /* Timings and worker ranks are not results: the file's roles
+     * (schema.h) name them. */
+    char *role = op_h5_attr_read_string(da, "role");
+    int timing = role && !strcmp(role, "timing");
+    free(role);
+    if (timing) {
+        H5Dclose(da);
+        return 0;
+    }
     hid_t db = -1;
     H5E_BEGIN_TRY { db = H5Dopen2(cs->b, name, H5P_DEFAULT); }
     H5E_END_TRY;
@@ -2269,10 +2121,12 @@ static herr_t compare_visit(hid_t a, const char *name, const H5O_info_t *info,
     } else if (na > 0 && cls == H5T_COMPOUND) {
         double *x = OP_XMALLOC(sizeof(double) * (size_t)na);
         double *y = OP_XMALLOC(sizeof(double) * (size_t)na);
-        int nm = H5Tget_nmembers(ta);
+        int nm = H5Tget_nmembers(ta), nr = 0;
+        char **roles = op_h5_attr_read_strings(da, "column_roles", &nr);
         for (int i = 0; i < nm; i++) {
             char *m = H5Tget_member_name(ta, (unsigned)i);
-            if (strcmp(m, "seconds") && strcmp(m, "rank")) {
+            const char *r = i < nr ? roles[i] : "";
+            if (strcmp(r, "timing") && strcmp(r, "worker")) {
                 char what[256];
                 snprintf(what, sizeof what, "%s.%s", name, m);
                 if (read_member(da, m, x) || read_member(db, m, y)) {
@@ -2284,6 +2138,7 @@ static herr_t compare_visit(hid_t a, const char *name, const H5O_info_t *info,
             }
             H5free_memory(m);
         }
+        free(roles);
         free(x);
         free(y);
     } else if (na > 0 && (cls == H5T_FLOAT || cls == H5T_INTEGER)) {

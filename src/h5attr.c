@@ -51,6 +51,73 @@ void op_h5_attr_doubles(hid_t obj, const char *name, const double *v, int n)
              H5T_NATIVE_DOUBLE, n > 0 ? (const void *)v : none);
 }
 
+void op_h5_attr_strings(hid_t obj, const char *name, const char *const *v,
+                        int n)
+{
+    size_t w = 1;
+    for (int i = 0; i < n; i++)
+        if (strlen(v[i]) + 1 > w)
+            w = strlen(v[i]) + 1;
+    char *buf = OP_XCALLOC((size_t)(n > 0 ? n : 1) * w, 1);
+    for (int i = 0; i < n; i++)
+        memcpy(buf + (size_t)i * w, v[i], strlen(v[i]));
+    hid_t t = H5Tcopy(H5T_C_S1);
+    OP_H5_CHECK(t, HINT);
+    OP_H5_CHECK(H5Tset_size(t, w), HINT);
+    OP_H5_CHECK(H5Tset_strpad(t, H5T_STR_NULLPAD), HINT);
+    hsize_t dim = (hsize_t)(n > 0 ? n : 0);
+    attr_put(obj, name, t, H5Screate_simple(1, &dim, NULL), t, buf);
+    H5Tclose(t);
+    free(buf);
+}
+
+char **op_h5_attr_read_strings(hid_t obj, const char *name, int *n)
+{
+    char **out = NULL;
+    *n = 0;
+    H5E_BEGIN_TRY
+    {
+        hid_t a = H5Aexists(obj, name) > 0 ? H5Aopen(obj, name, H5P_DEFAULT)
+                                           : -1;
+        hid_t ft = a >= 0 ? H5Aget_type(a) : -1;
+        hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
+        hssize_t m = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+        if (ft >= 0 && m >= 0 && m < (1 << 20) &&
+            H5Tget_class(ft) == H5T_STRING && !H5Tis_variable_str(ft)) {
+            size_t w = H5Tget_size(ft);
+            hid_t mt = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mt, w);
+            H5Tset_strpad(mt, H5T_STR_NULLPAD);
+            char *raw = calloc((size_t)(m ? m : 1) * w, 1);
+            /* One block: m pointers, then m NUL-terminated strings. */
+            out = raw ? calloc(1, sizeof(char *) * (size_t)(m + 1) +
+                                      (size_t)m * (w + 1))
+                      : NULL;
+            if (out && (m == 0 || H5Aread(a, mt, raw) >= 0)) {
+                char *s = (char *)(out + m + 1);
+                for (hssize_t i = 0; i < m; i++) {
+                    out[i] = s + (size_t)i * (w + 1);
+                    memcpy(out[i], raw + (size_t)i * w, w);
+                }
+                *n = (int)m;
+            } else {
+                free(out);
+                out = NULL;
+            }
+            free(raw);
+            H5Tclose(mt);
+        }
+        if (sp >= 0)
+            H5Sclose(sp);
+        if (ft >= 0)
+            H5Tclose(ft);
+        if (a >= 0)
+            H5Aclose(a);
+    }
+    H5E_END_TRY;
+    return out;
+}
+
 char *op_h5_attr_read_string(hid_t obj, const char *name)
 {
     char *out = NULL;
@@ -94,4 +161,32 @@ long long op_h5_attr_read_long(hid_t obj, const char *name, long long dflt)
     }
     H5E_END_TRY;
     return v;
+}
+
+double *op_h5_attr_read_doubles(hid_t obj, const char *name, int *n)
+{
+    double *out = NULL;
+    *n = 0;
+    H5E_BEGIN_TRY
+    {
+        hid_t a = H5Aexists(obj, name) > 0 ? H5Aopen(obj, name, H5P_DEFAULT)
+                                           : -1;
+        hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
+        hssize_t m = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+        if (m >= 0 && m < (1 << 20)) {
+            out = calloc((size_t)(m ? m : 1), sizeof(double));
+            if (out && (m == 0 || H5Aread(a, H5T_NATIVE_DOUBLE, out) >= 0)) {
+                *n = (int)m;
+            } else {
+                free(out);
+                out = NULL;
+            }
+        }
+        if (sp >= 0)
+            H5Sclose(sp);
+        if (a >= 0)
+            H5Aclose(a);
+    }
+    H5E_END_TRY;
+    return out;
 }

@@ -1507,6 +1507,15 @@ const char *op_job_axis_label(const op_job *job, int a, double value,
     return buf;
 }
 
+void op_job_axis_key(const op_job *job, int a, const char **section,
+                     const char **help, int *named)
+{
+    const op_key *k = &op_keys[job->axes[a].key];
+    *section = k->section;
+    *help = k->help;
+    *named = k->type == K_ENUM;
+}
+
 int op_job_axis_is_integer(const op_job *job, int a)
 {
     key_type t = op_keys[job->axes[a].key].type;

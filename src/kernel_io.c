@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "overparam/h5attr.h"
+#include "overparam/schema.h"
 
 extern void Cblacs_gridinfo(int ctxt, int *nprow, int *npcol, int *myrow,
                             int *mycol);
@@ -53,53 +54,39 @@ static void write_small(hid_t loc, const char *name, hid_t ftype,
         H5C(H5Pclose(dx));
         H5C(H5Sclose(ms));
     }
+    op_schema_describe_kernel_dataset(ds, name);
     H5C(H5Dclose(ds));
     H5C(H5Sclose(fs));
 }
 
-typedef struct {
-    double value, epsilon, mse, acc;
-    int status;
-} ridge_row;
-
-typedef struct {
-    double time, mse, acc;
-    int status;
-} time_row;
-
+/* metrics_ridge and metrics_time: their columns, row structs and the
+ * value of each column are schema.h's OP_KERNEL_RIDGE / OP_KERNEL_TIME. */
 static void write_metrics(hid_t grp, const op_kernel_result *res, int writer)
 {
     if (res->n_ridge > 0) {
-        hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(ridge_row));
-        H5C(t);
-        H5C(H5Tinsert(t, "ridge", HOFFSET(ridge_row, value), H5T_NATIVE_DOUBLE));
-        H5C(H5Tinsert(t, "epsilon", HOFFSET(ridge_row, epsilon),
-                      H5T_NATIVE_DOUBLE));
-        H5C(H5Tinsert(t, "mse", HOFFSET(ridge_row, mse), H5T_NATIVE_DOUBLE));
-        H5C(H5Tinsert(t, "acc", HOFFSET(ridge_row, acc), H5T_NATIVE_DOUBLE));
-        H5C(H5Tinsert(t, "status", HOFFSET(ridge_row, status),
-                      H5T_NATIVE_INT));
-        ridge_row rows[OP_LIST_MAX];
-        for (int i = 0; i < res->n_ridge; i++)
-            rows[i] = (ridge_row){res->ridge[i], res->epsilon[i],
-                                  res->ridge_mse[i], res->ridge_acc[i],
-                                  res->ridge_status[i]};
+        hid_t t = op_schema_compound(op_kernel_ridge_cols,
+                                     op_kernel_ridge_ncols,
+                                     sizeof(op_kernel_ridge_row));
+        op_kernel_ridge_row rows[OP_LIST_MAX];
+        for (int i = 0; i < res->n_ridge; i++) {
+#define X(name, type, units, role, desc, value) rows[i].name = value;
+            OP_KERNEL_RIDGE(X)
+#undef X
+        }
         hsize_t dim = (hsize_t)res->n_ridge;
         write_small(grp, "metrics_ridge", t, t, 1, &dim, rows, writer);
         H5C(H5Tclose(t));
     }
     if (res->n_time > 0) {
-        hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(time_row));
-        H5C(t);
-        H5C(H5Tinsert(t, "time", HOFFSET(time_row, time), H5T_NATIVE_DOUBLE));
-        H5C(H5Tinsert(t, "mse", HOFFSET(time_row, mse), H5T_NATIVE_DOUBLE));
-        H5C(H5Tinsert(t, "acc", HOFFSET(time_row, acc), H5T_NATIVE_DOUBLE));
-        H5C(H5Tinsert(t, "status", HOFFSET(time_row, status),
-                      H5T_NATIVE_INT));
-        time_row rows[OP_LIST_MAX];
-        for (int i = 0; i < res->n_time; i++)
-            rows[i] = (time_row){res->time[i], res->time_mse[i],
-                                 res->time_acc[i], res->time_status[i]};
+        hid_t t = op_schema_compound(op_kernel_time_cols,
+                                     op_kernel_time_ncols,
+                                     sizeof(op_kernel_time_row));
+        op_kernel_time_row rows[OP_LIST_MAX];
+        for (int i = 0; i < res->n_time; i++) {
+#define X(name, type, units, role, desc, value) rows[i].name = value;
+            OP_KERNEL_TIME(X)
+#undef X
+        }
         hsize_t dim = (hsize_t)res->n_time;
         write_small(grp, "metrics_time", t, t, 1, &dim, rows, writer);
         H5C(H5Tclose(t));
@@ -188,6 +175,7 @@ static void write_matrix(hid_t grp, const op_pmatrix *A)
     H5C(H5Pclose(dx));
     free(buf);
     H5C(H5Sclose(ms));
+    op_schema_describe_kernel_dataset(ds, "matrix");
     H5C(H5Dclose(ds));
     H5C(H5Sclose(fs));
 }

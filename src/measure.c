@@ -196,24 +196,24 @@ op_status op_layout_measures(const op_job *job, op_layout *lay)
     int n_log = lay->n_log, ok = 0;
     int d1[1] = {n_log};
     if (m->lipschitz) {
-        ok |= op_layout_add(lay, "measures", "lip_lower", "output/input", 1, d1) < 0;
-        ok |= op_layout_add(lay, "measures", "lip_upper", "output/input", 1, d1) < 0;
+        ok |= op_layout_add_def(lay, OP_D_MEASURE_LIP_LO, 1, d1) < 0;
+        ok |= op_layout_add_def(lay, OP_D_MEASURE_LIP_HI, 1, d1) < 0;
     }
     if (m->frequency) {
         int nf = job->base.data.n_freq;
         int df[1] = {nf}, d2[2] = {n_log, nf};
-        ok |= op_layout_add(lay, "measures", "freq_values", "rad/unit x", 1, df) < 0;
-        ok |= op_layout_add(lay, "measures", "freq_error", "relative", 2, d2) < 0;
-        ok |= op_layout_add(lay, "measures", "freq_converge_epoch", "epochs", 1, df) < 0;
+        ok |= op_layout_add_def(lay, OP_D_MEASURE_FREQ_VALUES, 1, df) < 0;
+        ok |= op_layout_add_def(lay, OP_D_MEASURE_FREQ_ERROR, 2, d2) < 0;
+        ok |= op_layout_add_def(lay, OP_D_MEASURE_FREQ_CONV, 1, df) < 0;
     }
     if (m->filter_delta > 0) {
-        ok |= op_layout_add(lay, "measures", "filter_low", "relative", 1, d1) < 0;
-        ok |= op_layout_add(lay, "measures", "filter_high", "relative", 1, d1) < 0;
+        ok |= op_layout_add_def(lay, OP_D_MEASURE_FILT_LO, 1, d1) < 0;
+        ok |= op_layout_add_def(lay, OP_D_MEASURE_FILT_HI, 1, d1) < 0;
     }
     if (m->condensation) {
-        ok |= op_layout_add(lay, "measures", "cond_rel_change", "relative", 1, d1) < 0;
-        ok |= op_layout_add(lay, "measures", "cond_clusters", "clusters", 1, d1) < 0;
-        ok |= op_layout_add(lay, "measures", "cond_mean_abs_cos", "cosine", 1, d1) < 0;
+        ok |= op_layout_add_def(lay, OP_D_MEASURE_COND_REL, 1, d1) < 0;
+        ok |= op_layout_add_def(lay, OP_D_MEASURE_COND_CL, 1, d1) < 0;
+        ok |= op_layout_add_def(lay, OP_D_MEASURE_COND_COS, 1, d1) < 0;
         /* Directions themselves only for low-dimensional inputs, where a
          * picture of them is the point (1-D data: angle of (w, b)). */
         int d_in = job->base.data.source == OP_SRC_SINES ? 1
@@ -222,14 +222,14 @@ op_status op_layout_measures(const op_job *job, op_layout *lay)
         int dim = d_in + (job->base.model.sigma_b2 > 0);
         if (dim <= 3) {
             int dd[2] = {(int)grid_max(job, "width", job->base.model.width), dim};
-            ok |= op_layout_add(lay, "measures", "cond_dirs_init", "unit vector", 2, dd) < 0;
-            ok |= op_layout_add(lay, "measures", "cond_dirs_end", "unit vector", 2, dd) < 0;
+            ok |= op_layout_add_def(lay, OP_D_MEASURE_COND_INIT, 2, dd) < 0;
+            ok |= op_layout_add_def(lay, OP_D_MEASURE_COND_END, 2, dd) < 0;
         }
     }
     if (m->lazy) {
         int dl[2] = {n_log, (int)grid_max(job, "depth", job->base.model.depth) + 1};
-        ok |= op_layout_add(lay, "measures", "lazy_rel_change", "relative", 2, dl) < 0;
-        ok |= op_layout_add(lay, "measures", "ntk_drift", "relative", 1, d1) < 0;
+        ok |= op_layout_add_def(lay, OP_D_MEASURE_LAZY_REL, 2, dl) < 0;
+        ok |= op_layout_add_def(lay, OP_D_MEASURE_NTK_DRIFT, 1, d1) < 0;
     }
     if (ok)
         return op_error(OP_ERR_INPUT, "%s: [measure]: more than %d per-run "
@@ -352,17 +352,13 @@ void op_measure_ntk(op_net *net, const double *x, int n, int o, int rows,
 
 /* ---- the per-run measurement context --------------------------------- */
 
-/* The /measures fields a context fills (names as op_layout_measures). */
+/* The /measures fields a context fills: schema.h's OP_MEASURES. */
 enum {
-    MF_LIP_LO, MF_LIP_HI, MF_FREQ_VALUES, MF_FREQ_ERROR, MF_FREQ_CONV,
-    MF_FILT_LO, MF_FILT_HI, MF_COND_REL, MF_COND_CL, MF_COND_COS,
-    MF_COND_INIT, MF_COND_END, MF_LAZY_REL, MF_NTK_DRIFT, MF_COUNT
+#define MF_ID(id, ...) MF_##id,
+    OP_MEASURES(MF_ID)
+#undef MF_ID
+    MF_COUNT
 };
-static const char *const mf_names[MF_COUNT] = {
-    "lip_lower", "lip_upper", "freq_values", "freq_error",
-    "freq_converge_epoch", "filter_low", "filter_high", "cond_rel_change",
-    "cond_clusters", "cond_mean_abs_cos", "cond_dirs_init", "cond_dirs_end",
-    "lazy_rel_change", "ntk_drift"};
 
 /* A grow-only buffer: pages once touched stay mapped for the next run. */
 typedef struct {
@@ -521,7 +517,9 @@ op_status op_measure_begin(op_measure_ctx *m, const op_config *cfg, long run,
     m->res = res;
     m->center = cfg->train.center;
     for (int f = 0; f < MF_COUNT; f++)
-        m->fi[f] = op_layout_find(layout, "measures", mf_names[f]);
+        m->fi[f] = op_layout_find(layout, "measures",
+                                  op_schema_dataset(OP_D_MEASURE_LIP_LO + f)
+                                      ->name);
     const op_measure_cfg *mc = &cfg->measure;
     int d = train->d, k = net->d_out, d_out = net->d_out, d_in = net->d_in;
     if (d != d_in)

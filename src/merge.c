@@ -27,19 +27,10 @@
 #include "overparam/job.h"
 #include "overparam/kphase.h"
 #include "overparam/result.h"
+#include "overparam/schema.h"
 
 #define H5HINT "check the archive paths, free disk space and file locking " \
                "(HDF5_USE_FILE_LOCKING=FALSE on parallel file systems)"
-
-/* The result columns of a /runs row, read by member name (HDF5 converts
- * and ignores the configuration columns, which come from the job). */
-typedef struct {
-    int64_t n_params, status;
-    double train_loss, test_loss, train_acc, test_acc;
-    int64_t epochs, fit_epoch;
-    double seconds;
-    int64_t rank;
-} merge_row;
 
 /* One open input. */
 typedef struct {
@@ -48,27 +39,6 @@ typedef struct {
     hid_t runs;
     hid_t fields[OP_FIELDS_MAX];
 } merge_input;
-
-static hid_t row_type_create(void)
-{
-    hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(merge_row));
-    OP_H5_CHECK(t, "creating the merge row type");
-#define MEMBER(name, type)                                                    \
-    OP_H5_CHECK(H5Tinsert(t, #name, HOFFSET(merge_row, name), type),          \
-                "building the merge row type")
-    MEMBER(n_params, H5T_NATIVE_INT64);
-    MEMBER(status, H5T_NATIVE_INT64);
-    MEMBER(train_loss, H5T_NATIVE_DOUBLE);
-    MEMBER(test_loss, H5T_NATIVE_DOUBLE);
-    MEMBER(train_acc, H5T_NATIVE_DOUBLE);
-    MEMBER(test_acc, H5T_NATIVE_DOUBLE);
-    MEMBER(epochs, H5T_NATIVE_INT64);
-    MEMBER(fit_epoch, H5T_NATIVE_INT64);
-    MEMBER(seconds, H5T_NATIVE_DOUBLE);
-    MEMBER(rank, H5T_NATIVE_INT64);
-#undef MEMBER
-    return t;
-}
 
 static void input_close(merge_input *in, int n_fields)
 {
@@ -104,20 +74,10 @@ static op_status input_open(merge_input *in, const char *path, char **text)
     H5E_END_TRY;
     if (in->file < 0)
         return op_error(OP_ERR_INPUT, "%s: not an HDF5 file", path);
-    char *prog = op_h5_attr_read_string(in->file, "program");
-    int ok = prog && !strcmp(prog, "overparam");
-    free(prog);
-    if (!ok) {
+    op_status s = op_schema_check_file(in->file, path);
+    if (s != OP_OK) {
         input_close(in, 0);
-        return op_error(OP_ERR_INPUT, "%s: not an overparam archive (no "
-                        "'program' attribute)", path);
-    }
-    long long fmt = op_h5_attr_read_long(in->file, "format_version", -1);
-    if (fmt != OP_FORMAT_VERSION) {
-        input_close(in, 0);
-        return op_error(OP_ERR_INPUT, "%s: archive format version %lld, this "
-                        "program reads version %d", path, fmt,
-                        OP_FORMAT_VERSION);
+        return s;
     }
     *text = op_h5_attr_read_string(in->file, "job_text");
     if (!*text) {
@@ -183,20 +143,26 @@ static op_status input_check(merge_input *in, const op_job *job,
     return OP_OK;
 }
 
-/* Reads the result columns of every row. */
-static op_status read_rows(merge_input *in, merge_row *rows)
+/* Reads every row's results (schema.h's columns; the configuration
+ * columns come from the job). */
+static op_status read_rows(merge_input *in, const op_runs_schema *rs,
+                           long n_runs, op_row *rows)
 {
-    hid_t t = row_type_create();
+    hid_t t = op_runs_type(rs);
+    unsigned char *buf = OP_XMALLOC(rs->row_bytes * (size_t)(n_runs + 1));
     herr_t e;
     H5E_BEGIN_TRY
     {
-        e = H5Dread(in->runs, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows);
+        e = H5Dread(in->runs, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
     }
     H5E_END_TRY;
     H5Tclose(t);
+    for (long r = 0; e >= 0 && r < n_runs; r++)
+        op_runs_unpack(rs, buf + rs->row_bytes * (size_t)r, &rows[r]);
+    free(buf);
     if (e < 0)
         return op_error(OP_ERR_INPUT, "%s: dataset /runs unreadable (a "
-                        "result column is missing)", in->path);
+                        "column is missing)", in->path);
     return OP_OK;
 }
 
@@ -233,17 +199,12 @@ static int same_double(double a, double b)
     return a == b;
 }
 
-/* Whether two results of the same run hold the same numbers (seconds and
- * rank are timings, not results). */
-static int same_result(const merge_row *a, const merge_row *b,
-                       const double *va, const double *vb, long total)
+/* Whether two results of the same run hold the same numbers (the row's
+ * timing and worker columns are no results). */
+static int same_result(const op_row *a, const op_row *b, const double *va,
+                       const double *vb, long total)
 {
-    if (a->n_params != b->n_params || a->status != b->status ||
-        a->epochs != b->epochs || a->fit_epoch != b->fit_epoch ||
-        !same_double(a->train_loss, b->train_loss) ||
-        !same_double(a->test_loss, b->test_loss) ||
-        !same_double(a->train_acc, b->train_acc) ||
-        !same_double(a->test_acc, b->test_acc))
+    if (!op_runs_same_result(a, b))
         return 0;
     for (long i = 0; i < total; i++)
         if (!same_double(va[i], vb[i]))
@@ -252,20 +213,11 @@ static int same_result(const merge_row *a, const merge_row *b,
 }
 
 static void fill_result(op_result *res, const op_layout *lay, long run,
-                        const merge_row *row, const double *values)
+                        const op_row *row, const double *values)
 {
     op_result_reset(res, lay, run);
+    res->row = *row;
     res->row.run = run;
-    res->row.status = (int)row->status;
-    res->row.rank = (int)row->rank;
-    res->row.n_params = (long)row->n_params;
-    res->row.train_loss = row->train_loss;
-    res->row.test_loss = row->test_loss;
-    res->row.train_acc = row->train_acc;
-    res->row.test_acc = row->test_acc;
-    res->row.epochs = (int)row->epochs;
-    res->row.fit_epoch = (int)row->fit_epoch;
-    res->row.seconds = row->seconds;
     memcpy(res->values, values, sizeof(double) * (size_t)lay->total);
 }
 
@@ -343,8 +295,10 @@ static op_status merge_runs(op_archive *ar, const char *const *inputs, int n,
                             int *kernel_src)
 {
     long nr = job->n_runs;
-    merge_row *rows = calloc((size_t)nr, sizeof *rows);
-    merge_row *other = calloc((size_t)nr, sizeof *other);
+    op_runs_schema rs;
+    op_runs_build(job, &rs);
+    op_row *rows = calloc((size_t)nr, sizeof *rows);
+    op_row *other = calloc((size_t)nr, sizeof *other);
     int *owner = malloc(sizeof(int) * (size_t)nr);
     double *va = malloc(sizeof(double) * (size_t)(lay->total + 1));
     double *vb = malloc(sizeof(double) * (size_t)(lay->total + 1));
@@ -373,7 +327,7 @@ static op_status merge_runs(op_archive *ar, const char *const *inputs, int n,
         if (s == OP_OK)
             s = input_check(&in, job, lay);
         if (s == OP_OK)
-            s = read_rows(&in, rows);
+            s = read_rows(&in, &rs, job->n_runs, rows);
         if (s == OP_OK && *kernel_src < 0 && has_kernels(in.file))
             *kernel_src = i;
         long mine = 0;
@@ -405,7 +359,7 @@ static op_status merge_runs(op_archive *ar, const char *const *inputs, int n,
             if (s == OP_OK)
                 s = input_check(&prev, job, lay);
             if (s == OP_OK)
-                s = read_rows(&prev, other);
+                s = read_rows(&prev, &rs, job->n_runs, other);
             if (s == OP_OK)
                 s = read_arrays(&prev, lay, r, vb);
             input_close(&prev, lay->n);
@@ -581,7 +535,9 @@ static op_status extend_runs(op_archive *ar, const char *path,
     free(text);
     if (s != OP_OK)
         return s;
-    merge_row *rows = calloc((size_t)old->n_runs, sizeof *rows);
+    op_runs_schema rs;
+    op_runs_build(old, &rs);
+    op_row *rows = calloc((size_t)old->n_runs, sizeof *rows);
     double *va = malloc(sizeof(double) * (size_t)(lay->total + 1));
     op_result res = {0};
     if (!rows || !va) {
@@ -595,7 +551,7 @@ static op_status extend_runs(op_archive *ar, const char *path,
     if (s == OP_OK)
         s = input_check(&in, old, lay);
     if (s == OP_OK)
-        s = read_rows(&in, rows);
+        s = read_rows(&in, &rs, old->n_runs, rows);
     *kept = 0;
     for (long r = 0; r < old->n_runs && s == OP_OK; r++) {
         if (rows[r].status == OP_RUN_PENDING)

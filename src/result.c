@@ -30,6 +30,18 @@ int op_layout_add(op_layout *layout, const char *group, const char *name,
     return layout->n++;
 }
 
+int op_layout_add_def(op_layout *layout, op_dataset_id id, int ndim,
+                      const int *dims)
+{
+    const op_dataset_def *d = op_schema_dataset(id);
+    if (!d)
+        return -1;
+    int i = op_layout_add(layout, d->group, d->name, d->units, ndim, dims);
+    if (i >= 0)
+        layout->f[i].def = d;
+    return i;
+}
+
 int op_layout_find(const op_layout *layout, const char *group,
                    const char *name)
 {
@@ -80,12 +92,8 @@ op_status op_layout_build(const op_job *job, op_layout *layout)
                 epochs = (int)job->axes[a].values[i];
     layout->n_log = curve_points(epochs, job->base.train.log_every);
     int d[1] = {layout->n_log};
-    static const char *const names[OP_F_CURVES_END] = {
-        "epoch", "train_loss", "test_loss", "train_acc", "test_acc"};
-    static const char *const units[OP_F_CURVES_END] = {
-        "epochs", "loss", "loss", "fraction", "fraction"};
     for (int i = 0; i < OP_F_CURVES_END; i++)
-        if (op_layout_add(layout, "curves", names[i], units[i], 1, d) != i)
+        if (op_layout_add_def(layout, OP_D_CURVE_EPOCH + i, 1, d) != i)
             return op_error(OP_ERR_INTERNAL, "layout: curves");
     if (job->base.output.save_weights) {
         /* Sized for the largest network of the grid (parameters grow with
@@ -103,8 +111,8 @@ op_status op_layout_build(const op_job *job, op_layout *layout)
                             "weights for smaller grids only", job->file,
                             total);
         int dw[1] = {(int)total};
-        if (op_layout_add(layout, "weights", "init", "parameter", 1, dw) < 0 ||
-            op_layout_add(layout, "weights", "final", "parameter", 1, dw) < 0)
+        if (op_layout_add_def(layout, OP_D_WEIGHTS_init, 1, dw) < 0 ||
+            op_layout_add_def(layout, OP_D_WEIGHTS_final, 1, dw) < 0)
             return op_error(OP_ERR_INTERNAL, "layout: weights");
     }
     return op_layout_measures(job, layout);

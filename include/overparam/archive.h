@@ -57,8 +57,7 @@
 #include "overparam/error.h"
 #include "overparam/job.h"
 #include "overparam/result.h"
-
-#define OP_FORMAT_VERSION 1
+#include "overparam/schema.h" /* OP_FORMAT_VERSION, the columns */
 
 typedef struct op_archive op_archive;
 

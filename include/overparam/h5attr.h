@@ -15,9 +15,17 @@ void op_h5_attr_string(hid_t obj, const char *name, const char *value);
 void op_h5_attr_long(hid_t obj, const char *name, long long value);
 void op_h5_attr_double(hid_t obj, const char *name, double value);
 void op_h5_attr_doubles(hid_t obj, const char *name, const double *v, int n);
+/* A 1-D array of n fixed-length strings (h5py reads it as bytes). */
+void op_h5_attr_strings(hid_t obj, const char *name, const char *const *v,
+                        int n);
 
 /* malloc'ed copy of a fixed-length string attribute, or NULL. */
 char *op_h5_attr_read_string(hid_t obj, const char *name);
+/* A string array attribute as one malloc'ed block of *n pointers (free
+ * the returned pointer only), or NULL (and *n = 0). */
+char **op_h5_attr_read_strings(hid_t obj, const char *name, int *n);
+/* A numeric array attribute as malloc'ed doubles (*n of them), or NULL. */
+double *op_h5_attr_read_doubles(hid_t obj, const char *name, int *n);
 long long op_h5_attr_read_long(hid_t obj, const char *name, long long dflt);
 
 #endif

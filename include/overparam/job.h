@@ -210,6 +210,10 @@ int op_job_axis_find(const op_job *job, const char *name);
 /* Text of axis `a`'s value (enum names for enum keys) into buf. */
 const char *op_job_axis_label(const op_job *job, int a, double value,
                               char *buf, size_t len);
+/* Axis `a`'s key: its section, its help text (the key table's), and
+ * whether its values are names (enum keys). */
+void op_job_axis_key(const op_job *job, int a, const char **section,
+                     const char **help, int *named);
 /* Whether axis `a` holds integers (int, bool, enum keys). */
 int op_job_axis_is_integer(const op_job *job, int a);
 

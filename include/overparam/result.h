@@ -11,6 +11,7 @@
 
 #include "overparam/error.h"
 #include "overparam/job.h"
+#include "overparam/schema.h"
 
 #define OP_FIELDS_MAX 48
 #define OP_FIELD_NAME 48
@@ -22,13 +23,12 @@ typedef enum {
     OP_RUN_FAILED = 3    /* the run could not be computed (e.g. no memory) */
 } op_run_status;
 
-/* Curve fields, always present, each [n_log]. */
+/* Curve fields, always present, each [n_log], in schema.h's OP_CURVES
+ * order: OP_F_EPOCH, OP_F_TRAIN_LOSS, ... */
 enum {
-    OP_F_EPOCH = 0,
-    OP_F_TRAIN_LOSS,
-    OP_F_TEST_LOSS,
-    OP_F_TRAIN_ACC,
-    OP_F_TEST_ACC,
+#define OP_X_F(id, ...) OP_F_##id,
+    OP_CURVES(OP_X_F)
+#undef OP_X_F
     OP_F_CURVES_END
 };
 
@@ -36,21 +36,23 @@ typedef struct {
     char group[16];              /* "curves" or "measures" */
     char name[OP_FIELD_NAME];    /* dataset name within the group */
     char units[32];              /* stored as an attribute */
+    const op_dataset_def *def;   /* its declaration (schema.h), or NULL */
     int ndim;                    /* dims per run (1..3) */
     int dims[3];
     long size;                   /* product of dims */
     long offset;                 /* into op_result.values */
 } op_field;
 
-typedef struct {
+typedef struct op_layout {
     int n_log;                   /* curve points per run */
     int n;
     op_field f[OP_FIELDS_MAX];
     long total;                  /* doubles per run */
 } op_layout;
 
-/* The row of /runs for one run. */
-typedef struct {
+/* The row of /runs for one run (schema.h's OP_RUNS_RESULTS map its
+ * members to columns). */
+typedef struct op_row {
     long run;
     int status;                  /* op_run_status */
     int rank;                    /* worker that computed it */
@@ -72,6 +74,10 @@ op_status op_layout_build(const op_job *job, op_layout *layout);
 /* Adds a field; returns its index or -1 when the layout is full. */
 int op_layout_add(op_layout *layout, const char *group, const char *name,
                   const char *units, int ndim, const int *dims);
+/* Adds the declared dataset `id` (schema.h): group, name, units from
+ * there. */
+int op_layout_add_def(op_layout *layout, op_dataset_id id, int ndim,
+                      const int *dims);
 int op_layout_find(const op_layout *layout, const char *group,
                    const char *name);
 
