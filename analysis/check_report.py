@@ -96,9 +96,10 @@ def main():
         runs = f["runs"][:]
         labels = {}
         for a, d in f["grid"].items():
-            lab = d.attrs.get("labels", b"")
-            lab = lab.decode() if isinstance(lab, bytes) else str(lab)
-            labels[a] = dict(zip(lab.split(","), d[:]))
+            # named axes carry one label per value (schema.h); numbers none
+            lab = [x.decode() if isinstance(x, bytes) else str(x)
+                   for x in np.atleast_1d(d.attrs.get("labels", []))]
+            labels[a] = dict(zip(lab, d[:]))
         kern_alpha = {}
         for kid, g in f.get("kernels", {}).items():
             if "fit_exponent64" in g.attrs:   # the name src/kernel_io.c writes

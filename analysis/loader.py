@@ -9,11 +9,13 @@
     a.spectra     # long: kernel, i, eigenvalue64, eigenvalue32
     a.dataset()   # xarray.Dataset over the swept axes, curves along epoch
 
-Names come from the file: dataset and column names as the engine writes
-them (/runs, /grid/<axis> with its "labels" attribute, /curves/<name>,
-/measures/<name>, /kernels/<id>/metrics_ridge, metrics_time, eigenvalues64,
-eigenvalues32 and the group's attributes). Everything is read into memory
-and the file closed.
+Names come from the file, which describes itself (include/overparam/
+schema.h): /runs's column_roles, column_units, column_axes and
+column_missing, status_labels, /grid/<axis>'s labels (named axes), each
+per-run dataset's units and dims (an "epoch" axis or not), and each
+kernel dataset's role (metrics, spectrum) and its columns' roles. An
+archive of another format_version is refused (ArchiveVersionError).
+Everything is read into memory and the file closed.
 
 Conventions (the same as `overparam info`):
   - test_mse / train_mse = 2 x the stored loss 0.5 mean_i |f(x_i) - y_i|^2
@@ -33,9 +35,35 @@ import h5py
 import numpy as np
 import pandas as pd
 
-STATUS = ["pending", "done", "diverged", "failed"]   # op_run_status codes 0..3
-#: measures without an epoch axis (everything else of shape [runs][n_log]...)
-_NO_EPOCH = {"freq_values", "freq_converge_epoch", "cond_dirs_init", "cond_dirs_end"}
+#: the archive format this loader reads: OP_FORMAT_VERSION of
+#: include/overparam/schema.h (tests/t_analysis.sh checks they agree)
+FORMAT_VERSION = 2
+
+
+class ArchiveVersionError(ValueError):
+    """The file is not an overparam archive of FORMAT_VERSION."""
+
+
+def _strings(v):
+    """A string-array attribute (or a missing one) as a list of str."""
+    if v is None:
+        return []
+    return [x.decode("utf-8", "replace") if isinstance(x, (bytes, np.bytes_)) else str(x)
+            for x in np.atleast_1d(v)]
+
+
+def check_version(path, attrs):
+    """Raises ArchiveVersionError unless attrs are those of an overparam
+    archive of FORMAT_VERSION."""
+    if _text(attrs.get("program", "")) != "overparam":
+        raise ArchiveVersionError(f"{path}: not an overparam archive (no 'program' attribute)")
+    v = attrs.get("format_version")
+    v = _text(v) if v is not None else None
+    if v != FORMAT_VERSION:
+        raise ArchiveVersionError(
+            f"{path}: archive format version {v if v is not None else 'missing'}, "
+            f"this loader reads version {FORMAT_VERSION} only (rerun the job with the "
+            f"matching overparam)")
 
 
 def _text(v):
@@ -107,23 +135,41 @@ class Archive:
         self.path = str(path)
         with h5py.File(self.path, "r") as f:
             self.attrs = {k: _text(v) for k, v in f.attrs.items()}
+            check_version(self.path, self.attrs)
             self.job = parse_job(self.attrs.get("job_text", ""))
             raw = f["runs"][:] if "runs" in f else None
+            # /runs's columns as the file declares them
+            self.columns = pd.DataFrame(columns=["column", "role", "units", "axis", "missing"])
+            self.status_labels = []
+            if raw is not None:
+                ra = f["runs"].attrs
+                n = len(raw.dtype.names)
+                col = lambda k: (_strings(ra.get(k)) + [""] * n)[:n]   # noqa: E731
+                miss = np.atleast_1d(ra.get("column_missing", np.full(n, np.nan))).astype(float)
+                self.columns = pd.DataFrame({"column": list(raw.dtype.names),
+                                             "role": col("column_roles"),
+                                             "units": col("column_units"),
+                                             "axis": col("column_axes"),
+                                             "missing": np.resize(miss, n)})
+                self.status_labels = _strings(ra.get("status_labels"))
             self.axes, self.labels, self.grid = [], {}, {}
+            # the /runs column each swept axis feeds (column_axes: a key named
+            # like a result column is stored as cfg_<key>)
+            self.axis_column = {r.axis: r.column for r in self.columns.itertuples() if r.axis}
             for name, d in f.get("grid", {}).items():
                 self.axes.append(name)
                 self.grid[name] = np.asarray(d[:], float)   # the axis values, grid order
-                lab = _text(d.attrs.get("labels", ""))
-                lab = lab.split(",") if lab else []
-                named = any(isinstance(_number(x), str) for x in lab)   # enum names, not numbers
-                self.labels[name] = (dict(zip(np.asarray(d[:], float), lab)) if named else None)
+                lab = _strings(d.attrs.get("labels"))        # named axes only
+                self.labels[name] = (dict(zip(np.asarray(d[:], float), lab)) if lab else None)
             curves = {k: np.asarray(v[:], float) for k, v in f.get("curves", {}).items()}
             self.units = {k: _text(v.attrs.get("units", "")) for k, v in f.get("curves", {}).items()}
-            meas = {}
+            self.units.update({r.column: r.units for r in self.columns.itertuples() if r.units})
+            meas, self._dims = {}, {}
             for k, v in f.get("measures", {}).items():
                 if isinstance(v, h5py.Dataset):
                     meas[k] = np.asarray(v[:], float)
                     self.units[k] = _text(v.attrs.get("units", ""))
+                    self._dims[k] = _strings(v.attrs.get("dims"))
             self._read_kernels(f)
         self.phenomena = [p.strip() for p in self.job_value("job", "phenomena", "none").split(",")
                           if p.strip() and p.strip() != "none"]
@@ -132,7 +178,7 @@ class Archive:
         self.runs = self.all_runs.iloc[0:0] if placeholder else self.all_runs
         keep = set(self.runs["run"]) if len(self.runs) else set()
         self.curves = self._curves_frame(curves, keep)
-        self.measures = self._measures_frame(meas, curves.get("epoch"), keep)
+        self.measures = self._measures_frame(meas, self._dims, curves.get("epoch"), keep)
         self._meas_raw = meas
         self._curves_raw = curves
         self.run_fields = list(raw.dtype.names) if raw is not None else []   # /runs columns
@@ -152,9 +198,15 @@ class Archive:
         if raw is None:
             return pd.DataFrame(columns=["run", "status"])
         df = pd.DataFrame({n: raw[n] for n in raw.dtype.names})
-        df["status"] = pd.Categorical.from_codes(df["status"].clip(0, 3).astype(int), STATUS)
-        if "fit_epoch" in df:
-            df["fit_epoch"] = df["fit_epoch"].astype(float).where(df["fit_epoch"] >= 0)
+        cols = self.columns.set_index("column")
+        labels = self.status_labels
+        for c in cols.index[cols["role"] == "status"]:
+            df[c] = pd.Categorical.from_codes(df[c].clip(0, len(labels) - 1).astype(int), labels)
+        # a column's declared missing value (fit_epoch -1: never fitted) is NaN
+        for c, m in cols["missing"].items():
+            if np.isfinite(m):
+                df[c] = df[c].astype(float).where(df[c] != m)
+
         # the archive's losses are 0.5 mean_i |f(x_i) - y_i|^2 for mse; the
         # test MSE (squared error summed over outputs, mean over samples) is
         # twice that, the same convention as a.kernels' test_mse
@@ -177,10 +229,10 @@ class Archive:
             v = {"true": True, "false": False}.get(v, v)
             df[col] = _number(v) if isinstance(v, str) else v
         for ax in self.axes:
-            lab = self.labels.get(ax)
-            if lab and ax in df:
+            lab, c = self.labels.get(ax), self.axis_column.get(ax)
+            if lab and c in df:
                 vals = [lab[v] for v in sorted(lab)]
-                df[ax] = pd.Categorical(df[ax].astype(float).map(lab), categories=vals, ordered=True)
+                df[c] = pd.Categorical(df[c].astype(float).map(lab), categories=vals, ordered=True)
         return df
 
     def swept(self):
@@ -204,12 +256,13 @@ class Archive:
         return df.reset_index(drop=True)
 
     @staticmethod
-    def _measures_frame(meas, epoch, keep):
+    def _measures_frame(meas, dims, epoch, keep):
         parts = []
         n_log = epoch.shape[1] if epoch is not None else -1
         for name, v in meas.items():
             n_runs = v.shape[0]
-            timed = v.ndim >= 2 and v.shape[1] == n_log and name not in _NO_EPOCH
+            d = dims.get(name, [])
+            timed = v.ndim >= 2 and v.shape[1] == n_log and len(d) > 1 and d[1] == "epoch"
             w = v.reshape(n_runs, n_log, -1) if timed else v.reshape(n_runs, 1, -1)
             r, t, i = np.meshgrid(np.arange(n_runs), np.arange(w.shape[1]), np.arange(w.shape[2]),
                                   indexing="ij")
@@ -245,18 +298,29 @@ class Archive:
             base = dict(kernel=kid, kind=at.get("kind"), activation=at.get("activation"),
                         depth=at.get("depth"), parameterization=at.get("parameterization"),
                         n_train=at.get("n_train"))
-            for dsn, axis in (("metrics_ridge", "ridge"), ("metrics_time", "time")):
-                if dsn in g:
-                    for r in g[dsn][:]:
-                        rows.append(dict(base, by=axis,
-                                         ridge=float(r["ridge"]) if axis == "ridge" else np.nan,
-                                         epsilon=float(r["epsilon"]) if axis == "ridge" else np.nan,
-                                         time=float(r["time"]) if axis == "time" else np.nan,
-                                         test_mse=2 * float(r["mse"]), test_acc=float(r["acc"]),
-                                         status="done" if int(r["status"]) == 0 else "failed"))
-            if "eigenvalues64" in g:
-                e64 = np.asarray(g["eigenvalues64"][:], float)
-                e32 = (np.asarray(g["eigenvalues32"][:], float) if "eigenvalues32" in g
+            # the datasets whose role is "metrics": one row per value of
+            # their first coordinate column (ridge, time); the file names
+            # the columns and their roles (schema.h's OP_KERNEL_RIDGE/TIME)
+            for dsn, d in g.items():
+                if not isinstance(d, h5py.Dataset) or _text(d.attrs.get("role", "")) != "metrics":
+                    continue
+                names = list(d.dtype.names)
+                roles = dict(zip(names, _strings(d.attrs.get("column_roles"))))
+                coords = [c for c in names if roles.get(c) == "coordinate"]
+                status = [c for c in names if roles.get(c) == "status"]
+                for r in d[:]:
+                    row = dict(base, by=coords[0] if coords else dsn,
+                               ridge=np.nan, epsilon=np.nan, time=np.nan)
+                    row.update({c: float(r[c]) for c in coords})
+                    row.update(test_mse=2 * float(r["mse"]), test_acc=float(r["acc"]),
+                               status="done" if not status or int(r[status[0]]) == 0 else "failed")
+                    rows.append(row)
+            # spectra by role; the precision is the dataset's own type
+            spectra = {f"float{8 * d.dtype.itemsize}": k for k, d in g.items()
+                       if isinstance(d, h5py.Dataset) and _text(d.attrs.get("role", "")) == "spectrum"}
+            if "float64" in spectra:
+                e64 = np.asarray(g[spectra["float64"]][:], float)
+                e32 = (np.asarray(g[spectra["float32"]][:], float) if "float32" in spectra
                        else np.full_like(e64, np.nan))
                 spec.append(pd.DataFrame({"kernel": kid, "kind": at.get("kind"),
                                           "i": np.arange(1, e64.size + 1),
@@ -275,7 +339,8 @@ class Archive:
         """xarray.Dataset over the swept axes (seed included): the runs'
         results as variables, the curves along a further `epoch` axis."""
         import xarray as xr
-        axes = [a for a in self.axes if a in self.runs.columns] or ["run"]
+        axes = [self.axis_column.get(a, a) for a in self.axes
+                if self.axis_column.get(a, a) in self.runs.columns] or ["run"]
         scal = [c for c in ("status", "n_params", "train_loss", "test_loss", "train_acc",
                             "test_acc", "epochs", "fit_epoch", "seconds") if c in self.runs]
         r = self.runs[axes + scal + (["run"] if "run" not in axes else [])].copy()

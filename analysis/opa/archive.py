@@ -13,7 +13,7 @@ loader's tables back into them:
 import numpy as np
 import pandas as pd
 
-from ..loader import STATUS, open_archive
+from ..loader import open_archive
 from .kernels import kernels_of
 
 #: classes of the built-in data sources (synthetic ones read [data] classes)
@@ -85,12 +85,13 @@ class Archive:
 
     def done(self):
         """Boolean mask of finished runs (status 1)."""
-        return self.runs["status"] == STATUS.index("done")
+        return self.runs["status"] == self.loaded.status_labels.index("done")
 
     def status_counts(self):
         """{status name: count} over all four codes."""
         st = self.runs["status"]
-        return {name: int(np.sum(st == code)) for code, name in enumerate(STATUS)}
+        return {name: int(np.sum(st == code))
+                for code, name in enumerate(self.loaded.status_labels)}
 
     def label(self, axis, value):
         """Text label of a grid value (enum names, or a short number)."""

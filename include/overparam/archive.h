@@ -12,7 +12,8 @@
  *                     row up to seconds and of the run's per-run arrays,
  *                     by the writer; 0 while pending)
  *   /grid/<axis>      float64 [n] values of each swept axis ("labels"
- *                     attribute for enum axes)
+ *                     string array for enum axes)
+ * Names, units, roles and the attributes that describe them: schema.h.
  *   /curves/<name>    float64 [n_runs][n_log] (epoch, train_loss, ...)
  *   /measures/<name>  float64 [n_runs][dims...]
  *   /kernels/<id>/    written by the kernel phase (kernel_io.h), sealed

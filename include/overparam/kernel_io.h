@@ -19,11 +19,14 @@
  *               [n_ridge][n_test][k], pred_time [n_time][n_test][k],
  *               metrics_ridge [n_ridge] {ridge, epsilon, mse, acc, status},
  *               metrics_time [n_time] {time, mse, acc, status} (status:
- *               0 ok, 1 not positive definite, 2 non-finite), and matrix
+ *               0 ok, 1 not positive definite, 2 non-finite; columns,
+ *               units, roles and status_labels from schema.h's
+ *               OP_KERNEL_RIDGE / OP_KERNEL_TIME), and matrix
  *               [n][n] (float64, only when res->has_matrix), written
  *               collectively from the block-cyclic layout: each rank
  *               selects its blocks as a union of at most four regular
- *               hyperslabs, so nobody assembles the matrix.
+ *               hyperslabs, so nobody assembles the matrix. Each dataset
+ *               carries units, role and description (schema.h).
  * The grid that computed `res` must still exist (its BLACS context locates
  * each rank's blocks of the matrix).
  * /kernels is created when missing. An existing /kernels/<id> gives
