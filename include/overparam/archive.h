@@ -13,11 +13,12 @@
  *                     by the writer; 0 while pending)
  *   /grid/<axis>      float64 [n] values of each swept axis ("labels"
  *                     string array for enum axes)
- * Names, units, roles and the attributes that describe them: schema.h.
  *   /curves/<name>    float64 [n_runs][n_log] (epoch, train_loss, ...)
  *   /measures/<name>  float64 [n_runs][dims...]
  *   /kernels/<id>/    written by the kernel phase (kernel_io.h), sealed
  *                     with the crc32 of its datasets once complete
+ * Every name, its units and role, and the attributes that describe them:
+ * schema.h (the one declaration).
  *
  * Contract: every function here is collective over the archive's
  * communicator except op_archive_put, op_archive_put_kernel and
