@@ -7,15 +7,12 @@
 # loader) naming the file, the version found and the version supported,
 # leaving it untouched.
 set -u
-B=${BUILD:-build}/overparam
-PY=${PYTHON:-/usr/bin/python3}
-MPIRUN=${MPIRUN:-mpirun --allow-run-as-root --oversubscribe}
-export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 . tests/lib.sh
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 JOB=tests/jobs/tiny.ini
 $PY -c 'import h5py, pandas' 2>/dev/null || { echo "SKIP t_format: python3-h5py/pandas missing"; exit 0; }
 supported=$(sed -n 's/^#define OP_FORMAT_VERSION \([0-9]*\).*/\1/p' include/overparam/schema.h)
-[ -n "$supported" ] || { echo "FAIL OP_FORMAT_VERSION not found in include/overparam/schema.h"; exit 1; }
+[ -n "$supported" ] || { failed "OP_FORMAT_VERSION not found in include/overparam/schema.h"; finish t_format; exit 1; }
 
 check "engine archive" 0 $MPIRUN -np 2 $B run $JOB -o "$T/a.h5" --quiet
 check "info reads it" 0 $B info "$T/a.h5"
@@ -43,8 +40,8 @@ with h5py.File(sys.argv[1], "r") as f:
     assert "labels" not in f["grid/width"].attrs   # numbers have no labels
     assert s(f["grid/lr"].attrs["key"]) == ["train.lr"]
 PYEOF
-then echo "ok   /runs, /curves and /grid carry the schema's attributes"
-else echo "FAIL schema attributes missing or wrong"; fails=$((fails + 1)); fi
+then pass "/runs, /curves and /grid carry the schema's attributes"
+else failed "schema attributes missing or wrong"; fi
 
 # The loader reads the version the engine writes.
 if $PY - "$T/a.h5" "$supported" <<'PYEOF'
@@ -54,8 +51,8 @@ assert loader.FORMAT_VERSION == int(sys.argv[2]), (loader.FORMAT_VERSION, sys.ar
 a = open_archive(sys.argv[1])
 assert len(a.runs) == 24 and str(a.runs["status"].dtype) == "category"
 PYEOF
-then echo "ok   loader.FORMAT_VERSION = OP_FORMAT_VERSION, reads the archive"
-else echo "FAIL loader version or read"; fails=$((fails + 1)); fi
+then pass "loader.FORMAT_VERSION = OP_FORMAT_VERSION, reads the archive"
+else failed "loader version or read"; fi
 
 check "array task 0/2" 0 $MPIRUN -np 2 $B run $JOB -o "$T/t0.h5" --array 0/2 --quiet
 for v in 1 99; do
@@ -69,10 +66,10 @@ for v in 1 99; do
     has "  ... naming it" "$want"
     check "merge refuses format $v" 2 $B merge "$T/m$v.h5" "$T/t0.h5" "$T/v$v.h5"
     has "  ... naming it" "$want"
-    [ ! -e "$T/m$v.h5" ] && echo "ok   no merge output written" || { echo "FAIL merge output written"; fails=$((fails + 1)); }
+    [ ! -e "$T/m$v.h5" ] && pass "no merge output written" || failed "merge output written"
     check "resume refuses format $v" 2 $MPIRUN -np 1 $B run $JOB -o "$T/v$v.h5" --resume --quiet
     has "  ... naming it" "$want"
-    [ "$(md5sum < "$T/v$v.h5")" = "$sum" ] && echo "ok   archive untouched" || { echo "FAIL archive modified"; fails=$((fails + 1)); }
+    [ "$(md5sum < "$T/v$v.h5")" = "$sum" ] && pass "archive untouched" || failed "archive modified"
     check "loader refuses format $v" 0 $PY - "$T/v$v.h5" "$v" "$supported" <<'PYEOF'
 import sys
 from analysis import open_archive
@@ -87,5 +84,4 @@ except ArchiveVersionError as e:
 sys.exit(1)
 PYEOF
 done
-[ "$fails" = 0 ] && echo "t_format: all passed" || echo "t_format: $fails failed"
-[ "$fails" = 0 ]
+finish t_format
