@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "overparam/archive.h"
+#include "overparam/archive_read.h"
 #include "overparam/blas.h"
 #include "overparam/job.h"
 #include "overparam/merge.h"

@@ -190,3 +190,36 @@ double *op_h5_attr_read_doubles(hid_t obj, const char *name, int *n)
     H5E_END_TRY;
     return out;
 }
+
+hid_t op_h5_group_create(hid_t parent, const char *name)
+{
+    hid_t g = H5Gcreate2(parent, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    OP_H5_CHECK(g, "creating a group");
+    return g;
+}
+
+hid_t op_h5_open_readonly(const char *path)
+{
+    hid_t f = -1;
+    H5E_BEGIN_TRY
+    {
+        if (H5Fis_hdf5(path) > 0)
+            f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    }
+    H5E_END_TRY;
+    return f;
+}
+
+int op_h5_read_member(hid_t d, const char *name, double *out)
+{
+    hid_t ft = H5Dget_type(d);
+    int idx = H5Tget_member_index(ft, name);
+    H5Tclose(ft);
+    if (idx < 0)
+        return -1;
+    hid_t mt = H5Tcreate(H5T_COMPOUND, sizeof(double));
+    H5Tinsert(mt, name, 0, H5T_NATIVE_DOUBLE);
+    herr_t e = H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, out);
+    H5Tclose(mt);
+    return e < 0 ? -1 : 0;
+}

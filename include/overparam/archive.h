@@ -18,7 +18,10 @@
  *   /kernels/<id>/    written by the kernel phase (kernel_io.h), sealed
  *                     with the crc32 of its datasets once complete
  * Every name, its units and role, and the attributes that describe them:
- * schema.h (the one declaration).
+ * schema.h (the one declaration). The archive composes parts with state
+ * of their own: journal.h (PATH.journal), stage.h (batched HDF5 writes)
+ * and fault.h (the tests' kill and failure points); archive_read.h reads
+ * archives for `overparam info` and `compare`.
  *
  * Contract: every function here is collective over the archive's
  * communicator except op_archive_put, op_archive_put_kernel and
@@ -109,14 +112,9 @@ hid_t op_archive_file(const op_archive *ar);
  * result) goes to *sync_seconds (may be NULL). */
 double op_archive_seconds(const op_archive *ar, double *sync_seconds);
 
-/* Serial helpers for `overparam info` and tests. */
-op_status op_archive_info(const char *path, FILE *out);
-/* Compares every dataset of two archives (rows, curves, measures, kernel
- * numbers), ignoring the seconds and rank columns, timings and attributes:
- * exactly, except under /kernels where |a-b| <= ktol*max|a| is accepted
- * (ScaLAPACK rounding depends on the process grid). Prints differences to
- * `out`; *n_diff counts them. */
-op_status op_archive_compare(const char *a, const char *b, double ktol,
-                             FILE *out, long *n_diff);
+/* Refuses (OP_ERR_INPUT, naming it) a path that exists and is not a
+ * regular file: a FIFO would block an open, and --force must never unlink
+ * a device node. Archive readers (archive_read.h) use it too. */
+op_status op_archive_check_regular(const char *path);
 
 #endif

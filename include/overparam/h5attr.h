@@ -1,5 +1,6 @@
-/* h5attr.h — the HDF5 attributes every writer of the archive uses: one
- * place that creates (replacing any of the same name) and reads them.
+/* h5attr.h — the HDF5 helpers every writer and reader of the archive
+ * uses, in one place: attributes (created replacing any of the same name,
+ * and read), groups, a silent read-only open, a compound member read.
  *
  * Contract: writers are collective in a parallel file (every rank passes
  * the same value) and abort all ranks through OP_H5_CHECK on failure;
@@ -27,5 +28,14 @@ char **op_h5_attr_read_strings(hid_t obj, const char *name, int *n);
 /* A numeric array attribute as malloc'ed doubles (*n of them), or NULL. */
 double *op_h5_attr_read_doubles(hid_t obj, const char *name, int *n);
 long long op_h5_attr_read_long(hid_t obj, const char *name, long long dflt);
+
+/* Creates group `name` (aborting all ranks through OP_H5_CHECK). */
+hid_t op_h5_group_create(hid_t parent, const char *name);
+/* Opens `path` read-only without HDF5's error stack: -1 when it is not a
+ * readable HDF5 file. */
+hid_t op_h5_open_readonly(const char *path);
+/* Member `name` of a 1-D compound dataset as doubles (HDF5 converts
+ * integer members): 0, or -1 when there is no such member. */
+int op_h5_read_member(hid_t d, const char *name, double *out);
 
 #endif
