@@ -295,7 +295,6 @@ op_status op_stage_put(op_stage *st, const op_result *res)
     return OP_OK;
 }
 
-
 void op_stage_bind(op_stage *st, hid_t runs, hid_t row_type,
                    const hid_t *fields)
 {
