@@ -93,9 +93,21 @@ def parse_job(text):
 _KEYS = None
 
 
+def parse_keys(text):
+    """[(section, key, default, sweepable)] from the key table `overparam
+    keys` prints (| section | key | default | allowed | grid | meaning |)."""
+    out = []
+    for line in (text or "").splitlines():
+        f = [x.strip() for x in line.strip().strip("|").split("|")]
+        if len(f) >= 5 and f[0] not in ("section", "") and not f[0].startswith("-"):
+            out.append((f[0], f[1], f[2], f[4] == "yes"))
+    return out
+
+
 def job_keys():
-    """[(section, key, default, sweepable)] from `overparam keys` (the key
-    table in src/job.c is their one definition); [] without the binary."""
+    """The key table of the overparam binary found beside this checkout or
+    on PATH ([] without one): only for archives written before they carried
+    their own (the `job_keys` attribute, Archive.keys)."""
     global _KEYS
     if _KEYS is not None:
         return _KEYS
@@ -111,10 +123,7 @@ def job_keys():
                                      timeout=20).stdout
             except (OSError, subprocess.SubprocessError):
                 continue
-            for line in out.splitlines():
-                f = [x.strip() for x in line.strip().strip("|").split("|")]
-                if len(f) >= 5 and f[0] not in ("section", "") and not f[0].startswith("-"):
-                    _KEYS.append((f[0], f[1], f[2], f[4] == "yes"))
+            _KEYS = parse_keys(out)
             if _KEYS:
                 break
     return _KEYS
@@ -137,6 +146,9 @@ class Archive:
             self.attrs = {k: _text(v) for k, v in f.attrs.items()}
             check_version(self.path, self.attrs)
             self.job = parse_job(self.attrs.get("job_text", ""))
+            # every key with its default, as the program that wrote the file
+            # knew them (a binary's table only for files without one)
+            self.keys = parse_keys(self.attrs.get("job_keys")) or job_keys()
             raw = f["runs"][:] if "runs" in f else None
             # /runs's columns as the file declares them
             self.columns = pd.DataFrame(columns=["column", "role", "units", "axis", "missing"])
@@ -188,7 +200,7 @@ class Archive:
         """[section] key of the archived job text, else the engine default."""
         if self.job.has_option(section, key):
             return self.job.get(section, key).strip()
-        for s, k, d, _ in job_keys():
+        for s, k, d, _ in self.keys:
             if s == section and k == key:
                 return d
         return default
@@ -219,8 +231,8 @@ class Archive:
         # a run's own sections (data, model, train, measure) get the bare key
         # name; a clash elsewhere (job.seed, kernel.depth, output.path) is
         # prefixed with its section
-        names = [k for _, k, _, _ in job_keys()]
-        for s, k, d, _ in job_keys():
+        names = [k for _, k, _, _ in self.keys]
+        for s, k, d, _ in self.keys:
             own = s in ("data", "model", "train", "measure")
             col = k if own or names.count(k) == 1 else f"{s}.{k}"
             if (s, k) == ("train", "seed") or col in df.columns:

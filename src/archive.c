@@ -201,6 +201,18 @@ static void create_datasets(op_archive *ar, const op_job *job,
     op_h5_attr_string(root, "end_time", "running                         ");
     op_h5_attr_string(root, "job_file", job->file);
     op_h5_attr_string(root, "job_text", job->text);
+    /* The key table of the program that wrote the archive (`overparam
+     * keys`): a reader takes the defaults of the keys the job text leaves
+     * out from the file itself, not from whatever binary it finds. */
+    char *keys = NULL;
+    size_t keys_len = 0;
+    FILE *kf = open_memstream(&keys, &keys_len);
+    if (kf) {
+        op_job_print_keys(kf);
+        if (fclose(kf) == 0)
+            op_h5_attr_string(root, "job_keys", keys);
+    }
+    free(keys);
     op_h5_attr_long(root, "n_runs", job->n_runs);
     op_h5_attr_long(root, "seed", (long long)job->base.seed);
 

@@ -85,6 +85,20 @@ assert len(k.kernels) > 0
 PYEOF
 then pass "loader on engine archives"; else failed "loader on engine archives"; fi
 
+# The archive carries its own key table: a notebook with no overparam binary
+# in reach (analysis/ copied elsewhere, OVERPARAM and PATH pointing nowhere)
+# still gets every configuration key as a column, defaults included.
+mkdir -p "$T/pkg" && cp -r analysis "$T/pkg/"
+if (cd "$T" && env -u BUILD PATH=/usr/bin:/bin OVERPARAM=/nonexistent PYTHONPATH="$T/pkg" $PY - "$T/random_labels.h5" <<'PYEOF'
+import sys
+from analysis import loader, open_archive
+a = open_archive(sys.argv[1])
+assert loader.job_keys() == [], "an overparam binary was in reach: the test proves nothing"
+assert len(a.keys) > 50, a.keys
+assert {"n_train", "lr", "momentum", "zca", "sigma_b2"} <= set(a.runs.columns), sorted(a.runs.columns)
+PYEOF
+); then pass "loader without a binary: the archive's job_keys give every key"; else failed "loader needs the binary for the job's keys"; fi
+
 # An archive without /measures, /kernels or curves still gives a report.
 $PY - "$T/quick.h5" "$T/bare.h5" <<'PYEOF'
 import h5py, sys
