@@ -75,6 +75,8 @@ struct op_archive {
     long unjournaled;    /* results written with no journal record */
     char jerr[512];      /* why the journal write failed */
     int lock_fd;         /* rank 0: flock on PATH.lock while open */
+    long resumed_journal; /* rank 0: finished runs kept from the journal */
+    long resumed_rows;    /* and from /runs rows the journal lacked */
     char lpath[OP_PATH_MAX + 16];
     int file_lock_fd;    /* rank 0: OFD write lock on the archive file
                             itself (its inode, whatever name reaches it) */
@@ -1036,13 +1038,19 @@ op_status op_archive_open(op_archive **out, const char *path,
         H5Eset_auto2(H5E_DEFAULT, efunc, edata);
     }
     OP_H5_CHECK(H5Fflush(ar->file, H5F_SCOPE_GLOBAL), H5HINT);
-    if (ar->rank == 0 && replayed + recovered > 0)
-        fprintf(stderr, "overparam: resumed %s: %ld finished runs kept (%ld "
-                "from the journal %s, %ld from /runs rows the journal "
-                "lacked)\n", path, replayed + recovered, replayed, ar->jpath,
-                recovered);
+    ar->resumed_journal = replayed;
+    ar->resumed_rows = recovered;
     *out = ar;
     return OP_OK;
+}
+
+void op_archive_report_resumed(const op_archive *ar, FILE *out)
+{
+    if (ar->rank == 0 && ar->resumed_journal + ar->resumed_rows > 0)
+        fprintf(out, "overparam: resumed %s: %ld finished runs kept (%ld "
+                "from the journal %s, %ld from /runs rows the journal "
+                "lacked)\n", ar->path, ar->resumed_journal + ar->resumed_rows,
+                ar->resumed_journal, ar->jpath, ar->resumed_rows);
 }
 
 /* ---- writing --------------------------------------------------------- */

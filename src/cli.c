@@ -322,6 +322,7 @@ static int run_job(const char *job_path, const char *out, op_sched_opts *opts,
             return rank == 0 ? report((op_status)st)
                              : exit_code((op_status)st);
         }
+        opts->extended = rank == 0 && kept >= 0;
     }
     op_sched_summary sum;
     s = op_sched_run(&job, opts, MPI_COMM_WORLD, &sum);

@@ -639,8 +639,11 @@ op_status op_merge_extend(const char *path, const op_job *job, FILE *log,
     if (s == OP_OK)
         s = op_archive_open(&ar, path, &old, &olay, MPI_COMM_SELF,
                             OP_ARCHIVE_RESUME, done_old, dk_old, nk_old);
-    if (s == OP_OK)
+    if (s == OP_OK) {
+        if (log)
+            op_archive_report_resumed(ar, log);
         s = op_archive_close(ar);
+    }
     char tmp[OP_PATH_MAX + 32], before[OP_PATH_MAX + 32];
     snprintf(tmp, sizeof tmp, "%s.extend-tmp", path);
     snprintf(before, sizeof before, "%s.pre-extend", path);

@@ -683,6 +683,8 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
         free(kdone);
         return s;
     }
+    if (!opts->extended)
+        op_archive_report_resumed(ar, stderr);
     /* A job-array task owns every task_count-th run. */
     sum->n_runs = 0;
     for (long r = 0; r < job->n_runs; r++)

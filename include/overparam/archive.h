@@ -105,6 +105,12 @@ op_status op_archive_flush(op_archive *ar);
  * journal. */
 op_status op_archive_close(op_archive *ar);
 
+/* Rank 0 after a resuming open: one line on `out` saying how many finished
+ * runs were kept and from where (the journal, /runs rows); nothing when
+ * none. The caller decides whether its user needs it (a grid extension
+ * reports its own). */
+void op_archive_report_resumed(const op_archive *ar, FILE *out);
+
 hid_t op_archive_file(const op_archive *ar);
 /* Seconds this rank spent writing results: op_archive_put(_n), the writes
  * op_archive_poll makes, the staged tail op_archive_flush writes. The

@@ -26,6 +26,8 @@ typedef struct {
     double stop_margin;       /* seconds runs in flight may still take */
     int coordinator_works;    /* -1 auto (when < 16 ranks), 0 no, 1 yes */
     int quiet;
+    int extended;             /* the archive was just rebuilt for a grown
+                                 [grid] (op_merge_extend said what it kept) */
     int task_index, task_count; /* job arrays: this task runs the runs with
                                    index % task_count == task_index */
 } op_sched_opts;
