@@ -58,6 +58,9 @@ static const char *const kernel_names[] = {"nngp", "ntk", NULL};
 static const char *const eigen_names[] = {"auto", "elpa", "scalapack", NULL};
 static const int eigen_values[] = {OP_EIGEN_AUTO, OP_EIGEN_ELPA, OP_EIGEN_SCALAPACK};
 static const char *const kprec_names[] = {"float64", "mixed", NULL};
+/* [train] pack: words for an integer key (OP_PACK_AUTO, OP_PACK_OFF). */
+static const char *const pack_names[] = {"auto", "off", NULL};
+static const int pack_values[] = {OP_PACK_AUTO, OP_PACK_OFF};
 
 #define OFF(f) offsetof(op_config, f)
 #define NOCOUNT 0
@@ -180,6 +183,8 @@ static const op_key op_keys[] = {
   "subtract the initial network's output"},
  {"train", "ensemble", K_INT, OFF(train.ensemble), NOCOUNT, 1, 1024, "1", NULL, NULL, 1,
   "average the predictions of this many initializations"},
+ {"train", "pack", K_INT, OFF(train.pack), NOCOUNT, 2, 64, "auto", pack_names, pack_values, 0,
+  "train runs that share data and first-layer shape together, up to this many per pack (auto: up to 16, first layers <= 32 wide; off: one by one); results equal to rounding"},
 
  {"output", "path", K_STRING, OFF(output.path), NOCOUNT, 0, 0, "results/out.h5", NULL, NULL, 0,
   "archive path (the -o option overrides)"},
@@ -338,6 +343,16 @@ static void describe_allowed(const op_key *k, char *buf, size_t len)
     case K_INT:
     case K_U64:
     case K_ILIST:
+        if (k->type == K_INT && k->names) { /* words, or a number */
+            size_t used = 0;
+            for (int i = 0; k->names[i] && used < len; i++)
+                used += (size_t)snprintf(buf + used, len - used, "%s, ",
+                                         k->names[i]);
+            if (used < len)
+                snprintf(buf + used, len - used, "or an integer in [%.17g, "
+                         "%.17g]", k->lo, k->hi);
+            break;
+        }
         snprintf(buf, len, "%s integer%s in [%.17g, %.17g]",
                  k->type == K_ILIST ? "comma-separated" : "an",
                  k->type == K_ILIST ? "s" : "", k->lo, k->hi);
@@ -384,6 +399,12 @@ static int parse_scalar(const op_key *k, const char *raw, double *out,
     case K_DOUBLE:
     case K_DLIST: {
         double v;
+        /* An integer key with words for special values ([train] pack). */
+        for (int i = 0; k->type == K_INT && k->names && k->names[i]; i++)
+            if (!strcmp(s, k->names[i])) {
+                *out = k->values[i];
+                return 0;
+            }
         /* Keys bounded by infinity (gradient-descent times) take "inf". */
         if (k->hi == HUGE_VAL && (!strcmp(s, "inf") || !strcmp(s, "infinity"))) {
             *out = HUGE_VAL;
@@ -1575,7 +1596,12 @@ static void key_text(const op_key *k, const op_config *cfg, char *buf,
                                          : (double)((const int *)base)[i]);
         break;
     }
-    default: snprintf(buf, len, "%d", *(const int *)base); break;
+    default:
+        snprintf(buf, len, "%d", *(const int *)base);
+        for (int i = 0; k->type == K_INT && k->names && k->names[i]; i++)
+            if (k->values[i] == *(const int *)base)
+                snprintf(buf, len, "%s", k->names[i]);
+        break;
     }
 }
 

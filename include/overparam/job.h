@@ -90,7 +90,12 @@ typedef struct {
     int log_every;      /* epochs between curve points */
     int center;         /* subtract the initial network's output */
     int ensemble;       /* average predictions over this many init seeds */
+    int pack;           /* most runs trained together (pack.h), or
+                           OP_PACK_AUTO / OP_PACK_OFF; not a result key */
 } op_train_cfg;
+
+/* [train] pack's words. */
+enum { OP_PACK_AUTO = 0, OP_PACK_OFF = 1 };
 
 typedef struct {
     char path[OP_PATH_MAX]; /* archive; the -o option overrides */
