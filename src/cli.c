@@ -327,14 +327,18 @@ static int run_job(const char *job_path, const char *out, op_sched_opts *opts,
     op_sched_summary sum;
     s = op_sched_run(&job, opts, MPI_COMM_WORLD, &sum);
     if (rank == 0) {
+        char packs[64] = ""; /* the packs trained (pack.h), when any */
+        if (sum.packs > 0)
+            snprintf(packs, sizeof packs, " (%ld runs in %ld packs)",
+                     sum.packed_runs, sum.packs);
         if (s == OP_OK)
             fprintf(stderr, "[overparam] %s: %ld runs done (%ld resumed), %ld "
                     "diverged, %ld failed, %ld abandoned; kernels %d/%d; "
-                    "%.1fs on %d rank%s%s\n", opts->out_path,
+                    "%.1fs on %d rank%s%s%s\n", opts->out_path,
                     sum.done + sum.done_before, sum.done_before,
                     sum.diverged, sum.failed, sum.abandoned, sum.kernels_done,
                     sum.kernels_total, sum.seconds, size,
-                    size == 1 ? "" : "s",
+                    size == 1 ? "" : "s", packs,
                     sum.stopped ? " (stopped early: resume with --resume)"
                                 : "");
         /* The training phase alone: its makespan, how the results came

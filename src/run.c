@@ -4,6 +4,7 @@
 #include "overparam/run.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -109,6 +110,14 @@ void op_run_setup(op_run_ctx *w, const op_job *job, const op_layout *layout)
     }
     OP_INFO_CHECK("op_result_alloc", op_result_alloc(&w->res, layout),
                   "out of memory for a result");
+    OP_INFO_CHECK("op_pack_create", op_pack_create(&w->pack),
+                  "out of memory for the pack trainer");
+}
+
+void op_run_set_poll(op_run_ctx *w, op_train_poll poll, void *poll_ctx)
+{
+    op_trainer_set_poll(w->trainer, poll, poll_ctx);
+    op_pack_set_poll(w->pack, poll, poll_ctx);
 }
 
 void op_run_free(op_run_ctx *w)
@@ -116,6 +125,15 @@ void op_run_free(op_run_ctx *w)
     op_trainer_destroy(w->trainer);
     op_measure_destroy(w->measure);
     op_result_free(&w->res);
+    op_pack_destroy(w->pack);
+    for (int j = 0; j < w->pack_cap; j++) {
+        op_result_free(&w->pack_res[j]);
+        if (w->pack_measure)
+            op_measure_destroy(w->pack_measure[j]);
+    }
+    free(w->pack_res);
+    free(w->pack_cfg);
+    free(w->pack_measure);
     if (w->valid) {
         op_data_free(&w->train);
         op_data_free(&w->test);
@@ -127,10 +145,9 @@ void op_run_free(op_run_ctx *w)
  * the initialization again from the stream training drew it from
  * (op_run_rng, member 0: the network saved): the run is over, so the
  * network may be overwritten, and no copy is kept while training. */
-static void save_weights(op_run_ctx *w, const op_config *cfg, long run,
-                         op_result *res)
+static void save_weights(op_run_ctx *w, op_net *net, const op_config *cfg,
+                         long run, op_result *res)
 {
-    op_net *net = op_trainer_net(w->trainer, 0);
     int fi = op_layout_find(w->layout, "weights", "init");
     int ff = op_layout_find(w->layout, "weights", "final");
     if (!net || fi < 0 || ff < 0 || net->n_total > w->layout->f[ff].size)
@@ -172,7 +189,7 @@ void op_run_compute(op_run_ctx *w, const op_job *job, long run,
             s = op_train_run(w->trainer, &cfg, run, train, test, w->layout,
                              res);
         if (s == OP_OK && cfg.output.save_weights)
-            save_weights(w, &cfg, run, res);
+            save_weights(w, op_trainer_net(w->trainer, 0), &cfg, run, res);
         if (train == &noisy)
             op_data_free(&noisy);
         if (test == &shuffled)
@@ -188,4 +205,152 @@ void op_run_compute(op_run_ctx *w, const op_job *job, long run,
     res->row.run = run;
     res->row.rank = rank;
     res->row.seconds = now() - t0;
+}
+
+long op_run_plan(const op_job *job, int cap, long *pack_of)
+{
+    int m = job->base.train.pack == OP_PACK_AUTO ? OP_RUN_PACK_AUTO
+                                                 : job->base.train.pack;
+    if (m > cap)
+        m = cap;
+    long *runs = malloc(sizeof(long) * (size_t)(job->n_runs > 0 ? job->n_runs
+                                                                  : 1));
+    if (!runs) {
+        op_error(OP_ERR_NOMEM, "pack plan of %ld runs", job->n_runs);
+        return -1;
+    }
+    for (long r = 0; r < job->n_runs; r++)
+        runs[r] = r;
+    long n = op_pack_plan(job, runs, job->n_runs, m, OP_RUN_PACK_BUDGET,
+                          pack_of);
+    free(runs);
+    return n;
+}
+
+/* Grows the per-member slots of ctx to n (aborts on no memory: sizes the
+ * program controls). */
+static void pack_slots(op_run_ctx *w, int n)
+{
+    if (n <= w->pack_cap)
+        return;
+    op_result *r = realloc(w->pack_res, sizeof *r * (size_t)n);
+    OP_INFO_CHECK("realloc", r ? OP_OK : OP_ERR_NOMEM,
+                  "out of memory for a pack's results");
+    w->pack_res = r;
+    op_config *c = realloc(w->pack_cfg, sizeof *c * (size_t)n);
+    OP_INFO_CHECK("realloc", c ? OP_OK : OP_ERR_NOMEM,
+                  "out of memory for a pack's configurations");
+    w->pack_cfg = c;
+    if (w->measure) {
+        op_measure_ctx **m = realloc(w->pack_measure, sizeof *m * (size_t)n);
+        OP_INFO_CHECK("realloc", m ? OP_OK : OP_ERR_NOMEM,
+                      "out of memory for a pack's measurements");
+        w->pack_measure = m;
+    }
+    for (int j = w->pack_cap; j < n; j++) {
+        memset(&w->pack_res[j], 0, sizeof w->pack_res[j]);
+        OP_INFO_CHECK("op_result_alloc",
+                      op_result_alloc(&w->pack_res[j], w->layout),
+                      "out of memory for a result");
+        if (w->measure)
+            OP_INFO_CHECK("op_measure_create",
+                          op_measure_create(&w->pack_measure[j]),
+                          "out of memory for the measurement context");
+    }
+    w->pack_cap = n;
+}
+
+/* [measure] in a pack: each member measures in its own context (a context
+ * follows one run from its first curve point to its last, and members
+ * interleave). */
+typedef struct {
+    const long *runs;
+    int n;
+    op_measure_ctx **m;
+} pack_measure;
+
+static op_status pack_measure_hook(void *ctx, const op_config *cfg, long run,
+                                   op_net *net, int epoch, int slot)
+{
+    pack_measure *pm = ctx;
+    for (int j = 0; j < pm->n; j++)
+        if (pm->runs[j] == run)
+            return op_measure_hook(pm->m[j], cfg, run, net, epoch, slot);
+    return op_error(OP_ERR_INTERNAL, "measurements: run %ld not in its pack",
+                    run);
+}
+
+void op_run_compute_pack(op_run_ctx *w, const op_job *job, const long *runs,
+                         int n, int rank)
+{
+    pack_slots(w, n);
+    if (n == 1) {
+        op_result t = w->pack_res[0];
+        op_run_compute(w, job, runs[0], &t, rank);
+        w->pack_res[0] = t;
+        return;
+    }
+    double t0 = now();
+    op_dataset *noisy = calloc((size_t)n, sizeof *noisy);
+    op_dataset *shuffled = calloc((size_t)n, sizeof *shuffled);
+    op_pack_member *mem = calloc((size_t)n, sizeof *mem);
+    op_status s = noisy && shuffled && mem
+                      ? OP_OK
+                      : op_error(OP_ERR_NOMEM, "pack of %d runs", n);
+    for (int j = 0; j < n; j++) {
+        op_job_config(job, runs[j], &w->pack_cfg[j]);
+        op_result_reset(&w->pack_res[j], w->layout, runs[j]);
+    }
+    if (s == OP_OK) /* members share their clean data (op_pack_compatible) */
+        s = op_run_data(w, &w->pack_cfg[0]);
+    for (int j = 0; j < n && s == OP_OK; j++) {
+        const op_config *cfg = &w->pack_cfg[j];
+        const op_dataset *train = &w->train, *test = &w->test;
+        /* op_run_compute's corruptions, a copy per member */
+        if (cfg->data.label_noise > 0 ||
+            cfg->data.corruption != OP_CORRUPT_NONE) {
+            s = op_data_corrupt(cfg, &w->train, &noisy[j]);
+            train = &noisy[j];
+        }
+        if (s == OP_OK && cfg->data.corruption == OP_CORRUPT_SHUFFLED_PIXELS) {
+            s = op_data_corrupt_test(cfg, &w->test, &shuffled[j]);
+            if (s == OP_OK)
+                test = &shuffled[j];
+        }
+        if (s == OP_OK && w->measure)
+            op_measure_set_data(w->pack_measure[j], train, test, w->layout,
+                                &w->pack_res[j]);
+        mem[j] = (op_pack_member){cfg, runs[j], train, test, w->layout,
+                                  &w->pack_res[j], 0};
+    }
+    pack_measure pm = {runs, n, w->pack_measure};
+    op_pack_set_hook(w->pack, w->measure ? pack_measure_hook : NULL, &pm);
+    double setup = (now() - t0) / n;
+    if (s == OP_OK)
+        s = op_pack_run(w->pack, mem, n);
+    op_pack_set_hook(w->pack, NULL, NULL);
+    for (int j = 0; j < n; j++) {
+        op_result *res = &w->pack_res[j];
+        int done = mem && mem[j].done;
+        if (done && w->pack_cfg[j].output.save_weights)
+            save_weights(w, op_pack_net(w->pack, j), &w->pack_cfg[j], runs[j],
+                         res);
+        if (!done && s == OP_ERR_STOPPED) {
+            res->row.status = OP_RUN_PENDING; /* runs again on resume */
+        } else if (!done) {
+            fprintf(stderr, "overparam: rank %d: run %ld (in a pack of %d) "
+                    "failed: %s\n", rank, runs[j], n, op_error_message());
+            res->row.status = OP_RUN_FAILED;
+        }
+        res->row.run = runs[j];
+        res->row.rank = rank;
+        res->row.seconds = (done ? res->row.seconds : 0) + setup;
+    }
+    for (int j = 0; noisy && j < n; j++) {
+        op_data_free(&noisy[j]);
+        op_data_free(&shuffled[j]);
+    }
+    free(noisy);
+    free(shuffled);
+    free(mem);
 }

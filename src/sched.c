@@ -91,6 +91,96 @@ static int worker_poll(void *ctx)
     return stop_overdue();
 }
 
+/* ---- packs ----------------------------------------------------------- */
+
+/* The job's packing (op_run_plan), the same on every rank: the unit of
+ * work is a pack's runs still missing; the coordinator never splits one
+ * over chunks, and the rank that gets it trains the whole pack (finished
+ * members too: a member's last bits may depend on who shares its pack,
+ * pack.h) and reports only the runs it was given. */
+typedef struct {
+    long n_packs;
+    long *pack_of; /* [n_runs] */
+    long *start;   /* [n_packs + 1] into members */
+    long *members; /* [n_runs] each pack's runs in run order */
+} plan;
+
+static op_status plan_build(plan *pl, const op_job *job, int cap)
+{
+    memset(pl, 0, sizeof *pl);
+    long n = job->n_runs;
+    pl->pack_of = OP_XMALLOC(sizeof(long) * (size_t)n);
+    pl->n_packs = op_run_plan(job, cap, pl->pack_of);
+    if (pl->n_packs < 0) {
+        free(pl->pack_of);
+        pl->pack_of = NULL;
+        return OP_ERR_NOMEM;
+    }
+    pl->start = OP_XCALLOC((size_t)pl->n_packs + 1, sizeof(long));
+    pl->members = OP_XMALLOC(sizeof(long) * (size_t)n);
+    for (long r = 0; r < n; r++)
+        pl->start[pl->pack_of[r] + 1]++;
+    for (long p = 0; p < pl->n_packs; p++)
+        pl->start[p + 1] += pl->start[p];
+    long *fill = OP_XMALLOC(sizeof(long) * (size_t)(pl->n_packs + 1));
+    memcpy(fill, pl->start, sizeof(long) * (size_t)(pl->n_packs + 1));
+    for (long r = 0; r < n; r++)
+        pl->members[fill[pl->pack_of[r]]++] = r;
+    free(fill);
+    return OP_OK;
+}
+
+static void plan_free(plan *pl)
+{
+    free(pl->pack_of);
+    free(pl->start);
+    free(pl->members);
+    memset(pl, 0, sizeof *pl);
+}
+
+/* Runs given[0..)'s unit: how many leading entries belong to the pack of
+ * given[0] (at most n, never past a chunk's end when ends is given). */
+static int unit_length(const plan *pl, const long *given,
+                       const unsigned char *ends, int n)
+{
+    int k = 1;
+    while (k < n && !(ends && ends[k - 1]) &&
+           pl->pack_of[given[k]] == pl->pack_of[given[0]])
+        k++;
+    return k;
+}
+
+/* Trains the pack of given[0..n) (all of that pack's runs) and calls
+ * emit(ctx, result) for each given run in order. After a stop nothing is
+ * started: the given runs go back untouched. */
+static void mark_untouched(op_result *res, const op_layout *lay, long run,
+                           int rank);
+
+static void compute_unit(const plan *pl, op_run_ctx *w, const op_job *job,
+                         const long *given, int n, int rank,
+                         void (*emit)(void *, op_result *), void *ctx)
+{
+    if (stop_flag) {
+        for (int i = 0; i < n; i++) {
+            mark_untouched(&w->res, w->layout, given[i], rank);
+            emit(ctx, &w->res);
+        }
+        return;
+    }
+    long p = pl->pack_of[given[0]];
+    const long *mem = pl->members + pl->start[p];
+    int nm = (int)(pl->start[p + 1] - pl->start[p]);
+    op_run_compute_pack(w, job, mem, nm, rank);
+    for (int i = 0, j = 0; i < n; i++) {
+        while (j < nm && mem[j] != given[i])
+            j++;
+        if (j == nm)
+            op_abort_all(__FILE__, __LINE__, "sweep", "run outside its pack",
+                         "internal error in the pack plan");
+        emit(ctx, &w->pack_res[j]);
+    }
+}
+
 /* ---- chunk sizing ---------------------------------------------------- */
 
 void op_sched_fit_add(op_sched_fit *f, double cost, double seconds)
@@ -182,7 +272,14 @@ typedef struct {
     int size, workers;    /* workers = ranks other than 0 */
     int procs;            /* ranks that compute runs */
     int bmax;             /* runs per chunk and results per batch, at most */
-    long *order;          /* pending runs, largest cost first */
+    const plan *pl;
+    long *order;          /* pending runs, grouped by pack, packs largest
+                             cost first */
+    long *ustart;         /* [n_units + 1] units (a pack's pending runs)
+                             as positions in order */
+    double *ucost;        /* [n_units] estimated cost of the whole pack */
+    int *umembers;        /* [n_units] runs the pack trains */
+    long n_units, next_unit;
     double *cost;         /* [n_runs] estimated cost of each run */
     double *cost_left;    /* [n_order + 1] cost of order[i..] */
     long n_order, next;   /* next = first not yet handed out */
@@ -214,17 +311,24 @@ static int coord_take_chunk(coord *c)
         op_archive_journal_failed(c->ar))
         return 0;
     long n = c->n_order - c->next;
-    int k = 1;
+    /* Whole units only: the units of the next <= bmax runs (a unit never
+     * holds more: op_run_plan's cap). */
+    long u0 = c->next_unit;
+    int m = 0;
+    while (u0 + m < c->n_units &&
+           c->ustart[u0 + m + 1] - c->next <= c->bmax)
+        m++;
+    int ku = 1;
     if (c->fit.n > 0) {
         double a, b;
         op_sched_fit_line(&c->fit, &a, &b);
-        int m = n < c->bmax ? (int)n : c->bmax;
         for (int i = 0; i < m; i++)
-            c->est[i] = a + b * c->cost[c->order[c->next + i]];
+            c->est[i] = a * c->umembers[u0 + i] + b * c->ucost[u0 + i];
         double left = a * (double)n + b * c->cost_left[c->next];
-        k = op_sched_chunk_runs(c->est, n, left, c->procs, CHUNK_SECONDS,
-                                c->bmax);
+        ku = op_sched_chunk_runs(c->est, m, left, c->procs, CHUNK_SECONDS, m);
     }
+    int k = (int)(c->ustart[u0 + ku] - c->next);
+    c->next_unit += ku;
     memcpy(c->runs, c->order + c->next, sizeof(long) * (size_t)k);
     c->next += k;
     c->in_flight += k;
@@ -417,7 +521,7 @@ static int cmp_cost_desc(const void *a, const void *b, const double *cost)
     long x = *(const long *)a, y = *(const long *)b;
     if (cost[x] != cost[y])
         return cost[x] > cost[y] ? -1 : 1;
-    return x < y ? -1 : x > y; /* stable: equal costs in run order */
+    return x < y ? -1 : x > y; /* stable: equal costs in pack order */
 }
 
 static const double *sort_cost;
@@ -426,21 +530,56 @@ static int cmp_sort(const void *a, const void *b)
     return cmp_cost_desc(a, b, sort_cost);
 }
 
+/* The pending runs in hand-out order: units (a pack's pending runs, in
+ * run order), the packs largest estimated cost first (the whole pack's:
+ * it trains whole). */
 static void coord_order(coord *c, const unsigned char *done)
 {
     const op_job *job = c->job;
+    const plan *pl = c->pl;
     c->cost = OP_XMALLOC(sizeof(double) * (size_t)job->n_runs);
     c->order = OP_XMALLOC(sizeof(long) * (size_t)job->n_runs);
-    c->n_order = 0;
+    double *pcost = OP_XCALLOC((size_t)pl->n_packs + 1, sizeof(double));
+    long *pending = OP_XCALLOC((size_t)pl->n_packs + 1, sizeof(long));
+    long *packs = OP_XMALLOC(sizeof(long) * (size_t)(pl->n_packs + 1));
+    long n_packs = 0;
     for (long r = 0; r < job->n_runs; r++) {
         op_config cfg;
         op_job_config(job, r, &cfg);
         c->cost[r] = op_sched_cost(&cfg);
-        if (!done[r] && r % c->opts->task_count == c->opts->task_index)
-            c->order[c->n_order++] = r;
+        long p = pl->pack_of[r];
+        pcost[p] += c->cost[r];
+        if (!done[r] && r % c->opts->task_count == c->opts->task_index &&
+            pending[p]++ == 0)
+            packs[n_packs++] = p;
     }
-    sort_cost = c->cost;
-    qsort(c->order, (size_t)c->n_order, sizeof(long), cmp_sort);
+    sort_cost = pcost;
+    qsort(packs, (size_t)n_packs, sizeof(long), cmp_sort);
+    c->ustart = OP_XMALLOC(sizeof(long) * (size_t)(n_packs + 1));
+    c->ucost = OP_XMALLOC(sizeof(double) * (size_t)(n_packs + 1));
+    c->umembers = OP_XMALLOC(sizeof(int) * (size_t)(n_packs + 1));
+    c->n_units = n_packs;
+    c->next_unit = 0;
+    c->n_order = 0;
+    for (long u = 0; u < n_packs; u++) {
+        long p = packs[u];
+        c->ustart[u] = c->n_order;
+        c->ucost[u] = pcost[p];
+        c->umembers[u] = (int)(pl->start[p + 1] - pl->start[p]);
+        if (c->umembers[u] > 1) {
+            c->sum->packs++;
+            c->sum->packed_runs += c->umembers[u];
+        }
+        for (long i = pl->start[p]; i < pl->start[p + 1]; i++) {
+            long r = pl->members[i];
+            if (!done[r] && r % c->opts->task_count == c->opts->task_index)
+                c->order[c->n_order++] = r;
+        }
+    }
+    c->ustart[n_packs] = c->n_order;
+    free(pcost);
+    free(pending);
+    free(packs);
     c->cost_left = OP_XMALLOC(sizeof(double) * (size_t)(c->n_order + 1));
     c->cost_left[c->n_order] = 0;
     for (long i = c->n_order - 1; i >= 0; i--)
@@ -464,6 +603,23 @@ static void mark_untouched(op_result *res, const op_layout *lay, long run,
     res->row.rank = rank;
 }
 
+/* Rank 0's result of a run it computed: swapped into c->own (the poll
+ * hook may flush c->own while a run trains, so results are computed
+ * elsewhere and moved in). */
+static void coord_emit(void *ctx, op_result *res)
+{
+    coord *c = ctx;
+    if (c->own_n == c->bmax)
+        coord_own_flush(c);
+    op_result t = c->own[c->own_n];
+    c->own[c->own_n] = *res;
+    *res = t;
+    if (c->own_n++ == 0)
+        c->own_since = now();
+    if (stop_flag || now() - c->own_since >= HOLD_SECONDS)
+        coord_own_flush(c);
+}
+
 static void coordinator(coord *c, op_run_ctx *w, int works)
 {
     c->t_start = now();
@@ -484,20 +640,12 @@ static void coordinator(coord *c, op_run_ctx *w, int works)
                 i_mine = 0;
             }
             if (i_mine < n_mine) {
-                long run = mine[i_mine++];
-                /* Into the worker's result, then swapped into place: the
-                 * poll hook may flush c->own while the run trains. */
-                if (stop_flag)
-                    mark_untouched(&w->res, c->lay, run, 0);
-                else
-                    op_run_compute(w, c->job, run, &w->res, 0);
-                op_result t = c->own[c->own_n];
-                c->own[c->own_n] = w->res;
-                w->res = t;
-                if (c->own_n++ == 0)
-                    c->own_since = now();
-                if (i_mine == n_mine || stop_flag ||
-                    now() - c->own_since >= HOLD_SECONDS)
+                int k = unit_length(c->pl, mine + i_mine, NULL,
+                                    n_mine - i_mine);
+                compute_unit(c->pl, w, c->job, mine + i_mine, k, 0,
+                             coord_emit, c);
+                i_mine += k;
+                if (i_mine == n_mine)
                     coord_own_flush(c);
                 continue;
             }
@@ -513,6 +661,7 @@ static void coordinator(coord *c, op_run_ctx *w, int works)
 
 typedef struct {
     MPI_Comm comm;
+    const op_layout *lay;
     size_t rb;            /* bytes of one packed result */
     int bmax;
     unsigned char *buf;   /* batch_head + [bmax] packed results */
@@ -541,16 +690,28 @@ static int worker_poll_hook(void *ctx)
     return stop_overdue();
 }
 
-static void worker(const op_job *job, op_run_ctx *w, MPI_Comm comm, int rank)
+/* A worker's result: into the batch, which travels when full. */
+static void worker_emit(void *ctx, op_result *res)
+{
+    wbatch *b = ctx;
+    if (b->n == b->bmax)
+        wbatch_send(b, 0);
+    pack_result(res, b->lay, b->buf + sizeof(batch_head) + b->rb * (size_t)b->n);
+    if (b->n++ == 0)
+        b->since = now();
+}
+
+static void worker(const op_job *job, const plan *pl, op_run_ctx *w,
+                   MPI_Comm comm, int rank)
 {
     enum { QCAP = PREFETCH * CHUNK_RUNS };
     long queue[QCAP];
     unsigned char ends[QCAP]; /* ends[i]: queue[i] is its chunk's last */
     int nq = 0, exhausted = 0;
-    wbatch b = {comm, result_bytes(w->layout), batch_max(w->layout), NULL, 0,
-                0, PREFETCH};
+    wbatch b = {comm, w->layout, result_bytes(w->layout),
+                batch_max(w->layout), NULL, 0, 0, PREFETCH};
     b.buf = OP_XMALLOC(sizeof(batch_head) + b.rb * (size_t)b.bmax);
-    op_trainer_set_poll(w->trainer, worker_poll_hook, &b);
+    op_run_set_poll(w, worker_poll_hook, &b);
     int k = PREFETCH;
     OP_MPI_CHECK(MPI_Send(&k, 1, MPI_INT, 0, TAG_REQUEST, comm),
                  "asking for runs");
@@ -588,26 +749,23 @@ static void worker(const op_job *job, op_run_ctx *w, MPI_Comm comm, int rank)
             break;
         if (nq == 0)
             continue;
-        long run = queue[0];
-        int end = ends[0];
-        nq--;
-        memmove(queue, queue + 1, sizeof(long) * (size_t)nq);
-        memmove(ends, ends + 1, (size_t)nq);
-        if (stop_flag) /* not started: hand it back untouched */
-            mark_untouched(&w->res, w->layout, run, rank);
-        else
-            op_run_compute(w, job, run, &w->res, rank);
-        pack_result(&w->res, w->layout,
-                    b.buf + sizeof(batch_head) + b.rb * (size_t)b.n);
-        if (b.n++ == 0)
-            b.since = now();
+        /* The next unit: the given runs of one pack (a chunk holds whole
+         * units). */
+        long unit[CHUNK_RUNS];
+        int ku = unit_length(pl, queue, ends, nq);
+        int end = ends[ku - 1];
+        memcpy(unit, queue, sizeof(long) * (size_t)ku);
+        nq -= ku;
+        memmove(queue, queue + ku, sizeof(long) * (size_t)nq);
+        memmove(ends, ends + ku, (size_t)nq);
+        compute_unit(pl, w, job, unit, ku, rank, worker_emit, &b);
         if (end)
             wbatch_send(&b, !exhausted);
-        else if (stop_flag || b.n == b.bmax ||
-                 now() - b.since >= HOLD_SECONDS)
+        else if (b.n > 0 && (stop_flag || b.n == b.bmax ||
+                             now() - b.since >= HOLD_SECONDS))
             wbatch_send(&b, 0);
     }
-    op_trainer_set_poll(w->trainer, worker_poll, NULL);
+    op_run_set_poll(w, worker_poll, NULL);
     free(b.buf);
 }
 
@@ -695,7 +853,11 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
 
     stop_margin = opts->stop_margin;
     op_run_setup(&w, job, &layout);
-    op_trainer_set_poll(w.trainer, worker_poll, NULL);
+    op_run_set_poll(&w, worker_poll, NULL);
+    /* Every rank plans the same packs (the job's, at most a batch each). */
+    plan pl;
+    OP_INFO_CHECK("op_run_plan", plan_build(&pl, job, batch_max(&layout)),
+                  "out of memory for the pack plan");
     int works = opts->coordinator_works < 0 ? size < 16
                                             : opts->coordinator_works;
     if (size == 1)
@@ -713,6 +875,7 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
         c.procs = c.workers + (works != 0);
         c.bmax = batch_max(&layout);
         c.sum = sum;
+        c.pl = &pl;
         c.buf_bytes = sizeof(batch_head) + result_bytes(&layout) *
                                                (size_t)c.bmax;
         /* A drain holds up to DRAIN_MSGS messages, within ~CHUNK_BYTES. */
@@ -735,9 +898,9 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
         /* Alone (size 1), the hook still writes staged results during a
          * long run; its probe finds nothing and costs next to nothing. */
         if (works)
-            op_trainer_set_poll(w.trainer, coord_poll_hook, &c);
+            op_run_set_poll(&w, coord_poll_hook, &c);
         coordinator(&c, &w, works);
-        op_trainer_set_poll(w.trainer, worker_poll, NULL);
+        op_run_set_poll(&w, worker_poll, NULL);
         s = c.status;
         if (c.own)
             for (int j = 0; j < c.bmax; j++)
@@ -749,10 +912,14 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
         free(c.order);
         free(c.cost);
         free(c.cost_left);
+        free(c.ustart);
+        free(c.ucost);
+        free(c.umembers);
         free(c.buf);
     } else {
-        worker(job, &w, comm, rank);
+        worker(job, &pl, &w, comm, rank);
     }
+    plan_free(&pl);
     /* Every result of the sweep in the HDF5 file now (collective), whether
      * it ended, stopped or failed: the kernel phase can take hours, and the
      * stop path has only its margin left. */

@@ -21,6 +21,7 @@
 #include "overparam/error.h"
 #include "overparam/job.h"
 #include "overparam/measure.h"
+#include "overparam/pack.h"
 #include "overparam/result.h"
 #include "overparam/rng.h"
 #include "overparam/train.h"
@@ -58,6 +59,14 @@ typedef struct {
     const op_layout *layout;
     op_result res;           /* the run being computed */
     op_measure_ctx *measure; /* [measure] hook's context, NULL when off */
+    /* Packs (op_run_compute_pack): the trainer of packs (its one block is
+     * kept for the next pack), and per member slot j < pack_cap: its
+     * result, configuration and [measure] context. */
+    op_pack *pack;
+    int pack_cap;
+    op_result *pack_res;     /* [pack_cap] the last pack's results */
+    op_config *pack_cfg;     /* [pack_cap] */
+    op_measure_ctx **pack_measure; /* [pack_cap], NULL when [measure] off */
 } op_run_ctx;
 
 /* Loads (or keeps) the clean data of `cfg` into ctx->train/test. */
@@ -65,6 +74,8 @@ op_status op_run_data(op_run_ctx *ctx, const op_config *cfg);
 /* Creates the trainer, the [measure] context and the result buffer for
  * `layout` (aborts on no memory: sizes the program controls). */
 void op_run_setup(op_run_ctx *ctx, const op_job *job, const op_layout *layout);
+/* The poll callback of both trainers (single runs and packs). */
+void op_run_set_poll(op_run_ctx *ctx, op_train_poll poll, void *poll_ctx);
 /* Frees everything of ctx. */
 void op_run_free(op_run_ctx *ctx);
 
@@ -73,5 +84,26 @@ void op_run_free(op_run_ctx *ctx);
  * the sweep goes on; an abandoned run (stop) is PENDING. */
 void op_run_compute(op_run_ctx *ctx, const op_job *job, long run,
                     op_result *res, int rank);
+
+/* Default most members of a pack ([train] pack = auto) and the memory a
+ * pack's block may take (a constant, not a rank's share: the packing must
+ * not depend on where the job runs). */
+#define OP_RUN_PACK_AUTO 16
+#define OP_RUN_PACK_BUDGET ((size_t)256 << 20)
+
+/* The job's packing (pack.h, op_pack_plan over every run in run order,
+ * with [train] pack; at most `cap` members a pack): pack_of[r] for each
+ * run r of the job. A function of the job and cap alone, so every rank
+ * computes the same one. Returns the number of packs, -1 on no memory. */
+long op_run_plan(const op_job *job, int cap, long *pack_of);
+
+/* Computes runs[0..n) of `job` trained as one pack (n >= 1; n == 1 is
+ * op_run_compute) into ctx->pack_res[0..n): each member's result exactly
+ * as op_run_compute writes it (row, curves, measures, saved weights), its
+ * seconds its share of the pack's time. A stop abandons the whole pack:
+ * members not finished are PENDING (finished ones keep their rows); a
+ * pack that cannot run makes its members FAILED. */
+void op_run_compute_pack(op_run_ctx *ctx, const op_job *job, const long *runs,
+                         int n, int rank);
 
 #endif

@@ -44,6 +44,7 @@ typedef struct {
                                  staged tail included */
     double sync_seconds;      /* the H5Fflush that ends the sweep */
     long messages;            /* result batches received from workers */
+    long packs, packed_runs;  /* packs of >= 2 runs handed out, their runs */
     long batches;             /* journal writes of results */
 } op_sched_summary;
 
