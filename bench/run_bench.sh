@@ -57,8 +57,10 @@ OPENBLAS_NUM_THREADS=$T "$BUILD/bench/bench_pack" 32 > "$OUT/pack.txt" || log "b
 OMP_WAIT_POLICY=passive OPENBLAS_NUM_THREADS=$T BENCH_THREADS=$T $PY bench/torch_pack.py 32 > "$OUT/torch_pack.txt" 2>"$OUT/torch_pack.err" ||
   echo "torch_missing $(tail -n1 "$OUT/torch_pack.err" | tr ' ' '_')" > "$OUT/torch_pack.txt"
 # the double-descent job's training phase, run by run and in its packs
-# (one process, 300 of its 2000 epochs: the scheduler does not pack yet)
+# (one process, 300 of its 2000 epochs: the packing's own gain, no scheduling)
 OPENBLAS_NUM_THREADS=1 "$BUILD/bench/bench_pack_job" jobs/double_descent.ini 300 > "$OUT/pack_job.txt" 2> "$OUT/pack_job.err" || true
+log "2c/8 jobs/double_descent.ini on $NP ranks: pack = off, then packed"
+BUILD=$BUILD PYTHON=$PY BENCH_NP=$NP MPIRUN="$MPIRUN" sh bench/dd_speedup.sh "$OUT" || log "dd_speedup failed"
 
 sweep() { # name job
   log "sweep $1: $MPIRUN -np $NP $BUILD/overparam run $2"
