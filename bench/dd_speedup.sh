@@ -1,7 +1,7 @@
 #!/bin/sh
 # dd_speedup.sh OUT_DIR — issue 19's double_descent_sweep_speedup: the wall
 # time of `overparam run jobs/double_descent.ini` on $BENCH_NP ranks with
-# [train] pack = off, then packed (the default), back to back in one
+# [train] pack = off (the default), then pack = auto, back to back in one
 # process tree, written as key/value lines to OUT_DIR/dd.txt with how many
 # runs trained in packs and how far the two archives are apart (compare's
 # count; the largest relative difference of a /runs float). Called by

@@ -157,8 +157,8 @@ if "wall_off" in dd and "wall_auto" in dd:
     row("double_descent_sweep_speedup",
         "6 jobs/double_descent.ini on %s ranks, wall time pack = off ÷ packed" % one(dd, "np"),
         "%.2f / %.2f s" % (w0, w1), "≥ 3", w0 / w1, ge(3.0),
-        "bench/dd_speedup.sh: the whole job (overparam run) with [train] pack = off, then the "
-        "default (auto), back to back; %s of %s runs in %s packs; load %s before, %s after; "
+        "bench/dd_speedup.sh: the whole job (overparam run) with [train] pack = off (the default), then "
+        "pack = auto, back to back; %s of %s runs in %s packs; load %s before, %s after; "
         "archives: %s of %s values differ, largest relative difference %s (%s)"
         % (one(dd, "packed_runs", "0"), one(dd, "runs"), one(dd, "packs", "0"),
            one(dd, "load_before"), one(dd, "load_after"), one(dd, "differ"),

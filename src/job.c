@@ -183,8 +183,8 @@ static const op_key op_keys[] = {
   "subtract the initial network's output"},
  {"train", "ensemble", K_INT, OFF(train.ensemble), NOCOUNT, 1, 1024, "1", NULL, NULL, 1,
   "average the predictions of this many initializations"},
- {"train", "pack", K_INT, OFF(train.pack), NOCOUNT, 2, 64, "auto", pack_names, pack_values, 0,
-  "train runs that share data and first-layer shape together, up to this many per pack (auto: up to 16, first layers <= 32 wide; off: one by one); results equal to rounding"},
+ {"train", "pack", K_INT, OFF(train.pack), NOCOUNT, 2, 64, "off", pack_names, pack_values, 0,
+  "train runs that share data and model shape (first layer at most 32 wide) together, up to this many a pack (auto: 4); off: one by one. Results equal to rounding; the speed gain measured on this repository's jobs was 0.86-1.06x (bench/RESULTS.md)"},
 
  {"output", "path", K_STRING, OFF(output.path), NOCOUNT, 0, 0, "results/out.h5", NULL, NULL, 0,
   "archive path (the -o option overrides)"},

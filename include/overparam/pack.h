@@ -102,7 +102,8 @@ size_t op_pack_bytes(const op_config *cfg, int members, int n_tr, int n_te,
  * width 8, ~1.0 at 32, 0.85-0.95 at 128-512 with d = 196). */
 #define OP_PACK_WIDTH_MAX 32
 
-/* The job's packing (the scheduler's unit of work once it packs): runs
+/* The job's packing (the scheduler's unit of work: sched.c through
+ * op_run_plan, with [train] pack): runs
  * runs[0..n) of `job`, in the order given, split into packs of runs that
  * op_pack_compatible puts together, each of at most max_members runs and
  * (estimated from [data] n_train/n_test) op_pack_bytes <= budget (0: no

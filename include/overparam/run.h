@@ -85,10 +85,12 @@ void op_run_free(op_run_ctx *ctx);
 void op_run_compute(op_run_ctx *ctx, const op_job *job, long run,
                     op_result *res, int rank);
 
-/* Default most members of a pack ([train] pack = auto) and the memory a
+/* Most members of a pack with [train] pack = auto (bench_pack_job on
+ * double_descent.ini at d = 49 and 196: packs of 4 gained up to 1.06x,
+ * packs of 16 less or lost), and the memory a
  * pack's block may take (a constant, not a rank's share: the packing must
  * not depend on where the job runs). */
-#define OP_RUN_PACK_AUTO 16
+#define OP_RUN_PACK_AUTO 4
 #define OP_RUN_PACK_BUDGET ((size_t)256 << 20)
 
 /* The job's packing (pack.h, op_pack_plan over every run in run order,

@@ -9,7 +9,11 @@
  * requests between optimizer steps), then each [kernel] depth on all ranks
  * of one BLACS grid. A stop request (SIGUSR1/SIGTERM, op_sched_request_stop)
  * makes the coordinator hand out nothing more; runs in flight finish within
- * the stop margin or are abandoned, and the archive is closed consistent. */
+ * the stop margin or are abandoned, and the archive is closed consistent.
+ * Packs ([train] pack, run.h's op_run_plan, the same on every rank): the
+ * unit of hand-out is a pack's pending runs, never split over chunks; the
+ * rank that gets them trains the whole pack and sends exactly the runs it
+ * was given, each as an unpacked run's result. */
 #ifndef OVERPARAM_SCHED_H
 #define OVERPARAM_SCHED_H
 
