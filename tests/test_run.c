@@ -83,6 +83,63 @@ START_TEST(result_depends_on_the_run_index_only)
 }
 END_TEST
 
+/* Packs in the sweep (run.c): op_run_plan follows [train] pack, and a
+ * pack's members get exactly what op_run_compute writes for each (rows,
+ * curves, saved weights), full-batch and mini-batch members, label noise
+ * per member. */
+START_TEST(pack_members_get_what_single_runs_get)
+{
+    static const char text[] =
+        "[job]\nseed = 7\n"
+        "[data]\nsource = gaussian\ndim = 6\nclasses = 3\nn_train = 40\n"
+        "n_test = 10\n"
+        "[model]\nactivation = tanh\n"
+        "[train]\nloss = mse\nlr = 0.05\nepochs = 5\nprecision = float64\n"
+        "pack = auto\n"
+        "[grid]\nwidth = 5, 9\nlabel_noise = 0, 0.3\nbatch = 0, 8\n"
+        "seed = 0, 1\n"
+        "[output]\nsave_weights = init_final\n";
+    op_job job;
+    ck_assert_int_eq(op_job_load_string(&job, "t.ini", text), OP_OK);
+    long pack_of[16], capped[16];
+    ck_assert_int_eq(job.n_runs, 16);
+    /* auto: packs of 4 in run order among each width's 8 runs */
+    ck_assert_int_eq(op_run_plan(&job, 2, capped), 8); /* the cap */
+    ck_assert_int_eq(op_run_plan(&job, 64, pack_of), 4);
+    op_layout lay;
+    ck_assert_int_eq(op_layout_build(&job, &lay), OP_OK);
+    op_run_ctx a = {0}, b = {0};
+    op_run_setup(&a, &job, &lay);
+    op_run_setup(&b, &job, &lay);
+    for (long p = 0; p < 4; p++) {
+        long runs[16];
+        int n = 0;
+        for (long r = 0; r < 16; r++)
+            if (pack_of[r] == p)
+                runs[n++] = r;
+        ck_assert_int_eq(n, 4);
+        op_run_compute_pack(&a, &job, runs, n, 0);
+        for (int j = 0; j < n; j++) {
+            op_run_compute(&b, &job, runs[j], &b.res, 0);
+            const op_result *x = &a.pack_res[j];
+            ck_assert_int_eq(x->row.status, OP_RUN_DONE);
+            ck_assert_int_eq(x->row.run, runs[j]);
+            ck_assert(x->row.train_loss == b.res.row.train_loss);
+            ck_assert(x->row.test_acc == b.res.row.test_acc);
+            ck_assert(memcmp(x->values, b.res.values,
+                             sizeof(double) * (size_t)lay.total) == 0);
+        }
+    }
+    op_run_free(&a);
+    op_run_free(&b);
+    op_job_free(&job);
+    /* off: one run a pack */
+    ck_assert_int_eq(op_job_load_string(&job, "t.ini", job_text), OP_OK);
+    ck_assert_int_eq(op_run_plan(&job, 64, pack_of), job.n_runs);
+    op_job_free(&job);
+}
+END_TEST
+
 static Suite *run_suite(void)
 {
     Suite *s = suite_create("run");
@@ -90,6 +147,7 @@ static Suite *run_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, saved_init_is_the_trained_init);
     tcase_add_test(tc, result_depends_on_the_run_index_only);
+    tcase_add_test(tc, pack_members_get_what_single_runs_get);
     suite_add_tcase(s, tc);
     return s;
 }
