@@ -150,12 +150,12 @@ static int unit_length(const plan *pl, const long *given,
     return k;
 }
 
-/* Trains the pack of given[0..n) (all of that pack's runs) and calls
- * emit(ctx, result) for each given run in order. After a stop nothing is
- * started: the given runs go back untouched. */
 static void mark_untouched(op_result *res, const op_layout *lay, long run,
                            int rank);
 
+/* Trains the pack of given[0..n) (all of that pack's runs) and calls
+ * emit(ctx, result) for each given run in order. After a stop nothing is
+ * started: the given runs go back untouched. */
 static void compute_unit(const plan *pl, op_run_ctx *w, const op_job *job,
                          const long *given, int n, int rank,
                          void (*emit)(void *, op_result *), void *ctx)
