@@ -284,6 +284,12 @@ typedef struct {
     double *cost_left;    /* [n_order + 1] cost of order[i..] */
     long n_order, next;   /* next = first not yet handed out */
     long in_flight;
+    long *held_n;         /* [size] runs rank r holds (handed out, no
+                             result yet) */
+    double *held_cost;    /* [size] their cost */
+    double *held_since;   /* [size] when they started: the hand-out, or
+                             rank r's last result */
+    double *eta_buf;      /* [size + n_units] the ETA's scratch */
     int hello;            /* workers heard from */
     op_sched_fit fit;     /* seconds against cost, of runs recorded */
     op_result *batch;     /* [drain_max * bmax] views into buf */
@@ -335,18 +341,48 @@ static int coord_take_chunk(coord *c)
     return k;
 }
 
-double op_sched_eta(const op_sched_fit *fit, long n_pending,
-                    double cost_pending, long n_flight, double cost_flight,
-                    int procs)
+/* Rank r now holds the k runs of c->runs (for the ETA). */
+static void coord_hold(coord *c, int r, int k)
 {
-    if (fit->n < 1)
+    c->held_n[r] = k;
+    c->held_cost[r] = 0;
+    for (int i = 0; i < k; i++)
+        c->held_cost[r] += c->cost[c->runs[i]];
+    c->held_since[r] = now();
+}
+
+/* Min-heap of ranks' free times: sift h[i] down. */
+static void heap_down(double *h, int n, int i)
+{
+    for (;;) {
+        int l = 2 * i + 1, m = i;
+        if (l < n && h[l] < h[m])
+            m = l;
+        if (l + 1 < n && h[l + 1] < h[m])
+            m = l + 1;
+        if (m == i)
+            return;
+        double t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+double op_sched_eta(double *busy, int procs, const double *est, long n)
+{
+    if (procs < 1)
         return -1;
-    double a, b;
-    op_sched_fit_line(fit, &a, &b);
-    /* Runs in flight are, on average, half done. */
-    double work = a * (double)n_pending + b * cost_pending +
-                  0.5 * (a * (double)n_flight + b * cost_flight);
-    return work / (procs > 0 ? procs : 1);
+    for (int i = procs / 2 - 1; i >= 0; i--)
+        heap_down(busy, procs, i);
+    for (long i = 0; i < n; i++) {
+        busy[0] += est[i]; /* the rank free first takes the next unit */
+        heap_down(busy, procs, 0);
+    }
+    double end = 0;
+    for (int p = 0; p < procs; p++)
+        end = busy[p] > end ? busy[p] : end;
+    return end;
 }
 
 /* The ETA comes from the cost fit the chunks are sized with, not from
@@ -367,13 +403,26 @@ static void coord_progress(coord *c, int final)
     double el = t - c->t_start;
     char eta[32] = "-";
     if (finished > 0 && finished < total) {
-        /* In flight: the runs handed out last (hand-out is in order). */
-        long fl = c->in_flight < c->next ? c->in_flight : c->next;
-        double left = op_sched_eta(
-            &c->fit, c->n_order - c->next, c->cost_left[c->next], fl,
-            c->cost_left[c->next - fl] - c->cost_left[c->next], c->procs);
-        if (left < 0) /* no run timed yet */
+        double a, b, left;
+        op_sched_fit_line(&c->fit, &a, &b);
+        if (c->fit.n > 0) {
+            /* What each computing rank holds, less the time it has had;
+             * then the units not handed out, largest first. */
+            double *busy = c->eta_buf, *est = c->eta_buf + c->size;
+            int p = 0;
+            for (int r = c->procs > c->workers ? 0 : 1; r < c->size; r++) {
+                double hold = a * (double)c->held_n[r] + b * c->held_cost[r] -
+                              (t - c->held_since[r]);
+                busy[p++] = c->held_n[r] > 0 && hold > 0 ? hold : 0;
+            }
+            long n = c->n_units - c->next_unit;
+            for (long i = 0; i < n; i++)
+                est[i] = a * c->umembers[c->next_unit + i] +
+                         b * c->ucost[c->next_unit + i];
+            left = op_sched_eta(busy, p, est, n);
+        } else { /* no run timed yet */
             left = el / (double)finished * (double)(total - finished);
+        }
         snprintf(eta, sizeof eta, "%.0fs", left < 0.5 && left > 0 ? 1 : left);
     } else if (finished == total) {
         snprintf(eta, sizeof eta, "0s");
@@ -395,6 +444,11 @@ static void coord_record(coord *c, op_result *res, int n)
     for (int j = 0; j < n; j++) {
         c->in_flight--;
         const op_row *r = &res[j].row;
+        if (r->rank >= 0 && r->rank < c->size && c->held_n[r->rank] > 0) {
+            c->held_n[r->rank]--;
+            c->held_cost[r->rank] -= c->cost[r->run];
+            c->held_since[r->rank] = now();
+        }
         switch (r->status) {
         case OP_RUN_PENDING: c->sum->abandoned++; continue;
         case OP_RUN_DONE: c->sum->done++; break;
@@ -420,6 +474,7 @@ static void coord_record(coord *c, op_result *res, int n)
 static void coord_answer(coord *c, int worker)
 {
     int k = coord_take_chunk(c);
+    coord_hold(c, worker, k);
     OP_MPI_CHECK(MPI_Send(c->runs, k, MPI_LONG, worker, TAG_ASSIGN, c->comm),
                  "assigning runs");
 }
@@ -636,6 +691,7 @@ static void coordinator(coord *c, op_run_ctx *w, int works)
         if (works && c->hello == c->workers) {
             if (i_mine == n_mine) {
                 n_mine = coord_take_chunk(c);
+                coord_hold(c, 0, n_mine);
                 memcpy(mine, c->runs, sizeof(long) * (size_t)n_mine);
                 i_mine = 0;
             }
@@ -895,6 +951,11 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
                               "out of memory for rank 0's results");
         }
         coord_order(&c, done);
+        c.held_n = OP_XCALLOC((size_t)size, sizeof(long));
+        c.held_cost = OP_XCALLOC((size_t)size, sizeof(double));
+        c.held_since = OP_XCALLOC((size_t)size, sizeof(double));
+        c.eta_buf = OP_XMALLOC(sizeof(double) *
+                               ((size_t)size + (size_t)c.n_units + 1));
         /* Alone (size 1), the hook still writes staged results during a
          * long run; its probe finds nothing and costs next to nothing. */
         if (works)
@@ -909,6 +970,10 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
         free(c.batch);
         free(c.runs);
         free(c.est);
+        free(c.held_n);
+        free(c.held_cost);
+        free(c.held_since);
+        free(c.eta_buf);
         free(c.order);
         free(c.cost);
         free(c.cost_left);

@@ -9,36 +9,49 @@ START_TEST(eta_from_cost_fit)
     /* 10 widths, cost 1..512 (x2 each), 10 seeds each, seconds = 1e-3 x
      * cost, on 4 ranks. After the 10 largest runs (cost 512) finished, a
      * per-run average predicts 90 x 0.512 / 4 = 11.5 s; the work truly
-     * left is (1 + 2 + ... + 256) x 10 x 1e-3 / 4 = 1.28 s. */
+     * left is (1 + 2 + ... + 256) x 10 x 1e-3 = 5.11 s, 1.28 s on 4
+     * ranks, and largest-first list scheduling ends within one run of
+     * that. */
     op_sched_fit f = {0};
     for (int i = 0; i < 10; i++)
         op_sched_fit_add(&f, 512, 0.512);
-    double pending = 0;
-    for (int w = 0; w < 9; w++)
-        pending += 10.0 * (double)(1 << w);
-    double eta = op_sched_eta(&f, 90, pending, 0, 0, 4);
-    ck_assert_msg(op_close(eta, 2.555 / 2, 1e-9, 0), "eta %g", eta);
+    double a, b;
+    op_sched_fit_line(&f, &a, &b);
+    double est[90], busy[4] = {0, 0, 0, 0}, work = 0;
+    int n = 0;
+    for (int w = 8; w >= 0; w--)
+        for (int s = 0; s < 10; s++) {
+            est[n] = a + b * (double)(1 << w);
+            work += est[n++];
+        }
+    double eta = op_sched_eta(busy, 4, est, n);
+    ck_assert_msg(eta >= work / 4 - 1e-12 && eta <= work / 4 + 0.256,
+                  "eta %g, work / 4 = %g", eta, work / 4);
     double naive = 10 * 0.512 / 10 * 90 / 4;
     ck_assert(naive > 8 * eta);
-    /* Runs in flight count half: 4 runs of cost 256 under way. */
-    double eta2 = op_sched_eta(&f, 86, pending - 4 * 256, 4, 4 * 256, 4);
-    ck_assert_msg(op_close(eta2, eta - 0.5 * 4 * 0.256 / 4, 1e-9, 0),
-                  "eta2 %g", eta2);
-    /* A fixed cost per run (a > 0) is charged to every run left. */
-    op_sched_fit g = {0};
-    for (int i = 1; i <= 50; i++)
-        op_sched_fit_add(&g, i * 100.0, 0.25 + 0.01 * i * 100.0);
-    double e = op_sched_eta(&g, 8, 8 * 100.0, 0, 0, 2);
-    ck_assert_msg(op_close(e, (8 * 0.25 + 8.0) / 2, 1e-9, 0), "e %g", e);
 }
 END_TEST
 
-START_TEST(eta_unknown_before_first_run)
+START_TEST(eta_critical_path)
 {
-    op_sched_fit f = {0};
-    ck_assert(op_sched_eta(&f, 10, 1e6, 2, 10, 4) < 0);
-    op_sched_fit_add(&f, 100, 1.0);
-    ck_assert(op_sched_eta(&f, 0, 0, 0, 0, 4) == 0); /* nothing left */
+    /* Early in a width sweep: one rank holds the widest run (10 s left),
+     * three are free, 30 narrow runs of 0.1 s wait. They end on the three
+     * free ranks after 1 s; the sweep ends with the wide run, at 10 s.
+     * (work / procs said (10 + 3) / 4 = 3.25 s.) */
+    double busy[4] = {10, 0, 0, 0}, est[30];
+    for (int i = 0; i < 30; i++)
+        est[i] = 0.1;
+    ck_assert_msg(op_close(op_sched_eta(busy, 4, est, 30), 10, 1e-12, 0),
+                  "critical path");
+    /* Balanced: 8 units of 1 s on 4 free ranks: 2 s. */
+    double idle[4] = {0, 0, 0, 0}, ones[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    ck_assert(op_close(op_sched_eta(idle, 4, ones, 8), 2, 1e-12, 0));
+    /* Nothing left to hand out: the longest hold. */
+    double held[2] = {1, 3};
+    ck_assert(op_close(op_sched_eta(held, 2, NULL, 0), 3, 1e-12, 0));
+    /* Largest first onto the rank free first: 3, 2, 2 on 2 ranks = 4. */
+    double two[2] = {0, 0}, lpt[3] = {3, 2, 2};
+    ck_assert(op_close(op_sched_eta(two, 2, lpt, 3), 4, 1e-12, 0));
 }
 END_TEST
 
@@ -47,7 +60,7 @@ static Suite *eta_suite(void)
     Suite *s = suite_create("eta");
     TCase *tc = tcase_create("eta");
     tcase_add_test(tc, eta_from_cost_fit);
-    tcase_add_test(tc, eta_unknown_before_first_run);
+    tcase_add_test(tc, eta_critical_path);
     suite_add_tcase(s, tc);
     return s;
 }

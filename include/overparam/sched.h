@@ -75,12 +75,14 @@ void op_sched_fit_add(op_sched_fit *f, double cost, double seconds);
 /* a, b >= 0; proportional (a = 0) when the line would go negative. */
 void op_sched_fit_line(const op_sched_fit *f, double *a, double *b);
 
-/* Seconds left on `procs` ranks by the fit: n_pending runs not handed out
- * (cost_pending in all) and n_flight in flight (cost_flight), those
- * counted half done; -1 before the first run is timed. */
-double op_sched_eta(const op_sched_fit *fit, long n_pending,
-                    double cost_pending, long n_flight, double cost_flight,
-                    int procs);
+/* Seconds left, by list scheduling what is left as the sweep hands it
+ * out: rank p first finishes what it holds (busy[p] seconds, >= 0), then
+ * each of the n units not handed out (est[i] seconds, in hand-out order:
+ * largest first) goes to the rank free first; the ETA is when the last
+ * rank is done. Not work / procs: a wide run in flight on one rank is
+ * the critical path early in a width sweep (that average was ~2x short).
+ * busy is used as scratch (a heap); O(n log procs). */
+double op_sched_eta(double *busy, int procs, const double *est, long n);
 
 /* Runs in the next chunk: est[i] are the estimated seconds of the next
  * min(n, max_runs) runs in hand-out order, n runs are left, left_s seconds
