@@ -341,14 +341,16 @@ static int coord_take_chunk(coord *c)
     return k;
 }
 
-/* Rank r now holds the k runs of c->runs (for the ETA). */
+/* Rank r now also holds the k runs of c->runs (for the ETA). A worker
+ * holds several chunks at once (it asks PREFETCH ahead); its clock runs
+ * from when it had nothing, or from its last result. */
 static void coord_hold(coord *c, int r, int k)
 {
-    c->held_n[r] = k;
-    c->held_cost[r] = 0;
+    if (c->held_n[r] == 0)
+        c->held_since[r] = now();
+    c->held_n[r] += k;
     for (int i = 0; i < k; i++)
         c->held_cost[r] += c->cost[c->runs[i]];
-    c->held_since[r] = now();
 }
 
 /* Min-heap of ranks' free times: sift h[i] down. */
