@@ -610,12 +610,6 @@ static long recover_rows(op_archive *ar, unsigned char *done, long *n_bad)
     char bad_list[160] = "";
     size_t bad_used = 0;
     *n_bad = 0;
-    /* An archive written before the crc column: its rows are kept on
-     * their configuration and status alone, as then. */
-    hid_t ft = H5Dget_type(ar->runs);
-    OP_H5_CHECK(ft, "the type of /runs");
-    int has_crc = H5Tget_member_index(ft, "crc") >= 0;
-    H5Tclose(ft);
     hid_t fs = H5Dget_space(ar->runs);
     OP_H5_CHECK(fs, "the file space of /runs");
     for (long r0 = 0; r0 < n_runs; r0 += slab) {
@@ -640,11 +634,8 @@ static long recover_rows(op_archive *ar, unsigned char *done, long *n_bad)
                 (status != OP_RUN_DONE && status != OP_RUN_DIVERGED &&
                  status != OP_RUN_FAILED))
                 continue;
-            if (has_crc)
-                read_run_arrays(ar, r, vals);
-            if (!has_crc ||
-                (int64_t)op_runs_crc(&ar->rs, ar->layout, row, field) ==
-                    crc) {
+            read_run_arrays(ar, r, vals);
+            if ((int64_t)op_runs_crc(&ar->rs, ar->layout, row, field) == crc) {
                 done[r] = 1;
                 found++;
                 continue;
