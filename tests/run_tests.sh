@@ -19,12 +19,17 @@ export LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0:fa
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:allocator_may_return_null=1:fast_unwind_on_malloc=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 passed=0; failed=0; failures=""
+# Each shell test's output is also kept, so the summary can repeat what a
+# failed one said: CI shows only the end of the log.
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 for bin in "$@"; do
     name=$(basename "$bin")
     case "$name" in
     *.sh)
         echo "== $bin"
-        if BUILD=${BUILD:-build} MPIRUN="$MPIRUN" sh "$bin"; then passed=$((passed + 1)); else failed=$((failed + 1)); failures="$failures $bin"; fi
+        { BUILD=${BUILD:-build} MPIRUN="$MPIRUN" sh "$bin" 2>&1; echo $? >"$logs/rc"; } | tee "$logs/$name.log"
+        if [ "$(cat "$logs/rc")" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failures="$failures $bin"; fi
         continue ;;
     test_mpi_*) ranks="1 2 4" ;;
     *) ranks="" ;;
@@ -37,6 +42,13 @@ for bin in "$@"; do
             if CK_FORK=no $MPIRUN -np "$np" "$bin"; then passed=$((passed + 1)); else failed=$((failed + 1)); failures="$failures $name@$np"; fi
         done
     fi
+done
+for f in $failures; do
+    log="$logs/$(basename "$f").log"
+    [ -f "$log" ] || continue
+    echo "== what $f said last (its FAIL lines, then its end):"
+    grep -a "FAIL" "$log" | head -20
+    tail -n 15 "$log"
 done
 [ -n "$failures" ] && echo "failed:$failures"
 echo "$passed passed, $failed failed"

@@ -64,11 +64,20 @@ ok r2 "$(grep -o '3 finished kernels kept.*' "$T/err") / $(grep -o 'kernel ntk_r
 #     journal beside it) is refused while the first writes, exit 2 naming
 #     the holder; the first ends undisturbed.
 rm -f "$T"/k.h5*
+#     The first job's ranks are stopped (SIGSTOP) while the second tries,
+#     so the test does not depend on which job is faster: a stopped
+#     process keeps its open file and so its lock.
 run $JOB -o "$T/k.h5" --quiet 2>/dev/null &
 bg=$!
 i=0; while [ ! -s "$T/k.h5.journal" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
+ranks=$(for d in /proc/[0-9]*; do
+    tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -q "^$B run $JOB -o $T/k.h5 " && echo "${d#/proc/}"
+done; true)
+[ -n "$ranks" ] || fail "r3: the first job's ranks not found (finished already?)"
+kill -STOP $ranks
 ln "$T/k.h5" "$T/hard.h5"
 rc=0; run $JOB -o "$T/hard.h5" --resume --quiet 2>"$T/err" || rc=$?
+kill -CONT $ranks
 wait $bg || fail "r3: the first job failed"
 [ $rc -eq 2 ] || fail "r3: a second job wrote the archive through a hard link (exit $rc)"
 grep -q "hard.h5: another overparam process is writing this file (pid [0-9]* (overparam), writing it as $T/k.h5)" "$T/err" ||
