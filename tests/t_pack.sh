@@ -20,15 +20,23 @@ $MPIRUN -np 1 $B run $JOB -o "$T/off.h5" --quiet 2>"$T/err0"
 if grep -q "packs)" "$T/err0"; then echo "FAIL: the default (pack = off) trained packs"; exit 1; fi
 P="--set train.pack=16"
 n_runs=$($B info "$T/off.h5" | sed -n 's/.*: \([0-9]*\) runs,.*/\1/p')
-for np in 1 2; do
+for np in 1 2 4; do
     $MPIRUN -np $np $B run $JOB -o "$T/p$np.h5" --quiet $P 2>"$T/err"
     grep -q "(64 runs in 4 packs)" "$T/err" || { echo "FAIL: $np ranks: want 64 runs in 4 packs:"; cat "$T/err"; exit 1; }
     $B compare "$T/off.h5" "$T/p$np.h5" >"$T/cmp" || { echo "FAIL: packed on $np ranks differs from pack = off"; tail -4 "$T/cmp"; exit 1; }
 done
-$MPIRUN -np 2 $B run $JOB -o "$T/p4.h5" --quiet --set train.pack=auto 2>"$T/err"
+$MPIRUN -np 2 $B run $JOB -o "$T/pauto.h5" --quiet --set train.pack=auto 2>"$T/err"
 grep -q "(64 runs in 16 packs)" "$T/err" || { echo "FAIL: pack = auto: want 64 runs in 16 packs"; cat "$T/err"; exit 1; }
-$B compare "$T/off.h5" "$T/p4.h5" >/dev/null || { echo "FAIL: pack = auto differs from pack = off"; exit 1; }
-echo "packs: $n_runs runs, packed (16 and 4 a pack) = unpacked (the default) on 1 and 2 ranks"
+$B compare "$T/off.h5" "$T/pauto.h5" >/dev/null || { echo "FAIL: pack = auto differs from pack = off"; exit 1; }
+echo "packs: $n_runs runs, packed (16 and 4 a pack) = unpacked (the default) on 1, 2 and 4 ranks"
+# A job array whose tasks each train their share of the runs in packs:
+# the merged archive is the unpacked sweep's.
+for i in 0 1 2; do
+    $MPIRUN -np 2 $B run $JOB -o "$T/a$i.h5" --array $i/3 --quiet $P 2>/dev/null
+done
+$B merge "$T/amerged.h5" "$T/a0.h5" "$T/a1.h5" "$T/a2.h5" >/dev/null 2>&1
+$B compare "$T/off.h5" "$T/amerged.h5" >"$T/cmp" || { echo "FAIL: a packed job array, merged, differs from pack = off"; tail -4 "$T/cmp"; exit 1; }
+echo "packs: a job array of 3 tasks, packed and merged = unpacked"
 # Measurements and saved weights of members (and init scales in a pack).
 M="--set grid.seed=0,1,2 --set grid.init_scale=1,0.5 --set output.save_weights=init_final"
 $MPIRUN -np 2 $B run tests/jobs/measure.ini -o "$T/moff.h5" --quiet $M --set train.pack=off 2>/dev/null
