@@ -776,6 +776,12 @@ static op_status parse_axis(parse_state *st, int k, const char *value)
             (key->type == K_INT && vals[i] != floor(vals[i]))) {
             if (key->type == K_ENUM || key->type == K_BOOL)
                 continue;
+            int word = 0; /* a number key's special word ("same") */
+            for (int w = 0; key->type != K_ENUM && key->names &&
+                            key->names[w]; w++)
+                word |= vals[i] == key->values[w];
+            if (word)
+                continue;
             fail(st, "[grid] %s = %s: value %g out of range (allowed: %s)",
                  key->name, value, vals[i], allowed);
             free(vals);
@@ -1039,6 +1045,15 @@ static int is_classification(const op_data_cfg *d)
         }                                                                     \
     } while (0)
 
+/* A readout variance as the job file spells it ("same" for -1). */
+static const char *readout_text(double v, char *buf)
+{
+    if (v < 0)
+        return "same";
+    snprintf(buf, 32, "%g", v);
+    return buf;
+}
+
 /* Checks that involve more than one key, on one run's configuration. */
 static op_status check_config(parse_state *st, const op_config *c)
 {
@@ -1101,9 +1116,10 @@ static op_status check_config(parse_state *st, const op_config *c)
           "[train] stop_at_fit: accuracy needs a classification set");
     CHECK(c->model.bias != OP_BIAS_OFF ||
               (c->model.sigma_b2 == 0 && !(c->model.sigma_b2_last > 0)),
-          "model", "bias", "[model] bias = off: sigma_b2 = %g, sigma_b2_last "
-          "= %g ask for biases (set them to 0, or bias = auto)",
-          c->model.sigma_b2, c->model.sigma_b2_last);
+          "model", "bias", "[model] bias = off: a bias variance > 0 "
+          "(sigma_b2 = %g, sigma_b2_last = %s) asks for biases (set them to "
+          "0, or bias = auto)", c->model.sigma_b2,
+          readout_text(c->model.sigma_b2_last, (char[32]){0}));
     CHECK(!c->measure.frequency || d->source == OP_SRC_SINES, "measure",
           "frequency", "[measure] frequency: needs source = sines (use "
           "filter_delta for high-dimensional data)");
@@ -1145,9 +1161,11 @@ static op_status check_kernel(parse_state *st)
         st->line = st->key_line[key_find("kernel", "bias")]
                        ? line_of(st, "kernel", "bias")
                        : line_of(st, "model", "bias");
-        return fail(st, "[kernel] bias = off: sigma_b2 = %g, sigma_b2_last "
-                    "= %g ask for biases (set them to 0, or bias = auto)",
-                    kc->sigma_b2, kc->sigma_b2_last);
+        char b[32];
+        return fail(st, "[kernel] bias = off: a bias variance > 0 (sigma_b2 "
+                    "= %g, sigma_b2_last = %s) asks for biases (set them to "
+                    "0, or bias = auto)", kc->sigma_b2,
+                    readout_text(kc->sigma_b2_last, b));
     }
     if (!st->key_line[key_find("kernel", "depth")]) {
         int a = op_job_axis_find(st->job, "depth");
@@ -1597,6 +1615,12 @@ const char *op_job_axis_label(const op_job *job, int a, double value,
                               char *buf, size_t len)
 {
     const op_key *k = &op_keys[job->axes[a].key];
+    if (k->type == K_DOUBLE && k->names) /* a word ("same") */
+        for (int i = 0; k->names[i]; i++)
+            if (k->values[i] == value) {
+                snprintf(buf, len, "%s", k->names[i]);
+                return buf;
+            }
     if (k->type == K_ENUM) {
         for (int i = 0; k->names[i]; i++)
             if ((k->values ? k->values[i] : i) == (int)value) {
