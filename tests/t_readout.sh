@@ -76,6 +76,9 @@ info = open_archive(sys.argv[1]).kernel_info
 for c in ("sigma_w2_last", "sigma_b2_last", "bias", "bias_last", "time_convention", "time_divisor"):
     if c not in info.columns:
         bad.append(f"loader kernel_info lacks {c}")
+tc = set(open_archive(sys.argv[2]).kernels["time_convention"])
+if tc != {"neural_tangents"}:
+    bad.append(f"loader kernels time_convention {tc}")
 print("\n".join(bad) or "ok")
 sys.exit(1 if bad else 0)
 PYEOF
