@@ -142,9 +142,9 @@ static const op_key op_keys[] = {
  {"model", "sigma_b2", K_DOUBLE, OFF(model.sigma_b2), NOCOUNT, 0, 1e6, "0", NULL, NULL, 1,
   "bias variance sigma_b^2; 0 = no biases (unless bias = on)"},
  {"model", "sigma_w2_last", K_DOUBLE, OFF(model.sigma_w2_last), NOCOUNT, 1e-12, 1e6, "same", same_names, same_values, 1,
-  "the readout layer's weight variance (neural-tangents' last Dense W_std^2); same = sigma_w2"},
+  "the readout layer's weight variance (neural-tangents' last Dense W_std^2); same = sigma_w2 (-1 where an archive lists a swept value)"},
  {"model", "sigma_b2_last", K_DOUBLE, OFF(model.sigma_b2_last), NOCOUNT, 0, 1e6, "same", same_names, same_values, 1,
-  "the readout layer's bias variance (its b_std^2); same = sigma_b2"},
+  "the readout layer's bias variance (its b_std^2); same = sigma_b2 (-1 where an archive lists a swept value)"},
  {"model", "bias", K_ENUM, OFF(model.bias), NOCOUNT, 0, 0, "auto", bias_names, NULL, 1,
   "auto: a layer has biases when its bias variance is > 0 (neural-tangents' "
   "b_std = None for 0); on: every layer has trained biases, zero-initialized "
@@ -227,8 +227,9 @@ static const op_key op_keys[] = {
  {"kernel", "bias", K_ENUM, OFF(kernel.bias), NOCOUNT, 0, 0, "auto", bias_names, NULL, 0,
   "auto, on, off as [model] bias; default: [model] bias"},
  {"kernel", "time_convention", K_ENUM, OFF(kernel.time_convention), NOCOUNT, 0, 0, "per_sample", tconv_names, NULL, 0,
-  "what the gradient-descent time t means: per_sample = flow on 0.5*mean_i "
-  "|f(x_i)-y_i|^2, the nets' MSE loss (exp(-lambda t/n)); neural_tangents = "
+  "what the gradient-descent time t means: per_sample = flow on the nets' "
+  "MSE loss, 0.5 * mean over samples of the squared error summed over "
+  "outputs (exp(-lambda t/n)); neural_tangents = "
   "nt.predict.gradient_descent_mse's loss averaged over all n*k outputs "
   "(exp(-lambda t/(n k))): the same prediction at k times the time"},
  {"kernel", "ridge", K_DLIST, OFF(kernel.ridge), OFF(kernel.n_ridge), 0, 1e30, "0, 1e-6, 1e-4, 1e-2, 1", NULL, NULL, 0,
