@@ -5,7 +5,8 @@
     a.runs        # DataFrame, one row per run, a column per configuration key
     a.curves      # long: run, epoch, train_loss, test_loss, train_acc, test_acc
     a.measures    # long: run, measure, epoch (NaN if none), index, value
-    a.kernels     # long: one row per kernel x ridge or time
+    a.kernels     # long: one row per kernel x ridge or time (time_convention:
+                  # per_sample or neural_tangents, what the time means)
     a.spectra     # long: kernel, i, eigenvalue64, eigenvalue32
     a.dataset()   # xarray.Dataset over the swept axes, curves along epoch
 
@@ -307,9 +308,15 @@ class Archive:
         for kid, g in f.get("kernels", {}).items():
             at = {k: _text(v) for k, v in g.attrs.items()}
             info.append(dict(id=kid, **{k: v for k, v in at.items() if not isinstance(v, list)}))
+            # time_convention says what a row's time means (per_sample:
+            # exp(-lambda t/n); neural_tangents: exp(-lambda t/(n k)));
+            # older archives stated only the per-sample formula
             base = dict(kernel=kid, kind=at.get("kind"), activation=at.get("activation"),
                         depth=at.get("depth"), parameterization=at.get("parameterization"),
-                        n_train=at.get("n_train"))
+                        n_train=at.get("n_train"),
+                        time_convention=at.get("time_convention", "per_sample")
+                        if at.get("time_convention") in ("per_sample", "neural_tangents")
+                        else "per_sample")
             # the datasets whose role is "metrics": one row per value of
             # their first coordinate column (ridge, time); the file names
             # the columns and their roles (schema.h's OP_KERNEL_RIDGE/TIME)
@@ -338,7 +345,7 @@ class Archive:
                                           "i": np.arange(1, e64.size + 1),
                                           "eigenvalue64": e64, "eigenvalue32": e32}))
         cols = ["kernel", "kind", "activation", "depth", "parameterization", "n_train", "by",
-                "ridge", "epsilon", "time", "test_mse", "test_acc", "status"]
+                "ridge", "epsilon", "time", "time_convention", "test_mse", "test_acc", "status"]
         self.kernels = pd.DataFrame(rows, columns=cols)
         if len(self.kernels):
             self.kernels["status"] = self.kernels["status"].astype("category")

@@ -61,6 +61,11 @@ static const char *const kprec_names[] = {"float64", "mixed", NULL};
 /* [train] pack: words for an integer key (OP_PACK_AUTO, OP_PACK_OFF). */
 static const char *const pack_names[] = {"auto", "off", NULL};
 static const int pack_values[] = {OP_PACK_AUTO, OP_PACK_OFF};
+/* The readout variances' word: the hidden layers' value. */
+static const char *const same_names[] = {"same", NULL};
+static const int same_values[] = {-1};
+static const char *const bias_names[] = {"auto", "on", "off", NULL};
+static const char *const tconv_names[] = {"per_sample", "neural_tangents", NULL};
 
 #define OFF(f) offsetof(op_config, f)
 #define NOCOUNT 0
@@ -135,7 +140,17 @@ static const op_key op_keys[] = {
  {"model", "sigma_w2", K_DOUBLE, OFF(model.sigma_w2), NOCOUNT, 1e-12, 1e6, "2", NULL, NULL, 1,
   "weight variance sigma_w^2 (times 1/fan_in)"},
  {"model", "sigma_b2", K_DOUBLE, OFF(model.sigma_b2), NOCOUNT, 0, 1e6, "0", NULL, NULL, 1,
-  "bias variance sigma_b^2; 0 = no biases"},
+  "bias variance sigma_b^2; 0 = no biases (unless bias = on)"},
+ {"model", "sigma_w2_last", K_DOUBLE, OFF(model.sigma_w2_last), NOCOUNT, 1e-12, 1e6, "same", same_names, same_values, 1,
+  "the readout layer's weight variance (neural-tangents' last Dense W_std^2); same = sigma_w2 (-1 where an archive lists a swept value)"},
+ {"model", "sigma_b2_last", K_DOUBLE, OFF(model.sigma_b2_last), NOCOUNT, 0, 1e6, "same", same_names, same_values, 1,
+  "the readout layer's bias variance (its b_std^2); same = sigma_b2 (-1 where an archive lists a swept value)"},
+ {"model", "bias", K_ENUM, OFF(model.bias), NOCOUNT, 0, 0, "auto", bias_names, NULL, 1,
+  "auto: a layer has biases when its bias variance is > 0 (neural-tangents' "
+  "b_std = None for 0); on: every layer has trained biases, zero-initialized "
+  "where the variance is 0 (b_std = 0.: in standard parameterization each "
+  "adds 1 to the NTK, in ntk its multiplier is 0); off: no biases "
+  "(variances must be 0)"},
  {"model", "init_scale", K_DOUBLE, OFF(model.init_scale), NOCOUNT, 1e-300, 1e6, "1", NULL, NULL, 1,
   "multiplies every initial standard deviation"},
  {"model", "init_scale_first", K_DOUBLE, OFF(model.init_scale_first), NOCOUNT, 1e-300, 1e6, "1", NULL, NULL, 1,
@@ -205,6 +220,18 @@ static const op_key op_keys[] = {
   "default: [model] sigma_w2"},
  {"kernel", "sigma_b2", K_DOUBLE, OFF(kernel.sigma_b2), NOCOUNT, 0, 1e6, "0", NULL, NULL, 0,
   "default: [model] sigma_b2"},
+ {"kernel", "sigma_w2_last", K_DOUBLE, OFF(kernel.sigma_w2_last), NOCOUNT, 1e-12, 1e6, "same", same_names, same_values, 0,
+  "readout weight variance; same = the kernel's sigma_w2; default: [model] sigma_w2_last"},
+ {"kernel", "sigma_b2_last", K_DOUBLE, OFF(kernel.sigma_b2_last), NOCOUNT, 0, 1e6, "same", same_names, same_values, 0,
+  "readout bias variance; same = the kernel's sigma_b2; default: [model] sigma_b2_last"},
+ {"kernel", "bias", K_ENUM, OFF(kernel.bias), NOCOUNT, 0, 0, "auto", bias_names, NULL, 0,
+  "auto, on, off as [model] bias; default: [model] bias"},
+ {"kernel", "time_convention", K_ENUM, OFF(kernel.time_convention), NOCOUNT, 0, 0, "per_sample", tconv_names, NULL, 0,
+  "what the gradient-descent time t means: per_sample = flow on the nets' "
+  "MSE loss, 0.5 * mean over samples of the squared error summed over "
+  "outputs (exp(-lambda t/n)); neural_tangents = "
+  "nt.predict.gradient_descent_mse's loss averaged over all n*k outputs "
+  "(exp(-lambda t/(n k))): the same prediction at k times the time"},
  {"kernel", "ridge", K_DLIST, OFF(kernel.ridge), OFF(kernel.n_ridge), 0, 1e30, "0, 1e-6, 1e-4, 1e-2, 1", NULL, NULL, 0,
   "diagonal regularizers epsilon for K + epsilon*I"},
  {"kernel", "ridge_relative", K_BOOL, OFF(kernel.ridge_relative), NOCOUNT, 0, 1, "true", NULL, NULL, 0,
@@ -359,6 +386,11 @@ static void describe_allowed(const op_key *k, char *buf, size_t len)
         break;
     case K_DOUBLE:
     case K_DLIST:
+        if (k->type == K_DOUBLE && k->names) { /* a word, or a number */
+            snprintf(buf, len, "%s, or a number in [%g, %g]", k->names[0],
+                     k->lo, k->hi);
+            break;
+        }
         snprintf(buf, len, "%s number%s in [%g, %g]",
                  k->type == K_DLIST ? "comma-separated" : "a",
                  k->type == K_DLIST ? "s" : "", k->lo, k->hi);
@@ -399,8 +431,10 @@ static int parse_scalar(const op_key *k, const char *raw, double *out,
     case K_DOUBLE:
     case K_DLIST: {
         double v;
-        /* An integer key with words for special values ([train] pack). */
-        for (int i = 0; k->type == K_INT && k->names && k->names[i]; i++)
+        /* A number key with words for special values ([train] pack, the
+         * readout variances' "same"). */
+        for (int i = 0; (k->type == K_INT || k->type == K_DOUBLE) &&
+                        k->names && k->names[i]; i++)
             if (!strcmp(s, k->names[i])) {
                 *out = k->values[i];
                 return 0;
@@ -743,6 +777,12 @@ static op_status parse_axis(parse_state *st, int k, const char *value)
             (key->type == K_INT && vals[i] != floor(vals[i]))) {
             if (key->type == K_ENUM || key->type == K_BOOL)
                 continue;
+            int word = 0; /* a number key's special word ("same") */
+            for (int w = 0; key->type != K_ENUM && key->names &&
+                            key->names[w]; w++)
+                word |= vals[i] == key->values[w];
+            if (word)
+                continue;
             fail(st, "[grid] %s = %s: value %g out of range (allowed: %s)",
                  key->name, value, vals[i], allowed);
             free(vals);
@@ -945,6 +985,33 @@ static void set_defaults(parse_state *st)
     memset(cfg, 0, sizeof *cfg);
     for (int i = 0; i < N_KEYS; i++)
         set_value(st, &op_keys[i], cfg, op_keys[i].def);
+    /* A job's readout keys always say what they hold ("same" = -1). */
+    cfg->model.last_set = cfg->kernel.last_set = 1;
+}
+
+void op_dense_layer(double sw2, double sb2, double sw2_last, double sb2_last,
+                    int last_set, int bias, int last, double *w2, double *b2,
+                    int *has_bias)
+{
+    double w = sw2, b = sb2;
+    if (last && last_set) {
+        if (sw2_last >= 0)
+            w = sw2_last;
+        if (sb2_last >= 0)
+            b = sb2_last;
+    }
+    int hb = bias == OP_BIAS_ON ? 1 : bias == OP_BIAS_OFF ? 0 : b > 0;
+    *w2 = w;
+    *b2 = hb ? b : 0.0;
+    *has_bias = hb;
+}
+
+void op_model_layer(const op_model_cfg *m, int l, double *w2, double *b2,
+                    int *has_bias)
+{
+    op_dense_layer(m->sigma_w2, m->sigma_b2, m->sigma_w2_last,
+                   m->sigma_b2_last, m->last_set, m->bias, l == m->depth, w2,
+                   b2, has_bias);
 }
 
 /* Line of key `name` in `section` for error messages: the [grid] line when
@@ -978,6 +1045,15 @@ static int is_classification(const op_data_cfg *d)
             return fail(st, __VA_ARGS__);                                     \
         }                                                                     \
     } while (0)
+
+/* A readout variance as the job file spells it ("same" for -1). */
+static const char *readout_text(double v, char *buf)
+{
+    if (v < 0)
+        return "same";
+    snprintf(buf, 32, "%g", v);
+    return buf;
+}
 
 /* Checks that involve more than one key, on one run's configuration. */
 static op_status check_config(parse_state *st, const op_config *c)
@@ -1039,6 +1115,12 @@ static op_status check_config(parse_state *st, const op_config *c)
           "classification set");
     CHECK(!c->train.stop_at_fit || cls, "train", "stop_at_fit",
           "[train] stop_at_fit: accuracy needs a classification set");
+    CHECK(c->model.bias != OP_BIAS_OFF ||
+              (c->model.sigma_b2 == 0 && !(c->model.sigma_b2_last > 0)),
+          "model", "bias", "[model] bias = off: a bias variance > 0 "
+          "(sigma_b2 = %g, sigma_b2_last = %s) asks for biases (set them to "
+          "0, or bias = auto)", c->model.sigma_b2,
+          readout_text(c->model.sigma_b2_last, (char[32]){0}));
     CHECK(!c->measure.frequency || d->source == OP_SRC_SINES, "measure",
           "frequency", "[measure] frequency: needs source = sines (use "
           "filter_delta for high-dimensional data)");
@@ -1069,6 +1151,23 @@ static op_status check_kernel(parse_state *st)
         kc->sigma_w2 = c->model.sigma_w2;
     if (!st->key_line[key_find("kernel", "sigma_b2")])
         kc->sigma_b2 = c->model.sigma_b2;
+    if (!st->key_line[key_find("kernel", "sigma_w2_last")])
+        kc->sigma_w2_last = c->model.sigma_w2_last;
+    if (!st->key_line[key_find("kernel", "sigma_b2_last")])
+        kc->sigma_b2_last = c->model.sigma_b2_last;
+    if (!st->key_line[key_find("kernel", "bias")])
+        kc->bias = c->model.bias;
+    if (kc->bias == OP_BIAS_OFF &&
+        (kc->sigma_b2 > 0 || kc->sigma_b2_last > 0)) {
+        st->line = st->key_line[key_find("kernel", "bias")]
+                       ? line_of(st, "kernel", "bias")
+                       : line_of(st, "model", "bias");
+        char b[32];
+        return fail(st, "[kernel] bias = off: a bias variance > 0 (sigma_b2 "
+                    "= %g, sigma_b2_last = %s) asks for biases (set them to "
+                    "0, or bias = auto)", kc->sigma_b2,
+                    readout_text(kc->sigma_b2_last, b));
+    }
     if (!st->key_line[key_find("kernel", "depth")]) {
         int a = op_job_axis_find(st->job, "depth");
         if (a >= 0) {
@@ -1517,6 +1616,12 @@ const char *op_job_axis_label(const op_job *job, int a, double value,
                               char *buf, size_t len)
 {
     const op_key *k = &op_keys[job->axes[a].key];
+    if (k->type == K_DOUBLE && k->names) /* a word ("same") */
+        for (int i = 0; k->names[i]; i++)
+            if (k->values[i] == value) {
+                snprintf(buf, len, "%s", k->names[i]);
+                return buf;
+            }
     if (k->type == K_ENUM) {
         for (int i = 0; k->names[i]; i++)
             if ((k->values ? k->values[i] : i) == (int)value) {
@@ -1568,7 +1673,12 @@ static void key_text(const op_key *k, const op_config *cfg, char *buf,
     buf[0] = '\0';
     switch (k->type) {
     case K_STRING: snprintf(buf, len, "%s", base); break;
-    case K_DOUBLE: snprintf(buf, len, "%.17g", *(const double *)base); break;
+    case K_DOUBLE:
+        snprintf(buf, len, "%.17g", *(const double *)base);
+        for (int i = 0; k->names && k->names[i]; i++)
+            if (k->values[i] == *(const double *)base)
+                snprintf(buf, len, "%s", k->names[i]);
+        break;
     case K_U64:
         snprintf(buf, len, "%llu",
                  (unsigned long long)*(const uint64_t *)base);
@@ -1621,15 +1731,51 @@ uint64_t op_job_stream_key(const op_config *cfg)
     /* FNV-1a over (name, value) of every key a [grid] may sweep in [data]
      * [model] [train], each value as its exact bits (+0 for -0). */
     uint64_t h = 0xcbf29ce484222325ULL;
+    /* The readout keys count only where they change the network (the
+     * readout's effective variances, or which layers have biases), so a
+     * job that does not use them keeps the streams it had before they
+     * existed, and "same" equals writing the hidden value out. */
+    const op_model_cfg *m = &cfg->model;
+    double w0, b0, wl, bl, wr, br, wa, ba;
+    int h0, hl, hr, ha0, hal;
+    /* hidden and readout layers as configured; the readout under "same";
+     * both under bias = auto */
+    op_dense_layer(m->sigma_w2, m->sigma_b2, m->sigma_w2_last,
+                   m->sigma_b2_last, m->last_set, m->bias, 0, &w0, &b0, &h0);
+    op_dense_layer(m->sigma_w2, m->sigma_b2, m->sigma_w2_last,
+                   m->sigma_b2_last, m->last_set, m->bias, 1, &wl, &bl, &hl);
+    op_dense_layer(m->sigma_w2, m->sigma_b2, 0, 0, 0, m->bias, 1, &wr, &br,
+                   &hr);
+    op_dense_layer(m->sigma_w2, m->sigma_b2, m->sigma_w2_last,
+                   m->sigma_b2_last, m->last_set, OP_BIAS_AUTO, 0, &wa, &ba,
+                   &ha0);
+    op_dense_layer(m->sigma_w2, m->sigma_b2, m->sigma_w2_last,
+                   m->sigma_b2_last, m->last_set, OP_BIAS_AUTO, 1, &wa, &ba,
+                   &hal);
     for (int k = 0; k < N_KEYS; k++) {
         const op_key *key = &op_keys[k];
         if (!key->sweep || (strcmp(key->section, "data") &&
                             strcmp(key->section, "model") &&
                             strcmp(key->section, "train")))
             continue;
+        double v = key_number(key, cfg);
+        if (!strcmp(key->section, "model")) {
+            if (!strcmp(key->name, "sigma_w2_last")) {
+                if (wl == wr)
+                    continue;
+                v = wl;
+            } else if (!strcmp(key->name, "sigma_b2_last")) {
+                if (bl == br)
+                    continue;
+                v = bl;
+            } else if (!strcmp(key->name, "bias")) {
+                if (h0 == ha0 && hl == hal)
+                    continue;
+                v = h0 + 2 * hl;
+            }
+        }
         for (const char *c = key->name; *c; c++)
             h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
-        double v = key_number(key, cfg);
         uint64_t bits;
         v = v == 0.0 ? 0.0 : v;
         memcpy(&bits, &v, sizeof bits);

@@ -40,6 +40,10 @@ op_status op_kernel_spec_init(op_kernel_spec *spec, const op_kernel_cfg *cfg,
         return op_error(OP_ERR_INPUT, "kernel: depth %d < 0", depth);
     if (!(cfg->sigma_w2 >= 0.0) || !(cfg->sigma_b2 >= 0.0))
         return op_error(OP_ERR_INPUT, "kernel: sigma_w2/sigma_b2 must be >= 0");
+    if (cfg->bias == OP_BIAS_OFF &&
+        (cfg->sigma_b2 > 0 || (cfg->last_set && cfg->sigma_b2_last > 0)))
+        return op_error(OP_ERR_INPUT, "kernel: bias = off with a bias "
+                                      "variance > 0");
     if (d < 1)
         return op_error(OP_ERR_INPUT, "kernel: input dimension %d < 1", d);
     if (cfg->param == OP_PARAM_STANDARD && cfg->ntk && depth > 0 && width < 1)
@@ -51,9 +55,25 @@ op_status op_kernel_spec_init(op_kernel_spec *spec, const op_kernel_cfg *cfg,
     spec->depth = depth;
     spec->sigma_w2 = cfg->sigma_w2;
     spec->sigma_b2 = cfg->sigma_b2;
+    spec->sigma_w2_last = cfg->sigma_w2_last;
+    spec->sigma_b2_last = cfg->sigma_b2_last;
+    spec->last_set = cfg->last_set;
+    spec->bias = cfg->bias;
     spec->width = width;
     spec->d = d;
     return OP_OK;
+}
+
+/* Dense layer j = 0..depth of the spec (j == depth: the readout): its
+ * variances and the standard-parameterization bias term B_j (kernel.h). */
+static void spec_layer(const op_kernel_spec *spec, int j, double *w2,
+                       double *b2, double *bias)
+{
+    int hb;
+    op_dense_layer(spec->sigma_w2, spec->sigma_b2, spec->sigma_w2_last,
+                   spec->sigma_b2_last, spec->last_set, spec->bias,
+                   j == spec->depth, w2, b2, &hb);
+    *bias = hb ? 1.0 : 0.0;
 }
 
 /* a*b as hi + lo exactly (Dekker's product: no FMA needed, so every clone
@@ -175,13 +195,16 @@ void op_kernel_diag(const op_kernel_spec *spec, const double *x, int n,
          * has a square-root singularity at cos = 1, where a one-ulp
          * mismatch would cost ~1e-8 relative error. */
         double k0 = g / spec->d;
-        qi[0] = spec->sigma_w2 * k0 + spec->sigma_b2;
+        double sw2, sb2, bias;
+        spec_layer(spec, 0, &sw2, &sb2, &bias);
+        qi[0] = sw2 * k0 + sb2;
         double det = 0.0; /* the point with itself: cos = 1 */
         for (int l = 0; l < L; l++) {
             double t, td;
-            act_moments(spec->act, qi[l], qi[l], qi[l], &det, spec->sigma_w2,
-                        spec->sigma_b2, &t, &td);
-            qi[l + 1] = spec->sigma_w2 * t + spec->sigma_b2;
+            spec_layer(spec, l + 1, &sw2, &sb2, &bias);
+            act_moments(spec->act, qi[l], qi[l], qi[l], &det, sw2, sb2, &t,
+                        &td);
+            qi[l + 1] = sw2 * t + sb2;
         }
     }
 }
@@ -189,14 +212,15 @@ void op_kernel_diag(const op_kernel_spec *spec, const double *x, int n,
 void op_kernel_elem(const op_kernel_spec *spec, double k0, const double *q1,
                     const double *q2, double *nngp, double *ntk)
 {
-    const double sw2 = spec->sigma_w2, sb2 = spec->sigma_b2;
     const int standard = spec->param == OP_PARAM_STANDARD;
-    const double bias = sb2 > 0.0 ? 1.0 : 0.0; /* sb2 = 0: no bias */
+    double sw2, sb2, bias;
+    spec_layer(spec, 0, &sw2, &sb2, &bias);
     double s = sw2 * k0 + sb2;
     double th = standard ? spec->d * k0 + bias : s;
     double det = gram_det(q1[0], q2[0], s);
     for (int l = 0; l < spec->depth; l++) {
         double t, td;
+        spec_layer(spec, l + 1, &sw2, &sb2, &bias);
         act_moments(spec->act, q1[l], q2[l], s, &det, sw2, sb2, &t, &td);
         s = sw2 * t + sb2;
         th = standard ? spec->width * t + sw2 * td * th + bias
@@ -357,15 +381,14 @@ OP_CLONES
 void op_kernel_column(const op_kernel_spec *spec, int m, const double *fr,
                       int ldf, const double *fc, double *S, double *T)
 {
-    const double sw2 = spec->sigma_w2, sb2 = spec->sigma_b2;
     const int standard = spec->param == OP_PARAM_STANDARD;
-    const double bias = sb2 > 0.0 ? 1.0 : 0.0;
     const double dd = spec->d;
-    /* Th' = (at*T + ct) + sw2*Td*Th: the ntk parameterization's S' + ...
-     * in op_kernel_elem's operation order, or the standard one's
-     * width*T + [bias] + .... */
-    const double at = standard ? spec->width : sw2;
-    const double ct = standard ? bias : sb2;
+    /* Per Dense layer j: Th' = (at*T + ct) + sw2*Td*Th, the ntk
+     * parameterization's S' + ... in op_kernel_elem's operation order, or
+     * the standard one's width*T + B_j + .... */
+    double sw2, sb2, bias;
+    spec_layer(spec, 0, &sw2, &sb2, &bias);
+    const double sw2_0 = sw2, sb2_0 = sb2, bias_0 = bias;
     /* Rows in chunks, every layer per chunk: ReLU carries q q' - c^2 of
      * each entry from layer to layer in G (see act_moments). */
     enum { CHUNK = 256 };
@@ -376,8 +399,8 @@ void op_kernel_column(const op_kernel_spec *spec, int m, const double *fr,
         const double *q0 = fr + (size_t)2 * ldf + i0;
         for (int i = 0; i < mc; i++) {
             double k0 = Sc[i];
-            double s = sw2 * k0 + sb2;
-            Tc[i] = standard ? dd * k0 + bias : s;
+            double s = sw2_0 * k0 + sb2_0;
+            Tc[i] = standard ? dd * k0 + bias_0 : s;
             Sc[i] = s;
             G[i] = gram_det(q0[i], fc[2], s);
         }
@@ -385,6 +408,9 @@ void op_kernel_column(const op_kernel_spec *spec, int m, const double *fr,
             const double *u = fr + (size_t)(OP_KERNEL_NFACT * l) * ldf + i0;
             const double *v = u + ldf;
             const double *f = fc + OP_KERNEL_NFACT * l;
+            spec_layer(spec, l + 1, &sw2, &sb2, &bias);
+            const double at = standard ? spec->width : sw2;
+            const double ct = standard ? bias : sb2;
             if (spec->act == OP_ACT_RELU)
                 column_relu(mc, u, v, f[0], f[1], sw2, sb2, at, ct, Sc, Tc,
                             G);
@@ -458,6 +484,11 @@ double op_kernel_gd_gain(double lambda, double t, int n)
         return 1.0 / lambda;
     /* -expm1 keeps precision when lambda*t/n is tiny. */
     return -expm1(-lambda * t / n) / lambda;
+}
+
+double op_kernel_flow_time(int conv, double t, int k)
+{
+    return conv == OP_TIME_NEURAL_TANGENTS ? t / k : t;
 }
 
 /* dsyevd on a copy of K; jobz 'V' leaves the eigenvectors in A (row j of

@@ -225,6 +225,23 @@ op_status op_kernel_io_write(hid_t file, const char *id,
     op_h5_attr_long(g, "width", spec->width);
     op_h5_attr_double(g, "sigma_w2", spec->sigma_w2);
     op_h5_attr_double(g, "sigma_b2", spec->sigma_b2);
+    /* The readout layer as the kernel was computed (its resolved
+     * variances) and the bias rule, so a reader needs no job file. */
+    double w2l, b2l;
+    int hbl, hb0;
+    op_dense_layer(spec->sigma_w2, spec->sigma_b2, spec->sigma_w2_last,
+                   spec->sigma_b2_last, spec->last_set, spec->bias, 0, &w2l,
+                   &b2l, &hb0);
+    op_dense_layer(spec->sigma_w2, spec->sigma_b2, spec->sigma_w2_last,
+                   spec->sigma_b2_last, spec->last_set, spec->bias, 1, &w2l,
+                   &b2l, &hbl);
+    op_h5_attr_double(g, "sigma_w2_last", w2l);
+    op_h5_attr_double(g, "sigma_b2_last", b2l);
+    op_h5_attr_string(g, "bias", spec->bias == OP_BIAS_ON    ? "on"
+                                 : spec->bias == OP_BIAS_OFF ? "off"
+                                                             : "auto");
+    op_h5_attr_long(g, "bias_hidden", hb0);
+    op_h5_attr_long(g, "bias_last", hbl);
     op_h5_attr_long(g, "input_dim", spec->d);
     op_h5_attr_long(g, "n_train", res->n_train);
     op_h5_attr_long(g, "n_test", res->n_test);
@@ -265,9 +282,22 @@ op_status op_kernel_io_write(hid_t file, const char *id,
     op_h5_attr_string(g, "mse_convention",
              "0.5 * mean over test samples of the squared error summed over "
              "outputs");
+    /* What the time coordinate means: its name ([kernel]
+     * time_convention), the divisor of lambda t in the flow's exponent
+     * (n, or n*k for neural-tangents), and the formula in words. */
+    int nt_conv = cfg->time_convention == OP_TIME_NEURAL_TANGENTS;
     op_h5_attr_string(g, "time_convention",
-             "gradient flow on 0.5*mean_i |f(x_i)-y_i|^2, learning rate 1, "
-             "f_0 = 0: f_t = Kt V diag((1-exp(-lambda t/n))/lambda) V^T y");
+                      nt_conv ? "neural_tangents" : "per_sample");
+    op_h5_attr_double(g, "time_divisor",
+                      (double)res->n_train * (nt_conv ? res->k : 1));
+    op_h5_attr_string(g, "time_formula",
+             nt_conv ? "gradient flow on 0.5*mean over the n*k outputs of "
+                       "(f-y)^2 (neural-tangents' gradient_descent_mse), "
+                       "learning rate 1, f_0 = 0: f_t = Kt V "
+                       "diag((1-exp(-lambda t/(n k)))/lambda) V^T y"
+                     : "gradient flow on 0.5*mean_i |f(x_i)-y_i|^2, "
+                       "learning rate 1, f_0 = 0: f_t = Kt V "
+                       "diag((1-exp(-lambda t/n))/lambda) V^T y");
     op_h5_attr_string(g, "eigen_order", "descending");
 
     hsize_t n = (hsize_t)res->n_train;

@@ -77,6 +77,9 @@ static op_status empirical_errors(const op_job *job, const op_kernel_cfg *kc,
         op_model_cfg m = {.activation = kc->activation, .param = kc->param,
                           .width = w, .depth = kc->depth,
                           .sigma_w2 = kc->sigma_w2, .sigma_b2 = kc->sigma_b2,
+                          .sigma_w2_last = kc->sigma_w2_last,
+                          .sigma_b2_last = kc->sigma_b2_last,
+                          .last_set = kc->last_set, .bias = kc->bias,
                           .init_scale = 1, .init_scale_first = 1,
                           .init_scale_last = 1, .freeze_first = 0};
         op_kernel_spec spec;

@@ -219,7 +219,10 @@ op_status op_layout_measures(const op_job *job, op_layout *lay)
         int d_in = job->base.data.source == OP_SRC_SINES ? 1
                    : job->base.data.source == OP_SRC_FASHION_MNIST ? 784
                                                                  : job->base.data.dim;
-        int dim = d_in + (job->base.model.sigma_b2 > 0);
+        double w2, b2;
+        int bias0;
+        op_model_layer(&job->base.model, 0, &w2, &b2, &bias0);
+        int dim = d_in + bias0;
         if (dim <= 3) {
             int dd[2] = {(int)grid_max(job, "width", job->base.model.width), dim};
             ok |= op_layout_add_def(lay, OP_D_MEASURE_COND_INIT, 2, dd) < 0;

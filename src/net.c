@@ -51,8 +51,10 @@ static long layout_params(const op_model_cfg *m, int d_in, int d_out,
         dims[l] = m->width;
     dims[L + 1] = d_out;
     long off = 0;
-    int bias = m->sigma_b2 > 0;
     for (int l = 0; l <= L; l++) {
+        double w2, b2;
+        int bias;
+        op_model_layer(m, l, &w2, &b2, &bias);
         if (w_off)
             w_off[l] = off;
         off += (long)dims[l + 1] * dims[l];
@@ -102,13 +104,13 @@ static op_status net_shape(op_net *net, const op_model_cfg *m, int d_in,
     net->precision = precision;
     net->act = m->activation;
     net->param = m->param;
-    net->has_bias = m->sigma_b2 > 0;
     net->freeze_first = m->freeze_first;
     net->batch_max = batch_max;
     net->opt_slots = opt_slots;
     net->n_total = layout_params(m, d_in, d_out, net->dims, net->w_off,
                                  net->b_off, &net->train_off);
     net->n_train = net->n_total - net->train_off;
+    net->has_bias = net->b_off[0] >= 0;
 
     int L = m->depth;
     for (int l = 0; l <= L; l++) {
@@ -118,16 +120,20 @@ static op_status net_shape(op_net *net, const op_model_cfg *m, int d_in,
         if (l == L)
             s *= m->init_scale_last;
         double fan_in = net->dims[l];
+        /* the readout (l == L) may have its own variances and bias */
+        double w2, b2;
+        int bias;
+        op_model_layer(m, l, &w2, &b2, &bias);
         if (m->param == OP_PARAM_STANDARD) {
-            net->init_std_w[l] = s * sqrt(m->sigma_w2 / fan_in);
-            net->init_std_b[l] = s * sqrt(m->sigma_b2);
+            net->init_std_w[l] = s * sqrt(w2 / fan_in);
+            net->init_std_b[l] = s * sqrt(b2);
             net->wmul[l] = 1.0;
             net->bmul[l] = 1.0;
         } else {
             net->init_std_w[l] = s;
             net->init_std_b[l] = s;
-            net->wmul[l] = sqrt(m->sigma_w2 / fan_in);
-            net->bmul[l] = sqrt(m->sigma_b2);
+            net->wmul[l] = sqrt(w2 / fan_in);
+            net->bmul[l] = sqrt(b2);
         }
     }
 
@@ -349,7 +355,7 @@ void op_net_layer_copy(const op_net *net, int l, double *W, double *b)
     if (W)
         DISPATCH(net, to_double, p + (size_t)net->w_off[l] * es, W,
                  (long)net->dims[l + 1] * net->dims[l]);
-    if (b && net->has_bias)
+    if (b && net->b_off[l] >= 0)
         DISPATCH(net, to_double, p + (size_t)net->b_off[l] * es, b,
                  net->dims[l + 1]);
 }

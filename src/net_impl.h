@@ -31,7 +31,7 @@ static void FN(init_params)(op_net *net, op_rng *rng)
         REAL *W = p + net->w_off[l];
         for (long i = 0; i < nw; i++)
             W[i] = (REAL)(net->init_std_w[l] * op_rng_normal(rng));
-        if (net->has_bias) {
+        if (net->b_off[l] >= 0) {
             REAL *b = p + net->b_off[l];
             for (int i = 0; i < net->dims[l + 1]; i++)
                 b[i] = (REAL)(net->init_std_b[l] * op_rng_normal(rng));
@@ -180,7 +180,7 @@ static void FN(forward_layers)(op_net *net, int l0, int n, double *out)
         int keep_h = last || net->act == OP_ACT_ERF;
         REAL *h = keep_h ? net->h[l] : net->a[l + 1];
         REAL beta = 0;
-        if (net->has_bias) {
+        if (net->b_off[l] >= 0) {
             /* Broadcast bmul*b into every row, then GEMM adds onto it
              * (beta = 1 also spares OpenBLAS its zeroing pass over C). */
             const REAL *b = p + net->b_off[l];
@@ -275,7 +275,7 @@ static void FN(backward)(op_net *net, int n, int flags, double mu)
                 GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, fo, fi, n,
                      (REAL)net->wmul[l], delta, fo, FN(layer_in)(net, l), fi,
                      beta, g + (net->w_off[l] - net->train_off), fi);
-            if (net->has_bias)
+            if (net->b_off[l] >= 0)
                 GEMV(CblasRowMajor, CblasTrans, n, fo, (REAL)net->bmul[l],
                      delta, fo, net->ones, 1, beta,
                      g + (net->b_off[l] - net->train_off), 1);
@@ -320,7 +320,7 @@ static void FN(param_rows)(const op_net *net, int n, double *J)
                 for (int c = 0; c < fi; c++)
                     Jw[(size_t)r * fi + c] =
                         net->wmul[l] * (double)dl[r] * (double)al[c];
-            if (net->has_bias) {
+            if (net->b_off[l] >= 0) {
                 double *Jb = Ji + (net->b_off[l] - net->train_off);
                 for (int r = 0; r < fo; r++)
                     Jb[r] = net->bmul[l] * (double)dl[r];

@@ -58,7 +58,7 @@ void op_net_reference(const op_net *net, const double *params,
                 for (int c = 0; c < fi; c++)
                     acc += W[(size_t)r * fi + c] * a[(size_t)l * wmax + c];
                 acc *= net->wmul[l];
-                if (net->has_bias)
+                if (net->b_off[l] >= 0)
                     acc += net->bmul[l] * params[net->b_off[l] + r];
                 h[(size_t)l * wmax + r] = acc;
                 a[(size_t)(l + 1) * wmax + r] =
@@ -80,7 +80,7 @@ void op_net_reference(const op_net *net, const double *params,
                     for (int c = 0; c < fi; c++)
                         gW[(size_t)r * fi + c] += net->wmul[l] * dl[r] *
                                                   a[(size_t)l * wmax + c];
-                if (net->has_bias)
+                if (net->b_off[l] >= 0)
                     for (int r = 0; r < fo; r++)
                         grad[net->b_off[l] - net->train_off + r] +=
                             net->bmul[l] * dl[r];

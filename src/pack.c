@@ -138,6 +138,11 @@ static void pack_key(const op_config *c, op_config *k)
         /* initial spread only; the multipliers are 1 */
         k->model.sigma_w2 = 1;
         k->model.sigma_b2 = c->model.sigma_b2 > 0;
+        if (c->model.last_set) { /* "same" (-1) stays apart from a value */
+            double w = c->model.sigma_w2_last, b = c->model.sigma_b2_last;
+            k->model.sigma_w2_last = w < 0 ? -1 : 1;
+            k->model.sigma_b2_last = b < 0 ? -1 : b > 0;
+        }
     }
     k->train.precision = c->train.precision;
 }

@@ -804,12 +804,14 @@ static void pkernel_analyze(const op_pkernel_grid *g, int ki,
             op_pmatrix_alloc(g, &P, nt, k);
             pgemm('T', &V, Y, &Z); /* Z = V^T Y: y in the eigenbasis */
             for (int it = 0; it < cfg->n_time; it++) {
+                /* the job's time in the per-sample convention's units */
+                double t = op_kernel_flow_time(cfg->time_convention,
+                                               cfg->time[it], k);
                 for (int lj = 0; lj < Z.nloc; lj++)
                     for (int li = 0; li < Z.mloc; li++) {
                         int gi = op_pmatrix_grow(g, li); /* eigen index */
                         size_t o = li + (size_t)lj * Z.lld;
-                        Zt.a[o] = op_kernel_gd_gain(w[gi], cfg->time[it], n) *
-                                  Z.a[o];
+                        Zt.a[o] = op_kernel_gd_gain(w[gi], t, n) * Z.a[o];
                     }
                 pgemm('N', &V, &Zt, &W1);
                 if (nt > 0)

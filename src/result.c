@@ -65,9 +65,12 @@ static double grid_max_value(const op_job *job, const char *name, double v)
 long op_result_total_params(const op_model_cfg *m, int d_in, int d_out)
 {
     long total = 0;
-    int prev = d_in, bias = m->sigma_b2 > 0;
+    int prev = d_in;
     for (int l = 0; l <= m->depth; l++) {
         int out = l == m->depth ? d_out : m->width;
+        double w2, b2;
+        int bias;
+        op_model_layer(m, l, &w2, &b2, &bias);
         total += (long)out * (prev + bias);
         prev = out;
     }

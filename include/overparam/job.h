@@ -24,6 +24,18 @@ typedef enum { OP_ACT_RELU, OP_ACT_ERF, OP_ACT_TANH } op_activation;
 typedef enum { OP_PARAM_STANDARD, OP_PARAM_NTK } op_parameterization;
 typedef enum { OP_LOSS_MSE, OP_LOSS_XENT } op_loss;
 typedef enum { OP_OPT_SGD, OP_OPT_ADAM } op_optimizer;
+/* [model] bias: auto = a layer has bias parameters exactly when its bias
+ * variance is > 0 (neural-tangents' b_std = None for 0); on = every layer
+ * has trained biases, drawn from N(0, its variance), so zero-initialized
+ * where that is 0 (neural-tangents' b_std = 0.); off = no biases. The zero
+ * value is auto, so a configuration built by hand keeps the old rule. */
+typedef enum { OP_BIAS_AUTO = 0, OP_BIAS_ON = 1, OP_BIAS_OFF = 2 } op_bias_mode;
+/* [kernel] time_convention: what the gradient-descent predictor's time t
+ * means. per_sample: flow on 0.5*mean_i |f(x_i)-y_i|^2 (the finite nets'
+ * MSE loss), exp(-lambda t/n); neural_tangents: flow on the loss averaged
+ * over all n*k outputs (nt.predict.gradient_descent_mse), exp(-lambda
+ * t/(n k)): its t is k times ours. */
+typedef enum { OP_TIME_PER_SAMPLE = 0, OP_TIME_NEURAL_TANGENTS = 1 } op_time_convention;
 typedef enum {
     OP_SRC_FASHION_MNIST,
     OP_SRC_GAUSSIAN, /* x ~ N(0, I/d) */
@@ -69,7 +81,14 @@ typedef struct {
     op_parameterization param;
     int width, depth;   /* depth = number of hidden layers */
     double sigma_w2;    /* weight variance sigma_w^2 (kernel convention) */
-    double sigma_b2;    /* bias variance sigma_b^2; 0 = no bias */
+    double sigma_b2;    /* bias variance sigma_b^2 (0: no bias unless bias = on) */
+    /* The readout (last) layer's variances, used only when last_set != 0
+     * and >= 0; otherwise the readout takes sigma_w2 / sigma_b2 (a job
+     * file's default "same" is -1; a zero-initialized configuration has
+     * last_set = 0). op_model_layer resolves them. */
+    double sigma_w2_last, sigma_b2_last;
+    int last_set;
+    int bias;           /* op_bias_mode */
     double init_scale;  /* multiplies every initial std */
     double init_scale_first, init_scale_last; /* extra factors, layer 1/L+1 */
     int freeze_first;   /* random features: first layer not trained */
@@ -112,6 +131,10 @@ typedef struct {
     int n_depths;           /* [kernel] depth = 1, 2, 3: one kernel each */
     int depths[OP_LIST_MAX];
     double sigma_w2, sigma_b2;
+    double sigma_w2_last, sigma_b2_last; /* as op_model_cfg's */
+    int last_set;
+    int bias;               /* op_bias_mode */
+    int time_convention;    /* op_time_convention */
     int n_ridge;            /* diagonal regularizers epsilon */
     double ridge[OP_LIST_MAX];
     int ridge_relative;     /* epsilon relative to mean diagonal */
@@ -184,6 +207,19 @@ typedef struct {
     op_axis axes[OP_AXES_MAX];
     long n_runs;           /* product of axis lengths */
 } op_job;
+
+/* One Dense layer's effective variances and whether it has bias
+ * parameters, from the hidden variances (sw2, sb2), the readout ones
+ * (sw2_last, sb2_last: used when last_set and >= 0), the op_bias_mode and
+ * whether the layer is the readout. A layer without biases gets *b2 = 0.
+ * The one rule networks (net.c), kernels (kernel.c) and the stream key
+ * share. */
+void op_dense_layer(double sw2, double sb2, double sw2_last, double sb2_last,
+                    int last_set, int bias, int last, double *w2, double *b2,
+                    int *has_bias);
+/* op_dense_layer for layer l = 0..depth of a model (l == depth: readout). */
+void op_model_layer(const op_model_cfg *m, int l, double *w2, double *b2,
+                    int *has_bias);
 
 op_status op_job_load(op_job *job, const char *path);
 /* op_job_load with command-line overrides "section.key=value": each

@@ -6,20 +6,25 @@
  *
  * Conventions (neural-tangents stax, fully connected):
  *   network = `depth` hidden [Dense, activation] layers, then a readout
- *   Dense. Input kernel K0(x, x') = x.x'/d.
- *   First Dense:  S1 = sw2*K0 + sb2.
- *   Activation then Dense, for l = 1..depth (T = E[phi(u)phi(v)],
+ *   Dense. Input kernel K0(x, x') = x.x'/d. Dense layer j = 0..depth has
+ *   variances (sw2_j, sb2_j) and a bias indicator B_j from op_dense_layer
+ *   (job.h): the hidden (sigma_w2, sigma_b2) for j < depth, the readout's
+ *   (sigma_w2_last, sigma_b2_last) for j = depth; B_j = [sb2_j > 0] under
+ *   bias = auto, 1 under on, 0 under off (then sb2_j = 0).
+ *   First Dense:  S1 = sw2_0*K0 + sb2_0.
+ *   Activation then Dense j = l, for l = 1..depth (T = E[phi(u)phi(v)],
  *   Td = E[phi'(u)phi'(v)], (u, v) ~ N(0, [[S(x,x), S], [S, S(x',x')]])):
- *     S_{l+1} = sw2*T + sb2
- *   NTK, "ntk" parameterization:
- *     Th_1 = S1,  Th_{l+1} = S_{l+1} + sw2*Td*Th_l
+ *     S_{l+1} = sw2_l*T + sb2_l
+ *   NTK, "ntk" parameterization (neural-tangents: ntk = nngp + W_std^2
+ *   ntk; a bias with b_std = 0 has multiplier 0 and adds nothing):
+ *     Th_1 = S1,  Th_{l+1} = S_{l+1} + sw2_l*Td*Th_l
  *   NTK, "standard" parameterization (neural-tangents Dense with s=(1,1):
  *   the weight gradient of a layer with fan-in N contributes N times its
- *   input kernel, a trained bias contributes 1):
- *     Th_1 = d*K0 + [sb2 > 0],
- *     Th_{l+1} = width*T + sw2*Td*Th_l + [sb2 > 0]
- *   so it depends on the hidden width (op_kernel_spec.width); sigma_b2 = 0
- *   means "no bias" in this project, hence the indicator.
+ *   input kernel, a trained bias contributes 1 whatever its initial
+ *   variance, zero included):
+ *     Th_1 = d*K0 + B_0,
+ *     Th_{l+1} = width*T + sw2_l*Td*Th_l + B_l
+ *   so it depends on the hidden width (op_kernel_spec.width).
  *   Output: NNGP = S_{depth+1}, NTK = Th_{depth+1}.
  *   ReLU: arc-cosine closed forms; erf: arcsin form and its derivative
  *   kernel 4/(pi*sqrt((1+2q1)(1+2q2) - 4c^2)).
@@ -43,7 +48,11 @@ typedef struct {
     op_activation act;           /* OP_ACT_RELU or OP_ACT_ERF */
     op_parameterization param;   /* OP_PARAM_NTK or OP_PARAM_STANDARD */
     int depth;                   /* hidden layers, >= 0 */
-    double sigma_w2, sigma_b2;
+    double sigma_w2, sigma_b2;   /* hidden layers */
+    double sigma_w2_last, sigma_b2_last; /* readout, when last_set (as in
+                                  * op_model_cfg: < 0 = the hidden value) */
+    int last_set;                /* 0 (a zeroed spec): readout = hidden */
+    int bias;                    /* op_bias_mode; 0 = auto */
     int width;                   /* hidden width: standard-param NTK only */
     int d;                       /* input dimension */
 } op_kernel_spec;
@@ -52,7 +61,8 @@ typedef struct {
  * network's hidden width (only the standard-parameterization NTK uses it;
  * pass the model's width). OP_ERR_INPUT for an unsupported activation
  * (tanh has no closed form here), negative depth/variances, d < 1, or a
- * standard-param NTK without width >= 1. */
+ * standard-param NTK without width >= 1, bias = off with a bias variance
+ * > 0. */
 op_status op_kernel_spec_init(op_kernel_spec *spec, const op_kernel_cfg *cfg,
                               int depth, int width, int d);
 
@@ -116,6 +126,11 @@ void op_kernel_ref_gd(const double *K, int n, const double *Kt, int nt,
                       double *pred);
 /* The gain g_t(lambda) above, shared with the distributed code. */
 double op_kernel_gd_gain(double lambda, double t, int n);
+/* The time of the predictor above (per-sample loss) that a time t of
+ * convention `conv` (op_time_convention, job.h) means, for k outputs:
+ * per_sample: t; neural_tangents (loss averaged over n*k, so its flow is k
+ * times slower): t/k. inf stays inf. */
+double op_kernel_flow_time(int conv, double t, int k);
 
 /* All eigenvalues of symmetric K[n][n] by dsyevd, in DESCENDING order. */
 void op_kernel_ref_eig(const double *K, int n, double *w);

@@ -6,14 +6,18 @@
  * communicator rank 0 is grid rank 0. Every rank calls op_kernel_io_write
  * with the same arguments (collective); it creates, in /kernels/<id>/:
  *   attributes  kind, activation, parameterization, depth, width, sigma_w2,
- *               sigma_b2, input_dim, n_train, n_test, outputs,
+ *               sigma_b2 (hidden layers), sigma_w2_last, sigma_b2_last (the
+ *               readout's, resolved), bias (auto/on/off), bias_hidden,
+ *               bias_last (0/1: the layers have bias parameters), input_dim, n_train, n_test, outputs,
  *               ridge_relative, ridge[], epsilon[], time[], block,
  *               grid_rows, grid_cols, mean_diag, fit_exponent64/32,
  *               fit_prefactor64/32 (lambda_i ~ prefactor * i^-exponent),
  *               fit_lo, fit_hi (1-based index range), t_kernel, t_ridge,
  *               t_eig64, t_eig32, t_gd, t_total (seconds), and the
- *               conventions in words (mse_convention, time_convention,
- *               eigen_order);
+ *               conventions (mse_convention; time_convention: per_sample
+ *               or neural_tangents, with time_divisor = n or n*k, the
+ *               divisor of lambda*t in the flow's exponent, and
+ *               time_formula in words; eigen_order);
  *   datasets    eigenvalues64 [n] float64, eigenvalues32 [n] float32
  *               (descending; when computed), pred_ridge
  *               [n_ridge][n_test][k], pred_time [n_time][n_test][k],

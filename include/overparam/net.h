@@ -12,7 +12,12 @@
  *               wmul = bmul = 1
  *     ntk:      W ~ N(0, s_l^2), b ~ N(0, s_l^2),
  *               wmul = sqrt(sigma_w2/fan_in), bmul = sqrt(sigma_b2)
- * sigma_b2 == 0 means no bias parameters at all. Initial values are drawn in
+ * with sigma_w2, sigma_b2 the readout's own (sigma_w2_last, sigma_b2_last)
+ * on layer L, and layer l has bias parameters as op_model_layer says
+ * (bias = auto: its sigma_b2 > 0; on: always, so a zero variance gives a
+ * zero-initialized trained bias in standard parameterization and a bias
+ * with multiplier 0 in ntk, as neural-tangents' b_std = 0.; off: never);
+ * a layer without biases has b_off[l] = -1. Initial values are drawn in
  * float64 (layer by layer, W row-major then b) and rounded to the storage
  * precision, so float32 and float64 nets start from the same point.
  *
@@ -51,7 +56,8 @@ typedef struct {
     int precision;                           /* 4 or 8: sizeof(REAL) */
     op_activation act;
     op_parameterization param;
-    int has_bias, freeze_first;
+    int has_bias;                            /* layer 0 has biases */
+    int freeze_first;
     int batch_max;                           /* B: rows of the buffers */
     int opt_slots;                           /* optimizer vectors: 0..2 */
     double wmul[OP_NET_LAYERS_MAX], bmul[OP_NET_LAYERS_MAX];
@@ -162,7 +168,7 @@ void op_net_params_load(op_net *net, const double *in);
 /* Trainable gradient as double [n_train]. */
 void op_net_grads_copy(const op_net *net, double *out);
 /* Layer l's stored weights W[dims[l+1]][dims[l]] and bias b[dims[l+1]]
- * (b may be NULL; left untouched without bias). These are the raw
+ * (b may be NULL; left untouched when layer l has no bias). These are the raw
  * parameters; the effective weights are wmul[l] * W and bmul[l] * b. */
 void op_net_layer_copy(const op_net *net, int l, double *W, double *b);
 

@@ -192,7 +192,8 @@ const op_dataset_def *op_schema_dataset(op_dataset_id id);
     X(status, I32, "", "status", "outcome", (res)->ridge_status[i])
 #define OP_KERNEL_TIME(X)                                                     \
     X(time, F64, "time", "coordinate",                                        \
-      "gradient-flow time (learning rate 1)", (res)->time[i])                 \
+      "gradient-flow time (learning rate 1) in the group's time_convention "  \
+      "(time_divisor n or n*k)", (res)->time[i])                             \
     X(mse, F64, "loss", "metric", "test loss, 0.5 mean squared error",        \
       (res)->time_mse[i])                                                     \
     X(acc, F64, "fraction", "metric", "test accuracy", (res)->time_acc[i])    \
