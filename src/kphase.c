@@ -406,7 +406,10 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
             continue;
         op_kernel_cfg kc = *base;
         kc.depth = base->depths[di];
-        kc.eigensolver = solver;
+        /* ELPA cannot run when a process row or column holds no part of
+         * the matrix (n_train below a block or two): ScaLAPACK then, and
+         * the archive records the solver that ran. */
+        kc.eigensolver = op_pkernel_solver_for(&grid, solver, train->n);
         op_kernel_spec spec;
         /* The standard parameterization's NTK depends on the hidden width:
          * the job's [model] width is the network it is the limit of. */

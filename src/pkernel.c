@@ -593,6 +593,16 @@ int op_pkernel_have_elpa(void)
 #endif
 }
 
+int op_pkernel_solver_for(const op_pkernel_grid *g, int solver, int n)
+{
+    if (solver == OP_EIGEN_SCALAPACK || !op_pkernel_have_elpa())
+        return OP_EIGEN_SCALAPACK;
+    if ((long)n <= (long)g->nb * (g->nprow - 1) ||
+        (long)n <= (long)g->nb * (g->npcol - 1))
+        return OP_EIGEN_SCALAPACK;
+    return solver;
+}
+
 /* Symmetric eigenvalues (ascending in w) of A (lower triangle read), with
  * vectors into Z unless Z is NULL: ELPA two-stage, or ScaLAPACK pdsyevd
  * (vectors) / pdsyev (values only). A is destroyed. */
@@ -600,6 +610,7 @@ void op_pkernel_eig(const op_pkernel_grid *g, int solver, op_pmatrix *A,
                     double *w, op_pmatrix *Z)
 {
 #ifdef OP_HAVE_ELPA
+    solver = op_pkernel_solver_for(g, solver, A->m);
     if (solver == OP_EIGEN_ELPA || solver == OP_EIGEN_AUTO) {
         elpa_eig(g, A, w, Z);
         return;

@@ -150,6 +150,54 @@ START_TEST(elpa_matches_scalapack)
 }
 END_TEST
 
+/* A matrix smaller than a block leaves process rows or columns without
+ * data, which ELPA cannot take (it aborted every rank): ELPA is asked for
+ * and ScaLAPACK runs, with the same eigenvalues; on one rank ELPA runs. */
+START_TEST(elpa_small_matrix_falls_back)
+{
+    const int n = NB - 3;
+    op_dataset tr;
+    make_set(&tr, 37, n, 0);
+    op_kernel_cfg cfg = make_cfg();
+    op_kernel_spec spec;
+    ck_assert_int_eq(op_kernel_spec_init(&spec, &cfg, 2, 0, DIM), OP_OK);
+    int shapes[8][2], ns = grid_shapes(shapes);
+    double dval = 0;
+    for (int s = 0; s < ns; s++) {
+        op_pkernel_grid g;
+        ck_assert_int_eq(op_pkernel_grid_init(&g, MPI_COMM_WORLD, shapes[s][0],
+                                              shapes[s][1], NB), OP_OK);
+        int want = g.nprow * g.npcol > 1 || !op_pkernel_have_elpa()
+                       ? OP_EIGEN_SCALAPACK : OP_EIGEN_ELPA;
+        ck_assert_int_eq(op_pkernel_solver_for(&g, OP_EIGEN_ELPA, n), want);
+        ck_assert_int_eq(op_pkernel_solver_for(&g, OP_EIGEN_SCALAPACK, n),
+                         OP_EIGEN_SCALAPACK);
+        op_pmatrix K, A;
+        op_pmatrix_alloc(&g, &K, n, n);
+        op_pmatrix_alloc(&g, &A, n, n);
+        op_pkernel_fill_lower(&g, &spec, tr.x, n, NULL, &K);
+        size_t len = (size_t)K.lld * K.nloc;
+        double *we = malloc(sizeof(double) * n), *ws = malloc(sizeof(double) * n);
+        memcpy(A.a, K.a, sizeof(double) * len);
+        op_pkernel_eig(&g, OP_EIGEN_ELPA, &A, we, NULL);
+        memcpy(A.a, K.a, sizeof(double) * len);
+        op_pkernel_eig(&g, OP_EIGEN_SCALAPACK, &A, ws, NULL);
+        for (int i = 0; i < n; i++)
+            dval = fmax(dval, fabs(we[i] - ws[i]) / fabs(ws[n - 1]));
+        free(we);
+        free(ws);
+        op_pmatrix_free(&K);
+        op_pmatrix_free(&A);
+        op_pkernel_grid_free(&g);
+    }
+    if (g_rank == 0)
+        printf("np=%d n=%d below one block (%d grids): eigenvalues asked of "
+               "ELPA vs ScaLAPACK %.2e (rel lambda_max)\n", g_size, n, ns, dval);
+    ck_assert(dval < 1e-12);
+    free_set(&tr);
+}
+END_TEST
+
 /* One op_pkernel_run per precision on every grid; ridges: two the
  * refinement reaches, then (on a kernel made singular by duplicated
  * points) one whose conditioning is beyond float32. */
@@ -240,6 +288,7 @@ static Suite *mpi_solvers_suite(void)
     TCase *tc = tcase_create("distributed");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, elpa_matches_scalapack);
+    tcase_add_test(tc, elpa_small_matrix_falls_back);
     tcase_add_test(tc, mixed_matches_float64);
     suite_add_tcase(s, tc);
     return s;

@@ -168,6 +168,11 @@ void op_pkernel_matrix(const op_pkernel_grid *g, const op_kernel_spec *spec,
 void op_pkernel_eig(const op_pkernel_grid *g, int solver, op_pmatrix *A,
                     double *w, op_pmatrix *Z);
 int op_pkernel_have_elpa(void);
+/* The eigensolver that can run for an n x n matrix on grid g: `solver`,
+ * except that ELPA needs every process row and column to hold part of the
+ * matrix (n > nb * (nprow - 1) and n > nb * (npcol - 1)); below that,
+ * ScaLAPACK, which accepts empty local blocks. */
+int op_pkernel_solver_for(const op_pkernel_grid *g, int solver, int n);
 
 /* Assembles A row-major into full[m][n] on grid rank 0 (full is ignored
  * elsewhere). Uses an m*n buffer on every rank: for tests and small
