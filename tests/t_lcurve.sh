@@ -12,7 +12,10 @@
 #   l5. the loader's learning_curve(): n_train a column, one row per
 #       (curve, coordinate, n);
 #   l6. [grid] n_train sweeps finite networks: each run equals the same
-#       run of a job with that [data] n_train.
+#       run of a job with that [data] n_train;
+#   l7. the training sets are nested: unstandardized inputs, saved
+#       matrices, each smaller K(train, train) is a principal submatrix of
+#       the next one's (its points are among the larger set's).
 . tests/lib.sh
 export OPENBLAS_NUM_THREADS=1
 [ -x "$B" ] || { echo "FAIL $B not built"; exit 1; }
@@ -172,6 +175,49 @@ for n in (60, 140):
     out.append(f"n={n}: test_acc {x['test_acc']:.3f}")
 assert g["test_loss"].nunique() == 2
 print("; ".join(out))
+PYEOF
+tail -1 "$T/out"
+# l7. nested training sets
+cat >"$T/nest.ini" <<'JOB'
+[job]
+seed = 11
+[data]
+source = fashion_mnist
+n_train = 40
+n_test = 20
+downsample = 4
+standardize = false
+[train]
+epochs = 0
+[kernel]
+kernels = nngp
+n_train = 40, 95, 200
+ridge =
+time =
+eig32 = false
+eig64 = false
+save_matrix = true
+block = 16
+JOB
+run "$T/nest.ini" -o "$T/nest.h5" --force --quiet 2>"$T/err" || { cat "$T/err"; failed "l7: run"; }
+check "l7: smaller training sets nested in larger ones" 0 $PY - "$T/nest.h5" <<'PYEOF'
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+K = {n: f[f"kernels/nngp_relu_d1_n{n}/matrix"][()] for n in (40, 95, 200)}
+for a, b in ((40, 95), (95, 200)):
+    ka, kb = K[a], K[b]
+    # each point of the smaller set is the point of the larger one whose
+    # kernel row matches (diagonal first, then the whole row)
+    idx = []
+    for i in range(a):
+        c = np.flatnonzero(np.abs(np.diag(kb) - ka[i, i]) <= 1e-12 * abs(ka[i, i]))
+        assert len(c) >= 1, (a, b, i)
+        idx.append(c[0])
+    idx = np.array(idx)
+    assert len(set(idx)) == a
+    sub = kb[np.ix_(idx, idx)]
+    assert np.allclose(sub, ka, rtol=1e-12, atol=0), np.abs(sub - ka).max()
+print("K(40) within K(95) within K(200): principal submatrices")
 PYEOF
 tail -1 "$T/out"
 finish t_lcurve
