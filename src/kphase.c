@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "overparam/kernel.h"
 #include "overparam/fault.h"
+#include "overparam/kernel.h"
 #include "overparam/kernel_io.h"
 #include "overparam/measure.h"
 #include "overparam/net.h"
@@ -420,9 +420,10 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
     int solver = resolve_solver(job, size, op_kphase_rank_share(comm));
     int n_sizes = base->n_n_train > 0 ? base->n_n_train : 1;
     int per = base->n_depths * n_kinds; /* kernels of one size */
-    /* Progress: the builds done so far, per build, times the builds left
-     * is the ETA of the next line; the modelled work (op_pkernel_work, n^3
-     * in the size) weighs the steps of kphase_progress. */
+    /* Progress: the elapsed time over the modelled work done so far
+     * (op_pkernel_work: n^3 in the size, so a learning curve's last sizes
+     * weigh most) times the work left is the ETA, of each build's line
+     * and of kphase_progress's. */
     int builds_left = 0, builds_done = 0;
     double t0 = MPI_Wtime();
     kprogress kp = {.rank = rank, .t0 = t0, .last = t0};
@@ -500,9 +501,10 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
             if (rank == 0) {
                 double el = MPI_Wtime() - t0;
                 char eta[32] = "-";
-                if (builds_done > 0)
+                if (builds_done > 0 && kp.work_before > 0)
                     snprintf(eta, sizeof eta, "%.0fs",
-                             el / builds_done * (builds_left - builds_done));
+                             el / kp.work_before *
+                                 (kp.work_total - kp.work_before));
                 fprintf(stderr, "[overparam] kernels %d/%d: depth %d (%s%s), "
                         "n=%d: build, %d ridge%s, eigen; elapsed %.0fs ETA "
                         "%s\n", builds_done + 1, builds_left, kc.depth,
