@@ -135,6 +135,11 @@ double op_pkernel_work(const op_kernel_cfg *cfg, int n_kinds, int n, int nt,
     int steps = cfg->n_ridge + (cfg->n_time > 0 || cfg->eig64) + cfg->eig32;
     double per_kind = cfg->n_ridge * work_ridge(n, nt, k) +
                       (steps > 1 ? steps - 1 : 0) * work_rebuild(n, d);
+    /* compare: each ridge's float32 solve (Cholesky at twice the rate) and
+     * the rebuild for float64's residual */
+    if (cfg->precision == OP_KPREC_COMPARE)
+        per_kind += cfg->n_ridge * (work_ridge(n, nt, k) / 2 +
+                                    work_rebuild(n, d));
     if (cfg->n_time > 0 || cfg->eig64)
         per_kind += work_eig64(cfg, n);
     if (cfg->n_time > 0)
@@ -857,7 +862,9 @@ static void pkernel_analyze(const op_pkernel_grid *g, int ki,
                                    g->comm), "pdpotrf info");
         double *out = res->pred_ridge ? res->pred_ridge + (size_t)r * nt * k
                                       : NULL;
-        double work = work_ridge(n, nt, k) + (r > 0 ? work_rebuild(n, d) : 0);
+        double work = work_ridge(n, nt, k) + (r > 0 ? work_rebuild(n, d) : 0) +
+                      (compare ? work_ridge(n, nt, k) / 2 + work_rebuild(n, d)
+                               : 0); /* as op_pkernel_work */
         if (ginfo > 0) {
             res->ridge_status[r] = OP_KSTATUS_NOT_PD;
             res->ridge_mse[r] = res->ridge_acc[r] = NAN;
