@@ -162,6 +162,9 @@ static void print_job(const op_job *job, FILE *out)
     if (job->base.kernel.enabled)
         fprintf(out, "; %d kernel depth%s", job->base.kernel.n_depths,
                 job->base.kernel.n_depths == 1 ? "" : "s");
+    if (job->base.kernel.enabled && job->base.kernel.curve)
+        fprintf(out, " x %d training-set size%s", job->base.kernel.n_n_train,
+                job->base.kernel.n_n_train == 1 ? "" : "s");
     fprintf(out, "\n");
 }
 
