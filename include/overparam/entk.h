@@ -1,0 +1,57 @@
+/* entk.h — the empirical NTK of a finite fully-connected network (net.h),
+ * distributed on the kernel's BLACS grid (pkernel.h), without ever forming
+ * the Jacobian.
+ *
+ * Contract.
+ *  - Convention (neural-tangents' empirical_ntk_fn with trace_axes over the
+ *    outputs): Theta(x, x') = (1/k) sum_o sum_p df_o(x)/dp df_o(x')/dp over
+ *    the trainable parameters p (net->freeze_first drops layer 0), k =
+ *    d_out. In the infinite-width limit it equals the analytic NTK of one
+ *    output (kernel.h).
+ *  - Method: layer l computes h_l = wmul_l a_l W_l^T + bmul_l b_l, so
+ *    df_o/dW_l = wmul_l delta_l^o (x) a_l and df_o/db_l = bmul_l delta_l^o
+ *    with delta_l^o = df_o/dh_l, and
+ *        Theta = sum_l G_l .* B_l   (elementwise),
+ *        G_l = wmul_l^2 A_l A_l^T + bmul_l^2   (bmul term only with bias),
+ *        B_l = (1/k) sum_o D_l^o D_l^o^T,      B_L = 1 (delta_L^o = e_o),
+ *    A_l [n][dims[l]] the layer inputs and D_l = [D_l^0 .. D_l^{k-1}]
+ *    [n][k dims[l+1]] the backpropagated signals. wmul/bmul are the net's
+ *    own (net.c: standard wmul = bmul = 1; ntk wmul = sqrt(sigma_w2/fan_in),
+ *    bmul = sqrt(sigma_b2)); init scales live in the parameters themselves.
+ *  - Distribution: each rank runs the forward and k backward passes for a
+ *    contiguous slice of ceil(n/P) rows (a P x 1 BLACS grid), the slices
+ *    are redistributed (pdgemr2d) to the grid's block-cyclic layout, and
+ *    every Gram is one pdsyrk (lower triangle), multiplied into Theta
+ *    block by block; Theta is mirrored at the end, so both triangles hold.
+ *    Every rank must hold the same parameters (same seed stream) and the
+ *    whole x.
+ *  - Work: n^2 (sum_l dims[l] + k sum_{l<L} dims[l+1]) flops over P ranks
+ *    (half of a GEMM each, syrk), plus n (1 + k) x the network's forward
+ *    cost over P.
+ *  - Memory per rank (float64 words): Theta n^2/P plus two n^2/P
+ *    temporaries while it is built, the row slices of every layer
+ *    (n/P) (sum_l dims[l] + k dims[l+1]) and one layer's block-cyclic copy.
+ *  - Precision: the network must be float64 (precision 8). */
+#ifndef OVERPARAM_ENTK_H
+#define OVERPARAM_ENTK_H
+
+#include "overparam/error.h"
+#include "overparam/net.h"
+#include "overparam/pkernel.h"
+
+/* Theta [n][n] of `net` at x[n][d_in], allocated on the grid (collective).
+ * OP_ERR_INPUT for a float32 network or n < 1. The net's batch buffers are
+ * used as scratch (its parameters are left as they were). */
+op_status op_entk_build(const op_pkernel_grid *g, op_net *net,
+                        const double *x, int n, op_pmatrix *theta);
+
+/* Bytes per rank op_entk_build needs at its peak on P ranks (the contract's
+ * memory line, Theta included). */
+double op_entk_bytes_per_rank(const op_net *net, int n, int ranks);
+
+/* ||A - B||_F / ||B||_F of two matrices of one grid and shape
+ * (collective; NaN when B is zero). */
+double op_entk_rel_diff(const op_pkernel_grid *g, const op_pmatrix *A,
+                        const op_pmatrix *B);
+
+#endif

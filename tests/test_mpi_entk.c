@@ -1,0 +1,285 @@
+/* test_mpi_entk.c — the distributed empirical NTK (entk.h) on 1, 2 and 4
+ * ranks over every grid shape the rank count allows (1x1; 1x2, 2x1; 1x4,
+ * 2x2, 4x1), n = 23 not a multiple of nb = 4 nor of the rank count:
+ *  - against J J^T averaged over the outputs, J the per-sample gradients
+ *    of net.h's naive reference (triple loops, no BLAS) from the same
+ *    weights, over activations, parameterizations, bias/no bias, init
+ *    scales, a frozen first layer, depths 0..3 and k = 1, 3;
+ *  - against central finite differences of the network's outputs (no
+ *    backward code at all), which checks the wmul/bmul scalings;
+ *  - its average over seeds approaching the analytic NTK as the width
+ *    grows (standard and ntk parameterizations).
+ * Every rank runs every test; verdicts on gathered data are broadcast
+ * from rank 0 (testutil.h). */
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "overparam/entk.h"
+#include "overparam/kernel.h"
+#include "overparam/net.h"
+#include "overparam/pkernel.h"
+#include "overparam/rng.h"
+#include "testutil.h"
+
+static int g_rank, g_size;
+
+#define N 23
+#define DIM 5
+#define NB 4
+
+static op_model_cfg model(op_activation act, op_parameterization param,
+                          int width, int depth, double sb2)
+{
+    op_model_cfg m = {.activation = act, .param = param, .width = width,
+                      .depth = depth, .sigma_w2 = 1.7, .sigma_b2 = sb2,
+                      .init_scale = 1, .init_scale_first = 1,
+                      .init_scale_last = 1, .freeze_first = 0};
+    return m;
+}
+
+/* Theta[n][n] on every grid shape, gathered on rank 0; returns the largest
+ * |Theta - ref| / max|ref| over the shapes (broadcast). */
+static double grid_error(op_net *net, const double *x, int n,
+                         const double *ref)
+{
+    int shapes[8][2];
+    int ns = op_test_grid_shapes(shapes, g_size);
+    double worst = 0, scale = 0;
+    for (int i = 0; i < n * n; i++)
+        scale = fmax(scale, fabs(ref[i]));
+    double *full = malloc(sizeof(double) * n * n);
+    for (int s = 0; s < ns; s++) {
+        op_pkernel_grid g;
+        ck_assert_int_eq(op_pkernel_grid_init(&g, MPI_COMM_WORLD,
+                                              shapes[s][0], shapes[s][1], NB),
+                         OP_OK);
+        op_pmatrix T;
+        ck_assert_int_eq(op_entk_build(&g, net, x, n, &T), OP_OK);
+        op_pmatrix_gather(&g, &T, full);
+        if (g_rank == 0)
+            for (int i = 0; i < n * n; i++)
+                worst = fmax(worst, fabs(full[i] - ref[i]) / scale);
+        op_pmatrix_free(&T);
+        op_pkernel_grid_free(&g);
+    }
+    free(full);
+    return op_test_from_root(worst);
+}
+
+/* (1/k) sum_o J_o J_o^T from op_net_reference's per-sample gradients. */
+static void jjt_reference(op_net *net, const double *x, int n, double *ref)
+{
+    int k = net->d_out;
+    long p = net->n_train;
+    double *params = malloc(sizeof(double) * net->n_total);
+    double *J = malloc(sizeof(double) * (size_t)n * k * p);
+    double *out = malloc(sizeof(double) * k);
+    double *gout = calloc((size_t)k, sizeof(double));
+    op_net_params_copy(net, params);
+    for (int i = 0; i < n; i++)
+        for (int o = 0; o < k; o++) {
+            gout[o] = 1;
+            op_net_reference(net, params, x + (size_t)i * net->d_in, 1, out,
+                             gout, J + ((size_t)i * k + o) * p);
+            gout[o] = 0;
+        }
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int o = 0; o < k; o++) {
+                const double *a = J + ((size_t)i * k + o) * p;
+                const double *b = J + ((size_t)j * k + o) * p;
+                for (long q = 0; q < p; q++)
+                    s += a[q] * b[q];
+            }
+            ref[i * n + j] = s / k;
+        }
+    free(params);
+    free(J);
+    free(out);
+    free(gout);
+}
+
+START_TEST(test_against_jjt)
+{
+    struct {
+        op_activation act;
+        op_parameterization param;
+        int depth, k, freeze;
+        double sb2, scale, first, last;
+    } cases[] = {
+        {OP_ACT_RELU, OP_PARAM_NTK, 2, 3, 0, 0.1, 1, 1, 1},
+        {OP_ACT_RELU, OP_PARAM_STANDARD, 2, 3, 0, 0.1, 1, 1, 1},
+        {OP_ACT_ERF, OP_PARAM_NTK, 3, 1, 0, 0.3, 1, 1, 1},
+        {OP_ACT_TANH, OP_PARAM_STANDARD, 1, 3, 0, 0.0, 1, 1, 1},
+        {OP_ACT_TANH, OP_PARAM_NTK, 2, 3, 1, 0.2, 1, 1, 1},
+        {OP_ACT_ERF, OP_PARAM_STANDARD, 2, 3, 0, 0.2, 0.7, 1.3, 0.5},
+        {OP_ACT_RELU, OP_PARAM_NTK, 0, 3, 0, 0.1, 1, 1, 1},
+        {OP_ACT_RELU, OP_PARAM_NTK, 1, 3, 1, 0.1, 1, 1, 1},
+    };
+    int nc = (int)(sizeof cases / sizeof cases[0]);
+    op_dataset ds;
+    op_test_random_set(&ds, 11, N, DIM, 1, 0);
+    double *ref = malloc(sizeof(double) * N * N);
+    for (int c = 0; c < nc; c++) {
+        op_model_cfg m = model(cases[c].act, cases[c].param, 12,
+                               cases[c].depth, cases[c].sb2);
+        m.freeze_first = cases[c].freeze;
+        m.init_scale = cases[c].scale;
+        m.init_scale_first = cases[c].first;
+        m.init_scale_last = cases[c].last;
+        op_net net = {0};
+        /* batch 5: several chunks per rank's slice */
+        ck_assert_int_eq(op_net_setup(&net, &m, DIM, cases[c].k, 8, 5, 0),
+                         OP_OK);
+        op_rng r;
+        op_rng_derive(&r, 7, OP_STREAM_KERNEL, (uint64_t)c, 12);
+        op_net_init_params(&net, &r);
+        if (g_rank == 0)
+            jjt_reference(&net, ds.x, N, ref);
+        MPI_Bcast(ref, N * N, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+        double err = grid_error(&net, ds.x, N, ref);
+        if (g_rank == 0 && err > 1e-13)
+            fprintf(stderr, "case %d: max error %.3g\n", c, err);
+        ck_assert_msg(err <= 1e-13, "case %d: J J^T error %.3g", c, err);
+        op_net_free(&net);
+    }
+    free(ref);
+    free(ds.block_);
+}
+END_TEST
+
+/* Theta by central differences of f itself: for each parameter p,
+ * df_o(x_i)/dp ~ (f(p + h) - f(p - h)) / 2h, then (1/k) sum_o J J^T. */
+START_TEST(test_against_finite_differences)
+{
+    op_model_cfg m = model(OP_ACT_TANH, OP_PARAM_NTK, 9, 2, 0.4);
+    m.init_scale = 0.8;
+    int n = 9, k = 2;
+    op_dataset ds;
+    op_test_random_set(&ds, 5, n, DIM, 1, 0);
+    op_net net = {0};
+    ck_assert_int_eq(op_net_setup(&net, &m, DIM, k, 8, 16, 0), OP_OK);
+    op_rng r;
+    op_rng_derive(&r, 3, OP_STREAM_KERNEL, 2, 9);
+    op_net_init_params(&net, &r);
+    long p = net.n_total;
+    double *params = malloc(sizeof(double) * p);
+    double *J = calloc((size_t)p * n * k, sizeof(double));
+    double *fp = malloc(sizeof(double) * n * k);
+    double *fm = malloc(sizeof(double) * n * k);
+    double *ref = calloc((size_t)n * n, sizeof(double));
+    op_net_params_copy(&net, params);
+    const double h = 1e-5;
+    for (long q = 0; q < p; q++) {
+        double v = params[q];
+        params[q] = v + h;
+        op_net_params_load(&net, params);
+        op_net_predict(&net, ds.x, n, fp);
+        params[q] = v - h;
+        op_net_params_load(&net, params);
+        op_net_predict(&net, ds.x, n, fm);
+        params[q] = v;
+        for (int i = 0; i < n * k; i++)
+            J[(size_t)i * p + q] = (fp[i] - fm[i]) / (2 * h);
+    }
+    op_net_params_load(&net, params);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int o = 0; o < k; o++)
+                for (long q = 0; q < p; q++)
+                    s += J[((size_t)i * k + o) * p + q] *
+                         J[((size_t)j * k + o) * p + q];
+            ref[i * n + j] = s / k;
+        }
+    double err = grid_error(&net, ds.x, n, ref);
+    ck_assert_msg(err < 1e-8, "finite differences: error %.3g", err);
+    op_net_free(&net);
+    free(params);
+    free(J);
+    free(fp);
+    free(fm);
+    free(ref);
+    free(ds.block_);
+}
+END_TEST
+
+/* The mean of Theta over `seeds` networks of width w (ntk or standard
+ * parameterization) against the analytic NTK of that width: the error
+ * falls as the width grows (the fluctuations shrink as 1/sqrt(width); in
+ * the standard parameterization the analytic kernel is the one of that
+ * width). */
+static double mean_error(op_parameterization param, int w, int seeds,
+                         const op_dataset *ds, int n)
+{
+    op_kernel_cfg kc;
+    memset(&kc, 0, sizeof kc);
+    kc.activation = OP_ACT_RELU;
+    kc.param = param;
+    kc.sigma_w2 = 1.7;
+    kc.sigma_b2 = 0.1;
+    op_kernel_spec spec;
+    ck_assert_int_eq(op_kernel_spec_init(&spec, &kc, 2, w, DIM), OP_OK);
+    op_pkernel_grid g;
+    ck_assert_int_eq(op_pkernel_grid_init(&g, MPI_COMM_WORLD, 0, 0, NB), OP_OK);
+    op_pmatrix mean, ana;
+    op_pmatrix_alloc(&g, &mean, n, n);
+    op_pkernel_matrix(&g, &spec, OP_KERNEL_NTK, ds->x, n, ds->x, n, &ana);
+    op_model_cfg m = model(OP_ACT_RELU, param, w, 2, 0.1);
+    op_net net = {0};
+    ck_assert_int_eq(op_net_setup(&net, &m, DIM, 2, 8, 64, 0), OP_OK);
+    for (int s = 0; s < seeds; s++) {
+        op_rng r;
+        op_rng_derive(&r, 100 + s, OP_STREAM_KERNEL, 2, (uint64_t)w);
+        op_net_init_params(&net, &r);
+        op_pmatrix T;
+        ck_assert_int_eq(op_entk_build(&g, &net, ds->x, n, &T), OP_OK);
+        for (size_t i = 0; i < (size_t)T.lld * T.nloc; i++)
+            mean.a[i] += T.a[i] / seeds;
+        op_pmatrix_free(&T);
+    }
+    double err = op_entk_rel_diff(&g, &mean, &ana);
+    op_net_free(&net);
+    op_pmatrix_free(&mean);
+    op_pmatrix_free(&ana);
+    op_pkernel_grid_free(&g);
+    return err;
+}
+
+START_TEST(test_width_limit)
+{
+    int n = 12;
+    op_dataset ds;
+    op_test_random_set(&ds, 21, n, DIM, 1, 0);
+    op_parameterization params[2] = {OP_PARAM_NTK, OP_PARAM_STANDARD};
+    for (int pi = 0; pi < 2; pi++) {
+        double e64 = mean_error(params[pi], 64, 4, &ds, n);
+        double e1k = mean_error(params[pi], 1024, 4, &ds, n);
+        double e4k = mean_error(params[pi], 4096, 4, &ds, n);
+        if (g_rank == 0)
+            fprintf(stderr, "entk width limit (%s): 64 %.4f, 1024 %.4f, "
+                    "4096 %.4f\n", pi ? "standard" : "ntk", e64, e1k, e4k);
+        ck_assert_msg(e4k < e1k && e1k < e64 && e4k < 0.03,
+                      "no convergence: %g %g %g", e64, e1k, e4k);
+    }
+    free(ds.block_);
+}
+END_TEST
+
+static Suite *entk_suite(void)
+{
+    Suite *s = suite_create("entk");
+    TCase *tc = tcase_create("entk");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_against_jjt);
+    tcase_add_test(tc, test_against_finite_differences);
+    tcase_add_test(tc, test_width_limit);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+OP_TEST_MPI_MAIN(entk_suite, g_rank, g_size)
