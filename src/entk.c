@@ -11,8 +11,16 @@
 #include "overparam/entk.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "overparam/kernel.h"
+#include "overparam/kernel_io.h"
+#include "overparam/result.h"
+#include "overparam/rng.h"
+#include "overparam/schema.h"
+#include "overparam/train.h"
 
 /* BLACS / ScaLAPACK (Fortran; hidden string lengths as in pkernel.c). */
 extern int Csys2blacs_handle(MPI_Comm comm);
@@ -213,4 +221,214 @@ double op_entk_rel_diff(const op_pkernel_grid *g, const op_pmatrix *A,
     OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, s, 2, MPI_DOUBLE, MPI_SUM,
                                g->comm), "relative difference of kernels");
     return s[1] > 0 ? sqrt(s[0] / s[1]) : NAN;
+}
+
+/* ---- the kernel phase's empirical NTKs ---------------------------------- */
+
+/* The kernel's architecture at width w, as a network (init scales 1: the
+ * limit the analytic kernel describes). */
+static op_model_cfg kernel_model(const op_kernel_cfg *kc, int w)
+{
+    op_model_cfg m = {.activation = kc->activation, .param = kc->param,
+                      .width = w, .depth = kc->depth,
+                      .sigma_w2 = kc->sigma_w2, .sigma_b2 = kc->sigma_b2,
+                      .sigma_w2_last = kc->sigma_w2_last,
+                      .sigma_b2_last = kc->sigma_b2_last,
+                      .last_set = kc->last_set, .bias = kc->bias,
+                      .init_scale = 1, .init_scale_first = 1,
+                      .init_scale_last = 1, .freeze_first = 0};
+    return m;
+}
+
+/* A status of rank 0's (or any rank's) work made everyone's. */
+static op_status agree(const op_pkernel_grid *g, op_status s)
+{
+    int st = s, worst = 0;
+    OP_MPI_CHECK(MPI_Allreduce(&st, &worst, 1, MPI_INT, MPI_MAX, g->comm),
+                 "empirical NTK status");
+    if (worst != OP_OK && s == OP_OK)
+        return op_error((op_status)worst, "empirical NTK failed on another "
+                        "rank");
+    return s;
+}
+
+typedef struct {
+    double *init;  /* [n_total] parameters at slot 0 */
+    int have;
+} init_capture;
+
+static op_status capture_init(void *ctx, const op_config *cfg, long run,
+                              op_net *net, int epoch, int slot)
+{
+    (void)cfg;
+    (void)run;
+    (void)epoch;
+    init_capture *c = ctx;
+    if (slot == 0 && !c->have) {
+        op_net_params_copy(net, c->init);
+        c->have = 1;
+    }
+    return OP_OK;
+}
+
+/* The drift of width w's network trained with the job's [train] recipe
+ * (op_entk_write's contract). */
+static op_status train_drift(const op_job *job, const op_kernel_cfg *kc,
+                             const op_pkernel_grid *g,
+                             const op_dataset *train, const op_dataset *test,
+                             int w, double *drift)
+{
+    op_config cfg;
+    op_job_config(job, 0, &cfg);
+    cfg.model = kernel_model(kc, w);
+    cfg.train.precision = 8;
+    cfg.train.ensemble = 1;
+    cfg.run_key = op_job_stream_key(&cfg);
+    op_net shape = {0};
+    op_status s = op_net_setup(&shape, &cfg.model, train->d, train->k, 8,
+                               train->n < 256 ? train->n : 256, 0);
+    s = agree(g, s);
+    if (s != OP_OK)
+        return s;
+    long np = shape.n_total;
+    double *p0 = OP_XMALLOC(sizeof(double) * (size_t)np);
+    double *pT = OP_XMALLOC(sizeof(double) * (size_t)np);
+    init_capture cap = {.init = p0, .have = 0};
+    op_trainer *t = NULL;
+    s = op_trainer_create(&t);
+    op_result res;
+    memset(&res, 0, sizeof res);
+    if (s == OP_OK) {
+        op_trainer_set_hook(t, capture_init, &cap);
+        s = op_train_run(t, &cfg, 0, train, test, NULL, &res);
+    }
+    if (s == OP_OK && !cap.have)
+        s = op_error(OP_ERR_INTERNAL, "empirical NTK: training logged no "
+                     "initial point");
+    if (s == OP_OK)
+        op_net_params_copy(op_trainer_net(t, 0), pT);
+    op_trainer_destroy(t);
+    s = agree(g, s);
+    if (s == OP_OK) {
+        /* Rank 0's parameters: replicated training need not be bitwise
+         * the same on every rank (threaded BLAS). */
+        OP_MPI_CHECK(MPI_Bcast(p0, (int)np, MPI_DOUBLE, 0, g->comm),
+                     "initial parameters");
+        OP_MPI_CHECK(MPI_Bcast(pT, (int)np, MPI_DOUBLE, 0, g->comm),
+                     "trained parameters");
+        op_pmatrix T0, TT;
+        op_net_params_load(&shape, p0);
+        s = op_entk_build(g, &shape, train->x, train->n, &T0);
+        if (s == OP_OK) {
+            op_net_params_load(&shape, pT);
+            s = op_entk_build(g, &shape, train->x, train->n, &TT);
+            if (s == OP_OK) {
+                *drift = op_entk_rel_diff(g, &TT, &T0);
+                op_pmatrix_free(&TT);
+            }
+            op_pmatrix_free(&T0);
+        }
+    }
+    op_net_free(&shape);
+    free(p0);
+    free(pT);
+    return s;
+}
+
+/* A 1-D float64 dataset of the group, written by rank 0 (the others join
+ * the collective write with empty selections). */
+static void write_vector(hid_t grp, const char *name, const double *v, int n,
+                         int rank)
+{
+    const char *what = "writing the empirical NTK results";
+    hsize_t dim = (hsize_t)n;
+    hid_t fs = H5Screate_simple(1, &dim, NULL);
+    OP_H5_CHECK(fs, what);
+    hid_t ds = H5Dcreate2(grp, name, H5T_IEEE_F64LE, fs, H5P_DEFAULT,
+                          H5P_DEFAULT, H5P_DEFAULT);
+    OP_H5_CHECK(ds, what);
+    hid_t ms = H5Scopy(fs);
+    OP_H5_CHECK(ms, what);
+    if (rank != 0) {
+        OP_H5_CHECK(H5Sselect_none(fs), what);
+        OP_H5_CHECK(H5Sselect_none(ms), what);
+    }
+    hid_t dx = H5Pcreate(H5P_DATASET_XFER);
+    OP_H5_CHECK(dx, what);
+    OP_H5_CHECK(H5Pset_dxpl_mpio(dx, H5FD_MPIO_COLLECTIVE), what);
+    OP_H5_CHECK(H5Dwrite(ds, H5T_NATIVE_DOUBLE, ms, fs, dx, v), what);
+    op_schema_describe_kernel_dataset(ds, name);
+    OP_H5_CHECK(H5Pclose(dx), what);
+    OP_H5_CHECK(H5Sclose(ms), what);
+    OP_H5_CHECK(H5Dclose(ds), what);
+    OP_H5_CHECK(H5Sclose(fs), what);
+}
+
+op_status op_entk_write(const op_job *job, const op_kernel_cfg *kc,
+                        const op_pkernel_grid *g, const op_dataset *train,
+                        const op_dataset *test, hid_t file, const char *path)
+{
+    int ne = kc->n_empirical, n = train->n, d = train->d;
+    double err[OP_LIST_MAX], drift[OP_LIST_MAX];
+    const char *what = "writing the empirical NTK results";
+    hid_t grp = H5Gopen2(file, path, H5P_DEFAULT);
+    OP_H5_CHECK(grp, what);
+    op_status s = OP_OK;
+    op_net net = {0};
+    for (int i = 0; i < ne && s == OP_OK; i++) {
+        int w = kc->empirical_widths[i];
+        err[i] = drift[i] = NAN;
+        double t0 = MPI_Wtime();
+        op_model_cfg m = kernel_model(kc, w);
+        op_kernel_spec spec;
+        s = op_kernel_spec_init(&spec, kc, kc->depth, w, d);
+        if (s == OP_OK)
+            s = op_net_setup(&net, &m, d, train->k, 8, n < 256 ? n : 256, 0);
+        s = agree(g, s);
+        if (s != OP_OK)
+            break;
+        op_rng r;
+        op_rng_derive(&r, job->base.seed, OP_STREAM_KERNEL,
+                      (uint64_t)kc->depth, (uint64_t)w);
+        op_net_init_params(&net, &r);
+        op_pmatrix T, K;
+        s = op_entk_build(g, &net, train->x, n, &T);
+        if (s != OP_OK)
+            break;
+        double t_emp = MPI_Wtime() - t0;
+        op_pkernel_matrix(g, &spec, OP_KERNEL_NTK, train->x, n, train->x, n,
+                          &K);
+        err[i] = op_entk_rel_diff(g, &T, &K);
+        op_pmatrix_free(&K);
+        if (kc->save_empirical)
+            op_kernel_io_write_matrix(grp, "empirical_matrix", &T, i, ne);
+        op_pmatrix_free(&T);
+        if (kc->empirical_train)
+            s = train_drift(job, kc, g, train, test, w, &drift[i]);
+        if (g->rank == 0) {
+            fprintf(stderr, "[overparam] %s: empirical NTK width %d: "
+                    "relative error %.4g (%.1fs)", path, w, err[i], t_emp);
+            if (kc->empirical_train)
+                fprintf(stderr, ", drift after training %.4g", drift[i]);
+            fprintf(stderr, "\n");
+        }
+    }
+    op_net_free(&net);
+    if (s == OP_OK) {
+        write_vector(grp, "empirical_ntk_rel_error", err, ne, g->rank);
+        if (kc->empirical_train)
+            write_vector(grp, "empirical_ntk_drift", drift, ne, g->rank);
+        /* Attributes are metadata: every rank writes the same values. */
+        hsize_t dim = (hsize_t)ne;
+        hid_t as = H5Screate_simple(1, &dim, NULL);
+        OP_H5_CHECK(as, what);
+        hid_t a = H5Acreate2(grp, "empirical_widths", H5T_STD_I32LE, as,
+                             H5P_DEFAULT, H5P_DEFAULT);
+        OP_H5_CHECK(a, what);
+        OP_H5_CHECK(H5Awrite(a, H5T_NATIVE_INT, kc->empirical_widths), what);
+        OP_H5_CHECK(H5Aclose(a), what);
+        OP_H5_CHECK(H5Sclose(as), what);
+    }
+    OP_H5_CHECK(H5Gclose(grp), what);
+    return s;
 }

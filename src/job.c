@@ -256,6 +256,10 @@ static const op_key op_keys[] = {
   "float64, or mixed: float32 K and Cholesky refined to the float64 solution (ridge regression only)"},
  {"kernel", "empirical_widths", K_ILIST, OFF(kernel.empirical_widths), OFF(kernel.n_empirical), 1, 1 << 20, "", NULL, NULL, 0,
   "widths of finite networks whose empirical NTK at init is stored"},
+ {"kernel", "save_empirical", K_BOOL, OFF(kernel.save_empirical), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
+  "store each width's empirical NTK matrix (empirical_matrix [widths][n][n])"},
+ {"kernel", "empirical_train", K_BOOL, OFF(kernel.empirical_train), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
+  "train each empirical_widths network with the [train] recipe: NTK drift and linearized predictions"},
 
  {"measure", "lipschitz", K_BOOL, OFF(measure.lipschitz), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
   "Lipschitz lower bound (max input-gradient norm) and upper bound"},

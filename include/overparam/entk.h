@@ -12,7 +12,8 @@
  *    df_o/dW_l = wmul_l delta_l^o (x) a_l and df_o/db_l = bmul_l delta_l^o
  *    with delta_l^o = df_o/dh_l, and
  *        Theta = sum_l G_l .* B_l   (elementwise),
- *        G_l = wmul_l^2 A_l A_l^T + bmul_l^2   (bmul term only with bias),
+ *        G_l = wmul_l^2 A_l A_l^T + bmul_l^2   (bmul term only where layer
+ *                                             l has biases, b_off[l] >= 0),
  *        B_l = (1/k) sum_o D_l^o D_l^o^T,      B_L = 1 (delta_L^o = e_o),
  *    A_l [n][dims[l]] the layer inputs and D_l = [D_l^0 .. D_l^{k-1}]
  *    [n][k dims[l+1]] the backpropagated signals. wmul/bmul are the net's
@@ -35,7 +36,11 @@
 #ifndef OVERPARAM_ENTK_H
 #define OVERPARAM_ENTK_H
 
+#include <hdf5.h>
+
+#include "overparam/data.h"
 #include "overparam/error.h"
+#include "overparam/job.h"
 #include "overparam/net.h"
 #include "overparam/pkernel.h"
 
@@ -53,5 +58,27 @@ double op_entk_bytes_per_rank(const op_net *net, int n, int ranks);
  * (collective; NaN when B is zero). */
 double op_entk_rel_diff(const op_pkernel_grid *g, const op_pmatrix *A,
                         const op_pmatrix *B);
+
+/* The kernel phase's empirical NTKs ([kernel] empirical_widths), written
+ * into the open group /kernels/<id> (`path`, the NTK of depth kc->depth)
+ * of the parallel HDF5 `file` (collective over the grid):
+ *  - attribute empirical_widths [n_empirical];
+ *  - empirical_ntk_rel_error [n_empirical]: |Theta_hat - Theta|_F /
+ *    |Theta|_F, Theta_hat the empirical NTK at init of the network of width
+ *    w (the kernel's activation, parameterization, depth and variances,
+ *    init scales 1, float64, no frozen layer) drawn from (job seed,
+ *    OP_STREAM_KERNEL, depth, w), Theta the analytic NTK of width w (the
+ *    standard parameterization's depends on it), on the training set;
+ *  - empirical_matrix [n_empirical][n][n] with kc->save_empirical;
+ *  - empirical_ntk_drift [n_empirical] with kc->empirical_train: that
+ *    architecture trained by op_train_run with the job's [train] recipe
+ *    (run 0's, float64, one member; its own run streams, so its init is a
+ *    different draw), |Theta_T - Theta_0|_F / |Theta_0|_F between its
+ *    final and initial parameters (rank 0's, broadcast). NaN when the
+ *    training diverged.
+ * Every dataset carries schema.h's description. */
+op_status op_entk_write(const op_job *job, const op_kernel_cfg *kc,
+                        const op_pkernel_grid *g, const op_dataset *train,
+                        const op_dataset *test, hid_t file, const char *path);
 
 #endif

@@ -224,7 +224,14 @@ extern const int op_kernel_time_ncols;
       "[n_time][n_test][outputs]")                                            \
     X(metrics_ridge, "", "metrics", "kernel regression per ridge")            \
     X(metrics_time, "", "metrics", "gradient flow per time")                  \
-    X(matrix, "", "matrix", "K(train, train), float64")
+    X(matrix, "", "matrix", "K(train, train), float64")                   \
+    X(empirical_ntk_rel_error, "relative", "metric", "|Theta_hat - "         \
+      "Theta|_F / |Theta|_F per empirical width, Theta_hat the empirical "   \
+      "NTK (mean over outputs) at init")                                      \
+    X(empirical_ntk_drift, "relative", "metric", "|Theta_T - Theta_0|_F / " \
+      "|Theta_0|_F per empirical width, after training with [train]")       \
+    X(empirical_matrix, "", "matrix", "empirical NTK at init per width "     \
+      "[widths][n_train][n_train], float64")
 
 /* Writes units, role and description of kernel dataset `name` (one of
  * OP_KERNEL_DATASETS) on `dset`; collective like every attribute. */
