@@ -1,0 +1,56 @@
+#!/bin/sh
+# The kernel phase's empirical NTKs (entk.h) through the engine
+# (tests/jobs/entk.ini: three widths, three outputs, depth 2): the stored
+# empirical_matrix is symmetric and reproduces the stored relative errors
+# against the stored analytic matrix (ntk parameterization: the same at
+# every width); the error falls from the narrowest to the widest net and
+# the drift with every width; the matrices are the
+# same on 1 rank, on 2 ranks (1x2) and on a 2x1 grid.
+set -e
+. tests/lib.sh
+set +e
+check "entk job, 2 ranks" 0 $MPIRUN -np 2 $B run tests/jobs/entk.ini -o "$T/a.h5" --quiet
+check "entk job, 1 rank" 0 $MPIRUN -np 1 $B run tests/jobs/entk.ini -o "$T/b.h5" --quiet
+check "entk job, 2x1 grid" 0 $MPIRUN -np 2 $B run tests/jobs/entk.ini -o "$T/c.h5" --quiet --set kernel.grid_rows=2
+check "archive checks" 0 "$PY" - "$T/a.h5" "$T/b.h5" "$T/c.h5" <<'PY'
+import sys
+import h5py
+import numpy as np
+
+bad = []
+f = [h5py.File(p, "r") for p in sys.argv[1:]]
+g = f[0]["kernels/ntk_relu_d2"]
+E = g["empirical_matrix"][...]
+K = g["matrix"][...]
+err = g["empirical_ntk_rel_error"][...]
+drift = g["empirical_ntk_drift"][...]
+widths = list(g.attrs["empirical_widths"])
+if widths != [64, 256, 1024] or E.shape != (3, 40, 40):
+    bad.append("shape %s widths %s" % (E.shape, widths))
+for i in range(len(widths)):
+    if not np.allclose(E[i], E[i].T, rtol=0, atol=1e-12 * abs(E[i]).max()):
+        bad.append("empirical_matrix[%d] not symmetric" % i)
+    e = np.linalg.norm(E[i] - K) / np.linalg.norm(K)
+    if abs(e - err[i]) > 1e-10 * e:
+        bad.append("width %d: stored error %r, from the matrices %r" % (widths[i], err[i], e))
+# one draw per width: only the widest against the narrowest (the middle
+# one may fluctuate above either)
+if not err[2] < err[0]:
+    bad.append("error does not fall with width: %s" % err)
+if not (np.isfinite(drift).all() and (drift > 0).all() and (np.diff(drift) < 0).all()):
+    bad.append("drift not positive and falling with width: %s" % drift)
+for h in f[1:]:
+    Eo = h["kernels/ntk_relu_d2/empirical_matrix"][...]
+    d = abs(Eo - E).max() / abs(E).max()
+    if d > 1e-12:
+        bad.append("%s: empirical_matrix differs by %.3g" % (h.filename, d))
+    do = h["kernels/ntk_relu_d2/empirical_ntk_drift"][...]
+    if abs(do - drift).max() > 1e-9 * abs(drift).max():
+        bad.append("%s: drift differs %s vs %s" % (h.filename, do, drift))
+if bad:
+    print("\n".join(bad))
+    sys.exit(1)
+print("entk: errors", err, "drifts", drift)
+PY
+cat "$T/out"
+finish t_entk
