@@ -3,11 +3,14 @@
  *
  * Why this shape: J J^T with J [n][n_params] costs n^2 n_params and needs J
  * (or its row blocks, recomputed) on one rank; the per-layer Grams cost
- * n^2 (width + k width) per layer, are exactly the GEMMs ScaLAPACK
- * distributes best (pdsyrk), and their operands are only n x width. The
+ * n^2 (width + k width) per layer, are plain GEMMs, and their operands
+ * are only n x width. (pdsyrk on the block-cyclic copies ran at a fifth
+ * of the local GEMM rate on 2 ranks, and needed two n^2/P temporaries.) The
  * forward/backward passes are split by contiguous row slices over all
  * ranks (no rank repeats another's rows), then each layer's slices are
- * moved to the block-cyclic layout of the kernel grid by pdgemr2d. */
+ * sent (MPI_Alltoallw) to the ranks whose blocks of Theta need them, and
+ * each rank multiplies its own lower blocks with local GEMMs, as the
+ * analytic build (pkernel.c) does with the inputs. */
 #include "overparam/entk.h"
 
 #include <math.h>
@@ -22,63 +25,178 @@
 #include "overparam/schema.h"
 #include "overparam/train.h"
 
-/* BLACS / ScaLAPACK (Fortran; hidden string lengths as in pkernel.c). */
-extern int Csys2blacs_handle(MPI_Comm comm);
-extern void Cfree_blacs_system_handle(int handle);
-extern void Cblacs_gridinit(int *ctxt, const char *order, int nprow,
-                            int npcol);
-extern void Cblacs_gridinfo(int ctxt, int *nprow, int *npcol, int *myrow,
-                            int *mycol);
-extern void Cblacs_gridexit(int ctxt);
-extern int numroc_(const int *n, const int *nb, const int *iproc,
-                   const int *isrcproc, const int *nprocs);
-extern void descinit_(int *desc, const int *m, const int *n, const int *mb,
-                      const int *nb, const int *irsrc, const int *icsrc,
-                      const int *ictxt, const int *lld, int *info);
-extern void pdgemr2d_(const int *m, const int *n, const double *a,
-                      const int *ia, const int *ja, const int *desca,
-                      double *b, const int *ib, const int *jb,
-                      const int *descb, const int *ictxt);
-extern void pdsyrk_(const char *uplo, const char *trans, const int *n,
-                    const int *k, const double *alpha, const double *a,
-                    const int *ia, const int *ja, const int *desca,
-                    const double *beta, double *c, const int *ic,
-                    const int *jc, const int *descc, size_t, size_t);
+#include <cblas.h>
 
-static const int I0 = 0, I1 = 1;
+/* Rows of the exchange buffers per output group: the signals of a layer
+ * with k outputs are k times wider than its activations; they are moved
+ * and multiplied in groups of outputs so the rows a rank receives stay
+ * within this many bytes (the Gram of the signals is summed over groups). */
+#define ENTK_EXCHANGE_BYTES ((size_t)256 << 20)
+static size_t g_exchange_bytes = ENTK_EXCHANGE_BYTES;
 
-/* One layer's row slice on the P x 1 grid: rows [r0, r0 + rows) of an
- * n x cols matrix, column-major with leading dimension lld. */
-typedef struct {
-    int cols, lld;
-    int desc[9];
-    double *a;
-} slice;
-
-static void slice_init(slice *s, int n, int cols, int mb, int rows, int ctxt)
+void op_entk_set_exchange_bytes(size_t bytes)
 {
-    s->cols = cols;
-    s->lld = rows > 1 ? rows : 1;
-    int info = 0;
-    descinit_(s->desc, &n, &cols, &mb, &cols, &I0, &I0, &ctxt, &s->lld,
-              &info);
-    OP_INFO_CHECK("descinit", info, "bad row-slice descriptor");
-    s->a = OP_XCALLOC((size_t)s->lld * cols, sizeof(double));
+    g_exchange_bytes = bytes > 0 ? bytes : ENTK_EXCHANGE_BYTES;
 }
 
-/* The Gram alpha S S^T (lower triangle) of slice s into C, through a
- * block-cyclic copy of s that lives only for the call. */
-static void gram_lower(const op_pkernel_grid *g, const slice *s, int n,
-                       double alpha, op_pmatrix *C)
+/* Global index of local index l in a block-cyclic dimension (source 0). */
+static int l2g(int l, int nb, int p, int np)
 {
-    op_pmatrix X;
-    op_pmatrix_alloc(g, &X, n, s->cols);
-    pdgemr2d_(&n, &s->cols, s->a, &I1, &I1, s->desc, X.a, &I1, &I1, X.desc,
-              &g->ctxt);
-    double zero = 0.0;
-    pdsyrk_("L", "N", &n, &s->cols, &alpha, X.a, &I1, &I1, X.desc, &zero,
-            C->a, &I1, &I1, C->desc, 1, 1);
-    op_pmatrix_free(&X);
+    return (l / nb * np + p) * nb + l % nb;
+}
+
+/* The rows of the row-major slices (each rank q holds global rows [q mb,
+ * q mb + its rows), `ld` doubles a row) that this rank's blocks of an n x n
+ * matrix need: R [mloc][cc] the rows of its process row, then C [nloc][cc]
+ * those of its process column (both in local order, right after each
+ * other in RC), columns [c0, c0 + cc) of each row. Packed by memcpy into
+ * one contiguous piece per destination in sbuf (rows (nprow + npcol) cc
+ * doubles) and moved by one MPI_Alltoallw whose receive types are two
+ * long runs (Open MPI packing row by row through an indexed send type
+ * was several times slower here). */
+static void exchange(const op_pkernel_grid *g, int mb, const double *slice,
+                     int rows, int ld, int c0, int cc, int mloc, int nloc,
+                     double *RC, double *sbuf)
+{
+    int P = g->size, nb = g->nb, r0 = g->rank * mb;
+    int *scount = OP_XCALLOC((size_t)P, sizeof(int));
+    int *sdisp = OP_XCALLOC((size_t)P + 1, sizeof(int));
+    /* Send: for each q, the slice's rows in blocks owned by q's process
+     * row, then by q's process column, ascending. */
+    size_t total = 0;
+    for (int q = 0; q < P; q++) {
+        int owner[2] = {q / g->npcol, q % g->npcol};
+        int np[2] = {g->nprow, g->npcol};
+        for (int part = 0; part < 2; part++)
+            for (int b = r0 / nb; rows > 0 && b * nb < r0 + rows; b++)
+                if (b % np[part] == owner[part]) {
+                    int lo = b * nb > r0 ? b * nb : r0;
+                    int hi = (b + 1) * nb < r0 + rows ? (b + 1) * nb
+                                                      : r0 + rows;
+                    if (hi > lo)
+                        scount[q] += hi - lo;
+                }
+        total += (size_t)scount[q];
+    }
+    (void)total;
+    size_t at = 0;
+    for (int q = 0; q < P; q++) {
+        sdisp[q] = (int)at;
+        int owner[2] = {q / g->npcol, q % g->npcol};
+        int np[2] = {g->nprow, g->npcol};
+        for (int part = 0; part < 2; part++)
+            for (int b = r0 / nb; rows > 0 && b * nb < r0 + rows; b++) {
+                if (b % np[part] != owner[part])
+                    continue;
+                int lo = b * nb > r0 ? b * nb : r0;
+                int hi = (b + 1) * nb < r0 + rows ? (b + 1) * nb : r0 + rows;
+                for (int i = lo; i < hi; i++)
+                    memcpy(sbuf + (at++) * cc,
+                           slice + (size_t)(i - r0) * ld + c0,
+                           sizeof(double) * cc);
+            }
+    }
+    /* Receive: from q, the R rows then the C rows in q's range; in local
+     * order they are consecutive runs of R and of C. */
+    int *offR = OP_XCALLOC((size_t)P + 1, sizeof(int));
+    int *offC = OP_XCALLOC((size_t)P + 1, sizeof(int));
+    for (int li = 0; li < mloc; li++)
+        offR[l2g(li, nb, g->myrow, g->nprow) / mb + 1]++;
+    for (int lj = 0; lj < nloc; lj++)
+        offC[l2g(lj, nb, g->mycol, g->npcol) / mb + 1]++;
+    for (int q = 0; q < P; q++) {
+        offR[q + 1] += offR[q];
+        offC[q + 1] += offC[q];
+    }
+    MPI_Datatype row, *rtype = OP_XMALLOC(sizeof(MPI_Datatype) * (size_t)P);
+    int *rone = OP_XCALLOC((size_t)P, sizeof(int));
+    int *sbytes = OP_XCALLOC((size_t)P, sizeof(int));
+    OP_MPI_CHECK(MPI_Type_contiguous(cc, MPI_DOUBLE, &row), "row type");
+    OP_MPI_CHECK(MPI_Type_commit(&row), "row type");
+    MPI_Datatype *stype = OP_XMALLOC(sizeof(MPI_Datatype) * (size_t)P);
+    for (int q = 0; q < P; q++) {
+        /* the R rows and the C rows from q land in place: two runs */
+        int bl[2] = {offR[q + 1] - offR[q], offC[q + 1] - offC[q]};
+        int dp[2] = {offR[q], mloc + offC[q]};
+        rtype[q] = row;
+        if (bl[0] + bl[1] > 0) {
+            OP_MPI_CHECK(MPI_Type_indexed(2, bl, dp, row, &rtype[q]),
+                         "receive type");
+            OP_MPI_CHECK(MPI_Type_commit(&rtype[q]), "receive type");
+            rone[q] = 1;
+        }
+        stype[q] = row;
+        sbytes[q] = (int)((size_t)sdisp[q] * cc * sizeof(double));
+    }
+    int *zero = OP_XCALLOC((size_t)P, sizeof(int));
+    OP_MPI_CHECK(MPI_Alltoallw(sbuf, scount, sbytes, stype, RC, rone, zero,
+                               rtype, g->comm),
+                 "exchanging activation rows");
+    for (int q = 0; q < P; q++)
+        if (rone[q])
+            MPI_Type_free(&rtype[q]);
+    MPI_Type_free(&row);
+    free(rtype);
+    free(stype);
+    free(rone);
+    free(sbytes);
+    free(zero);
+    free(scount);
+    free(sdisp);
+    free(offR);
+    free(offC);
+}
+
+/* The first local row of local block column lj0 on or below the global
+ * diagonal's block (local rows are in increasing global order). */
+static int first_lower(const op_pkernel_grid *g, int lj0, int mloc)
+{
+    int bj = l2g(lj0, g->nb, g->mycol, g->npcol) / g->nb;
+    int lb = bj > g->myrow ? (bj - g->myrow + g->nprow - 1) / g->nprow : 0;
+    long li = (long)lb * g->nb;
+    return li < mloc ? (int)li : mloc;
+}
+
+/* For each local block column: the block Gram alpha R C^T of its rows on
+ * or below the diagonal's block (R [mloc][cc], C [nloc][cc] row-major),
+ * column-major into out (ld lld) with `beta`, or, with theta != NULL,
+ * into a panel buffer and then theta += (panel + b2) .* B (B == NULL:
+ * theta += panel + b2). */
+static void gram_lower(const op_pkernel_grid *g, int mloc, int nloc, int lld,
+                       const double *R, const double *C, int cc,
+                       double alpha, double beta, double *out, double *theta,
+                       const double *B, double b2, double *panel)
+{
+    int nb = g->nb;
+    for (int lj0 = 0; lj0 < nloc; lj0 += nb) {
+        int w = nloc - lj0 < nb ? nloc - lj0 : nb;
+        int r0 = first_lower(g, lj0, mloc);
+        if (r0 >= mloc)
+            continue;
+        int m = mloc - r0;
+        if (!theta) {
+            cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, w, cc,
+                        alpha, R + (size_t)r0 * cc, cc,
+                        C + (size_t)lj0 * cc, cc, beta,
+                        out + (size_t)lj0 * lld + r0, lld);
+            continue;
+        }
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, w, cc,
+                    alpha, R + (size_t)r0 * cc, cc, C + (size_t)lj0 * cc, cc,
+                    0.0, panel, m);
+        for (int j = 0; j < w; j++) {
+            double *t = theta + (size_t)(lj0 + j) * lld + r0;
+            const double *p = panel + (size_t)j * m;
+            if (B) {
+                const double *b = B + (size_t)(lj0 + j) * lld + r0;
+                for (int i = 0; i < m; i++)
+                    t[i] += (p[i] + b2) * b[i];
+            } else {
+                for (int i = 0; i < m; i++)
+                    t[i] += p[i] + b2;
+            }
+        }
+    }
 }
 
 double op_entk_bytes_per_rank(const op_net *net, int n, int ranks)
@@ -90,10 +208,15 @@ double op_entk_bytes_per_rank(const op_net *net, int n, int ranks)
         double d = l + 1 < net->n_layers - 1 ? k * net->dims[l + 1]
                    : l + 1 == net->n_layers - 1 ? net->dims[l + 1] : 0;
         cols += a + d;
-        widest = fmax(widest, fmax(a, d));
+        widest = fmax(widest, a);
     }
     double rows = ceil((double)n / p);
-    return 8.0 * (3.0 * (double)n * n / p + rows * cols + rows * widest);
+    /* Theta and B; the slices; one exchange (the near-square grid's rows
+     * and columns, within ENTK_EXCHANGE_BYTES for the signals). */
+    double ex = 2.0 * n / sqrt(p) * widest * 8.0;
+    if (ex < (double)g_exchange_bytes)
+        ex = (double)g_exchange_bytes;
+    return 8.0 * (2.0 * (double)n * n / p + rows * cols) + ex;
 }
 
 op_status op_entk_build(const op_pkernel_grid *g, op_net *net,
@@ -107,103 +230,119 @@ op_status op_entk_build(const op_pkernel_grid *g, op_net *net,
     int L = net->n_layers - 1, k = net->d_out, d_in = net->d_in;
     int l0 = net->freeze_first ? 1 : 0;
 
-    /* The P x 1 grid of the row slices: rank r holds rows [r mb, r mb +
-     * rows). Grid rank r is communicator rank r (row-major, one column). */
-    int handle = Csys2blacs_handle(g->comm), ctxt1 = handle;
-    Cblacs_gridinit(&ctxt1, "Row", g->size, 1);
-    int np1, nc1, me1, mc1;
-    Cblacs_gridinfo(ctxt1, &np1, &nc1, &me1, &mc1);
+    /* Row slices: rank r runs the network on rows [r mb, r mb + rows). */
     int mb = (n + g->size - 1) / g->size;
-    int rows = numroc_(&n, &mb, &me1, &I0, &np1);
-    int r0 = me1 * mb;
+    int r0 = g->rank * mb;
+    int rows = n - r0 < mb ? n - r0 : mb;
+    if (rows < 0)
+        rows = 0;
 
-    /* Slices: a[l] the layer inputs; d[l] the signals, l < L (the last
-     * hidden layer's folded to dims[L] columns, see below). */
-    slice a[OP_NET_LAYERS_MAX], dl[OP_NET_LAYERS_MAX];
-    memset(a, 0, sizeof a);
-    memset(dl, 0, sizeof dl);
+    /* Slices, row-major [rows][cols]: a[l] the layer inputs, dl[l] the
+     * signals for l < L (the last hidden layer's folded to dims[L]
+     * columns, see below). */
+    double *a[OP_NET_LAYERS_MAX] = {0}, *dl[OP_NET_LAYERS_MAX] = {0};
+    int dcols[OP_NET_LAYERS_MAX] = {0};
     for (int l = l0; l <= L; l++) {
-        slice_init(&a[l], n, net->dims[l], mb, rows, ctxt1);
-        if (l < L)
-            slice_init(&dl[l], n, l == L - 1 ? net->dims[l + 1]
-                                              : k * net->dims[l + 1],
-                       mb, rows, ctxt1);
+        a[l] = OP_XCALLOC((size_t)(rows > 0 ? rows : 1) * net->dims[l],
+                          sizeof(double));
+        if (l < L) {
+            dcols[l] = l == L - 1 ? net->dims[l + 1] : k * net->dims[l + 1];
+            dl[l] = OP_XCALLOC((size_t)(rows > 0 ? rows : 1) * dcols[l],
+                               sizeof(double));
+        }
     }
     for (int s = 0; s < rows; s += net->batch_max) {
         int c = rows - s < net->batch_max ? rows - s : net->batch_max;
         op_net_forward(net, x + (size_t)(r0 + s) * d_in, NULL, c, NULL);
         for (int l = l0; l <= L; l++) {
             const double *in = l == 0 ? net->in : net->a[l];
-            int fi = net->dims[l];
-            for (int i = 0; i < c; i++)
-                for (int j = 0; j < fi; j++)
-                    a[l].a[(s + i) + (size_t)j * a[l].lld] =
-                        in[(size_t)i * fi + j];
+            memcpy(a[l] + (size_t)s * net->dims[l], in,
+                   sizeof(double) * (size_t)c * net->dims[l]);
         }
         for (int o = 0; o < k && L > l0; o++) {
             op_net_output_deltas(net, o, c);
             for (int l = l0; l < L; l++) {
                 const double *del = net->d[l];
                 int fo = net->dims[l + 1];
-                slice *S = &dl[l];
+                double *S = dl[l] + (size_t)s * dcols[l];
                 if (l == L - 1) {
                     /* The last hidden layer's signal is delta^o_r =
                      * wmul_L W_L[o, r] phi'(h_r) with phi' >= 0 (ReLU,
                      * erf, tanh), so sum_o delta^o_r(x) delta^o_r(x') =
                      * E_r(x) E_r(x') with E_r = sqrt(sum_o (delta^o_r)^2):
                      * dims[L] columns instead of k dims[L]. */
-                    for (int i = 0; i < c; i++)
-                        for (int r = 0; r < fo; r++) {
-                            double v = del[(size_t)i * fo + r];
-                            S->a[(s + i) + (size_t)r * S->lld] += v * v;
-                        }
+                    for (size_t i = 0; i < (size_t)c * fo; i++)
+                        S[i] += del[i] * del[i];
                 } else {
                     for (int i = 0; i < c; i++)
-                        for (int r = 0; r < fo; r++)
-                            S->a[(s + i) + (size_t)(o * fo + r) * S->lld] =
-                                del[(size_t)i * fo + r];
+                        memcpy(S + (size_t)i * dcols[l] + (size_t)o * fo,
+                               del + (size_t)i * fo, sizeof(double) * fo);
                 }
             }
         }
     }
-    if (L > l0) {
-        slice *S = &dl[L - 1];
-        for (size_t i = 0; i < (size_t)S->lld * S->cols; i++)
-            S->a[i] = sqrt(S->a[i]);
-    }
+    if (L > l0)
+        for (size_t i = 0; i < (size_t)rows * dcols[L - 1]; i++)
+            dl[L - 1][i] = sqrt(dl[L - 1][i]);
 
-    /* Theta = G_L (B_L = 1), then += G_l .* B_l for the trained layers
-     * below, all on the lower triangle; mirrored at the end. */
+    /* Theta = sum_l (G_l + b2_l) .* B_l over the lower blocks: B_l summed
+     * over output groups into Bm, then G_l block column by block column
+     * multiplied in; B_L = 1. Mirrored at the end. */
     op_pmatrix_alloc(g, theta, n, n);
-    size_t loc = (size_t)theta->lld * (theta->nloc > 0 ? theta->nloc : 0);
-    if (L >= l0) {
-        gram_lower(g, &a[L], n, net->wmul[L] * net->wmul[L], theta);
-        if (net->has_bias)
-            for (size_t i = 0; i < loc; i++)
-                theta->a[i] += net->bmul[L] * net->bmul[L];
-    }
-    if (L > l0) {
-        op_pmatrix G, B;
-        op_pmatrix_alloc(g, &G, n, n);
-        op_pmatrix_alloc(g, &B, n, n);
-        for (int l = l0; l < L; l++) {
-            gram_lower(g, &a[l], n, net->wmul[l] * net->wmul[l], &G);
-            gram_lower(g, &dl[l], n, 1.0 / k, &B);
-            double b2 = net->has_bias ? net->bmul[l] * net->bmul[l] : 0.0;
-            for (size_t i = 0; i < loc; i++)
-                theta->a[i] += (G.a[i] + b2) * B.a[i];
+    int mloc = theta->mloc, nloc = theta->nloc, lld = theta->lld;
+    op_pmatrix Bm = {0};
+    if (L > l0)
+        op_pmatrix_alloc(g, &Bm, n, n);
+    double *panel = OP_XMALLOC(sizeof(double) * ((size_t)mloc * g->nb + 1));
+    size_t rc_rows = (size_t)mloc + nloc;
+    /* Output groups per layer (the exchanged rows within the budget) and
+     * the widest exchange: its buffers are allocated once (first-touch
+     * page faults are slow) and reused by every layer. */
+    int grp[OP_NET_LAYERS_MAX] = {0}, maxcc = 1;
+    for (int l = l0; l <= L; l++) {
+        maxcc = net->dims[l] > maxcc ? net->dims[l] : maxcc;
+        if (l < L) {
+            int fo = l == L - 1 ? dcols[l] : net->dims[l + 1];
+            int kk = l == L - 1 ? 1 : k;
+            size_t per = rc_rows * fo * sizeof(double);
+            int gq = (int)(g_exchange_bytes / per);
+            grp[l] = gq < 1 ? 1 : gq > kk ? kk : gq;
+            maxcc = grp[l] * fo > maxcc ? grp[l] * fo : maxcc;
         }
-        op_pmatrix_free(&G);
-        op_pmatrix_free(&B);
     }
+    double *RC = OP_XMALLOC(sizeof(double) * (rc_rows * maxcc + 1));
+    double *sbuf = OP_XMALLOC(sizeof(double) *
+                              ((size_t)rows * (g->nprow + g->npcol) * maxcc + 1));
+    for (int l = l0; l <= L; l++) {
+        if (l < L) {
+            int fo = l == L - 1 ? dcols[l] : net->dims[l + 1];
+            int kk = l == L - 1 ? 1 : k;
+            for (int o0 = 0; o0 < kk; o0 += grp[l]) {
+                int cc = (kk - o0 < grp[l] ? kk - o0 : grp[l]) * fo;
+                exchange(g, mb, dl[l], rows, dcols[l], o0 * fo, cc, mloc,
+                         nloc, RC, sbuf);
+                gram_lower(g, mloc, nloc, lld, RC, RC + (size_t)mloc * cc,
+                           cc, 1.0 / k, o0 ? 1.0 : 0.0, Bm.a, NULL, NULL, 0,
+                           NULL);
+            }
+        }
+        int fi = net->dims[l];
+        exchange(g, mb, a[l], rows, fi, 0, fi, mloc, nloc, RC, sbuf);
+        double b2 = net->has_bias ? net->bmul[l] * net->bmul[l] : 0.0;
+        gram_lower(g, mloc, nloc, lld, RC, RC + (size_t)mloc * fi, fi,
+                   net->wmul[l] * net->wmul[l], 0.0, NULL, theta->a,
+                   l < L ? Bm.a : NULL, b2, panel);
+    }
+    free(RC);
+    free(sbuf);
+    free(panel);
+    op_pmatrix_free(&Bm);
     op_pmatrix_symmetrize_lower(g, theta);
 
     for (int l = 0; l <= L; l++) {
-        free(a[l].a);
-        free(dl[l].a);
+        free(a[l]);
+        free(dl[l]);
     }
-    Cblacs_gridexit(ctxt1);
-    Cfree_blacs_system_handle(handle);
     return OP_OK;
 }
 

@@ -142,9 +142,16 @@ START_TEST(test_against_jjt)
             jjt_reference(&net, ds.x, N, ref);
         MPI_Bcast(ref, N * N, MPI_DOUBLE, 0, MPI_COMM_WORLD);
         double err = grid_error(&net, ds.x, N, ref);
-        if (g_rank == 0 && err > 1e-13)
-            fprintf(stderr, "case %d: max error %.3g\n", c, err);
+        /* the signals exchanged one output at a time (groups of outputs
+         * summed into B) give the same Theta */
+        op_entk_set_exchange_bytes(1);
+        double err1 = grid_error(&net, ds.x, N, ref);
+        op_entk_set_exchange_bytes(0);
+        if (g_rank == 0 && fmax(err, err1) > 1e-13)
+            fprintf(stderr, "case %d: max error %.3g / %.3g\n", c, err, err1);
         ck_assert_msg(err <= 1e-13, "case %d: J J^T error %.3g", c, err);
+        ck_assert_msg(err1 <= 1e-13, "case %d: J J^T error, one output per "
+                      "exchange, %.3g", c, err1);
         op_net_free(&net);
     }
     free(ref);

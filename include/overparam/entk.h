@@ -20,23 +20,29 @@
  *    own (net.c: standard wmul = bmul = 1; ntk wmul = sqrt(sigma_w2/fan_in),
  *    bmul = sqrt(sigma_b2)); init scales live in the parameters themselves.
  *  - Distribution: each rank runs the forward and k backward passes for a
- *    contiguous slice of ceil(n/P) rows (a P x 1 BLACS grid), the slices
- *    are redistributed (pdgemr2d) to the grid's block-cyclic layout, and
- *    every Gram is one pdsyrk (lower triangle), multiplied into Theta
- *    block by block; Theta is mirrored at the end, so both triangles hold.
- *    Every rank must hold the same parameters (same seed stream) and the
- *    whole x.
- *  - Work: n^2 (sum_l dims[l] + k sum_{l<L} dims[l+1]) flops over P ranks
- *    (half of a GEMM each, syrk), plus n (1 + k) x the network's forward
- *    cost over P.
- *  - Memory per rank (float64 words): Theta n^2/P plus two n^2/P
- *    temporaries while it is built, the row slices of every layer
- *    (n/P) (sum_l dims[l] + k dims[l+1]) and one layer's block-cyclic copy.
+ *    contiguous slice of ceil(n/P) rows; per layer, the rows each rank's
+ *    blocks of Theta need (those of its process row and of its process
+ *    column) are sent to it (one MPI_Alltoallw), and it computes the Gram
+ *    of its blocks on or below the diagonal with local GEMMs: G_l block
+ *    column by block column straight into Theta, B_l into one n^2/P
+ *    matrix first (summed over groups of outputs when the signals are
+ *    wide, op_entk_set_exchange_bytes). Theta is mirrored at the end, so
+ *    both triangles hold. Every rank must hold the same parameters (same
+ *    seed stream) and the whole x.
+ *  - Work: n^2/2 (sum_l dims[l] + k sum_{l<L-1} dims[l+1] + dims[L])
+ *    multiply-adds over P ranks (the last hidden layer's signals fold
+ *    into dims[L] columns, entk.c), plus n (1 + k) forward costs over P.
+ *  - Memory per rank (float64 words): Theta and B, 2 n^2/P; the row
+ *    slices of every layer, (n/P) (sum_l dims[l] + k dims[l+1]); the
+ *    exchanged rows of one layer, (n/nprow + n/npcol) x its width (the
+ *    signals within 256 MiB), and their send copy (n/P)(nprow + npcol) x
+ *    that width.
  *  - Precision: the network must be float64 (precision 8). */
 #ifndef OVERPARAM_ENTK_H
 #define OVERPARAM_ENTK_H
 
 #include <hdf5.h>
+#include <stddef.h>
 
 #include "overparam/data.h"
 #include "overparam/error.h"
@@ -49,6 +55,11 @@
  * used as scratch (its parameters are left as they were). */
 op_status op_entk_build(const op_pkernel_grid *g, op_net *net,
                         const double *x, int n, op_pmatrix *theta);
+
+/* The signals of a layer are exchanged and multiplied in groups of outputs
+ * whose received rows stay within `bytes` (default 256 MiB; 0 restores
+ * it). For tests (small groups on small problems) and tight memory. */
+void op_entk_set_exchange_bytes(size_t bytes);
 
 /* Bytes per rank op_entk_build needs at its peak on P ranks (the contract's
  * memory line, Theta included). */
