@@ -27,6 +27,12 @@
 
 #include <cblas.h>
 
+extern void pdgemr2d_(const int *m, const int *n, const double *a,
+                      const int *ia, const int *ja, const int *desca,
+                      double *b, const int *ib, const int *jb,
+                      const int *descb, const int *ictxt);
+static const int I1 = 1;
+
 /* Rows of the exchange buffers per output group: the signals of a layer
  * with k outputs are k times wider than its activations; they are moved
  * and multiplied in groups of outputs so the rows a rank receives stay
@@ -410,13 +416,165 @@ static op_status capture_init(void *ctx, const op_config *cfg, long run,
     return OP_OK;
 }
 
-/* The drift of width w's network trained with the job's [train] recipe
- * (op_entk_write's contract). */
-static op_status train_drift(const op_job *job, const op_kernel_cfg *kc,
+/* What a trained width leaves (rank 0's arrays; scalars everywhere). */
+typedef struct {
+    double drift;
+    int T;                 /* times: the kernel's, then the training's */
+    double time[OP_LIST_MAX + 1];
+    double lin_mse[OP_LIST_MAX + 1], lin_acc[OP_LIST_MAX + 1];
+    double net_mse, net_acc, gap;
+    double *pred_lin;      /* rank 0: [T][nt][k] */
+    double *pred_net;      /* rank 0: [nt][k] */
+} trained;
+
+/* The gradient-flow time of the training that ran `epochs` epochs: the
+ * analytic predictor's convention (learning rate x full-batch steps on
+ * the loss averaged over the n samples, pkernel.h), a mini-batch step
+ * counting as one step of its learning rate (its gradient is an unbiased
+ * estimate of the full one), SGD momentum mu as the learning rate
+ * lr/(1 - mu) it tends to; NaN for Adam, which has no such time. */
+static double training_time(const op_train_cfg *tc, int n, int epochs)
+{
+    if (tc->optimizer == OP_OPT_ADAM)
+        return NAN;
+    int full = tc->batch <= 0 || tc->batch >= n;
+    double steps = full ? 1 : ceil((double)n / tc->batch), t = 0;
+    for (int e = 0; e < epochs; e++)
+        t += op_train_epoch_lr(tc, e) * steps;
+    return t / (1.0 - tc->momentum);
+}
+
+typedef struct {
+    const op_pkernel_grid *g;
+    double *pred;          /* rank 0: [T][nt][k] */
+    size_t stride;
+} lin_ctx;
+
+static void lin_collect(void *ctx, int it, const op_pmatrix *P)
+{
+    lin_ctx *c = ctx;
+    double *buf = OP_XMALLOC(sizeof(double) * ((size_t)P->m * P->n + 1));
+    op_pmatrix_gather(c->g, P, buf);
+    if (c->g->rank == 0)
+        memcpy(c->pred + (size_t)it * c->stride, buf,
+               sizeof(double) * c->stride);
+    free(buf);
+}
+
+/* The network linearized at its initialization (parameters p0), trained
+ * by gradient flow on the training set for each time of tr->time:
+ *     f_lin(t, x) = f0(x) + Theta(x, X) V diag(gain(w, t)) V^T (Y - f0(X))
+ * with Theta = V diag(w) V^T its empirical NTK at init on X and f0 its
+ * initial outputs (zero when [train] center: the trained model is f - f0
+ * then); the trained network's own test predictions (parameters pT) and
+ * their distance to f_lin at the training's time. Collective. */
+static op_status linearized(const op_kernel_cfg *kc, const op_config *cfg,
+                            const op_pkernel_grid *g, op_net *net,
+                            const double *p0, const double *pT,
+                            const op_dataset *train, const op_dataset *test,
+                            trained *tr)
+{
+    int n = train->n, nt = test->n, k = train->k, d = train->d, N = n + nt;
+    int center = cfg->train.center;
+    double *xa = OP_XMALLOC(sizeof(double) * (size_t)N * d);
+    double *f0 = OP_XCALLOC((size_t)N * k, sizeof(double));
+    double *fT = OP_XMALLOC(sizeof(double) * (size_t)nt * k);
+    memcpy(xa, train->x, sizeof(double) * (size_t)n * d);
+    memcpy(xa + (size_t)n * d, test->x, sizeof(double) * (size_t)nt * d);
+    op_net_params_load(net, pT);
+    op_net_predict(net, test->x, nt, fT);
+    op_net_params_load(net, p0);
+    op_net_predict(net, xa, N, f0);
+    if (center) {
+        for (size_t i = 0; i < (size_t)nt * k; i++)
+            fT[i] -= f0[(size_t)n * k + i];
+        memset(f0, 0, sizeof(double) * (size_t)N * k);
+    }
+    op_pmatrix TA, K, Kt, V, Y;
+    op_status s = op_entk_build(g, net, xa, N, &TA);
+    free(xa);
+    if (s != OP_OK) {
+        free(f0);
+        free(fT);
+        return s;
+    }
+    /* K = Theta(X, X) and Kt = Theta(test, X): blocks of Theta on [X; test] */
+    op_pmatrix_alloc(g, &K, n, n);
+    op_pmatrix_alloc(g, &Kt, nt, n);
+    int n1 = n + 1;
+    pdgemr2d_(&n, &n, TA.a, &I1, &I1, TA.desc, K.a, &I1, &I1, K.desc,
+              &g->ctxt);
+    pdgemr2d_(&nt, &n, TA.a, &n1, &I1, TA.desc, Kt.a, &I1, &I1, Kt.desc,
+              &g->ctxt);
+    op_pmatrix_free(&TA);
+    op_pmatrix_alloc(g, &Y, n, k);
+    for (int lj = 0; lj < Y.nloc; lj++)
+        for (int li = 0; li < Y.mloc; li++) {
+            size_t o = (size_t)op_pmatrix_grow(g, li) * k +
+                       op_pmatrix_gcol(g, lj);
+            Y.a[li + (size_t)lj * Y.lld] = train->y[o] - f0[o];
+        }
+    double *w = OP_XMALLOC(sizeof(double) * (size_t)n);
+    op_pmatrix_alloc(g, &V, n, n);
+    op_pkernel_eig(g, kc->eigensolver, &K, w, &V);
+    OP_MPI_CHECK(MPI_Bcast(w, n, MPI_DOUBLE, 0, g->comm), "eigenvalues");
+    op_pmatrix_free(&K);
+    size_t stride = (size_t)nt * k;
+    if (g->rank == 0) {
+        tr->pred_lin = OP_XMALLOC(sizeof(double) * (tr->T * stride + 1));
+        tr->pred_net = OP_XMALLOC(sizeof(double) * (stride + 1));
+    }
+    lin_ctx lc = {.g = g, .pred = tr->pred_lin, .stride = stride};
+    op_pkernel_gd_predict(g, &V, w, &Kt, &Y, tr->T, tr->time, lin_collect,
+                          &lc);
+    op_pmatrix_free(&V);
+    op_pmatrix_free(&Kt);
+    op_pmatrix_free(&Y);
+    free(w);
+    /* Metrics on rank 0 (the predictions live there), then shared. */
+    double m[2 * (OP_LIST_MAX + 1) + 3];
+    if (g->rank == 0) {
+        for (int it = 0; it < tr->T; it++) {
+            double *p = tr->pred_lin + (size_t)it * stride;
+            for (size_t i = 0; i < stride; i++)
+                p[i] += f0[(size_t)n * k + i];
+            op_kernel_metrics(p, test->y, test->label, nt, k, &m[2 * it],
+                              &m[2 * it + 1]);
+        }
+        memcpy(tr->pred_net, fT, sizeof(double) * stride);
+        op_kernel_metrics(fT, test->y, test->label, nt, k, &m[2 * tr->T],
+                          &m[2 * tr->T + 1]);
+        const double *pl = tr->pred_lin + (size_t)(tr->T - 1) * stride;
+        double num = 0, den = 0;
+        for (size_t i = 0; i < stride; i++) {
+            num += (fT[i] - pl[i]) * (fT[i] - pl[i]);
+            den += fT[i] * fT[i];
+        }
+        m[2 * tr->T + 2] = den > 0 ? sqrt(num / den) : NAN;
+    }
+    OP_MPI_CHECK(MPI_Bcast(m, 2 * tr->T + 3, MPI_DOUBLE, 0, g->comm),
+                 "linearized metrics");
+    for (int it = 0; it < tr->T; it++) {
+        tr->lin_mse[it] = m[2 * it];
+        tr->lin_acc[it] = m[2 * it + 1];
+    }
+    tr->net_mse = m[2 * tr->T];
+    tr->net_acc = m[2 * tr->T + 1];
+    tr->gap = m[2 * tr->T + 2];
+    free(f0);
+    free(fT);
+    return OP_OK;
+}
+
+/* Width w's network trained with the job's [train] recipe (op_entk_write's
+ * contract): the drift of its NTK and, with a test set, its linearization
+ * beside it. */
+static op_status train_width(const op_job *job, const op_kernel_cfg *kc,
                              const op_pkernel_grid *g,
                              const op_dataset *train, const op_dataset *test,
-                             int w, double *drift)
+                             int w, trained *tr)
 {
+    double *drift = &tr->drift;
     op_config cfg;
     op_job_config(job, 0, &cfg);
     cfg.model = kernel_model(kc, w);
@@ -467,6 +625,14 @@ static op_status train_drift(const op_job *job, const op_kernel_cfg *kc,
             }
             op_pmatrix_free(&T0);
         }
+        /* the kernel's times, then the training's own */
+        tr->T = kc->n_time + 1;
+        memcpy(tr->time, kc->time, sizeof(double) * kc->n_time);
+        int epochs = res.row.epochs;
+        OP_MPI_CHECK(MPI_Bcast(&epochs, 1, MPI_INT, 0, g->comm), "epochs");
+        tr->time[kc->n_time] = training_time(&cfg.train, train->n, epochs);
+        if (s == OP_OK && test && test->n > 0)
+            s = linearized(kc, &cfg, g, &shape, p0, pT, train, test, tr);
     }
     op_net_free(&shape);
     free(p0);
@@ -474,14 +640,13 @@ static op_status train_drift(const op_job *job, const op_kernel_cfg *kc,
     return s;
 }
 
-/* A 1-D float64 dataset of the group, written by rank 0 (the others join
- * the collective write with empty selections). */
-static void write_vector(hid_t grp, const char *name, const double *v, int n,
-                         int rank)
+/* A float64 dataset [dims] of the group, written by rank 0 (the others
+ * join the collective write with empty selections). */
+static void write_array(hid_t grp, const char *name, const double *v,
+                        int ndim, const hsize_t *dims, int rank)
 {
     const char *what = "writing the empirical NTK results";
-    hsize_t dim = (hsize_t)n;
-    hid_t fs = H5Screate_simple(1, &dim, NULL);
+    hid_t fs = H5Screate_simple(ndim, dims, NULL);
     OP_H5_CHECK(fs, what);
     hid_t ds = H5Dcreate2(grp, name, H5T_IEEE_F64LE, fs, H5P_DEFAULT,
                           H5P_DEFAULT, H5P_DEFAULT);
@@ -507,8 +672,10 @@ op_status op_entk_write(const op_job *job, const op_kernel_cfg *kc,
                         const op_pkernel_grid *g, const op_dataset *train,
                         const op_dataset *test, hid_t file, const char *path)
 {
-    int ne = kc->n_empirical, n = train->n, d = train->d;
-    double err[OP_LIST_MAX], drift[OP_LIST_MAX];
+    int ne = kc->n_empirical, n = train->n, d = train->d, k = train->k;
+    int nt = test ? test->n : 0;
+    double err[OP_LIST_MAX];
+    trained *tr = OP_XCALLOC((size_t)ne + 1, sizeof(trained));
     const char *what = "writing the empirical NTK results";
     hid_t grp = H5Gopen2(file, path, H5P_DEFAULT);
     OP_H5_CHECK(grp, what);
@@ -516,13 +683,13 @@ op_status op_entk_write(const op_job *job, const op_kernel_cfg *kc,
     op_net net = {0};
     for (int i = 0; i < ne && s == OP_OK; i++) {
         int w = kc->empirical_widths[i];
-        err[i] = drift[i] = NAN;
+        err[i] = tr[i].drift = tr[i].gap = NAN;
         double t0 = MPI_Wtime();
         op_model_cfg m = kernel_model(kc, w);
         op_kernel_spec spec;
         s = op_kernel_spec_init(&spec, kc, kc->depth, w, d);
         if (s == OP_OK)
-            s = op_net_setup(&net, &m, d, train->k, 8, n < 256 ? n : 256, 0);
+            s = op_net_setup(&net, &m, d, k, 8, n < 256 ? n : 256, 0);
         s = agree(g, s);
         if (s != OP_OK)
             break;
@@ -543,20 +710,66 @@ op_status op_entk_write(const op_job *job, const op_kernel_cfg *kc,
             op_kernel_io_write_matrix(grp, "empirical_matrix", &T, i, ne);
         op_pmatrix_free(&T);
         if (kc->empirical_train)
-            s = train_drift(job, kc, g, train, test, w, &drift[i]);
+            s = train_width(job, kc, g, train, test, w, &tr[i]);
         if (g->rank == 0) {
             fprintf(stderr, "[overparam] %s: empirical NTK width %d: "
                     "relative error %.4g (%.1fs)", path, w, err[i], t_emp);
             if (kc->empirical_train)
-                fprintf(stderr, ", drift after training %.4g", drift[i]);
+                fprintf(stderr, ", drift after training %.4g, test mse "
+                        "net %.4g vs linearized %.4g (t = %.4g; |f - f_lin| "
+                        "/ |f| = %.3g)", tr[i].drift, tr[i].net_mse,
+                        tr[i].lin_mse[tr[i].T - 1], tr[i].time[tr[i].T - 1],
+                        tr[i].gap);
             fprintf(stderr, "\n");
         }
     }
     op_net_free(&net);
     if (s == OP_OK) {
-        write_vector(grp, "empirical_ntk_rel_error", err, ne, g->rank);
-        if (kc->empirical_train)
-            write_vector(grp, "empirical_ntk_drift", drift, ne, g->rank);
+        hsize_t d1 = (hsize_t)ne;
+        write_array(grp, "empirical_ntk_rel_error", err, 1, &d1, g->rank);
+        if (kc->empirical_train) {
+            double v[OP_LIST_MAX];
+            for (int i = 0; i < ne; i++)
+                v[i] = tr[i].drift;
+            write_array(grp, "empirical_ntk_drift", v, 1, &d1, g->rank);
+        }
+        if (kc->empirical_train && nt > 0) {
+            int T = tr[0].T;
+            size_t st = (size_t)nt * k;
+            double *buf = OP_XCALLOC((size_t)ne * T * st + 1, sizeof(double));
+            hsize_t d2[2] = {(hsize_t)ne, (hsize_t)T};
+#define ROWS(field, len)                                                      \
+    for (int i = 0; i < ne; i++)                                              \
+        for (int j = 0; j < (len); j++)                                       \
+            buf[(size_t)i * (len) + j] = tr[i].field;
+            ROWS(time[j], T)
+            write_array(grp, "empirical_lin_time", buf, 2, d2, g->rank);
+            ROWS(lin_mse[j], T)
+            write_array(grp, "empirical_lin_mse", buf, 2, d2, g->rank);
+            ROWS(lin_acc[j], T)
+            write_array(grp, "empirical_lin_acc", buf, 2, d2, g->rank);
+            ROWS(net_mse, 1)
+            write_array(grp, "empirical_net_mse", buf, 1, &d1, g->rank);
+            ROWS(net_acc, 1)
+            write_array(grp, "empirical_net_acc", buf, 1, &d1, g->rank);
+            ROWS(gap, 1)
+            write_array(grp, "empirical_lin_net_gap", buf, 1, &d1, g->rank);
+#undef ROWS
+            if (g->rank == 0)
+                for (int i = 0; i < ne; i++)
+                    memcpy(buf + (size_t)i * T * st, tr[i].pred_lin,
+                           sizeof(double) * T * st);
+            hsize_t d4[4] = {(hsize_t)ne, (hsize_t)T, (hsize_t)nt,
+                             (hsize_t)k};
+            write_array(grp, "empirical_pred_lin", buf, 4, d4, g->rank);
+            if (g->rank == 0)
+                for (int i = 0; i < ne; i++)
+                    memcpy(buf + (size_t)i * st, tr[i].pred_net,
+                           sizeof(double) * st);
+            hsize_t d3[3] = {(hsize_t)ne, (hsize_t)nt, (hsize_t)k};
+            write_array(grp, "empirical_pred_net", buf, 3, d3, g->rank);
+            free(buf);
+        }
         /* Attributes are metadata: every rank writes the same values. */
         hsize_t dim = (hsize_t)ne;
         hid_t as = H5Screate_simple(1, &dim, NULL);
@@ -568,6 +781,11 @@ op_status op_entk_write(const op_job *job, const op_kernel_cfg *kc,
         OP_H5_CHECK(H5Aclose(a), what);
         OP_H5_CHECK(H5Sclose(as), what);
     }
+    for (int i = 0; i < ne; i++) {
+        free(tr[i].pred_lin);
+        free(tr[i].pred_net);
+    }
+    free(tr);
     OP_H5_CHECK(H5Gclose(grp), what);
     return s;
 }
