@@ -1202,6 +1202,15 @@ static op_status check_kernel(parse_state *st)
                     "set time = (empty), eig64 = false, eig32 = false, "
                     "save_matrix = false");
     }
+    if ((kc->save_empirical || kc->empirical_train) &&
+        (kc->n_empirical == 0 || !kc->ntk)) {
+        const char *key = kc->save_empirical ? "save_empirical"
+                                             : "empirical_train";
+        st->line = line_of(st, "kernel", key);
+        return fail(st, "[kernel] %s = true: needs empirical_widths and the "
+                    "ntk kernel (the empirical NTKs are stored beside it)",
+                    key);
+    }
     if (!kc->eig32 && !kc->eig64 && kc->n_time > 0) {
         st->line = line_of(st, "kernel", "time");
         return fail(st, "[kernel] time: the gradient-descent predictor needs "
