@@ -238,7 +238,7 @@ if "t_empirical" in en:
         % (one(en, "n"), one(en, "width"), one(en, "depth"), one(en, "k")),
         "%.2f s / %.2f s" % (te, ta), "≤ 3", te / ta, le(3.0),
         "%s ranks (grid %s×%s), entk.h: per-layer Gram products, no Jacobian; first round "
-        "(page faults) %.2f s / %.2f s; |Theta_hat - Theta| / |Theta| = %s"
+        "(page faults) %.2f s / %.2f s; ‖Θ̂ − Θ‖/‖Θ‖ = %s"
         % (one(en, "ranks"), one(en, "grid_rows"), one(en, "grid_cols"),
            float(one(en, "t_empirical_first")), float(one(en, "t_analytic_first")),
            one(en, "rel_error_vs_analytic")))
