@@ -316,6 +316,26 @@ op_status op_entk_build(const op_pkernel_grid *g, op_net *net,
             maxcc = grp[l] * fo > maxcc ? grp[l] * fo : maxcc;
         }
     }
+    /* MPI counts and byte displacements are ints: the widest layer's
+     * exchange must stay below 2 GiB per rank (signals are grouped to
+     * 256 MiB; activations wider than that need more ranks). */
+    double big = 8.0 * maxcc *
+                 fmax((double)rc_rows, (double)rows * (g->nprow + g->npcol));
+    OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &big, 1, MPI_DOUBLE, MPI_MAX,
+                               g->comm), "exchange size");
+    if (big >= 2147483647.0) {
+        free(panel);
+        op_pmatrix_free(&Bm);
+        op_pmatrix_free(theta);
+        for (int l = 0; l <= L; l++) {
+            free(a[l]);
+            free(dl[l]);
+        }
+        return op_error(OP_ERR_INPUT, "empirical NTK: n = %d with layers "
+                        "%d wide needs %.1f GiB of rows per rank in one "
+                        "exchange (at most 2): use more ranks", n, maxcc,
+                        big / 1073741824.0);
+    }
     double *RC = OP_XMALLOC(sizeof(double) * (rc_rows * maxcc + 1));
     double *sbuf = OP_XMALLOC(sizeof(double) *
                               ((size_t)rows * (g->nprow + g->npcol) * maxcc + 1));
