@@ -481,24 +481,17 @@ static void lin_collect(void *ctx, int it, const op_pmatrix *P)
     free(buf);
 }
 
-/* The network linearized at its initialization (parameters p0), trained
- * by gradient flow on the training set for each time of tr->time:
- *     f_lin(t, x) = f0(x) + Theta(x, X) V diag(gain(w, t)) V^T (Y - f0(X))
- * with Theta = V diag(w) V^T its empirical NTK at init on X and f0 its
- * initial outputs (zero when [train] center: the trained model is f - f0
- * then); the trained network's own test predictions (parameters pT) and
- * their distance to f_lin at the training's time. Collective. */
-static op_status linearized(const op_kernel_cfg *kc, const op_config *cfg,
-                            const op_pkernel_grid *g, op_net *net,
-                            const double *p0, const double *pT,
-                            const op_dataset *train, const op_dataset *test,
-                            trained *tr)
+op_status op_entk_linearized(const op_pkernel_grid *g, op_net *net,
+                             const double *p0, const double *pT,
+                             const op_dataset *train, const op_dataset *test,
+                             int center, int solver, int n_time,
+                             const double *times, double *pred_lin,
+                             double *pred_net)
 {
     int n = train->n, nt = test->n, k = train->k, d = train->d, N = n + nt;
-    int center = cfg->train.center;
     double *xa = OP_XMALLOC(sizeof(double) * (size_t)N * d);
     double *f0 = OP_XCALLOC((size_t)N * k, sizeof(double));
-    double *fT = OP_XMALLOC(sizeof(double) * (size_t)nt * k);
+    double *fT = OP_XMALLOC(sizeof(double) * ((size_t)nt * k + 1));
     memcpy(xa, train->x, sizeof(double) * (size_t)n * d);
     memcpy(xa + (size_t)n * d, test->x, sizeof(double) * (size_t)nt * d);
     op_net_params_load(net, pT);
@@ -536,32 +529,55 @@ static op_status linearized(const op_kernel_cfg *kc, const op_config *cfg,
         }
     double *w = OP_XMALLOC(sizeof(double) * (size_t)n);
     op_pmatrix_alloc(g, &V, n, n);
-    op_pkernel_eig(g, kc->eigensolver, &K, w, &V);
+    op_pkernel_eig(g, solver, &K, w, &V);
     OP_MPI_CHECK(MPI_Bcast(w, n, MPI_DOUBLE, 0, g->comm), "eigenvalues");
     op_pmatrix_free(&K);
     size_t stride = (size_t)nt * k;
-    if (g->rank == 0) {
-        tr->pred_lin = OP_XMALLOC(sizeof(double) * (tr->T * stride + 1));
-        tr->pred_net = OP_XMALLOC(sizeof(double) * (stride + 1));
-    }
-    lin_ctx lc = {.g = g, .pred = tr->pred_lin, .stride = stride};
-    op_pkernel_gd_predict(g, &V, w, &Kt, &Y, tr->T, tr->time, lin_collect,
+    lin_ctx lc = {.g = g, .pred = pred_lin, .stride = stride};
+    op_pkernel_gd_predict(g, &V, w, &Kt, &Y, n_time, times, lin_collect,
                           &lc);
     op_pmatrix_free(&V);
     op_pmatrix_free(&Kt);
     op_pmatrix_free(&Y);
     free(w);
-    /* Metrics on rank 0 (the predictions live there), then shared. */
+    if (g->rank == 0) {
+        for (int it = 0; it < n_time; it++)
+            for (size_t i = 0; i < stride; i++)
+                pred_lin[(size_t)it * stride + i] += f0[(size_t)n * k + i];
+        memcpy(pred_net, fT, sizeof(double) * stride);
+    }
+    free(f0);
+    free(fT);
+    return OP_OK;
+}
+
+/* op_entk_linearized at tr's times, and the test metrics of both
+ * predictors (rank 0's, shared with every rank). */
+static op_status linearized(const op_kernel_cfg *kc, const op_config *cfg,
+                            const op_pkernel_grid *g, op_net *net,
+                            const double *p0, const double *pT,
+                            const op_dataset *train, const op_dataset *test,
+                            trained *tr)
+{
+    int nt = test->n, k = train->k;
+    size_t stride = (size_t)nt * k;
+    if (g->rank == 0) {
+        tr->pred_lin = OP_XMALLOC(sizeof(double) * (tr->T * stride + 1));
+        tr->pred_net = OP_XMALLOC(sizeof(double) * (stride + 1));
+    }
+    op_status s = op_entk_linearized(g, net, p0, pT, train, test,
+                                     cfg->train.center, kc->eigensolver,
+                                     tr->T, tr->time, tr->pred_lin,
+                                     tr->pred_net);
+    if (s != OP_OK)
+        return s;
     double m[2 * (OP_LIST_MAX + 1) + 3];
     if (g->rank == 0) {
-        for (int it = 0; it < tr->T; it++) {
-            double *p = tr->pred_lin + (size_t)it * stride;
-            for (size_t i = 0; i < stride; i++)
-                p[i] += f0[(size_t)n * k + i];
-            op_kernel_metrics(p, test->y, test->label, nt, k, &m[2 * it],
+        for (int it = 0; it < tr->T; it++)
+            op_kernel_metrics(tr->pred_lin + (size_t)it * stride, test->y,
+                              test->label, nt, k, &m[2 * it],
                               &m[2 * it + 1]);
-        }
-        memcpy(tr->pred_net, fT, sizeof(double) * stride);
+        const double *fT = tr->pred_net;
         op_kernel_metrics(fT, test->y, test->label, nt, k, &m[2 * tr->T],
                           &m[2 * tr->T + 1]);
         const double *pl = tr->pred_lin + (size_t)(tr->T - 1) * stride;
@@ -581,8 +597,6 @@ static op_status linearized(const op_kernel_cfg *kc, const op_config *cfg,
     tr->net_mse = m[2 * tr->T];
     tr->net_acc = m[2 * tr->T + 1];
     tr->gap = m[2 * tr->T + 2];
-    free(f0);
-    free(fT);
     return OP_OK;
 }
 

@@ -8,7 +8,10 @@
  *  - against central finite differences of the network's outputs (no
  *    backward code at all), which checks the wmul/bmul scalings;
  *  - its average over seeds approaching the analytic NTK as the width
- *    grows (standard and ntk parameterizations).
+ *    grows (standard and ntk parameterizations);
+ *  - the linearized network's predictions (op_entk_linearized) against
+ *    J J^T and the serial gradient-flow predictor, with and without
+ *    centering.
  * Every rank runs every test; verdicts on gathered data are broadcast
  * from rank 0 (testutil.h). */
 #include <math.h>
@@ -277,6 +280,93 @@ START_TEST(test_width_limit)
 }
 END_TEST
 
+/* op_entk_linearized against a serial reference: Theta on [X; test] from
+ * J J^T (jjt_reference), f0 from the network, and the serial
+ * gradient-flow predictor op_kernel_ref_gd on Y - f0(X), plus f0(test);
+ * with center, the same without f0 and pred_net = f(pT) - f(p0). */
+START_TEST(test_linearized)
+{
+    int n = 14, nt = 6, k = 2, NA = n + nt;
+    op_dataset tr, te;
+    op_test_random_set(&tr, 31, n, DIM, k, 0);
+    op_test_random_set(&te, 32, nt, DIM, k, 0);
+    op_model_cfg m = model(OP_ACT_TANH, OP_PARAM_NTK, 10, 2, 0.2);
+    op_net net = {0};
+    ck_assert_int_eq(op_net_setup(&net, &m, DIM, k, 8, 8, 0), OP_OK);
+    op_rng r;
+    op_rng_derive(&r, 9, OP_STREAM_KERNEL, 2, 10);
+    op_net_init_params(&net, &r);
+    long np = net.n_total;
+    double *p0 = malloc(sizeof(double) * np), *pT = malloc(sizeof(double) * np);
+    op_net_params_copy(&net, p0);
+    for (long q = 0; q < np; q++) /* "trained": any other parameters */
+        pT[q] = p0[q] * (1 + 0.05 * sin((double)q));
+    double times[3] = {0.0, 7.0, INFINITY};
+    double *xa = malloc(sizeof(double) * NA * DIM);
+    memcpy(xa, tr.x, sizeof(double) * n * DIM);
+    memcpy(xa + n * DIM, te.x, sizeof(double) * nt * DIM);
+    double *TA = malloc(sizeof(double) * NA * NA);
+    double *K = malloc(sizeof(double) * n * n);
+    double *Kt = malloc(sizeof(double) * nt * n);
+    double *f0 = malloc(sizeof(double) * NA * k), *fT = malloc(sizeof(double) * nt * k);
+    double *Yr = malloc(sizeof(double) * n * k);
+    double *ref = malloc(sizeof(double) * 3 * nt * k);
+    double *lin = malloc(sizeof(double) * 3 * nt * k);
+    double *pn = malloc(sizeof(double) * nt * k);
+    jjt_reference(&net, xa, NA, TA);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            K[i * n + j] = TA[i * NA + j];
+    for (int i = 0; i < nt; i++)
+        for (int j = 0; j < n; j++)
+            Kt[i * n + j] = TA[(n + i) * NA + j];
+    op_net_predict(&net, xa, NA, f0);
+    op_net_params_load(&net, pT);
+    op_net_predict(&net, te.x, nt, fT);
+    op_net_params_load(&net, p0);
+    for (int center = 0; center < 2; center++) {
+        for (int i = 0; i < n * k; i++)
+            Yr[i] = tr.y[i] - (center ? 0 : f0[i]);
+        op_kernel_ref_gd(K, n, Kt, nt, Yr, k, times, 3, ref);
+        for (int it = 0; it < 3; it++)
+            for (int i = 0; i < nt * k; i++)
+                ref[it * nt * k + i] += center ? 0 : f0[n * k + i];
+        int shapes[8][2];
+        int ns = op_test_grid_shapes(shapes, g_size);
+        for (int sh = 0; sh < ns; sh++) {
+            op_pkernel_grid g;
+            ck_assert_int_eq(op_pkernel_grid_init(&g, MPI_COMM_WORLD,
+                                                  shapes[sh][0],
+                                                  shapes[sh][1], NB), OP_OK);
+            ck_assert_int_eq(op_entk_linearized(&g, &net, p0, pT, &tr, &te,
+                                                center, OP_EIGEN_SCALAPACK,
+                                                3, times, lin, pn), OP_OK);
+            double el = 0, en = 0, scale = 0;
+            if (g_rank == 0) {
+                for (int i = 0; i < 3 * nt * k; i++) {
+                    el = fmax(el, fabs(lin[i] - ref[i]));
+                    scale = fmax(scale, fabs(ref[i]));
+                }
+                for (int i = 0; i < nt * k; i++)
+                    en = fmax(en, fabs(pn[i] - (fT[i] -
+                                               (center ? f0[n * k + i] : 0))));
+            }
+            el = op_test_from_root(el / scale);
+            en = op_test_from_root(en);
+            ck_assert_msg(el < 1e-10, "center %d grid %dx%d: f_lin error %.3g",
+                          center, shapes[sh][0], shapes[sh][1], el);
+            ck_assert_msg(en == 0, "pred_net differs by %.3g", en);
+            op_pkernel_grid_free(&g);
+        }
+    }
+    op_net_free(&net);
+    free(p0); free(pT); free(xa); free(TA); free(K); free(Kt); free(f0);
+    free(fT); free(Yr); free(ref); free(lin); free(pn);
+    free(tr.block_);
+    free(te.block_);
+}
+END_TEST
+
 static Suite *entk_suite(void)
 {
     Suite *s = suite_create("entk");
@@ -285,6 +375,7 @@ static Suite *entk_suite(void)
     tcase_add_test(tc, test_against_jjt);
     tcase_add_test(tc, test_against_finite_differences);
     tcase_add_test(tc, test_width_limit);
+    tcase_add_test(tc, test_linearized);
     suite_add_tcase(s, tc);
     return s;
 }

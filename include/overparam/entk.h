@@ -70,6 +70,25 @@ double op_entk_bytes_per_rank(const op_net *net, int n, int ranks);
 double op_entk_rel_diff(const op_pkernel_grid *g, const op_pmatrix *A,
                         const op_pmatrix *B);
 
+/* The network linearized at its initialization (parameters p0, the
+ * params layout of net.h), trained by gradient flow on `train`:
+ *     f_lin(t, x) = f0(x) + Theta(x, X) V diag(gain(w, t)) V^T (Y - f0(X))
+ * with Theta = V diag(w) V^T its empirical NTK at init on X (eigenvalues
+ * by `solver`, pkernel.h), f0 its initial outputs, and the time
+ * convention of op_pkernel_gd_predict (gain = op_kernel_gd_gain). With
+ * `center` the model is f - f0 (what [train] center trains), so f0 = 0.
+ * Theta(test, X) and Theta(X, X) are blocks of one op_entk_build on
+ * [X; test] ((n + nt)^2/P). On grid rank 0: pred_lin [n_time][nt][k] the
+ * linearized test predictions, pred_net [nt][k] those of the network with
+ * parameters pT (minus f0 with center); other ranks may pass NULL.
+ * The net's parameters are left at p0. Collective. */
+op_status op_entk_linearized(const op_pkernel_grid *g, op_net *net,
+                             const double *p0, const double *pT,
+                             const op_dataset *train, const op_dataset *test,
+                             int center, int solver, int n_time,
+                             const double *times, double *pred_lin,
+                             double *pred_net);
+
 /* The kernel phase's empirical NTKs ([kernel] empirical_widths), written
  * into the open group /kernels/<id> (`path`, the NTK of depth kc->depth)
  * of the parallel HDF5 `file` (collective over the grid):
@@ -81,12 +100,18 @@ double op_entk_rel_diff(const op_pkernel_grid *g, const op_pmatrix *A,
  *    OP_STREAM_KERNEL, depth, w), Theta the analytic NTK of width w (the
  *    standard parameterization's depends on it), on the training set;
  *  - empirical_matrix [n_empirical][n][n] with kc->save_empirical;
- *  - empirical_ntk_drift [n_empirical] with kc->empirical_train: that
- *    architecture trained by op_train_run with the job's [train] recipe
- *    (run 0's, float64, one member; its own run streams, so its init is a
- *    different draw), |Theta_T - Theta_0|_F / |Theta_0|_F between its
- *    final and initial parameters (rank 0's, broadcast). NaN when the
- *    training diverged.
+ *  - with kc->empirical_train: that architecture trained by op_train_run
+ *    with the job's [train] recipe (run 0's, float64, one member; its own
+ *    run streams, so its init is a different draw; rank 0's parameters,
+ *    broadcast): empirical_ntk_drift [n_empirical] |Theta_T - Theta_0|_F /
+ *    |Theta_0|_F between its final and initial parameters (NaN when the
+ *    training diverged); with a test set, op_entk_linearized at the
+ *    kernel's times and the training's own (lr x steps / (1 - momentum),
+ *    NaN for Adam): empirical_lin_time, _lin_mse, _lin_acc [n_empirical]
+ *    [n_time + 1], empirical_net_mse, _net_acc, _lin_net_gap (|f_net -
+ *    f_lin|_F / |f_net|_F at the training's time) [n_empirical],
+ *    empirical_pred_lin [n_empirical][n_time + 1][n_test][k] and
+ *    empirical_pred_net [n_empirical][n_test][k].
  * Every dataset carries schema.h's description. */
 op_status op_entk_write(const op_job *job, const op_kernel_cfg *kc,
                         const op_pkernel_grid *g, const op_dataset *train,
