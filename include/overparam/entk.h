@@ -19,6 +19,9 @@
  *    [n][k dims[l+1]] the backpropagated signals. wmul/bmul are the net's
  *    own (net.c: standard wmul = bmul = 1; ntk wmul = sqrt(sigma_w2/fan_in),
  *    bmul = sqrt(sigma_b2)); init scales live in the parameters themselves.
+ *    The last hidden layer's signals fold over the outputs into one
+ *    column per unit (sqrt(sum_o (delta^o_r)^2)), which needs phi' >= 0:
+ *    true of ReLU, erf and tanh, the activations net.h has.
  *  - Distribution: each rank runs the forward and k backward passes for a
  *    contiguous slice of ceil(n/P) rows; per layer, the rows each rank's
  *    blocks of Theta need (those of its process row and of its process
@@ -51,8 +54,10 @@
 #include "overparam/pkernel.h"
 
 /* Theta [n][n] of `net` at x[n][d_in], allocated on the grid (collective).
- * OP_ERR_INPUT for a float32 network or n < 1. The net's batch buffers are
- * used as scratch (its parameters are left as they were). */
+ * OP_ERR_INPUT (every rank) for a float32 network, n < 1, or one layer's
+ * exchange past 2 GiB per rank (MPI's int counts: use more ranks). The
+ * net's batch buffers are used as scratch (its parameters are left as
+ * they were). */
 op_status op_entk_build(const op_pkernel_grid *g, op_net *net,
                         const double *x, int n, op_pmatrix *theta);
 
