@@ -354,7 +354,8 @@ op_status op_entk_build(const op_pkernel_grid *g, op_net *net,
         }
         int fi = net->dims[l];
         exchange(g, mb, a[l], rows, fi, 0, fi, mloc, nloc, RC, sbuf);
-        double b2 = net->has_bias ? net->bmul[l] * net->bmul[l] : 0.0;
+        /* biases are per layer (net.h: the readout may differ) */
+        double b2 = net->b_off[l] >= 0 ? net->bmul[l] * net->bmul[l] : 0.0;
         gram_lower(g, mloc, nloc, lld, RC, RC + (size_t)mloc * fi, fi,
                    net->wmul[l] * net->wmul[l], 0.0, NULL, theta->a,
                    l < L ? Bm.a : NULL, b2, panel);
@@ -565,10 +566,12 @@ static op_status linearized(const op_kernel_cfg *kc, const op_config *cfg,
         tr->pred_lin = OP_XMALLOC(sizeof(double) * (tr->T * stride + 1));
         tr->pred_net = OP_XMALLOC(sizeof(double) * (stride + 1));
     }
+    double ft[OP_LIST_MAX + 1]; /* per-sample convention (pkernel.h) */
+    for (int it = 0; it < tr->T; it++)
+        ft[it] = op_kernel_flow_time(kc->time_convention, tr->time[it], k);
     op_status s = op_entk_linearized(g, net, p0, pT, train, test,
                                      cfg->train.center, kc->eigensolver,
-                                     tr->T, tr->time, tr->pred_lin,
-                                     tr->pred_net);
+                                     tr->T, ft, tr->pred_lin, tr->pred_net);
     if (s != OP_OK)
         return s;
     double m[2 * (OP_LIST_MAX + 1) + 3];
@@ -664,7 +667,11 @@ static op_status train_width(const op_job *job, const op_kernel_cfg *kc,
         memcpy(tr->time, kc->time, sizeof(double) * kc->n_time);
         int epochs = res.row.epochs;
         OP_MPI_CHECK(MPI_Bcast(&epochs, 1, MPI_INT, 0, g->comm), "epochs");
-        tr->time[kc->n_time] = training_time(&cfg.train, train->n, epochs);
+        /* stored in the job's time convention, like metrics_time's */
+        double tt = training_time(&cfg.train, train->n, epochs);
+        tr->time[kc->n_time] = kc->time_convention == OP_TIME_NEURAL_TANGENTS
+                                   ? tt * train->k
+                                   : tt;
         if (s == OP_OK && test && test->n > 0)
             s = linearized(kc, &cfg, g, &shape, p0, pT, train, test, tr);
     }

@@ -124,20 +124,39 @@ START_TEST(test_against_jjt)
         {OP_ACT_RELU, OP_PARAM_NTK, 1, 3, 1, 0.1, 1, 1, 1},
     };
     int nc = (int)(sizeof cases / sizeof cases[0]);
+    /* and two readouts of their own (net.h's per-layer biases): readout
+     * variances without a readout bias; biases on at zero variance (zero
+     * init, still trained: standard bmul = 1) */
+    int extra = 2;
     op_dataset ds;
     op_test_random_set(&ds, 11, N, DIM, 1, 0);
     double *ref = malloc(sizeof(double) * N * N);
-    for (int c = 0; c < nc; c++) {
-        op_model_cfg m = model(cases[c].act, cases[c].param, 12,
-                               cases[c].depth, cases[c].sb2);
-        m.freeze_first = cases[c].freeze;
-        m.init_scale = cases[c].scale;
-        m.init_scale_first = cases[c].first;
-        m.init_scale_last = cases[c].last;
+    for (int c = 0; c < nc + extra; c++) {
+        int ci = c < nc ? c : 0;
+        op_model_cfg m = model(cases[ci].act, cases[ci].param, 12,
+                               cases[ci].depth, cases[ci].sb2);
+        m.freeze_first = cases[ci].freeze;
+        m.init_scale = cases[ci].scale;
+        m.init_scale_first = cases[ci].first;
+        m.init_scale_last = cases[ci].last;
+        if (c == nc) {
+            m.param = OP_PARAM_STANDARD; /* bmul = 1 on every layer */
+            m.last_set = 1;
+            m.sigma_w2_last = 0.6;
+            m.sigma_b2_last = 0;
+        } else if (c == nc + 1) {
+            m.param = OP_PARAM_STANDARD;
+            m.sigma_b2 = 0;
+            m.bias = OP_BIAS_ON;
+        }
         op_net net = {0};
         /* batch 5: several chunks per rank's slice */
-        ck_assert_int_eq(op_net_setup(&net, &m, DIM, cases[c].k, 8, 5, 0),
+        ck_assert_int_eq(op_net_setup(&net, &m, DIM, cases[ci].k, 8, 5, 0),
                          OP_OK);
+        if (c == nc)
+            ck_assert(net.b_off[0] >= 0 && net.b_off[net.depth] < 0);
+        if (c == nc + 1)
+            ck_assert(net.b_off[0] >= 0 && net.bmul[0] == 1);
         op_rng r;
         op_rng_derive(&r, 7, OP_STREAM_KERNEL, (uint64_t)c, 12);
         op_net_init_params(&net, &r);

@@ -79,8 +79,9 @@ double op_entk_rel_diff(const op_pkernel_grid *g, const op_pmatrix *A,
  * params layout of net.h), trained by gradient flow on `train`:
  *     f_lin(t, x) = f0(x) + Theta(x, X) V diag(gain(w, t)) V^T (Y - f0(X))
  * with Theta = V diag(w) V^T its empirical NTK at init on X (eigenvalues
- * by `solver`, pkernel.h), f0 its initial outputs, and the time
- * convention of op_pkernel_gd_predict (gain = op_kernel_gd_gain). With
+ * by `solver`, pkernel.h), f0 its initial outputs, and times in
+ * op_pkernel_gd_predict's per-sample convention (gain =
+ * op_kernel_gd_gain). With
  * `center` the model is f - f0 (what [train] center trains), so f0 = 0.
  * Theta(test, X) and Theta(X, X) are blocks of one op_entk_build on
  * [X; test] ((n + nt)^2/P). On grid rank 0: pred_lin [n_time][nt][k] the
@@ -112,7 +113,8 @@ op_status op_entk_linearized(const op_pkernel_grid *g, op_net *net,
  *    |Theta_0|_F between its final and initial parameters (NaN when the
  *    training diverged); with a test set, op_entk_linearized at the
  *    kernel's times and the training's own (lr x steps / (1 - momentum),
- *    NaN for Adam): empirical_lin_time, _lin_mse, _lin_acc [n_empirical]
+ *    NaN for Adam; stored in kc->time_convention's units, converted by
+ *    op_kernel_flow_time for the predictor): empirical_lin_time, _lin_mse, _lin_acc [n_empirical]
  *    [n_time + 1], empirical_net_mse, _net_acc, _lin_net_gap (|f_net -
  *    f_lin|_F / |f_net|_F at the training's time) [n_empirical],
  *    empirical_pred_lin [n_empirical][n_time + 1][n_test][k] and

@@ -234,7 +234,8 @@ extern const int op_kernel_time_ncols;
       "[widths][n_train][n_train], float64")                                  \
     X(empirical_lin_time, "time", "coordinate", "gradient-flow times of the " \
       "linearized networks [widths][n_time + 1]: the kernel's, then the "    \
-      "training's own (lr x steps / (1 - momentum); NaN for Adam)")          \
+      "training's own (lr x steps / (1 - momentum); NaN for Adam), in the "  \
+      "group's time_convention")          \
     X(empirical_lin_mse, "loss", "metric", "test loss of the network "       \
       "linearized at init, per width and time")                              \
     X(empirical_lin_acc, "fraction", "metric", "test accuracy of the "       \
