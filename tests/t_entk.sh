@@ -7,7 +7,8 @@
 # the drift with every width; the matrices are the
 # same on 1 rank, on 2 ranks (1x2) and on a 2x1 grid; the trained nets
 # approach their linearizations (f_lin) as the width grows, and centered
-# nets' linearizations start at 0.
+# nets' linearizations start at 0; neural-tangents' time convention gives
+# the same predictions at k times the time.
 set -e
 . tests/lib.sh
 set +e
@@ -15,7 +16,8 @@ check "entk job, 2 ranks" 0 $MPIRUN -np 2 $B run tests/jobs/entk.ini -o "$T/a.h5
 check "entk job, 1 rank" 0 $MPIRUN -np 1 $B run tests/jobs/entk.ini -o "$T/b.h5" --quiet
 check "entk job, 2x1 grid" 0 $MPIRUN -np 2 $B run tests/jobs/entk.ini -o "$T/c.h5" --quiet --set kernel.grid_rows=2
 check "entk job, centered, t = 0" 0 $MPIRUN -np 2 $B run tests/jobs/entk.ini -o "$T/d.h5" --quiet --set train.center=true --set kernel.time=0,inf
-check "archive checks" 0 "$PY" - "$T/a.h5" "$T/b.h5" "$T/c.h5" "$T/d.h5" <<'PY'
+check "entk job, neural-tangents times" 0 $MPIRUN -np 2 $B run tests/jobs/entk.ini -o "$T/e.h5" --quiet --set kernel.time_convention=neural_tangents --set kernel.time=30,inf
+check "archive checks" 0 "$PY" - "$T/a.h5" "$T/b.h5" "$T/c.h5" "$T/d.h5" "$T/e.h5" <<'PY'
 import sys
 import h5py
 import numpy as np
@@ -63,6 +65,14 @@ if abs(P0).max() != 0:
     bad.append("centered f_lin(0) is not 0: %g" % abs(P0).max())
 if not gd["empirical_lin_net_gap"][2] < gd["empirical_lin_net_gap"][0]:
     bad.append("centered gap does not fall: %s" % gd["empirical_lin_net_gap"][...])
+# neural-tangents' times are k = 3 times the per-sample ones: t = 30 there
+# is t = 10 here, and the training's own time is stored as 3 x 20
+ge = f[4]["kernels/ntk_relu_d2"]
+if list(ge["empirical_lin_time"][0]) != [30, np.inf, 60]:
+    bad.append("neural_tangents empirical_lin_time %s" % ge["empirical_lin_time"][0])
+dP = abs(ge["empirical_pred_lin"][...] - P).max() / abs(P).max()
+if dP > 1e-10:
+    bad.append("neural_tangents f_lin differs from per-sample by %.3g" % dP)
 for h in f[1:3]:
     Eo = h["kernels/ntk_relu_d2/empirical_matrix"][...]
     d = abs(Eo - E).max() / abs(E).max()
