@@ -256,6 +256,10 @@ static const op_key op_keys[] = {
   "float64, or mixed: float32 K and Cholesky refined to the float64 solution (ridge regression only)"},
  {"kernel", "empirical_widths", K_ILIST, OFF(kernel.empirical_widths), OFF(kernel.n_empirical), 1, 1 << 20, "", NULL, NULL, 0,
   "widths of finite networks whose empirical NTK at init is stored"},
+ {"kernel", "save_empirical", K_BOOL, OFF(kernel.save_empirical), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
+  "store each width's empirical NTK matrix (empirical_matrix [widths][n][n])"},
+ {"kernel", "empirical_train", K_BOOL, OFF(kernel.empirical_train), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
+  "train each empirical_widths network with the [train] recipe: NTK drift and linearized predictions"},
 
  {"measure", "lipschitz", K_BOOL, OFF(measure.lipschitz), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
   "Lipschitz lower bound (max input-gradient norm) and upper bound"},
@@ -1197,6 +1201,15 @@ static op_status check_kernel(parse_state *st)
         return fail(st, "[kernel] precision = mixed: ridge regression only; "
                     "set time = (empty), eig64 = false, eig32 = false, "
                     "save_matrix = false");
+    }
+    if ((kc->save_empirical || kc->empirical_train) &&
+        (kc->n_empirical == 0 || !kc->ntk)) {
+        const char *key = kc->save_empirical ? "save_empirical"
+                                             : "empirical_train";
+        st->line = line_of(st, "kernel", key);
+        return fail(st, "[kernel] %s = true: needs empirical_widths and the "
+                    "ntk kernel (the empirical NTKs are stored beside it)",
+                    key);
     }
     if (!kc->eig32 && !kc->eig64 && kc->n_time > 0) {
         st->line = line_of(st, "kernel", "time");

@@ -148,6 +148,8 @@ typedef struct {
     int precision;          /* OP_KPREC_F64 or OP_KPREC_MIXED */
     int empirical_widths[OP_LIST_MAX]; /* empirical NTK of finite nets */
     int n_empirical;
+    int save_empirical;     /* store each width's empirical NTK matrix */
+    int empirical_train;    /* train each width ([train]): drift, f_lin */
 } op_kernel_cfg;
 
 /* [kernel] eigensolver: ELPA's two-stage solver, ScaLAPACK's
