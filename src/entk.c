@@ -205,14 +205,17 @@ static void gram_lower(const op_pkernel_grid *g, int mloc, int nloc, int lld,
     }
 }
 
-double op_entk_bytes_per_rank(const op_net *net, int n, int ranks)
+/* op_entk_bytes_per_rank for layer widths dims[0..n_layers] (input ...
+ * output), layers from l0 on trained. */
+static double bytes_for(const int *dims, int n_layers, int l0, int n,
+                        int ranks)
 {
-    double p = ranks > 0 ? ranks : 1, k = net->d_out;
+    double p = ranks > 0 ? ranks : 1, k = dims[n_layers];
     double cols = 0, widest = 0;
-    for (int l = net->freeze_first ? 1 : 0; l < net->n_layers; l++) {
-        double a = net->dims[l];
-        double d = l + 1 < net->n_layers - 1 ? k * net->dims[l + 1]
-                   : l + 1 == net->n_layers - 1 ? net->dims[l + 1] : 0;
+    for (int l = l0; l < n_layers; l++) {
+        double a = dims[l];
+        double d = l + 1 < n_layers - 1 ? k * dims[l + 1]
+                   : l + 1 == n_layers - 1 ? dims[l + 1] : 0;
         cols += a + d;
         widest = fmax(widest, a);
     }
@@ -223,6 +226,35 @@ double op_entk_bytes_per_rank(const op_net *net, int n, int ranks)
     if (ex < (double)g_exchange_bytes)
         ex = (double)g_exchange_bytes;
     return 8.0 * (2.0 * (double)n * n / p + rows * cols) + ex;
+}
+
+double op_entk_bytes_per_rank(const op_net *net, int n, int ranks)
+{
+    return bytes_for(net->dims, net->n_layers, net->freeze_first ? 1 : 0, n,
+                     ranks);
+}
+
+double op_entk_phase_bytes_per_rank(const op_kernel_cfg *kc, int d, int k,
+                                    int n, int n_test, int ranks)
+{
+    /* op_entk_write: Theta on the training set beside the analytic NTK it
+     * is compared with (n^2/P more); with empirical_train, the linearized
+     * network's Theta on [train; test]. */
+    int N = kc->empirical_train ? n + n_test : n;
+    double worst = 0;
+    for (int i = 0; i < kc->n_empirical; i++) {
+        int dims[OP_LIST_MAX + 2], L = kc->depth + 1;
+        if (L + 1 > (int)(sizeof dims / sizeof *dims))
+            L = (int)(sizeof dims / sizeof *dims) - 1;
+        dims[0] = d;
+        for (int l = 1; l < L; l++)
+            dims[l] = kc->empirical_widths[i];
+        dims[L] = k;
+        double b = bytes_for(dims, L, 0, N, ranks) +
+                   8.0 * (double)n * n / (ranks > 0 ? ranks : 1);
+        worst = fmax(worst, b);
+    }
+    return worst;
 }
 
 op_status op_entk_build(const op_pkernel_grid *g, op_net *net,

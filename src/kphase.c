@@ -409,7 +409,15 @@ static double bytes_with(const op_job *job, int ranks, int solver)
         else if (kc->eig64)
             words += (elpa ? 4.0 : 0.2) * n * n / p;
     }
-    return 8 * words + 8 * (n + nt) * (d + k);
+    /* The empirical NTKs come after the analytic kernels are freed. */
+    double emp = 0;
+    for (int i = 0; i < kc->n_depths; i++) {
+        op_kernel_cfg at = *kc;
+        at.depth = kc->depths[i];
+        emp = fmax(emp, op_entk_phase_bytes_per_rank(&at, d, k, (int)n,
+                                                     (int)nt, ranks));
+    }
+    return fmax(8 * words, emp) + 8 * (n + nt) * (d + k);
 }
 
 /* The memory this node's ranks share, per rank, the smallest over the

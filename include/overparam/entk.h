@@ -69,6 +69,12 @@ void op_entk_set_exchange_bytes(size_t bytes);
 /* Bytes per rank op_entk_build needs at its peak on P ranks (the contract's
  * memory line, Theta included). */
 double op_entk_bytes_per_rank(const op_net *net, int n, int ranks);
+/* Peak bytes per rank of op_entk_write for the kernel section kc on data
+ * of d inputs and k outputs, n training and n_test test points, P ranks
+ * (the largest of its widths; 0 without empirical_widths). The kernel
+ * phase's memory check counts it. */
+double op_entk_phase_bytes_per_rank(const op_kernel_cfg *kc, int d, int k,
+                                    int n, int n_test, int ranks);
 
 /* ||A - B||_F / ||B||_F of two matrices of one grid and shape
  * (collective; NaN when B is zero). */
