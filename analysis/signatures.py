@@ -317,6 +317,58 @@ def finite_vs_infinite(a, r):
         r.check("empirical NTK drift falls with width", s < 0, f"log-log slope {s:.2f}", "< 0 (theory -1/2)")
 
 
+def _ntk_converged(a, depth=None):
+    """The NTK predictor trained to convergence (gradient-descent time inf,
+    i.e. ridge 0): what an infinitely wide net, centered, converges to."""
+    k = a.kernels[(a.kernels["kind"] == "ntk") & (a.kernels["status"] == "done")]
+    if depth is not None:
+        k = k[k["depth"] == depth]
+    t = k[(k["by"] == "time") & np.isinf(k["time"].astype(float))]
+    if not len(t):
+        t = k[(k["by"] == "ridge") & (k["ridge"] == 0)]
+    return t.iloc[0] if len(t) else None
+
+
+def ensemble_centering(a, r):
+    """Lee et al. 2020, finding 3: centering (f - f0) and ensembling move a
+    finite net's test error toward the NTK predictor's. Per width, means
+    over the grid's seeds; gap = |test MSE - NTK test MSE|."""
+    d = _done(a).copy()
+    d["mse"] = d["test_mse"]
+    for depth, dd in d.groupby("depth"):
+        lim = _ntk_converged(a, depth)
+        if lim is None:
+            r.check(f"depth {depth}: NTK predictor at t = inf present", False, "none", "a kernel")
+            continue
+        lm, la = float(lim["test_mse"]), float(lim["test_acc"])
+        r.say(f"  depth {depth}: NTK predictor (t = inf) test MSE {lm:.4f}, acc {la:.3f}")
+        e_max = dd["ensemble"].max()
+        for w, g in dd.groupby("width"):
+            m = g.groupby(["center", "ensemble"]).agg(mse=("mse", "mean"), acc=("test_acc", "mean"))
+
+            def at(c, e, col):
+                return float(m.loc[(c, e), col]) if (c, e) in m.index else np.nan
+            gap = {n: abs(at(c, e, "mse") - lm) for n, (c, e) in
+                   {"plain": (0, 1), "centered": (1, 1), "ensemble": (0, e_max), "both": (1, e_max)}.items()}
+            agap = {n: abs(at(c, e, "acc") - la) for n, (c, e) in
+                    {"plain": (0, 1), "both": (1, e_max)}.items()}
+            r.say(f"  depth {depth} width {w:g}: test MSE plain {at(0, 1, 'mse'):.4f}, centered {at(1, 1, 'mse'):.4f}, "
+                  f"ensemble of {e_max:g} {at(0, e_max, 'mse'):.4f}, centered ensemble {at(1, e_max, 'mse'):.4f}; "
+                  f"acc {at(0, 1, 'acc'):.3f} {at(1, 1, 'acc'):.3f} {at(0, e_max, 'acc'):.3f} {at(1, e_max, 'acc'):.3f}")
+            tag = f"d{depth}_w{w:g}"
+            r.figures.update({f"gap_plain_{tag}": gap["plain"], f"gap_centered_{tag}": gap["centered"],
+                              f"gap_ensemble_{tag}": gap["ensemble"], f"gap_both_{tag}": gap["both"]})
+            r.check(f"depth {depth} width {w:g}: centering narrows the test-MSE gap to the NTK",
+                    gap["centered"] < gap["plain"], f"{gap['plain']:.4f} -> {gap['centered']:.4f}", "smaller")
+            r.check(f"depth {depth} width {w:g}: ensembling narrows the test-MSE gap to the NTK",
+                    gap["ensemble"] < gap["plain"], f"{gap['plain']:.4f} -> {gap['ensemble']:.4f}", "smaller")
+            r.check(f"depth {depth} width {w:g}: the centered ensemble is closest",
+                    gap["both"] < min(gap["centered"], gap["ensemble"]),
+                    f"{gap['both']:.4f} vs {min(gap['centered'], gap['ensemble']):.4f}", "smallest of the four")
+            r.check(f"depth {depth} width {w:g}: centered ensemble's accuracy closer to the NTK's",
+                    agap["both"] < agap["plain"], f"|diff| {agap['plain']:.3f} -> {agap['both']:.3f}", "smaller")
+
+
 # --- robustness (Bubeck & Sellke 2021) -------------------------------------
 def robustness(a, r):
     d = _done(a).copy()
@@ -413,7 +465,7 @@ def kernel_spectrum(a, r):
 
 
 CHECKS = {f.__name__: f for f in (random_labels, random_labels_noise, double_descent, double_descent_rf,
-                                  width_limit, finite_vs_infinite, robustness, frequency_principle,
+                                  width_limit, finite_vs_infinite, ensemble_centering, robustness, frequency_principle,
                                   condensation, kernel_spectrum)}
 
 
