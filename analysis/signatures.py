@@ -369,6 +369,67 @@ def ensemble_centering(a, r):
                     agap["both"] < agap["plain"], f"|diff| {agap['plain']:.3f} -> {agap['both']:.3f}", "smaller")
 
 
+# --- NNGP versus NTK (Lee et al. 2020, finding 2) ------------------------------
+def nngp_vs_ntk(a, r):
+    """Lee et al. 2020, finding 2: the NNGP usually beats the NTK. Per
+    (depth, sigma_w2, sigma_b2) kernel pair, each kernel at its best ridge:
+    the best over [kernel] ridge of its TEST accuracy (and, shown, of its
+    test MSE), i.e. an oracle choice on the test set, the same for both
+    kernels (the archive has no validation split)."""
+    k = _kernel_best(a)
+    info = a.kernel_info
+    k = k.assign(sw2=k["kernel"].map(info["sigma_w2"].astype(float)),
+                 sb2=k["kernel"].map(info["sigma_b2"].astype(float)))
+    b = k.groupby(["depth", "sw2", "sb2", "kind"]).agg(acc=("test_acc", "max"),
+                                                      mse=("test_mse", "min")).unstack("kind")
+    b = b.dropna()
+    if not len(b):
+        r.check("NNGP and NTK of the same architectures", False, "none", "pairs")
+        return
+    # a tie in accuracy (both kernels classify the same number of test
+    # points right) counts half
+    win_acc = float(np.mean(np.where(b[("acc", "nngp")] > b[("acc", "ntk")], 1.0,
+                                     np.where(b[("acc", "nngp")] == b[("acc", "ntk")], 0.5, 0.0))))
+    win_mse = float(np.mean(b[("mse", "nngp")] < b[("mse", "ntk")]))
+    for (dp, w, bb), x in b.iterrows():
+        r.say(f"  depth {dp} sigma_w2 {w:g} sigma_b2 {bb:g}: best acc NNGP {x[('acc', 'nngp')]:.3f} "
+              f"NTK {x[('acc', 'ntk')]:.3f}; best test MSE NNGP {x[('mse', 'nngp')]:.4f} NTK {x[('mse', 'ntk')]:.4f}")
+    top_nngp, top_ntk = b[("acc", "nngp")].max(), b[("acc", "ntk")].max()
+    r.figures.update(nngp_wins_acc=win_acc, nngp_wins_mse=win_mse, best_nngp=top_nngp, best_ntk=top_ntk)
+    r.say(f"  NNGP's best test MSE below the NTK's on {win_mse:.0%} of {len(b)} grid points (shown, not judged)")
+    r.check("NNGP's best accuracy >= NTK's on most grid points", win_acc > 0.5,
+            f"{win_acc:.0%} of {len(b)} (ties count half)", "> 50%")
+    r.check("best NNGP over the grid >= best NTK over the grid", top_nngp >= top_ntk,
+            f"{top_nngp:.3f} vs {top_ntk:.3f}", ">=")
+
+
+# --- regularized ZCA whitening (Lee et al. 2020, finding 10) -------------------
+def zca(a, r):
+    """Lee et al. 2020, finding 10: regularized ZCA whitening of the inputs
+    improves accuracy, best at an intermediate regularizer. Finite nets
+    over [grid] zca (zeta < 0: no whitening; zeta = 0: full whitening),
+    test accuracy averaged over the grid's seeds. (The kernel phase sees
+    the base [data] only, so kernels are not swept over zeta.)"""
+    d = _done(a)
+    m = d.groupby("zca")["test_acc"].mean()
+    r.say("  test acc by zeta: " + " ".join(f"{'off' if z < 0 else f'{z:g}'}: {x:.3f}" for z, x in m.items()))
+    off = m[m.index < 0]
+    on = m[m.index >= 0]
+    if not len(off) or len(on) < 3:
+        r.check("zca off and >= 3 regularizers", False, f"{len(off)} off, {len(on)} on", "both")
+        return
+    best_z = float(on.idxmax())
+    off_acc, best = float(off.iloc[0]), float(on.max())
+    r.figures.update(acc_off=off_acc, acc_best=best, best_zeta=best_z,
+                     acc_full=float(on.iloc[0]), acc_most=float(on.iloc[-1]))
+    r.check("regularized ZCA beats no whitening", best > off_acc,
+            f"{best:.3f} (zeta {best_z:g}) vs {off_acc:.3f}", ">")
+    r.check("an intermediate regularizer is best", on.index[0] < best_z < on.index[-1]
+            and best > on.iloc[0] and best > on.iloc[-1],
+            f"best zeta {best_z:g} in ({on.index[0]:g}, {on.index[-1]:g}); acc {on.iloc[0]:.3f} / {best:.3f} / {on.iloc[-1]:.3f}",
+            "interior, above both ends")
+
+
 # --- robustness (Bubeck & Sellke 2021) -------------------------------------
 def robustness(a, r):
     d = _done(a).copy()
@@ -465,7 +526,7 @@ def kernel_spectrum(a, r):
 
 
 CHECKS = {f.__name__: f for f in (random_labels, random_labels_noise, double_descent, double_descent_rf,
-                                  width_limit, finite_vs_infinite, ensemble_centering, robustness, frequency_principle,
+                                  width_limit, finite_vs_infinite, ensemble_centering, nngp_vs_ntk, zca, robustness, frequency_principle,
                                   condensation, kernel_spectrum)}
 
 
