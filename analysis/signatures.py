@@ -430,6 +430,47 @@ def zca(a, r):
             "interior, above both ends")
 
 
+# --- large learning rates and L2 (Lee et al. 2020, finding 4) -------------------
+def learning_rate_l2(a, r):
+    """Lee et al. 2020, finding 4: large learning rates and L2 break the
+    correspondence between a trained net and the NTK predictor. Nets
+    trained by full-batch gradient descent without momentum for E epochs
+    at learning rate lr, each against the NTK gradient-descent predictor
+    at the same time t = lr * E ([kernel] time must hold each lr * E);
+    gap = |test MSE(net) - test MSE(NTK at t)|; a diverged net has an
+    infinite gap (the correspondence is gone)."""
+    d = a.runs[a.runs["status"].isin(["done", "diverged"])].copy()
+    kt = a.kernels[(a.kernels["kind"] == "ntk") & (a.kernels["by"] == "time") & (a.kernels["status"] == "done")]
+    kt = kt.set_index("time")["test_mse"]
+    d["t"] = d["lr"] * d["epochs"]
+    d["ref"] = [kt.get(t, np.nan) for t in d["t"]]
+    d["gap"] = np.where(d["status"] == "diverged", np.inf, (d["test_mse"] - d["ref"]).abs())
+    g = d.groupby(["weight_decay", "lr"]).agg(gap=("gap", "mean"), t=("t", "first"), ref=("ref", "first"),
+                                              mse=("test_mse", "mean"))
+    if g["ref"].isna().any():
+        missing = sorted(g.loc[g["ref"].isna(), "t"].unique())
+        r.check("NTK predictor at every t = lr * epochs", False, f"missing t {missing}", "[kernel] time lists them")
+        return
+    for wd, x in g.groupby(level=0):
+        r.say(f"  weight_decay {wd:g}: " + " ".join(
+            f"lr {lr:g} (t {row.t:g}): mse {row.mse:.3f} vs NTK {row.ref:.3f}, gap {row.gap:.3g};"
+            for (_, lr), row in x.iterrows()))
+    wds = sorted(d["weight_decay"].unique())
+    lrs = sorted(d["lr"].unique())
+    by_lr = g.loc[wds[0]]["gap"]
+    rho_lr = spearman(by_lr.index, by_lr.values)
+    ratio_lr = by_lr.iloc[-1] / by_lr.iloc[0]
+    by_wd = g.xs(lrs[0], level="lr")["gap"]
+    rho_wd = spearman(by_wd.index, by_wd.values) if len(by_wd) >= 3 else float(by_wd.iloc[-1] > by_wd.iloc[0])
+    ratio_wd = by_wd.iloc[-1] / by_wd.iloc[0]
+    r.figures.update(rho_lr=rho_lr, ratio_lr=ratio_lr, rho_wd=rho_wd, ratio_wd=ratio_wd,
+                     gap_small=by_lr.iloc[0])
+    r.check(f"weight_decay {wds[0]:g}: gap to the NTK grows with lr", rho_lr >= 0.8 and ratio_lr > 2,
+            f"Spearman {rho_lr:.2f}, gap(lr {lrs[-1]:g})/gap(lr {lrs[0]:g}) {ratio_lr:.3g}", "Spearman >= 0.8, ratio > 2")
+    r.check(f"lr {lrs[0]:g}: gap to the NTK grows with weight decay", rho_wd >= 0.8 and ratio_wd > 2,
+            f"Spearman {rho_wd:.2f}, gap(wd {wds[-1]:g})/gap(wd {wds[0]:g}) {ratio_wd:.3g}", "Spearman >= 0.8, ratio > 2")
+
+
 # --- robustness (Bubeck & Sellke 2021) -------------------------------------
 def robustness(a, r):
     d = _done(a).copy()
@@ -526,7 +567,8 @@ def kernel_spectrum(a, r):
 
 
 CHECKS = {f.__name__: f for f in (random_labels, random_labels_noise, double_descent, double_descent_rf,
-                                  width_limit, finite_vs_infinite, ensemble_centering, nngp_vs_ntk, zca, robustness, frequency_principle,
+                                  width_limit, finite_vs_infinite, ensemble_centering, nngp_vs_ntk, zca, learning_rate_l2,
+                                  robustness, frequency_principle,
                                   condensation, kernel_spectrum)}
 
 
