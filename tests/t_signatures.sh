@@ -26,7 +26,7 @@ run() { # job.ini archive
 # no classical minimum left of a threshold at m = K before 7x7 inputs.
 for spec in random_labels condensation frequency_principle:4 kernel_spectrum quick robustness:1 \
     random_labels_noise width_curve double_descent:4 double_descent_rf finite_vs_infinite \
-    ensemble_centering nngp_vs_ntk zca; do
+    ensemble_centering learning_rate_l2 nngp_vs_ntk zca; do
     job=${spec%%:*}
     seed=${spec#*:}
     [ "$seed" = "$spec" ] && seed=
