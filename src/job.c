@@ -1218,6 +1218,26 @@ static op_status check_kernel(parse_state *st)
                 kc->inst_w2[kc->n_depths] = kc->sigma_w2s[w];
                 kc->inst_b2[kc->n_depths++] = kc->sigma_b2s[b];
             }
+    /* Two instances alike would write one archive group (kphase names a
+     * kernel by depth and, when swept, variances printed with %g). */
+    for (int i = 0; i < kc->n_depths; i++)
+        for (int j = 0; j < i; j++) {
+            char a[64], b[64];
+            snprintf(a, sizeof a, "%d %g %g", kc->depths[i], kc->inst_w2[i],
+                     kc->inst_b2[i]);
+            snprintf(b, sizeof b, "%d %g %g", kc->depths[j], kc->inst_w2[j],
+                     kc->inst_b2[j]);
+            if (!strcmp(a, b)) {
+                const char *key = kc->n_sigma_w2 > 1 ? "sigma_w2"
+                                  : kc->n_sigma_b2 > 1 ? "sigma_b2"
+                                                       : "depth";
+                st->line = line_of(st, "kernel", key);
+                return fail(st, "[kernel] depth %d, sigma_w2 %g, sigma_b2 %g "
+                            "twice: each kernel once (values equal to 6 "
+                            "digits)", kc->depths[i], kc->inst_w2[i],
+                            kc->inst_b2[i]);
+            }
+        }
     kc->depth = kc->depths[0];
 #ifndef OP_HAVE_ELPA
     if (kc->eigensolver == OP_EIGEN_ELPA) {

@@ -2,7 +2,8 @@
 # t_kvar.sh — [kernel] sigma_w2 and sigma_b2 as lists: one kernel per
 # (depth, sigma_w2, sigma_b2), ids naming the variances, each equal to the
 # kernel the same job computes with those variances alone (jobs/nngp_vs_ntk
-# sweeps them); an empty list and too many kernels are refused with exit 2.
+# sweeps them); an empty list, too many kernels and two kernels alike (one
+# archive group) are refused with exit 2.
 . tests/lib.sh
 [ -x "$B" ] || { echo "FAIL $B not built"; exit 1; }
 export OPENBLAS_NUM_THREADS=1
@@ -63,4 +64,6 @@ expect "empty sigma_w2 list" 2 "sigma_w2: empty list" $B run "$T/empty.ini" -o "
 [ ! -e "$T/e.h5" ] && pass "nothing written for the empty list" || failed "archive written for a refused job"
 job "$T/many.ini" "sigma_w2 = 1, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8" "sigma_b2 = 0, 0.1, 0.2, 0.3"
 expect "too many kernels" 2 "at most 64" $B run "$T/many.ini" -o "$T/m.h5"
+job "$T/dup.ini" "sigma_w2 = 1, 2, 1.0000001" ""
+expect "variances equal to 6 digits" 2 "twice: each kernel once" $B run "$T/dup.ini" -o "$T/d.h5"
 finish t_kvar
