@@ -138,12 +138,17 @@ op_status op_kphase_check_grid(const op_job *job, MPI_Comm comm)
 
 static int resolve_solver(const op_job *job, int ranks, double have);
 
-/* The group of kernel `kind` at `depth`: /kernels/<id>. */
+/* The group of kernel `kind` of instance i: /kernels/<id>; the variances
+ * join the id when [kernel] sweeps them (ntk_relu_d2_w2_b0.05). */
 static void kernel_id(char *id, size_t len, op_kernel_kind kind,
-                      op_activation act, int depth)
+                      const op_kernel_cfg *base, int i)
 {
-    snprintf(id, len, "%s_%s_d%d", kind == OP_KERNEL_NTK ? "ntk" : "nngp",
-             act_name(act), depth);
+    int n = snprintf(id, len, "%s_%s_d%d",
+                     kind == OP_KERNEL_NTK ? "ntk" : "nngp",
+                     act_name(base->activation), base->depths[i]);
+    if (base->var_swept && n > 0 && (size_t)n < len)
+        snprintf(id + n, len - (size_t)n, "_w%g_b%g", base->inst_w2[i],
+                 base->inst_b2[i]);
 }
 
 /* Kernels the journal does not hold (it was deleted or lost a record, or
@@ -165,8 +170,7 @@ static op_status recover_kernels(op_archive *ar, MPI_Comm comm, int rank,
         if (done[i])
             continue;
         char id[64];
-        kernel_id(id, sizeof id, kinds[i % n_kinds], base->activation,
-                  base->depths[i / n_kinds]);
+        kernel_id(id, sizeof id, kinds[i % n_kinds], base, i / n_kinds);
         int v = op_kernel_io_verify(file, id, comm);
         if (v == 1) {
             done[i] = 1;
@@ -272,6 +276,8 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
             continue;
         op_kernel_cfg kc = *base;
         kc.depth = base->depths[di];
+        kc.sigma_w2 = base->inst_w2[di];
+        kc.sigma_b2 = base->inst_b2[di];
         /* ELPA cannot run when a process row or column holds no part of
          * the matrix (n_train below a block or two): ScaLAPACK then, and
          * the archive records the solver that ran. */
@@ -314,7 +320,7 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
             }
             op_kernel_kind kind = todo[j];
             char id[64];
-            kernel_id(id, sizeof id, kind, kc.activation, kc.depth);
+            kernel_id(id, sizeof id, kind, base, di);
             /* A group left unfinished by a kill (recover_kernels kept
              * every sealed one): write anew. */
             char path[96];

@@ -128,9 +128,17 @@ typedef struct {
     op_activation activation;
     op_parameterization param;
     int depth;              /* the depth of this kernel, one of depths[] */
-    int n_depths;           /* [kernel] depth = 1, 2, 3: one kernel each */
+    /* Kernel instances i < n_depths: depth depths[i], variances
+     * inst_w2[i], inst_b2[i]. [kernel] depth, sigma_w2 and sigma_b2 are
+     * lists; the instances are their product (depth slowest, sigma_b2
+     * fastest), so variances are swept the way depths are. */
+    int n_depths;
     int depths[OP_LIST_MAX];
-    double sigma_w2, sigma_b2;
+    double inst_w2[OP_LIST_MAX], inst_b2[OP_LIST_MAX];
+    int var_swept;          /* a variance list has > 1 value: ids name them */
+    double sigma_w2, sigma_b2; /* this kernel's (inst_*[i] once chosen) */
+    int n_sigma_w2, n_sigma_b2; /* the [kernel] lists as written */
+    double sigma_w2s[OP_LIST_MAX], sigma_b2s[OP_LIST_MAX];
     double sigma_w2_last, sigma_b2_last; /* as op_model_cfg's */
     int last_set;
     int bias;               /* op_bias_mode */
