@@ -317,6 +317,160 @@ def finite_vs_infinite(a, r):
         r.check("empirical NTK drift falls with width", s < 0, f"log-log slope {s:.2f}", "< 0 (theory -1/2)")
 
 
+def _ntk_converged(a, depth=None):
+    """The NTK predictor trained to convergence (gradient-descent time inf,
+    i.e. ridge 0): what an infinitely wide net, centered, converges to."""
+    k = a.kernels[(a.kernels["kind"] == "ntk") & (a.kernels["status"] == "done")]
+    if depth is not None:
+        k = k[k["depth"] == depth]
+    t = k[(k["by"] == "time") & np.isinf(k["time"].astype(float))]
+    if not len(t):
+        t = k[(k["by"] == "ridge") & (k["ridge"] == 0)]
+    return t.iloc[0] if len(t) else None
+
+
+def ensemble_centering(a, r):
+    """Lee et al. 2020, finding 3: centering (f - f0) and ensembling move a
+    finite net's test error toward the NTK predictor's. Per width, means
+    over the grid's seeds; gap = |test MSE - NTK test MSE|."""
+    d = _done(a).copy()
+    d["mse"] = d["test_mse"]
+    for depth, dd in d.groupby("depth"):
+        lim = _ntk_converged(a, depth)
+        if lim is None:
+            r.check(f"depth {depth}: NTK predictor at t = inf present", False, "none", "a kernel")
+            continue
+        lm, la = float(lim["test_mse"]), float(lim["test_acc"])
+        r.say(f"  depth {depth}: NTK predictor (t = inf) test MSE {lm:.4f}, acc {la:.3f}")
+        e_max = dd["ensemble"].max()
+        for w, g in dd.groupby("width"):
+            m = g.groupby(["center", "ensemble"]).agg(mse=("mse", "mean"), acc=("test_acc", "mean"))
+
+            def at(c, e, col):
+                return float(m.loc[(c, e), col]) if (c, e) in m.index else np.nan
+            gap = {n: abs(at(c, e, "mse") - lm) for n, (c, e) in
+                   {"plain": (0, 1), "centered": (1, 1), "ensemble": (0, e_max), "both": (1, e_max)}.items()}
+            agap = {n: abs(at(c, e, "acc") - la) for n, (c, e) in
+                    {"plain": (0, 1), "both": (1, e_max)}.items()}
+            r.say(f"  depth {depth} width {w:g}: test MSE plain {at(0, 1, 'mse'):.4f}, centered {at(1, 1, 'mse'):.4f}, "
+                  f"ensemble of {e_max:g} {at(0, e_max, 'mse'):.4f}, centered ensemble {at(1, e_max, 'mse'):.4f}; "
+                  f"acc {at(0, 1, 'acc'):.3f} {at(1, 1, 'acc'):.3f} {at(0, e_max, 'acc'):.3f} {at(1, e_max, 'acc'):.3f}")
+            tag = f"d{depth}_w{w:g}"
+            r.figures.update({f"gap_plain_{tag}": gap["plain"], f"gap_centered_{tag}": gap["centered"],
+                              f"gap_ensemble_{tag}": gap["ensemble"], f"gap_both_{tag}": gap["both"]})
+            r.check(f"depth {depth} width {w:g}: centering narrows the test-MSE gap to the NTK",
+                    gap["centered"] < gap["plain"], f"{gap['plain']:.4f} -> {gap['centered']:.4f}", "smaller")
+            r.check(f"depth {depth} width {w:g}: ensembling narrows the test-MSE gap to the NTK",
+                    gap["ensemble"] < gap["plain"], f"{gap['plain']:.4f} -> {gap['ensemble']:.4f}", "smaller")
+            r.check(f"depth {depth} width {w:g}: the centered ensemble is closest",
+                    gap["both"] < min(gap["centered"], gap["ensemble"]),
+                    f"{gap['both']:.4f} vs {min(gap['centered'], gap['ensemble']):.4f}", "smallest of the four")
+            r.check(f"depth {depth} width {w:g}: centered ensemble's accuracy closer to the NTK's",
+                    agap["both"] < agap["plain"], f"|diff| {agap['plain']:.3f} -> {agap['both']:.3f}", "smaller")
+
+
+# --- NNGP versus NTK (Lee et al. 2020, finding 2) ------------------------------
+def nngp_vs_ntk(a, r):
+    """Lee et al. 2020, finding 2: the NNGP usually beats the NTK. Per
+    (depth, sigma_w2, sigma_b2) kernel pair, each kernel at its best ridge:
+    the best over [kernel] ridge of its TEST accuracy (and, shown, of its
+    test MSE), i.e. an oracle choice on the test set, the same for both
+    kernels (the archive has no validation split)."""
+    k = _kernel_best(a)
+    info = a.kernel_info
+    k = k.assign(sw2=k["kernel"].map(info["sigma_w2"].astype(float)),
+                 sb2=k["kernel"].map(info["sigma_b2"].astype(float)))
+    b = k.groupby(["depth", "sw2", "sb2", "kind"]).agg(acc=("test_acc", "max"),
+                                                      mse=("test_mse", "min")).unstack("kind")
+    b = b.dropna()
+    if not len(b):
+        r.check("NNGP and NTK of the same architectures", False, "none", "pairs")
+        return
+    # a tie in accuracy (both kernels classify the same number of test
+    # points right) counts half
+    win_acc = float(np.mean(np.where(b[("acc", "nngp")] > b[("acc", "ntk")], 1.0,
+                                     np.where(b[("acc", "nngp")] == b[("acc", "ntk")], 0.5, 0.0))))
+    win_mse = float(np.mean(b[("mse", "nngp")] < b[("mse", "ntk")]))
+    for (dp, w, bb), x in b.iterrows():
+        r.say(f"  depth {dp} sigma_w2 {w:g} sigma_b2 {bb:g}: best acc NNGP {x[('acc', 'nngp')]:.3f} "
+              f"NTK {x[('acc', 'ntk')]:.3f}; best test MSE NNGP {x[('mse', 'nngp')]:.4f} NTK {x[('mse', 'ntk')]:.4f}")
+    top_nngp, top_ntk = b[("acc", "nngp")].max(), b[("acc", "ntk")].max()
+    r.figures.update(nngp_wins_acc=win_acc, nngp_wins_mse=win_mse, best_nngp=top_nngp, best_ntk=top_ntk)
+    r.say(f"  NNGP's best test MSE below the NTK's on {win_mse:.0%} of {len(b)} grid points (shown, not judged)")
+    r.check("NNGP's best accuracy >= NTK's on most grid points", win_acc > 0.5,
+            f"{win_acc:.0%} of {len(b)} (ties count half)", "> 50%")
+    r.check("best NNGP over the grid >= best NTK over the grid", top_nngp >= top_ntk,
+            f"{top_nngp:.3f} vs {top_ntk:.3f}", ">=")
+
+
+# --- regularized ZCA whitening (Lee et al. 2020, finding 10) -------------------
+def zca(a, r):
+    """Lee et al. 2020, finding 10: regularized ZCA whitening of the inputs
+    improves accuracy, best at an intermediate regularizer. Finite nets
+    over [grid] zca (zeta < 0: no whitening; zeta = 0: full whitening),
+    test accuracy averaged over the grid's seeds. (The kernel phase sees
+    the base [data] only, so kernels are not swept over zeta.)"""
+    d = _done(a)
+    m = d.groupby("zca")["test_acc"].mean()
+    r.say("  test acc by zeta: " + " ".join(f"{'off' if z < 0 else f'{z:g}'}: {x:.3f}" for z, x in m.items()))
+    off = m[m.index < 0]
+    on = m[m.index >= 0]
+    if not len(off) or len(on) < 3:
+        r.check("zca off and >= 3 regularizers", False, f"{len(off)} off, {len(on)} on", "both")
+        return
+    best_z = float(on.idxmax())
+    off_acc, best = float(off.iloc[0]), float(on.max())
+    r.figures.update(acc_off=off_acc, acc_best=best, best_zeta=best_z,
+                     acc_full=float(on.iloc[0]), acc_most=float(on.iloc[-1]))
+    r.check("regularized ZCA beats no whitening", best > off_acc,
+            f"{best:.3f} (zeta {best_z:g}) vs {off_acc:.3f}", ">")
+    r.check("an intermediate regularizer is best", on.index[0] < best_z < on.index[-1]
+            and best > on.iloc[0] and best > on.iloc[-1],
+            f"best zeta {best_z:g} in ({on.index[0]:g}, {on.index[-1]:g}); acc {on.iloc[0]:.3f} / {best:.3f} / {on.iloc[-1]:.3f}",
+            "interior, above both ends")
+
+
+# --- large learning rates and L2 (Lee et al. 2020, finding 4) -------------------
+def learning_rate_l2(a, r):
+    """Lee et al. 2020, finding 4: large learning rates and L2 break the
+    correspondence between a trained net and the NTK predictor. Nets
+    trained by full-batch gradient descent without momentum for E epochs
+    at learning rate lr, each against the NTK gradient-descent predictor
+    at the same time t = lr * E ([kernel] time must hold each lr * E);
+    gap = |test MSE(net) - test MSE(NTK at t)|; a diverged net has an
+    infinite gap (the correspondence is gone)."""
+    d = a.runs[a.runs["status"].isin(["done", "diverged"])].copy()
+    kt = a.kernels[(a.kernels["kind"] == "ntk") & (a.kernels["by"] == "time") & (a.kernels["status"] == "done")]
+    kt = kt.set_index("time")["test_mse"]
+    d["t"] = d["lr"] * d["epochs"]
+    d["ref"] = [kt.get(t, np.nan) for t in d["t"]]
+    d["gap"] = np.where(d["status"] == "diverged", np.inf, (d["test_mse"] - d["ref"]).abs())
+    g = d.groupby(["weight_decay", "lr"]).agg(gap=("gap", "mean"), t=("t", "first"), ref=("ref", "first"),
+                                              mse=("test_mse", "mean"))
+    if g["ref"].isna().any():
+        missing = sorted(g.loc[g["ref"].isna(), "t"].unique())
+        r.check("NTK predictor at every t = lr * epochs", False, f"missing t {missing}", "[kernel] time lists them")
+        return
+    for wd, x in g.groupby(level=0):
+        r.say(f"  weight_decay {wd:g}: " + " ".join(
+            f"lr {lr:g} (t {row.t:g}): mse {row.mse:.3f} vs NTK {row.ref:.3f}, gap {row.gap:.3g};"
+            for (_, lr), row in x.iterrows()))
+    wds = sorted(d["weight_decay"].unique())
+    lrs = sorted(d["lr"].unique())
+    by_lr = g.loc[wds[0]]["gap"]
+    rho_lr = spearman(by_lr.index, by_lr.values)
+    ratio_lr = by_lr.iloc[-1] / by_lr.iloc[0]
+    by_wd = g.xs(lrs[0], level="lr")["gap"]
+    rho_wd = spearman(by_wd.index, by_wd.values) if len(by_wd) >= 3 else float(by_wd.iloc[-1] > by_wd.iloc[0])
+    ratio_wd = by_wd.iloc[-1] / by_wd.iloc[0]
+    r.figures.update(rho_lr=rho_lr, ratio_lr=ratio_lr, rho_wd=rho_wd, ratio_wd=ratio_wd,
+                     gap_small=by_lr.iloc[0])
+    r.check(f"weight_decay {wds[0]:g}: gap to the NTK grows with lr", rho_lr >= 0.8 and ratio_lr > 2,
+            f"Spearman {rho_lr:.2f}, gap(lr {lrs[-1]:g})/gap(lr {lrs[0]:g}) {ratio_lr:.3g}", "Spearman >= 0.8, ratio > 2")
+    r.check(f"lr {lrs[0]:g}: gap to the NTK grows with weight decay", rho_wd >= 0.8 and ratio_wd > 2,
+            f"Spearman {rho_wd:.2f}, gap(wd {wds[-1]:g})/gap(wd {wds[0]:g}) {ratio_wd:.3g}", "Spearman >= 0.8, ratio > 2")
+
+
 # --- robustness (Bubeck & Sellke 2021) -------------------------------------
 def robustness(a, r):
     d = _done(a).copy()
@@ -467,7 +621,8 @@ def precision(a, r):
 
 
 CHECKS = {f.__name__: f for f in (random_labels, random_labels_noise, double_descent, double_descent_rf,
-                                  width_limit, finite_vs_infinite, robustness, frequency_principle,
+                                  width_limit, finite_vs_infinite, ensemble_centering, nngp_vs_ntk, zca, learning_rate_l2,
+                                  robustness, frequency_principle,
                                   condensation, kernel_spectrum, precision)}
 
 

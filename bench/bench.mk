@@ -7,7 +7,7 @@ BENCH_EIG_N ?= 2048
 BENCH_THREADS ?= 1
 BENCH_NP ?= 2
 BENCH_DIR = $(BUILD)/bench
-BENCH_BIN = $(BENCH_DIR)/bench_blas $(BENCH_DIR)/bench_train $(BENCH_DIR)/bench_kernel $(BENCH_DIR)/bench_archive $(BENCH_DIR)/bench_pack $(BENCH_DIR)/bench_pack_job
+BENCH_BIN = $(BENCH_DIR)/bench_blas $(BENCH_DIR)/bench_train $(BENCH_DIR)/bench_kernel $(BENCH_DIR)/bench_archive $(BENCH_DIR)/bench_pack $(BENCH_DIR)/bench_pack_job $(BENCH_DIR)/bench_entk
 
 $(BENCH_DIR):
 	mkdir -p $@

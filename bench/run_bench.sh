@@ -99,6 +99,9 @@ $PY bench/schedsim.py "$OUT/small.costs" $XS "$LAT" 40 64 256 1024 4096 | sed 's
 log "7/8 kernels on $NP ranks, n = $BENCH_N (eigen n = $BENCH_EIG_N)"
 OPENBLAS_NUM_THREADS=1 $MPIRUN -np "$NP" "$BUILD/bench/bench_kernel" "$BENCH_N" "$BENCH_EIG_N" > "$OUT/kernel.txt" 2> "$OUT/kernel.err"
 
+log "7b/8 empirical NTK (width 1024, depth 3) vs the analytic build on $NP ranks, n = $BENCH_N"
+OPENBLAS_NUM_THREADS=1 $MPIRUN -np "$NP" "$BUILD/bench/bench_entk" "$BENCH_N" 1 1 > "$OUT/entk.txt" 2> "$OUT/entk.err" || log "bench_entk failed"
+
 log "8/8 numpy reference of the kernel recursion (OPENBLAS_NUM_THREADS=$NP)"
 OPENBLAS_NUM_THREADS=$NP $PY bench/kernel_numpy.py "$BENCH_N" > "$OUT/numpy.txt"
 

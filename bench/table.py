@@ -231,6 +231,19 @@ if "t_build" in k:
         row("numpy_vs_kernel_build", "2 numpy recursion ÷ our build (n=%s)" % nn, "%.2f s / %.2f s" % (t, tb),
             "≥ 3", t / tb, ge(3.0), "numpy with %s OpenBLAS threads, one Gram, both kernels in one pass" % one(npy, "numpy_threads"))
 
+en = kv("entk.txt")
+if "t_empirical" in en:
+    te, ta = float(one(en, "t_empirical")), float(one(en, "t_analytic"))
+    row("entk_vs_kernel_build", "2 empirical NTK ÷ analytic NNGP+NTK build (n=%s, width %s, depth %s, k=%s)"
+        % (one(en, "n"), one(en, "width"), one(en, "depth"), one(en, "k")),
+        "%.2f s / %.2f s" % (te, ta), "≤ 3", te / ta, le(3.0),
+        "%s ranks (grid %s×%s), entk.h: per-layer Gram products, no Jacobian; first round "
+        "(page faults) %.2f s / %.2f s; ‖Θ̂ − Θ‖/‖Θ‖ = %s"
+        % (one(en, "ranks"), one(en, "grid_rows"), one(en, "grid_cols"),
+           float(one(en, "t_empirical_first")), float(one(en, "t_analytic_first")),
+           one(en, "rel_error_vs_analytic")))
+
+
 def makespan_ratio(d):
     ssum, smax = float(one(d, "sum_seconds")), float(one(d, "max_seconds"))
     return float(one(d, "sweep_s")) / (ssum / int(one(d, "ranks")) + smax)

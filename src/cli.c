@@ -160,7 +160,8 @@ static void print_job(const op_job *job, FILE *out)
         fprintf(out, "%s)", job->axes[a].n > 8 ? " ..." : "");
     }
     if (job->base.kernel.enabled)
-        fprintf(out, "; %d kernel depth%s", job->base.kernel.n_depths,
+        fprintf(out, "; %d kernel %s%s", job->base.kernel.n_depths,
+                job->base.kernel.var_swept ? "architecture" : "depth",
                 job->base.kernel.n_depths == 1 ? "" : "s");
     if (job->base.kernel.enabled && job->base.kernel.curve)
         fprintf(out, " x %d training-set size%s", job->base.kernel.n_n_train,

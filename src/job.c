@@ -216,10 +216,10 @@ static const op_key op_keys[] = {
   "default: [model] parameterization"},
  {"kernel", "depth", K_ILIST, OFF(kernel.depths), OFF(kernel.n_depths), 1, 64, "1", NULL, NULL, 0,
   "hidden layers; a list computes one kernel per depth; default: [model] depth"},
- {"kernel", "sigma_w2", K_DOUBLE, OFF(kernel.sigma_w2), NOCOUNT, 1e-12, 1e6, "2", NULL, NULL, 0,
-  "default: [model] sigma_w2"},
- {"kernel", "sigma_b2", K_DOUBLE, OFF(kernel.sigma_b2), NOCOUNT, 0, 1e6, "0", NULL, NULL, 0,
-  "default: [model] sigma_b2"},
+ {"kernel", "sigma_w2", K_DLIST, OFF(kernel.sigma_w2s), OFF(kernel.n_sigma_w2), 1e-12, 1e6, "2", NULL, NULL, 0,
+  "default: [model] sigma_w2; a list computes one kernel per value (times each depth and sigma_b2)"},
+ {"kernel", "sigma_b2", K_DLIST, OFF(kernel.sigma_b2s), OFF(kernel.n_sigma_b2), 0, 1e6, "0", NULL, NULL, 0,
+  "default: [model] sigma_b2; a list computes one kernel per value (times each depth and sigma_w2)"},
  {"kernel", "sigma_w2_last", K_DOUBLE, OFF(kernel.sigma_w2_last), NOCOUNT, 1e-12, 1e6, "same", same_names, same_values, 0,
   "readout weight variance; same = the kernel's sigma_w2; default: [model] sigma_w2_last"},
  {"kernel", "sigma_b2_last", K_DOUBLE, OFF(kernel.sigma_b2_last), NOCOUNT, 0, 1e6, "same", same_names, same_values, 0,
@@ -261,6 +261,10 @@ static const op_key op_keys[] = {
   "subset [data] n_train = n would draw, drawn from the same stream); default: [data] n_train"},
  {"kernel", "empirical_widths", K_ILIST, OFF(kernel.empirical_widths), OFF(kernel.n_empirical), 1, 1 << 20, "", NULL, NULL, 0,
   "widths of finite networks whose empirical NTK at init is stored"},
+ {"kernel", "save_empirical", K_BOOL, OFF(kernel.save_empirical), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
+  "store each width's empirical NTK matrix (empirical_matrix [widths][n][n])"},
+ {"kernel", "empirical_train", K_BOOL, OFF(kernel.empirical_train), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
+  "train each empirical_widths network with the [train] recipe: NTK drift and linearized predictions"},
 
  {"measure", "lipschitz", K_BOOL, OFF(measure.lipschitz), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
   "Lipschitz lower bound (max input-gradient norm) and upper bound"},
@@ -1152,10 +1156,25 @@ static op_status check_kernel(parse_state *st)
     }
     if (!st->key_line[key_find("kernel", "parameterization")])
         kc->param = c->model.param;
-    if (!st->key_line[key_find("kernel", "sigma_w2")])
-        kc->sigma_w2 = c->model.sigma_w2;
-    if (!st->key_line[key_find("kernel", "sigma_b2")])
-        kc->sigma_b2 = c->model.sigma_b2;
+    if (!st->key_line[key_find("kernel", "sigma_w2")]) {
+        kc->n_sigma_w2 = 1;
+        kc->sigma_w2s[0] = c->model.sigma_w2;
+    }
+    if (!st->key_line[key_find("kernel", "sigma_b2")]) {
+        kc->n_sigma_b2 = 1;
+        kc->sigma_b2s[0] = c->model.sigma_b2;
+    }
+    if (kc->n_sigma_w2 == 0 || kc->n_sigma_b2 == 0) {
+        const char *key = kc->n_sigma_w2 == 0 ? "sigma_w2" : "sigma_b2";
+        st->line = line_of(st, "kernel", key);
+        return fail(st, "[kernel] %s: empty list", key);
+    }
+    kc->sigma_w2 = kc->sigma_w2s[0];
+    kc->sigma_b2 = kc->sigma_b2s[0];
+    kc->var_swept = kc->n_sigma_w2 > 1 || kc->n_sigma_b2 > 1;
+    double sb2_max = 0; /* bias = off refuses any bias variance > 0 */
+    for (int i = 0; i < kc->n_sigma_b2; i++)
+        sb2_max = kc->sigma_b2s[i] > sb2_max ? kc->sigma_b2s[i] : sb2_max;
     if (!st->key_line[key_find("kernel", "sigma_w2_last")])
         kc->sigma_w2_last = c->model.sigma_w2_last;
     if (!st->key_line[key_find("kernel", "sigma_b2_last")])
@@ -1163,14 +1182,14 @@ static op_status check_kernel(parse_state *st)
     if (!st->key_line[key_find("kernel", "bias")])
         kc->bias = c->model.bias;
     if (kc->bias == OP_BIAS_OFF &&
-        (kc->sigma_b2 > 0 || kc->sigma_b2_last > 0)) {
+        (sb2_max > 0 || kc->sigma_b2_last > 0)) {
         st->line = st->key_line[key_find("kernel", "bias")]
                        ? line_of(st, "kernel", "bias")
                        : line_of(st, "model", "bias");
         char b[32];
         return fail(st, "[kernel] bias = off: a bias variance > 0 (sigma_b2 "
                     "= %g, sigma_b2_last = %s) asks for biases (set them to "
-                    "0, or bias = auto)", kc->sigma_b2,
+                    "0, or bias = auto)", sb2_max,
                     readout_text(kc->sigma_b2_last, b));
     }
     if (!st->key_line[key_find("kernel", "depth")]) {
@@ -1188,6 +1207,46 @@ static op_status check_kernel(parse_state *st)
         st->line = line_of(st, "kernel", "depth");
         return fail(st, "[kernel] depth: empty list");
     }
+    /* The instances: depth x sigma_w2 x sigma_b2. */
+    int nv = kc->n_sigma_w2 * kc->n_sigma_b2;
+    if ((long)kc->n_depths * nv > OP_LIST_MAX) {
+        st->line = line_of(st, "kernel", kc->n_sigma_w2 > 1 ? "sigma_w2"
+                                                             : "sigma_b2");
+        return fail(st, "[kernel] %d depths x %d sigma_w2 x %d sigma_b2 = "
+                    "%ld kernels: at most %d a job", kc->n_depths,
+                    kc->n_sigma_w2, kc->n_sigma_b2,
+                    (long)kc->n_depths * nv, OP_LIST_MAX);
+    }
+    int dl[OP_LIST_MAX], nd = kc->n_depths;
+    memcpy(dl, kc->depths, sizeof dl);
+    kc->n_depths = 0;
+    for (int i = 0; i < nd; i++)
+        for (int w = 0; w < kc->n_sigma_w2; w++)
+            for (int b = 0; b < kc->n_sigma_b2; b++) {
+                kc->depths[kc->n_depths] = dl[i];
+                kc->inst_w2[kc->n_depths] = kc->sigma_w2s[w];
+                kc->inst_b2[kc->n_depths++] = kc->sigma_b2s[b];
+            }
+    /* Two instances alike would write one archive group (kphase names a
+     * kernel by depth and, when swept, variances printed with %g). */
+    for (int i = 0; i < kc->n_depths; i++)
+        for (int j = 0; j < i; j++) {
+            char a[64], b[64];
+            snprintf(a, sizeof a, "%d %g %g", kc->depths[i], kc->inst_w2[i],
+                     kc->inst_b2[i]);
+            snprintf(b, sizeof b, "%d %g %g", kc->depths[j], kc->inst_w2[j],
+                     kc->inst_b2[j]);
+            if (!strcmp(a, b)) {
+                const char *key = kc->n_sigma_w2 > 1 ? "sigma_w2"
+                                  : kc->n_sigma_b2 > 1 ? "sigma_b2"
+                                                       : "depth";
+                st->line = line_of(st, "kernel", key);
+                return fail(st, "[kernel] depth %d, sigma_w2 %g, sigma_b2 %g "
+                            "twice: each kernel once (values equal to 6 "
+                            "digits)", kc->depths[i], kc->inst_w2[i],
+                            kc->inst_b2[i]);
+            }
+        }
     kc->depth = kc->depths[0];
 #ifndef OP_HAVE_ELPA
     if (kc->eigensolver == OP_EIGEN_ELPA) {
@@ -1217,6 +1276,15 @@ static op_status check_kernel(parse_state *st)
                         "increasing sizes, e.g. 1000, 2000, 4000)",
                         kc->n_n_train ? "not increasing" : "empty list");
         }
+    if ((kc->save_empirical || kc->empirical_train) &&
+        (kc->n_empirical == 0 || !kc->ntk)) {
+        const char *key = kc->save_empirical ? "save_empirical"
+                                             : "empirical_train";
+        st->line = line_of(st, "kernel", key);
+        return fail(st, "[kernel] %s = true: needs empirical_widths and the "
+                    "ntk kernel (the empirical NTKs are stored beside it)",
+                    key);
+    }
     if (!kc->eig32 && !kc->eig64 && kc->n_time > 0) {
         st->line = line_of(st, "kernel", "time");
         return fail(st, "[kernel] time: the gradient-descent predictor needs "

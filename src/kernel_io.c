@@ -137,16 +137,21 @@ static owned owned_range(int m, int nb, int p, int np)
     return o;
 }
 
-static void write_matrix(hid_t grp, const op_pmatrix *A)
+/* A into `name` of grp: [m][n] when count == 0, else slice `index` of a
+ * [count][m][n] stack (created by the call with index 0). */
+static void write_matrix_at(hid_t grp, const char *name, const op_pmatrix *A,
+                            int index, int count)
 {
     int nprow, npcol, myrow, mycol;
     Cblacs_gridinfo(A->desc[1], &nprow, &npcol, &myrow, &mycol);
     int nb = A->desc[4]; /* MB_; square blocks */
-    hsize_t dims[2] = {(hsize_t)A->m, (hsize_t)A->n};
-    hid_t fs = H5Screate_simple(2, dims, NULL);
+    int nd = count > 0 ? 3 : 2, o = nd - 2;
+    hsize_t dims[3] = {(hsize_t)count, (hsize_t)A->m, (hsize_t)A->n};
+    hid_t fs = H5Screate_simple(nd, count > 0 ? dims : dims + 1, NULL);
     H5C(fs);
-    hid_t ds = H5Dcreate2(grp, "matrix", H5T_IEEE_F64LE, fs, H5P_DEFAULT,
-                          H5P_DEFAULT, H5P_DEFAULT);
+    hid_t ds = index > 0 ? H5Dopen2(grp, name, H5P_DEFAULT)
+                         : H5Dcreate2(grp, name, H5T_IEEE_F64LE, fs,
+                                      H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5C(ds);
     /* The file selection is iterated in row-major order of the global
      * matrix; block-cyclic ownership preserves the order of rows and of
@@ -158,10 +163,16 @@ static void write_matrix(hid_t grp, const op_pmatrix *A)
     H5C(H5Sselect_none(fs));
     for (int i = 0; i < r.n; i++)
         for (int j = 0; j < c.n; j++) {
-            hsize_t st[2] = {r.start[i], c.start[j]};
-            hsize_t sd[2] = {r.stride[i], c.stride[j]};
-            hsize_t ct[2] = {r.count[i], c.count[j]};
-            hsize_t bl[2] = {r.block[i], c.block[j]};
+            hsize_t st[3] = {(hsize_t)index, 0, 0}, sd[3] = {1, 1, 1},
+                    ct[3] = {1, 1, 1}, bl[3] = {1, 1, 1};
+            st[o] = r.start[i];
+            st[o + 1] = c.start[j];
+            sd[o] = r.stride[i];
+            sd[o + 1] = c.stride[j];
+            ct[o] = r.count[i];
+            ct[o + 1] = c.count[j];
+            bl[o] = r.block[i];
+            bl[o + 1] = c.block[j];
             H5C(H5Sselect_hyperslab(fs, first ? H5S_SELECT_SET : H5S_SELECT_OR,
                                     st, sd, ct, bl));
             first = 0;
@@ -189,9 +200,21 @@ static void write_matrix(hid_t grp, const op_pmatrix *A)
     H5C(H5Pclose(dx));
     free(buf);
     H5C(H5Sclose(ms));
-    op_schema_describe_kernel_dataset(ds, "matrix");
+    if (index == 0)
+        op_schema_describe_kernel_dataset(ds, name);
     H5C(H5Dclose(ds));
     H5C(H5Sclose(fs));
+}
+
+static void write_matrix(hid_t grp, const op_pmatrix *A)
+{
+    write_matrix_at(grp, "matrix", A, 0, 0);
+}
+
+void op_kernel_io_write_matrix(hid_t grp, const char *name,
+                               const op_pmatrix *A, int index, int count)
+{
+    write_matrix_at(grp, name, A, index, count);
 }
 
 static int file_rank(hid_t file)

@@ -12,11 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "overparam/entk.h"
 #include "overparam/fault.h"
 #include "overparam/kernel.h"
 #include "overparam/kernel_io.h"
-#include "overparam/measure.h"
-#include "overparam/net.h"
 #include "overparam/pkernel.h"
 #include "overparam/sched.h"
 
@@ -80,139 +79,6 @@ static op_status curve_data(const op_job *job, int n, op_dataset *tr,
 static const char *act_name(op_activation a)
 {
     return a == OP_ACT_ERF ? "erf" : a == OP_ACT_TANH ? "tanh" : "relu";
-}
-
-/* ---- empirical NTK of finite networks ([kernel] empirical_widths) ------
- * For each width w: a network of the kernel's activation, parameterization,
- * depth and variances (init scales 1, as the limit assumes) at its
- * initialization from (seed, OP_STREAM_KERNEL, depth, w), its NTK
- * J J^T (first output, float64) on the same training points, and
- * |Theta_hat - Theta|_F / |Theta|_F against the analytic NTK of that
- * width (the standard parameterization's NTK depends on it; the ntk one
- * does not). Serial on rank 0 and only up to EMPIRICAL_MAX_N points: the
- * analytic reference and Theta_hat are n x n on one rank (distributing
- * J J^T over the grid is future work); beyond that the errors are NaN. */
-#define EMPIRICAL_MAX_N 2000
-
-static op_status empirical_errors(const op_job *job, const op_kernel_cfg *kc,
-                                  const op_dataset *train, double *err)
-{
-    int n = train->n, d = train->d;
-    for (int i = 0; i < kc->n_empirical; i++)
-        err[i] = NAN;
-    if (n > EMPIRICAL_MAX_N) {
-        fprintf(stderr, "[overparam] empirical NTK skipped: n_train %d > %d\n",
-                n, EMPIRICAL_MAX_N);
-        return OP_OK;
-    }
-    op_status s = OP_OK;
-    op_net net = {0};
-    double *ref = malloc(sizeof(double) * (size_t)n * n);
-    double *emp = malloc(sizeof(double) * (size_t)n * n);
-    double *jbuf = NULL;
-    if (!ref || !emp)
-        s = op_error(OP_ERR_NOMEM, "empirical NTK: two %dx%d matrices", n, n);
-    for (int i = 0; i < kc->n_empirical && s == OP_OK; i++) {
-        int w = kc->empirical_widths[i];
-        op_model_cfg m = {.activation = kc->activation, .param = kc->param,
-                          .width = w, .depth = kc->depth,
-                          .sigma_w2 = kc->sigma_w2, .sigma_b2 = kc->sigma_b2,
-                          .sigma_w2_last = kc->sigma_w2_last,
-                          .sigma_b2_last = kc->sigma_b2_last,
-                          .last_set = kc->last_set, .bias = kc->bias,
-                          .init_scale = 1, .init_scale_first = 1,
-                          .init_scale_last = 1, .freeze_first = 0};
-        op_kernel_spec spec;
-        s = op_kernel_spec_init(&spec, kc, kc->depth, w, d);
-        if (s == OP_OK)
-            s = op_net_setup(&net, &m, d, train->k, 8, n < 256 ? n : 256, 0);
-        if (s != OP_OK)
-            break;
-        op_rng r;
-        op_rng_derive(&r, job->base.seed, OP_STREAM_KERNEL,
-                      (uint64_t)kc->depth, (uint64_t)w);
-        op_net_init_params(&net, &r);
-        int rows = op_measure_ntk_rows(&net, n, OP_MEASURE_NTK_BYTES);
-        free(jbuf);
-        jbuf = malloc(sizeof(double) * op_measure_ntk_work(&net, n, rows));
-        if (!jbuf) {
-            s = op_error(OP_ERR_NOMEM, "empirical NTK: Jacobian of width %d", w);
-            break;
-        }
-        op_measure_ntk(&net, train->x, n, 0, rows, jbuf, emp);
-        op_kernel_ref(&spec, train->x, n, train->x, n, NULL, ref);
-        double num = 0, den = 0;
-        for (size_t j = 0; j < (size_t)n * n; j++) {
-            num += (emp[j] - ref[j]) * (emp[j] - ref[j]);
-            den += ref[j] * ref[j];
-        }
-        err[i] = den > 0 ? sqrt(num / den) : NAN;
-    }
-    op_net_free(&net);
-    free(jbuf);
-    free(ref);
-    free(emp);
-    return s;
-}
-
-/* Computes the errors on rank 0, broadcasts them, and writes
- * empirical_ntk_rel_error [n_empirical] and the empirical_widths attribute
- * into /kernels/<id>/ collectively (rank 0 writes the data, the others
- * join with empty selections, as kernel_io does). */
-static op_status write_empirical(const op_job *job, const op_kernel_cfg *kc,
-                                 const op_dataset *train, hid_t file,
-                                 const char *path, MPI_Comm comm, int rank)
-{
-    int ne = kc->n_empirical;
-    double err[OP_LIST_MAX];
-    op_status s = OP_OK;
-    if (rank == 0)
-        s = empirical_errors(job, kc, train, err);
-    int st = s;
-    OP_MPI_CHECK(MPI_Bcast(&st, 1, MPI_INT, 0, comm), "empirical NTK status");
-    if (st != OP_OK)
-        return rank == 0 ? s : op_error((op_status)st, "empirical NTK "
-                                        "failed on rank 0");
-    OP_MPI_CHECK(MPI_Bcast(err, ne, MPI_DOUBLE, 0, comm), "empirical NTK");
-    const char *what = "writing the empirical NTK errors";
-    hid_t g = H5Gopen2(file, path, H5P_DEFAULT);
-    OP_H5_CHECK(g, what);
-    hsize_t dim = (hsize_t)ne;
-    hid_t fs = H5Screate_simple(1, &dim, NULL);
-    OP_H5_CHECK(fs, what);
-    hid_t ds = H5Dcreate2(g, "empirical_ntk_rel_error", H5T_IEEE_F64LE, fs,
-                          H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    OP_H5_CHECK(ds, what);
-    hid_t ms = H5Scopy(fs);
-    OP_H5_CHECK(ms, what);
-    if (rank != 0) {
-        OP_H5_CHECK(H5Sselect_none(fs), what);
-        OP_H5_CHECK(H5Sselect_none(ms), what);
-    }
-    hid_t dx = H5Pcreate(H5P_DATASET_XFER);
-    OP_H5_CHECK(dx, what);
-    OP_H5_CHECK(H5Pset_dxpl_mpio(dx, H5FD_MPIO_COLLECTIVE), what);
-    OP_H5_CHECK(H5Dwrite(ds, H5T_NATIVE_DOUBLE, ms, fs, dx, err), what);
-    /* Attributes are metadata: every rank writes the same values. */
-    hid_t as = H5Screate_simple(1, &dim, NULL);
-    OP_H5_CHECK(as, what);
-    hid_t a = H5Acreate2(g, "empirical_widths", H5T_STD_I32LE, as,
-                         H5P_DEFAULT, H5P_DEFAULT);
-    OP_H5_CHECK(a, what);
-    OP_H5_CHECK(H5Awrite(a, H5T_NATIVE_INT, kc->empirical_widths), what);
-    OP_H5_CHECK(H5Aclose(a), what);
-    OP_H5_CHECK(H5Sclose(as), what);
-    OP_H5_CHECK(H5Pclose(dx), what);
-    OP_H5_CHECK(H5Sclose(ms), what);
-    OP_H5_CHECK(H5Dclose(ds), what);
-    OP_H5_CHECK(H5Sclose(fs), what);
-    OP_H5_CHECK(H5Gclose(g), what);
-    if (rank == 0)
-        for (int i = 0; i < ne; i++)
-            fprintf(stderr, "[overparam] %s: empirical NTK width %d: "
-                    "relative error %.4g\n", path, kc->empirical_widths[i],
-                    err[i]);
-    return OP_OK;
 }
 
 /* The kernel phase's progress lines (rank 0): each step of a depth
@@ -312,26 +178,30 @@ op_status op_kphase_check_grid(const op_job *job, MPI_Comm comm)
 
 static int resolve_solver(const op_job *job, int ranks, double have);
 
-/* The group of kernel `kind` at `depth`: /kernels/<id>; on a learning
- * curve ([kernel] n_train written) <id> ends in _n<n_train>. */
+/* The group of kernel `kind` of instance i: /kernels/<id>; the variances
+ * join the id when [kernel] sweeps them (ntk_relu_d2_w2_b0.05), and on a
+ * learning curve ([kernel] n_train written) <id> ends in _n<n_train>. */
 static void kernel_id(char *id, size_t len, op_kernel_kind kind,
-                      op_activation act, int depth, int curve, int n)
+                      const op_kernel_cfg *base, int i, int n_train)
 {
-    int w = snprintf(id, len, "%s_%s_d%d", kind == OP_KERNEL_NTK ? "ntk"
-                                                                  : "nngp",
-                     act_name(act), depth);
-    if (curve && w > 0 && (size_t)w < len)
-        snprintf(id + w, len - (size_t)w, "_n%d", n);
+    int n = snprintf(id, len, "%s_%s_d%d",
+                     kind == OP_KERNEL_NTK ? "ntk" : "nngp",
+                     act_name(base->activation), base->depths[i]);
+    if (base->var_swept && n > 0 && (size_t)n < len)
+        n += snprintf(id + n, len - (size_t)n, "_w%g_b%g", base->inst_w2[i],
+                      base->inst_b2[i]);
+    if (base->curve && n > 0 && (size_t)n < len)
+        snprintf(id + n, len - (size_t)n, "_n%d", n_train);
 }
 
-/* Kernel index i's size, depth and kind (see kinds_of). */
+/* Kernel index i's size, instance and kind (see kinds_of). */
 static void kernel_of(const op_kernel_cfg *kc, const op_kernel_kind *kinds,
-                      int n_kinds, int i, int *n, int *depth,
+                      int n_kinds, int i, int *n, int *inst,
                       op_kernel_kind *kind)
 {
     int per = kc->n_depths * n_kinds;
     *n = kc->n_n_train > 0 ? kc->n_trains[i / per] : 0;
-    *depth = kc->depths[(i % per) / n_kinds];
+    *inst = (i % per) / n_kinds;
     *kind = kinds[i % n_kinds];
 }
 
@@ -356,10 +226,10 @@ static op_status recover_kernels(op_archive *ar, MPI_Comm comm, int rank,
         if (done[i])
             continue;
         char id[64];
-        int kn, kd;
+        int kn, ki;
         op_kernel_kind kk;
-        kernel_of(base, kinds, n_kinds, i, &kn, &kd, &kk);
-        kernel_id(id, sizeof id, kk, base->activation, kd, base->curve, kn);
+        kernel_of(base, kinds, n_kinds, i, &kn, &ki, &kk);
+        kernel_id(id, sizeof id, kk, base, ki, kn);
         int v = op_kernel_io_verify(file, id, comm);
         if (v == 1) {
             done[i] = 1;
@@ -486,6 +356,8 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
                 continue;
             op_kernel_cfg kc = *base;
             kc.depth = base->depths[di];
+            kc.sigma_w2 = base->inst_w2[di];
+            kc.sigma_b2 = base->inst_b2[di];
             /* ELPA cannot run when a process row or column holds no part
              * of the matrix (n_train below a block or two): ScaLAPACK
              * then, and the archive records the solver that ran. */
@@ -530,8 +402,7 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
                 }
                 op_kernel_kind kind = todo[j];
                 char id[64];
-                kernel_id(id, sizeof id, kind, kc.activation, kc.depth,
-                          base->curve, tr->n);
+                kernel_id(id, sizeof id, kind, base, di, tr->n);
                 /* A group left unfinished by a kill (recover_kernels kept
                  * every sealed one): write anew. */
                 char path[96];
@@ -543,10 +414,11 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
                     OP_H5_CHECK(H5Ldelete(file, path, H5P_DEFAULT),
                                 "removing a half-written kernel group");
                 s = op_kernel_io_write(file, id, &kc, &spec, &res[j]);
-                /* Empirical NTKs of finite widths beside the analytic NTK,
-                 * inside the group before it is flushed and journaled. */
+                /* Empirical NTKs of finite widths beside the analytic NTK
+                 * (entk.h), inside the group before it is flushed and
+                 * journaled. */
                 if (s == OP_OK && kind == OP_KERNEL_NTK && kc.n_empirical > 0)
-                    s = write_empirical(job, &kc, tr, file, path, comm, rank);
+                    s = op_entk_write(job, &kc, &grid, tr, te, file, path);
                 /* Data on disk, then its checksum sealed and flushed, then
                  * the journal record: a resume without the record still
                  * knows a sealed group as finished (recover_kernels). */
@@ -639,7 +511,15 @@ static double bytes_with(const op_job *job, int ranks, int solver)
         else if (kc->eig64)
             words += (elpa ? 4.0 : 0.2) * n * n / p;
     }
-    return 8 * words + 8 * (n + nt) * (d + k);
+    /* The empirical NTKs come after the analytic kernels are freed. */
+    double emp = 0;
+    for (int i = 0; i < kc->n_depths; i++) {
+        op_kernel_cfg at = *kc;
+        at.depth = kc->depths[i];
+        emp = fmax(emp, op_entk_phase_bytes_per_rank(&at, d, k, (int)n,
+                                                     (int)nt, ranks));
+    }
+    return fmax(8 * words, emp) + 8 * (n + nt) * (d + k);
 }
 
 /* The memory this node's ranks share, per rank, the smallest over the

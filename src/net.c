@@ -333,6 +333,12 @@ void op_net_param_jacobian(op_net *net, const double *x, long n, int o,
     }
 }
 
+void op_net_output_deltas(op_net *net, int o, int n)
+{
+    DISPATCH(net, set_gout, net, NULL, o, n);
+    DISPATCH(net, backward, net, n, NI_DELTAS, 0.0);
+}
+
 void op_net_params_copy(const op_net *net, double *out)
 {
     DISPATCH(net, to_double, net->params, out, net->n_total);

@@ -818,6 +818,57 @@ static void ridge_float32(const op_pkernel_grid *g, const op_pmatrix *K,
     op_pmatrix_free(&A);
 }
 
+void op_pkernel_gd_predict(const op_pkernel_grid *g, const op_pmatrix *V,
+                           const double *w, const op_pmatrix *Kt,
+                           const op_pmatrix *Y, int n_time,
+                           const double *times, op_pkernel_gd_fn each,
+                           void *ctx)
+{
+    int n = V->n, nt = Kt->m, k = Y->n;
+    op_pmatrix Z, Zt, W1, P;
+    op_pmatrix_alloc(g, &Z, n, k);
+    op_pmatrix_alloc(g, &Zt, n, k);
+    op_pmatrix_alloc(g, &W1, n, k);
+    op_pmatrix_alloc(g, &P, nt, k);
+    pgemm('T', V, Y, &Z); /* Z = V^T Y: y in the eigenbasis */
+    for (int it = 0; it < n_time; it++) {
+        for (int lj = 0; lj < Z.nloc; lj++)
+            for (int li = 0; li < Z.mloc; li++) {
+                int gi = op_pmatrix_grow(g, li); /* eigen index */
+                size_t o = li + (size_t)lj * Z.lld;
+                Zt.a[o] = op_kernel_gd_gain(w[gi], times[it], n) * Z.a[o];
+            }
+        pgemm('N', V, &Zt, &W1);
+        if (nt > 0)
+            pgemm('N', Kt, &W1, &P);
+        each(ctx, it, &P);
+    }
+    op_pmatrix_free(&Z);
+    op_pmatrix_free(&Zt);
+    op_pmatrix_free(&W1);
+    op_pmatrix_free(&P);
+}
+
+/* pkernel_analyze's gradient-flow predictions: rank 0's pred_time row and
+ * the metrics of time `it`. */
+typedef struct {
+    const op_pkernel_grid *g;
+    const op_dataset *test;
+    op_kernel_result *res;
+} gd_ctx;
+
+static void gd_collect(void *ctx, int it, const op_pmatrix *P)
+{
+    gd_ctx *c = ctx;
+    op_kernel_result *res = c->res;
+    size_t ntk = (size_t)c->test->n * c->test->k;
+    collect_predictions(c->g, P, c->test,
+                        res->pred_time ? res->pred_time + (size_t)it * ntk
+                                       : NULL,
+                        &res->time_mse[it], &res->time_acc[it],
+                        &res->time_status[it]);
+}
+
 /* Everything after the build for one kind, in one n^2/P matrix: K (its
  * lower triangle built) is factored in place for the first ridge and
  * rebuilt (n^2 d/P, far below the n^3/(3P) factorization) before each
@@ -938,36 +989,14 @@ static void pkernel_analyze(const op_pkernel_grid *g, int ki,
             if (g->rank == 0)
                 res->pred_time =
                     OP_XMALLOC(sizeof(double) * (size_t)cfg->n_time * nt * k);
-            op_pmatrix Z, Zt, W1, P;
-            op_pmatrix_alloc(g, &Z, n, k);
-            op_pmatrix_alloc(g, &Zt, n, k);
-            op_pmatrix_alloc(g, &W1, n, k);
-            op_pmatrix_alloc(g, &P, nt, k);
-            pgemm('T', &V, Y, &Z); /* Z = V^T Y: y in the eigenbasis */
-            for (int it = 0; it < cfg->n_time; it++) {
-                /* the job's time in the per-sample convention's units */
-                double t = op_kernel_flow_time(cfg->time_convention,
-                                               cfg->time[it], k);
-                for (int lj = 0; lj < Z.nloc; lj++)
-                    for (int li = 0; li < Z.mloc; li++) {
-                        int gi = op_pmatrix_grow(g, li); /* eigen index */
-                        size_t o = li + (size_t)lj * Z.lld;
-                        Zt.a[o] = op_kernel_gd_gain(w[gi], t, n) * Z.a[o];
-                    }
-                pgemm('N', &V, &Zt, &W1);
-                if (nt > 0)
-                    pgemm('N', Kt, &W1, &P);
-                collect_predictions(
-                    g, &P, test,
-                    res->pred_time ? res->pred_time + (size_t)it * nt * k
-                                   : NULL,
-                    &res->time_mse[it], &res->time_acc[it],
-                    &res->time_status[it]);
-            }
-            op_pmatrix_free(&Z);
-            op_pmatrix_free(&Zt);
-            op_pmatrix_free(&W1);
-            op_pmatrix_free(&P);
+            /* the job's times in the per-sample convention's units */
+            double ft[OP_LIST_MAX];
+            for (int it = 0; it < cfg->n_time; it++)
+                ft[it] = op_kernel_flow_time(cfg->time_convention,
+                                             cfg->time[it], k);
+            gd_ctx gc = {.g = g, .test = test, .res = res};
+            op_pkernel_gd_predict(g, &V, w, Kt, Y, cfg->n_time, ft,
+                                  gd_collect, &gc);
             op_pmatrix_free(&V);
             res->t_gd = wtime_max(g, MPI_Wtime() - t);
             if (progress(g, "gd", ki, 1, 1, work_gd(cfg, n, nt, k))) {

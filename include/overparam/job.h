@@ -128,9 +128,17 @@ typedef struct {
     op_activation activation;
     op_parameterization param;
     int depth;              /* the depth of this kernel, one of depths[] */
-    int n_depths;           /* [kernel] depth = 1, 2, 3: one kernel each */
+    /* Kernel instances i < n_depths: depth depths[i], variances
+     * inst_w2[i], inst_b2[i]. [kernel] depth, sigma_w2 and sigma_b2 are
+     * lists; the instances are their product (depth slowest, sigma_b2
+     * fastest), so variances are swept the way depths are. */
+    int n_depths;
     int depths[OP_LIST_MAX];
-    double sigma_w2, sigma_b2;
+    double inst_w2[OP_LIST_MAX], inst_b2[OP_LIST_MAX];
+    int var_swept;          /* a variance list has > 1 value: ids name them */
+    double sigma_w2, sigma_b2; /* this kernel's (inst_*[i] once chosen) */
+    int n_sigma_w2, n_sigma_b2; /* the [kernel] lists as written */
+    double sigma_w2s[OP_LIST_MAX], sigma_b2s[OP_LIST_MAX];
     double sigma_w2_last, sigma_b2_last; /* as op_model_cfg's */
     int last_set;
     int bias;               /* op_bias_mode */
@@ -148,6 +156,8 @@ typedef struct {
     int precision;          /* OP_KPREC_F64 or OP_KPREC_MIXED */
     int empirical_widths[OP_LIST_MAX]; /* empirical NTK of finite nets */
     int n_empirical;
+    int save_empirical;     /* store each width's empirical NTK matrix */
+    int empirical_train;    /* train each width ([train]): drift, f_lin */
     /* [kernel] n_train: a learning curve, one kernel per training-set size
      * (nested subsets, see kphase.h); default the single [data] n_train.
      * curve: the key was written, so group ids end in _n<n>. */

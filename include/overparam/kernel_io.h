@@ -62,6 +62,14 @@ op_status op_kernel_io_write(hid_t file, const char *id,
                              const op_kernel_spec *spec,
                              const op_kernel_result *res);
 
+/* Writes the square block-cyclic A into dataset `name` of the open group
+ * grp, collectively as `matrix` above: [m][n] when count == 0, else slice
+ * `index` of a [count][m][n] stack that the call with index 0 creates
+ * (later indices open it). Units, role and description from schema.h's
+ * OP_KERNEL_DATASETS entry `name`. */
+void op_kernel_io_write_matrix(hid_t grp, const char *name,
+                               const op_pmatrix *A, int index, int count);
+
 /* Stores the checksum of the complete group /kernels/<id> in its crc32
  * attribute (collective). */
 op_status op_kernel_io_seal(hid_t file, const char *id, MPI_Comm comm);

@@ -162,6 +162,13 @@ void op_net_input_jacobian(op_net *net, const double *x, long n, double *J);
 void op_net_param_jacobian(op_net *net, const double *x, long n, int o,
                            double *J);
 
+/* After op_net_forward on n samples: the deltas d_l = df_o/dh_l of output
+ * `o` into d[l] (REAL [n][dims[l+1]], l = 0..L; d[0] only when the first
+ * layer is trained), without any parameter gradient. The layer inputs a_l
+ * of that forward are net->in (l = 0) and a[l]. For the empirical NTK as a
+ * sum over layers of Gram products (entk.h). */
+void op_net_output_deltas(op_net *net, int o, int n);
+
 /* Copies of the parameters as double: all n_total (params layout). */
 void op_net_params_copy(const op_net *net, double *out);
 void op_net_params_load(op_net *net, const double *in);

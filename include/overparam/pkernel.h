@@ -189,6 +189,21 @@ int op_pkernel_have_elpa(void);
  * ScaLAPACK, which accepts empty local blocks. */
 int op_pkernel_solver_for(const op_pkernel_grid *g, int solver, int n);
 
+/* The gradient-flow predictor from an eigendecomposition K = V diag(w)
+ * V^T (w ascending, the same on every rank; V n x n): for each time
+ * times[it], P = Kt V diag(op_kernel_gd_gain(w, t, n)) V^T Y (Kt nt x n,
+ * Y n x k), handed to each(ctx, it, &P) (collective; P lives until the
+ * call returns). times are in op_kernel_ref_gd's convention (learning rate
+ * x full-batch steps on the loss averaged over the n samples; a job's
+ * times go through op_kernel_flow_time first). Used by
+ * op_pkernel_run and by the linearized networks of entk.h. */
+typedef void (*op_pkernel_gd_fn)(void *ctx, int it, const op_pmatrix *P);
+void op_pkernel_gd_predict(const op_pkernel_grid *g, const op_pmatrix *V,
+                           const double *w, const op_pmatrix *Kt,
+                           const op_pmatrix *Y, int n_time,
+                           const double *times, op_pkernel_gd_fn each,
+                           void *ctx);
+
 /* Assembles A row-major into full[m][n] on grid rank 0 (full is ignored
  * elsewhere). Uses an m*n buffer on every rank: for tests and small
  * matrices only. */

@@ -251,7 +251,32 @@ extern const int op_kernel_ridge32_ncols;
     X(metrics_time, "", "metrics", "gradient flow per time")                  \
     X(metrics_ridge32, "", "precision", "kernel regression per ridge solved " \
       "in float32 alone, beside float64's residual")                          \
-    X(matrix, "", "matrix", "K(train, train), float64")
+    X(matrix, "", "matrix", "K(train, train), float64")                   \
+    X(empirical_ntk_rel_error, "relative", "metric", "|Theta_hat - "         \
+      "Theta|_F / |Theta|_F per empirical width, Theta_hat the empirical "   \
+      "NTK (mean over outputs) at init")                                      \
+    X(empirical_ntk_drift, "relative", "metric", "|Theta_T - Theta_0|_F / " \
+      "|Theta_0|_F per empirical width, after training with [train]")       \
+    X(empirical_matrix, "", "matrix", "empirical NTK at init per width "     \
+      "[widths][n_train][n_train], float64")                                  \
+    X(empirical_lin_time, "time", "coordinate", "gradient-flow times of the " \
+      "linearized networks [widths][n_time + 1]: the kernel's, then the "    \
+      "training's own (lr x steps / (1 - momentum); NaN for Adam), in the "  \
+      "group's time_convention")          \
+    X(empirical_lin_mse, "loss", "metric", "test loss of the network "       \
+      "linearized at init, per width and time")                              \
+    X(empirical_lin_acc, "fraction", "metric", "test accuracy of the "       \
+      "linearized network, per width and time")                              \
+    X(empirical_net_mse, "loss", "metric", "test loss of the trained "       \
+      "network, per width")                                                   \
+    X(empirical_net_acc, "fraction", "metric", "test accuracy of the "       \
+      "trained network, per width")                                           \
+    X(empirical_lin_net_gap, "relative", "metric", "|f_net - f_lin|_F / "   \
+      "|f_net|_F on the test set at the training's time, per width")         \
+    X(empirical_pred_lin, "", "prediction", "linearized-network test "       \
+      "predictions [widths][n_time + 1][n_test][outputs]")                   \
+    X(empirical_pred_net, "", "prediction", "trained-network test "          \
+      "predictions [widths][n_test][outputs]")
 
 /* Writes units, role and description of kernel dataset `name` (one of
  * OP_KERNEL_DATASETS) on `dset`; collective like every attribute. */

@@ -1,0 +1,121 @@
+/* bench_entk.c — the distributed empirical NTK (entk.h) against the
+ * analytic NNGP+NTK build on the same ranks and grid (run it on 2 ranks):
+ *
+ *   bench_entk N K [ROUNDS]
+ *
+ * A ReLU network of width 1024, depth 3, d = 784 inputs and K outputs
+ * (ntk parameterization, sigma_w2 = 2, sigma_b2 = 0.1, float64) at its
+ * initialization; Theta [N][N] by op_entk_build (forward/backward by row
+ * slices, per-layer pdsyrk, both triangles) vs the analytic NNGP + NTK of
+ * the same architecture by op_pkernel_fill (both kinds in one pass into
+ * matrices allocated once, as bench_kernel's row 2 measures it), each the
+ * best of ROUNDS (default 2) after a first, page-faulting round that is
+ * reported apart, max over ranks.
+ *
+ * Output: "key value" lines from rank 0, read by bench/table.py. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "overparam/entk.h"
+#include "overparam/kernel.h"
+#include "overparam/net.h"
+#include "overparam/pkernel.h"
+#include "overparam/rng.h"
+
+#define D 784
+#define DEPTH 3
+#define WIDTH 1024
+
+static double wmax(double t)
+{
+    double m;
+    MPI_Allreduce(&t, &m, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    return m;
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    int rank, size;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    int n = argc > 1 ? atoi(argv[1]) : 2048;
+    int k = argc > 2 ? atoi(argv[2]) : 1;
+    int rounds = argc > 3 ? atoi(argv[3]) : 2;
+    op_pkernel_grid g;
+    if (op_pkernel_grid_init(&g, MPI_COMM_WORLD, 0, 0, 64) != OP_OK) {
+        fprintf(stderr, "bench_entk: %s\n", op_error_message());
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    double *x = malloc(sizeof(double) * (size_t)n * D);
+    op_rng r;
+    op_rng_derive(&r, 5, 0, 0, 0);
+    for (size_t i = 0; i < (size_t)n * D; i++)
+        x[i] = op_rng_normal(&r);
+
+    op_kernel_spec spec = {0};
+    spec.act = OP_ACT_RELU;
+    spec.param = OP_PARAM_NTK;
+    spec.depth = DEPTH;
+    spec.sigma_w2 = 2.0;
+    spec.sigma_b2 = 0.1;
+    spec.d = D;
+    op_model_cfg m = {.activation = OP_ACT_RELU, .param = OP_PARAM_NTK,
+                      .width = WIDTH, .depth = DEPTH, .sigma_w2 = 2.0,
+                      .sigma_b2 = 0.1, .init_scale = 1,
+                      .init_scale_first = 1, .init_scale_last = 1};
+    op_net net = {0};
+    if (op_net_setup(&net, &m, D, k, 8, 256, 0) != OP_OK) {
+        fprintf(stderr, "bench_entk: %s\n", op_error_message());
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    op_rng_derive(&r, 5, OP_STREAM_KERNEL, DEPTH, WIDTH);
+    op_net_init_params(&net, &r);
+
+    op_pmatrix K, Kn;
+    op_pmatrix_alloc(&g, &K, n, n);
+    op_pmatrix_alloc(&g, &Kn, n, n);
+    double t_ana = 1e30, t_ana_first = 0, t_emp = 1e30, t_emp_first = 0;
+    for (int round = 0; round <= rounds; round++) {
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t0 = MPI_Wtime();
+        op_pkernel_fill(&g, &spec, x, n, x, n, &Kn, &K);
+        double ta = wmax(MPI_Wtime() - t0);
+        MPI_Barrier(MPI_COMM_WORLD);
+        t0 = MPI_Wtime();
+        op_pmatrix T;
+        op_entk_build(&g, &net, x, n, &T);
+        double te = wmax(MPI_Wtime() - t0);
+        if (round == 0) {
+            t_ana_first = ta;
+            t_emp_first = te;
+        } else {
+            t_ana = fmin(t_ana, ta);
+            t_emp = fmin(t_emp, te);
+        }
+        if (round == rounds) {
+            double e = op_entk_rel_diff(&g, &T, &K);
+            if (rank == 0)
+                printf("rel_error_vs_analytic %.6g\n", e);
+        }
+        op_pmatrix_free(&T);
+        if (rank == 0)
+            fprintf(stderr, "[bench_entk] round %d: analytic %.2f s, "
+                    "empirical %.2f s\n", round, ta, te);
+    }
+    if (rank == 0) {
+        printf("n %d\nk %d\nwidth %d\ndepth %d\nranks %d\ngrid_rows %d\n"
+               "grid_cols %d\n", n, k, WIDTH, DEPTH, size, g.nprow, g.npcol);
+        printf("t_analytic %.4f\nt_analytic_first %.4f\nt_empirical %.4f\n"
+               "t_empirical_first %.4f\n", t_ana, t_ana_first, t_emp,
+               t_emp_first);
+    }
+    op_pmatrix_free(&K);
+    op_pmatrix_free(&Kn);
+    op_net_free(&net);
+    free(x);
+    op_pkernel_grid_free(&g);
+    MPI_Finalize();
+    return 0;
+}

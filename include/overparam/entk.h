@@ -1,0 +1,133 @@
+/* entk.h — the empirical NTK of a finite fully-connected network (net.h),
+ * distributed on the kernel's BLACS grid (pkernel.h), without ever forming
+ * the Jacobian.
+ *
+ * Contract.
+ *  - Convention (neural-tangents' empirical_ntk_fn with trace_axes over the
+ *    outputs): Theta(x, x') = (1/k) sum_o sum_p df_o(x)/dp df_o(x')/dp over
+ *    the trainable parameters p (net->freeze_first drops layer 0), k =
+ *    d_out. In the infinite-width limit it equals the analytic NTK of one
+ *    output (kernel.h).
+ *  - Method: layer l computes h_l = wmul_l a_l W_l^T + bmul_l b_l, so
+ *    df_o/dW_l = wmul_l delta_l^o (x) a_l and df_o/db_l = bmul_l delta_l^o
+ *    with delta_l^o = df_o/dh_l, and
+ *        Theta = sum_l G_l .* B_l   (elementwise),
+ *        G_l = wmul_l^2 A_l A_l^T + bmul_l^2   (bmul term only where layer
+ *                                             l has biases, b_off[l] >= 0),
+ *        B_l = (1/k) sum_o D_l^o D_l^o^T,      B_L = 1 (delta_L^o = e_o),
+ *    A_l [n][dims[l]] the layer inputs and D_l = [D_l^0 .. D_l^{k-1}]
+ *    [n][k dims[l+1]] the backpropagated signals. wmul/bmul are the net's
+ *    own (net.c: standard wmul = bmul = 1; ntk wmul = sqrt(sigma_w2/fan_in),
+ *    bmul = sqrt(sigma_b2)); init scales live in the parameters themselves.
+ *    The last hidden layer's signals fold over the outputs into one
+ *    column per unit (sqrt(sum_o (delta^o_r)^2)), which needs phi' >= 0:
+ *    true of ReLU, erf and tanh, the activations net.h has.
+ *  - Distribution: each rank runs the forward and k backward passes for a
+ *    contiguous slice of ceil(n/P) rows; per layer, the rows each rank's
+ *    blocks of Theta need (those of its process row and of its process
+ *    column) are sent to it (one MPI_Alltoallw), and it computes the Gram
+ *    of its blocks on or below the diagonal with local GEMMs: G_l block
+ *    column by block column straight into Theta, B_l into one n^2/P
+ *    matrix first (summed over groups of outputs when the signals are
+ *    wide, op_entk_set_exchange_bytes). Theta is mirrored at the end, so
+ *    both triangles hold. Every rank must hold the same parameters (same
+ *    seed stream) and the whole x.
+ *  - Work: n^2/2 (sum_l dims[l] + k sum_{l<L-1} dims[l+1] + dims[L])
+ *    multiply-adds over P ranks (the last hidden layer's signals fold
+ *    into dims[L] columns, entk.c), plus n (1 + k) forward costs over P.
+ *  - Memory per rank (float64 words): Theta and B, 2 n^2/P; the row
+ *    slices of every layer, (n/P) (sum_l dims[l] + k dims[l+1]); the
+ *    exchanged rows of one layer, (n/nprow + n/npcol) x its width (the
+ *    signals within 256 MiB), and their send copy (n/P)(nprow + npcol) x
+ *    that width.
+ *  - Precision: the network must be float64 (precision 8). */
+#ifndef OVERPARAM_ENTK_H
+#define OVERPARAM_ENTK_H
+
+#include <hdf5.h>
+#include <stddef.h>
+
+#include "overparam/data.h"
+#include "overparam/error.h"
+#include "overparam/job.h"
+#include "overparam/net.h"
+#include "overparam/pkernel.h"
+
+/* Theta [n][n] of `net` at x[n][d_in], allocated on the grid (collective).
+ * OP_ERR_INPUT (every rank) for a float32 network, n < 1, or one layer's
+ * exchange past 2 GiB per rank (MPI's int counts: use more ranks). The
+ * net's batch buffers are used as scratch (its parameters are left as
+ * they were). */
+op_status op_entk_build(const op_pkernel_grid *g, op_net *net,
+                        const double *x, int n, op_pmatrix *theta);
+
+/* The signals of a layer are exchanged and multiplied in groups of outputs
+ * whose received rows stay within `bytes` (default 256 MiB; 0 restores
+ * it). For tests (small groups on small problems) and tight memory. */
+void op_entk_set_exchange_bytes(size_t bytes);
+
+/* Bytes per rank op_entk_build needs at its peak on P ranks (the contract's
+ * memory line, Theta included). */
+double op_entk_bytes_per_rank(const op_net *net, int n, int ranks);
+/* Peak bytes per rank of op_entk_write for the kernel section kc on data
+ * of d inputs and k outputs, n training and n_test test points, P ranks
+ * (the largest of its widths; 0 without empirical_widths). The kernel
+ * phase's memory check counts it. */
+double op_entk_phase_bytes_per_rank(const op_kernel_cfg *kc, int d, int k,
+                                    int n, int n_test, int ranks);
+
+/* ||A - B||_F / ||B||_F of two matrices of one grid and shape
+ * (collective; NaN when B is zero). */
+double op_entk_rel_diff(const op_pkernel_grid *g, const op_pmatrix *A,
+                        const op_pmatrix *B);
+
+/* The network linearized at its initialization (parameters p0, the
+ * params layout of net.h), trained by gradient flow on `train`:
+ *     f_lin(t, x) = f0(x) + Theta(x, X) V diag(gain(w, t)) V^T (Y - f0(X))
+ * with Theta = V diag(w) V^T its empirical NTK at init on X (eigenvalues
+ * by `solver`, pkernel.h), f0 its initial outputs, and times in
+ * op_pkernel_gd_predict's per-sample convention (gain =
+ * op_kernel_gd_gain). With
+ * `center` the model is f - f0 (what [train] center trains), so f0 = 0.
+ * Theta(test, X) and Theta(X, X) are blocks of one op_entk_build on
+ * [X; test] ((n + nt)^2/P). On grid rank 0: pred_lin [n_time][nt][k] the
+ * linearized test predictions, pred_net [nt][k] those of the network with
+ * parameters pT (minus f0 with center); other ranks may pass NULL.
+ * The net's parameters are left at p0. Collective. */
+op_status op_entk_linearized(const op_pkernel_grid *g, op_net *net,
+                             const double *p0, const double *pT,
+                             const op_dataset *train, const op_dataset *test,
+                             int center, int solver, int n_time,
+                             const double *times, double *pred_lin,
+                             double *pred_net);
+
+/* The kernel phase's empirical NTKs ([kernel] empirical_widths), written
+ * into the open group /kernels/<id> (`path`, the NTK of depth kc->depth)
+ * of the parallel HDF5 `file` (collective over the grid):
+ *  - attribute empirical_widths [n_empirical];
+ *  - empirical_ntk_rel_error [n_empirical]: |Theta_hat - Theta|_F /
+ *    |Theta|_F, Theta_hat the empirical NTK at init of the network of width
+ *    w (the kernel's activation, parameterization, depth and variances,
+ *    init scales 1, float64, no frozen layer) drawn from (job seed,
+ *    OP_STREAM_KERNEL, depth, w), Theta the analytic NTK of width w (the
+ *    standard parameterization's depends on it), on the training set;
+ *  - empirical_matrix [n_empirical][n][n] with kc->save_empirical;
+ *  - with kc->empirical_train: that architecture trained by op_train_run
+ *    with the job's [train] recipe (run 0's, float64, one member; its own
+ *    run streams, so its init is a different draw; rank 0's parameters,
+ *    broadcast): empirical_ntk_drift [n_empirical] |Theta_T - Theta_0|_F /
+ *    |Theta_0|_F between its final and initial parameters (NaN when the
+ *    training diverged); with a test set, op_entk_linearized at the
+ *    kernel's times and the training's own (lr x steps / (1 - momentum),
+ *    NaN for Adam; stored in kc->time_convention's units, converted by
+ *    op_kernel_flow_time for the predictor): empirical_lin_time, _lin_mse, _lin_acc [n_empirical]
+ *    [n_time + 1], empirical_net_mse, _net_acc, _lin_net_gap (|f_net -
+ *    f_lin|_F / |f_net|_F at the training's time) [n_empirical],
+ *    empirical_pred_lin [n_empirical][n_time + 1][n_test][k] and
+ *    empirical_pred_net [n_empirical][n_test][k].
+ * Every dataset carries schema.h's description. */
+op_status op_entk_write(const op_job *job, const op_kernel_cfg *kc,
+                        const op_pkernel_grid *g, const op_dataset *train,
+                        const op_dataset *test, hid_t file, const char *path);
+
+#endif
