@@ -102,7 +102,9 @@ def main():
             labels[a] = dict(zip(lab, d[:]))
         kern_alpha = {}
         for kid, g in f.get("kernels", {}).items():
-            if "fit_exponent64" in g.attrs:   # the name src/kernel_io.c writes
+            # the name src/kernel_io.c writes; NaN when no float64
+            # spectrum was computed (eig64 = false): no fit to report
+            if "fit_exponent64" in g.attrs and np.isfinite(float(g.attrs["fit_exponent64"])):
                 kern_alpha[kid] = float(g.attrs["fit_exponent64"])
         # a kernel-only job ([train] epochs = 0, no epochs axis) has one
         # placeholder run that is no result: the report hides it

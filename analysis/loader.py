@@ -8,6 +8,8 @@
     a.kernels     # long: one row per kernel x ridge or time (time_convention:
                   # per_sample or neural_tangents, what the time means)
     a.spectra     # long: kernel, i, eigenvalue64, eigenvalue32
+    a.learning_curve()  # a.kernels sorted into curves: n_train a column
+    a.precision   # float32 vs float64 regression per kernel x n_train x ridge
     a.dataset()   # xarray.Dataset over the swept axes, curves along epoch
 
 Names come from the file, which describes itself (include/overparam/
@@ -25,6 +27,8 @@ Conventions (the same as `overparam info`):
   - fit_epoch is NaN when the training set was never fitted (-1 on file);
   - named axes (corruption, parameterization, ...) are labelled categories;
   - a kernel-only job's placeholder run ([train] epochs = 0) is hidden;
+  - a kernel's `curve` is its group id less the _n<n_train> a learning
+    curve ([kernel] n_train) adds: one curve, one value of n_train a row;
   - spreads over seeds are sample standard deviations (ddof = 1).
 """
 import configparser
@@ -304,14 +308,32 @@ class Archive:
 
     # --- kernels --------------------------------------------------------
     def _read_kernels(self, f):
-        rows, spec, info = [], [], []
+        rows, spec, info, prec = [], [], [], []
         for kid, g in f.get("kernels", {}).items():
             at = {k: _text(v) for k, v in g.attrs.items()}
             info.append(dict(id=kid, **{k: v for k, v in at.items() if not isinstance(v, list)}))
+            curve = kid
+            n_tr = at.get("n_train")
+            if n_tr is not None and kid.endswith(f"_n{int(n_tr)}"):
+                curve = kid[: -len(f"_n{int(n_tr)}")]
+            # float32 against float64 ([kernel] precision = compare): the
+            # role "precision" dataset beside float64's metrics_ridge
+            if "metrics_ridge32" in g and "metrics_ridge" in g:
+                d32, d64 = g["metrics_ridge32"], g["metrics_ridge"]
+                lab = _strings(d32.attrs.get("status_labels"))
+                label = lambda c: lab[c] if 0 <= c < len(lab) else str(c)  # noqa: E731
+                for r32, r64 in zip(d32[:], d64[:]):
+                    prec.append(dict(
+                        curve=curve, kernel=kid, kind=at.get("kind"), depth=at.get("depth"),
+                        n_train=n_tr, ridge=float(r32["ridge"]), epsilon=float(r32["epsilon"]),
+                        test_mse64=2 * float(r64["mse"]), test_mse32=2 * float(r32["mse"]),
+                        test_acc64=float(r64["acc"]), test_acc32=float(r32["acc"]),
+                        residual64=float(r32["residual64"]), residual32=float(r32["residual"]),
+                        status64=label(int(r64["status"])), status32=label(int(r32["status"]))))
             # time_convention says what a row's time means (per_sample:
             # exp(-lambda t/n); neural_tangents: exp(-lambda t/(n k)));
             # older archives stated only the per-sample formula
-            base = dict(kernel=kid, kind=at.get("kind"), activation=at.get("activation"),
+            base = dict(kernel=kid, curve=curve, kind=at.get("kind"), activation=at.get("activation"),
                         depth=at.get("depth"), parameterization=at.get("parameterization"),
                         n_train=at.get("n_train"),
                         time_convention=at.get("time_convention", "per_sample")
@@ -344,14 +366,29 @@ class Archive:
                 spec.append(pd.DataFrame({"kernel": kid, "kind": at.get("kind"),
                                           "i": np.arange(1, e64.size + 1),
                                           "eigenvalue64": e64, "eigenvalue32": e32}))
-        cols = ["kernel", "kind", "activation", "depth", "parameterization", "n_train", "by",
-                "ridge", "epsilon", "time", "time_convention", "test_mse", "test_acc", "status"]
+        cols = ["kernel", "curve", "kind", "activation", "depth", "parameterization", "n_train",
+                "by", "ridge", "epsilon", "time", "time_convention", "test_mse", "test_acc",
+                "status"]
         self.kernels = pd.DataFrame(rows, columns=cols)
         if len(self.kernels):
             self.kernels["status"] = self.kernels["status"].astype("category")
         self.spectra = (pd.concat(spec, ignore_index=True) if spec else
                         pd.DataFrame(columns=["kernel", "kind", "i", "eigenvalue64", "eigenvalue32"]))
         self.kernel_info = pd.DataFrame(info).set_index("id") if info else pd.DataFrame()
+        pcols = ["curve", "kernel", "kind", "depth", "n_train", "ridge", "epsilon",
+                 "test_mse64", "test_mse32", "test_acc64", "test_acc32",
+                 "residual64", "residual32", "status64", "status32"]
+        self.precision = (pd.DataFrame(prec, columns=pcols)
+                          .sort_values(["curve", "ridge", "n_train"], ignore_index=True))
+
+    def learning_curve(self):
+        """a.kernels as learning curves: one row per curve (the kernel less
+        its size), metric coordinate (ridge or time) and n_train, sorted so
+        each curve reads down n_train. An archive without [kernel] n_train
+        gives one point per curve."""
+        k = self.kernels.copy()
+        k["n_train"] = pd.to_numeric(k["n_train"])
+        return k.sort_values(["curve", "by", "ridge", "time", "n_train"], ignore_index=True)
 
     # --- xarray ---------------------------------------------------------
     def dataset(self):

@@ -566,10 +566,64 @@ def kernel_spectrum(a, r):
         r.check(f"{kid}: best ridge ~ best early stopping", abs(br / bt - 1) <= 0.05, f"ratio {br / bt:.3f}", "within 5%")
 
 
+# --- float32 vs float64 kernel regression (Lee et al. 2020, finding 8) ------
+#: a float32 solve has departed when its test MSE differs from float64's by
+#: more than this fraction of float64's (or its status is not ok)
+PRECISION_TOL = 0.01
+
+
+def precision_critical_n(p, tol=PRECISION_TOL):
+    """The critical n of one learning curve (rows of a.precision of one
+    curve and ridge): the smallest n_train where the float32 solve failed
+    (status32 not ok: pspotrf failed or the result was not finite) or its
+    test MSE departs from float64's by more than tol relative; NaN when it
+    never does."""
+    p = p.sort_values("n_train")
+    gap = (p["test_mse32"] / p["test_mse64"] - 1).abs()
+    bad = (p["status32"] != "ok") | ~(gap <= tol)
+    return float(p.loc[bad, "n_train"].min()) if bad.any() else np.nan
+
+
+def precision(a, r):
+    pr = a.precision
+    if not len(pr):
+        r.check("float32 and float64 solves present", False, "none",
+                "[kernel] precision = compare")
+        return
+    pr = pr.assign(n_train=pd.to_numeric(pr["n_train"]))
+    ok64 = (pr["status64"] == "ok").all()
+    res64 = pr["residual64"].max()
+    located = []
+    for (curve, ridge), p in pr.groupby(["curve", "ridge"], sort=True):
+        p = p.sort_values("n_train")
+        nc = precision_critical_n(p)
+        gap = (p["test_mse32"] / p["test_mse64"] - 1).abs()
+        cells = ", ".join(f"n={int(n)}: " + (f"gap {g:.1e} res32 {q:.1e}" if s == "ok" else s)
+                          for n, g, q, s in zip(p["n_train"], gap, p["residual32"], p["status32"]))
+        r.say(f"  {curve} ridge {ridge:g}: critical n {nc:g}; {cells}")
+        r.figures[f"critical_n_{curve}_ridge{ridge:g}"] = nc
+        if ridge != 0:
+            continue
+        # the residual of a failed solve counts as unbounded
+        q = np.where(p["status32"] == "ok", p["residual32"], np.inf)
+        rho = spearman(p["n_train"], np.where(np.isinf(q), 1e300, q))
+        r.check(f"{curve} ridge 0: float32 residual grows with n", rho >= 0.8,
+                f"Spearman(n, residual32) {rho:.2f}", ">= 0.8")
+        if np.isfinite(nc) and nc > p["n_train"].min():
+            located.append((curve, nc))
+    r.check("ridge 0: float32 departs from float64 past a critical n the curve locates",
+            len(located) > 0,
+            ", ".join(f"{c}: n* = {n:g}" for c, n in located) or "none",
+            f"|MSE32/MSE64 - 1| > {PRECISION_TOL:g} or a failed factorization, "
+            "past the smallest n, on some curve")
+    r.check("float64 stays put: every float64 solve succeeds, residual <= 1e-6",
+            ok64 and res64 <= 1e-6, f"all ok: {ok64}, max residual64 {res64:.1e}", "ok, <= 1e-6")
+
+
 CHECKS = {f.__name__: f for f in (random_labels, random_labels_noise, double_descent, double_descent_rf,
                                   width_limit, finite_vs_infinite, ensemble_centering, nngp_vs_ntk, zca, learning_rate_l2,
                                   robustness, frequency_principle,
-                                  condensation, kernel_spectrum)}
+                                  condensation, kernel_spectrum, precision)}
 
 
 def check(a, name):

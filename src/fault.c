@@ -10,7 +10,7 @@ void op_fault_point(const char *point)
 {
     static int hits[8];
     static const char *const names[] = {"create", "journal", "row", "arrays",
-                                        "close", "layout", NULL};
+                                        "close", "layout", "kernel", NULL};
     const char *spec = getenv("OVERPARAM_FAULT");
     if (!spec)
         return;

@@ -57,7 +57,7 @@ static const char *const weights_names[] = {"none", "init_final", NULL};
 static const char *const kernel_names[] = {"nngp", "ntk", NULL};
 static const char *const eigen_names[] = {"auto", "elpa", "scalapack", NULL};
 static const int eigen_values[] = {OP_EIGEN_AUTO, OP_EIGEN_ELPA, OP_EIGEN_SCALAPACK};
-static const char *const kprec_names[] = {"float64", "mixed", NULL};
+static const char *const kprec_names[] = {"float64", "mixed", "compare", NULL};
 /* [train] pack: words for an integer key (OP_PACK_AUTO, OP_PACK_OFF). */
 static const char *const pack_names[] = {"auto", "off", NULL};
 static const int pack_values[] = {OP_PACK_AUTO, OP_PACK_OFF};
@@ -253,7 +253,12 @@ static const op_key op_keys[] = {
  {"kernel", "eigensolver", K_ENUM, OFF(kernel.eigensolver), NOCOUNT, 0, 0, "auto", eigen_names, eigen_values, 0,
   "elpa (two-stage), scalapack (pdsyevd; pdsyev for values only), or auto: elpa when built with it and its workspace fits in memory, else scalapack"},
  {"kernel", "precision", K_ENUM, OFF(kernel.precision), NOCOUNT, 0, 0, "float64", kprec_names, NULL, 0,
-  "float64, or mixed: float32 K and Cholesky refined to the float64 solution (ridge regression only)"},
+  "float64, or mixed: float32 K and Cholesky refined to the float64 solution (ridge regression only), "
+  "or compare: float64, and each ridge solved again in float32 alone (pspotrf/pspotrs): its test error, "
+  "residual |K a - y|/|y| and status beside float64's (metrics_ridge32)"},
+ {"kernel", "n_train", K_ILIST, OFF(kernel.n_trains), OFF(kernel.n_n_train), 1, 10000000, "", NULL, NULL, 0,
+  "a learning curve: one kernel per training-set size, increasing (nested subsets: each is the "
+  "subset [data] n_train = n would draw, drawn from the same stream); default: [data] n_train"},
  {"kernel", "empirical_widths", K_ILIST, OFF(kernel.empirical_widths), OFF(kernel.n_empirical), 1, 1 << 20, "", NULL, NULL, 0,
   "widths of finite networks whose empirical NTK at init is stored"},
  {"kernel", "save_empirical", K_BOOL, OFF(kernel.save_empirical), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
@@ -1257,6 +1262,20 @@ static op_status check_kernel(parse_state *st)
                     "set time = (empty), eig64 = false, eig32 = false, "
                     "save_matrix = false");
     }
+    kc->curve = st->key_line[key_find("kernel", "n_train")] != 0;
+    if (!kc->curve) {
+        kc->n_n_train = 1;
+        kc->n_trains[0] = c->data.n_train;
+    }
+    for (int i = 0; i <= kc->n_n_train; i++)
+        if (kc->n_n_train == 0 ||
+            (i > 0 && i < kc->n_n_train &&
+             kc->n_trains[i] <= kc->n_trains[i - 1])) {
+            st->line = line_of(st, "kernel", "n_train");
+            return fail(st, "[kernel] n_train: %s (a learning curve takes "
+                        "increasing sizes, e.g. 1000, 2000, 4000)",
+                        kc->n_n_train ? "not increasing" : "empty list");
+        }
     if ((kc->save_empirical || kc->empirical_train) &&
         (kc->n_empirical == 0 || !kc->ntk)) {
         const char *key = kc->save_empirical ? "save_empirical"

@@ -77,6 +77,20 @@ static void write_metrics(hid_t grp, const op_kernel_result *res, int writer)
         write_small(grp, "metrics_ridge", t, t, 1, &dim, rows, writer);
         H5C(H5Tclose(t));
     }
+    if (res->n_ridge > 0 && res->has_f32) {
+        hid_t t = op_schema_compound(op_kernel_ridge32_cols,
+                                     op_kernel_ridge32_ncols,
+                                     sizeof(op_kernel_ridge32_row));
+        op_kernel_ridge32_row rows[OP_LIST_MAX];
+        for (int i = 0; i < res->n_ridge; i++) {
+#define X(name, type, units, role, desc, value) rows[i].name = value;
+            OP_KERNEL_RIDGE32(X)
+#undef X
+        }
+        hsize_t dim = (hsize_t)res->n_ridge;
+        write_small(grp, "metrics_ridge32", t, t, 1, &dim, rows, writer);
+        H5C(H5Tclose(t));
+    }
     if (res->n_time > 0) {
         hid_t t = op_schema_compound(op_kernel_time_cols,
                                      op_kernel_time_ncols,
@@ -284,7 +298,9 @@ op_status op_kernel_io_write(hid_t file, const char *id,
     op_h5_attr_long(g, "fit_lo", res->fit_lo);
     op_h5_attr_long(g, "fit_hi", res->fit_hi);
     op_h5_attr_string(g, "precision",
-                      res->precision == OP_KPREC_MIXED ? "mixed" : "float64");
+                      res->precision == OP_KPREC_MIXED     ? "mixed"
+                      : res->precision == OP_KPREC_COMPARE ? "compare"
+                                                           : "float64");
     op_h5_attr_string(g, "eigensolver",
                       res->eigensolver == OP_EIGEN_ELPA && op_pkernel_have_elpa()
                           ? "elpa-2stage" : "scalapack");

@@ -13,12 +13,16 @@
 #include <string.h>
 
 #include "overparam/entk.h"
+#include "overparam/fault.h"
 #include "overparam/kernel.h"
 #include "overparam/kernel_io.h"
 #include "overparam/pkernel.h"
 #include "overparam/sched.h"
 
-/* Kernel i of a job: depth index i / kinds, kind i % kinds (nngp first). */
+/* Kernel i of a job: training-set size index i / (depths kinds), depth
+ * index (i / kinds) % depths, kind i % kinds (nngp first); with one size
+ * (no [kernel] n_train) the indices are those of a job before learning
+ * curves, so its journal and groups are unchanged. */
 static int kinds_of(const op_kernel_cfg *kc, op_kernel_kind *kinds)
 {
     int n = 0;
@@ -33,7 +37,43 @@ int op_kphase_count(const op_job *job)
 {
     const op_kernel_cfg *kc = &job->base.kernel;
     op_kernel_kind kinds[2];
-    return kc->enabled ? kc->n_depths * kinds_of(kc, kinds) : 0;
+    int sizes = kc->n_n_train > 0 ? kc->n_n_train : 1;
+    return kc->enabled ? sizes * kc->n_depths * kinds_of(kc, kinds) : 0;
+}
+
+/* The largest training set the kernels use (the last of the increasing
+ * [kernel] n_train, or [data] n_train). */
+int op_kphase_max_n(const op_job *job)
+{
+    const op_kernel_cfg *kc = &job->base.kernel;
+    return kc->n_n_train > 0 ? kc->n_trains[kc->n_n_train - 1]
+                             : job->base.data.n_train;
+}
+
+/* Size index ni's training and test sets: exactly the sets a job with
+ * [data] n_train = n would use (same stream, same preprocessing fitted on
+ * those n points, ZCA included). The pick scans one permutation per
+ * (seed, set) and takes a point while its class quota has room; quotas
+ * grow with n, so the smaller sets are nested in the larger ones, each
+ * class-balanced where [data] balanced = true, and the test set is the
+ * same for every n. Collective: every rank loads the same sets. */
+static op_status curve_data(const op_job *job, int n, op_dataset *tr,
+                            op_dataset *te, MPI_Comm comm)
+{
+    op_config c = job->base;
+    c.data.n_train = n;
+    op_status s = op_data_load(&c, tr, te);
+    if (s == OP_OK && c.data.zca >= 0)
+        s = op_data_zca(tr, te, c.data.zca);
+    int ok = s == OP_OK;
+    OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, comm),
+                 "loading a learning-curve training set");
+    if (ok)
+        return OP_OK;
+    op_data_free(tr);
+    op_data_free(te);
+    return s != OP_OK ? s : op_error(OP_ERR_INPUT, "[kernel] n_train = %d: "
+                                     "the data failed to load on a rank", n);
 }
 
 static const char *act_name(op_activation a)
@@ -139,16 +179,30 @@ op_status op_kphase_check_grid(const op_job *job, MPI_Comm comm)
 static int resolve_solver(const op_job *job, int ranks, double have);
 
 /* The group of kernel `kind` of instance i: /kernels/<id>; the variances
- * join the id when [kernel] sweeps them (ntk_relu_d2_w2_b0.05). */
+ * join the id when [kernel] sweeps them (ntk_relu_d2_w2_b0.05), and on a
+ * learning curve ([kernel] n_train written) <id> ends in _n<n_train>. */
 static void kernel_id(char *id, size_t len, op_kernel_kind kind,
-                      const op_kernel_cfg *base, int i)
+                      const op_kernel_cfg *base, int i, int n_train)
 {
     int n = snprintf(id, len, "%s_%s_d%d",
                      kind == OP_KERNEL_NTK ? "ntk" : "nngp",
                      act_name(base->activation), base->depths[i]);
     if (base->var_swept && n > 0 && (size_t)n < len)
-        snprintf(id + n, len - (size_t)n, "_w%g_b%g", base->inst_w2[i],
-                 base->inst_b2[i]);
+        n += snprintf(id + n, len - (size_t)n, "_w%g_b%g", base->inst_w2[i],
+                      base->inst_b2[i]);
+    if (base->curve && n > 0 && (size_t)n < len)
+        snprintf(id + n, len - (size_t)n, "_n%d", n_train);
+}
+
+/* Kernel index i's size, instance and kind (see kinds_of). */
+static void kernel_of(const op_kernel_cfg *kc, const op_kernel_kind *kinds,
+                      int n_kinds, int i, int *n, int *inst,
+                      op_kernel_kind *kind)
+{
+    int per = kc->n_depths * n_kinds;
+    *n = kc->n_n_train > 0 ? kc->n_trains[i / per] : 0;
+    *inst = (i % per) / n_kinds;
+    *kind = kinds[i % n_kinds];
 }
 
 /* Kernels the journal does not hold (it was deleted or lost a record, or
@@ -166,11 +220,16 @@ static op_status recover_kernels(op_archive *ar, MPI_Comm comm, int rank,
     H5Fget_name(file, where, sizeof where);
     op_status s = OP_OK;
     int kept = 0;
-    for (int i = 0; i < base->n_depths * n_kinds && s == OP_OK; i++) {
+    int total = base->n_depths * n_kinds *
+                (base->n_n_train > 0 ? base->n_n_train : 1);
+    for (int i = 0; i < total && s == OP_OK; i++) {
         if (done[i])
             continue;
         char id[64];
-        kernel_id(id, sizeof id, kinds[i % n_kinds], base, i / n_kinds);
+        int kn, ki;
+        op_kernel_kind kk;
+        kernel_of(base, kinds, n_kinds, i, &kn, &ki, &kk);
+        kernel_id(id, sizeof id, kk, base, ki, kn);
         int v = op_kernel_io_verify(file, id, comm);
         if (v == 1) {
             done[i] = 1;
@@ -229,137 +288,170 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
     }
     hid_t file = op_archive_file(ar);
     int solver = resolve_solver(job, size, op_kphase_rank_share(comm));
-    /* Progress: every depth costs the same O(n^3) (one build, the ridge
-     * solves, the eigendecompositions), so the seconds of the builds done
-     * so far, per build, times the builds left is the ETA. */
+    int n_sizes = base->n_n_train > 0 ? base->n_n_train : 1;
+    int per = base->n_depths * n_kinds; /* kernels of one size */
+    /* Progress: the elapsed time over the modelled work done so far
+     * (op_pkernel_work: n^3 in the size, so a learning curve's last sizes
+     * weigh most) times the work left is the ETA, of each build's line
+     * and of kphase_progress's. */
     int builds_left = 0, builds_done = 0;
-    for (int di = 0; di < base->n_depths; di++) {
-        int any = 0;
-        for (int ki = 0; ki < n_kinds; ki++)
-            any |= !done[di * n_kinds + ki];
-        builds_left += any;
-    }
     double t0 = MPI_Wtime();
     kprogress kp = {.rank = rank, .t0 = t0, .last = t0};
-    for (int di = 0; di < base->n_depths; di++) {
-        int pending = 0;
-        for (int ki = 0; ki < n_kinds; ki++)
-            pending += !done[di * n_kinds + ki];
-        if (pending)
-            kp.work_total += op_pkernel_work(base, pending, train->n, test->n,
-                                             train->d, train->k);
+    for (int ni = 0; ni < n_sizes; ni++) {
+        int n = base->n_n_train > 0 ? base->n_trains[ni] : train->n;
+        for (int di = 0; di < base->n_depths; di++) {
+            int pending = 0;
+            for (int ki = 0; ki < n_kinds; ki++)
+                pending += !done[ni * per + di * n_kinds + ki];
+            builds_left += pending > 0;
+            if (pending)
+                kp.work_total += op_pkernel_work(base, pending, n, test->n,
+                                                 train->d, train->k);
+        }
     }
     op_pkernel_set_progress(kphase_progress, &kp);
-    /* Per depth, every kind not yet done comes from one build; each is
-     * then written, flushed and journaled on its own, in index order. */
-    for (int di = 0; di < base->n_depths && s == OP_OK; di++) {
-        /* A stop request (walltime warning) is honoured between depths:
-         * what is written and journaled stays, the rest is computed on
-         * resume. Inside a depth, once the stop margin has passed, the
-         * depth is abandoned at the next step boundary (kphase_progress);
-         * a step itself (one ScaLAPACK call) cannot be interrupted. */
-        int stop = op_sched_stop_requested();
-        OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX,
-                                   comm), "sharing the stop flag");
-        if (stop) {
-            s = OP_ERR_STOPPED;
-            break;
-        }
-        op_kernel_kind todo[2];
-        int idx[2], n_todo = 0;
-        for (int ki = 0; ki < n_kinds; ki++)
-            if (!done[di * n_kinds + ki]) {
-                idx[n_todo] = di * n_kinds + ki;
-                todo[n_todo++] = kinds[ki];
-            }
-        if (n_todo == 0)
+    /* Per size, its training set (curve_data: the job's own when the size
+     * is [data] n_train); per depth, every kind not yet done comes from
+     * one build; each is then written, flushed and journaled on its own,
+     * in index order. */
+    for (int ni = 0; ni < n_sizes && s == OP_OK; ni++) {
+        int pend = 0;
+        for (int j = 0; j < per; j++)
+            pend += !done[ni * per + j];
+        if (pend == 0)
             continue;
-        op_kernel_cfg kc = *base;
-        kc.depth = base->depths[di];
-        kc.sigma_w2 = base->inst_w2[di];
-        kc.sigma_b2 = base->inst_b2[di];
-        /* ELPA cannot run when a process row or column holds no part of
-         * the matrix (n_train below a block or two): ScaLAPACK then, and
-         * the archive records the solver that ran. */
-        kc.eigensolver = op_pkernel_solver_for(&grid, solver, train->n);
-        op_kernel_spec spec;
-        /* The standard parameterization's NTK depends on the hidden width:
-         * the job's [model] width is the network it is the limit of. */
-        s = op_kernel_spec_init(&spec, &kc, kc.depth, job->base.model.width,
-                                train->d);
-        if (s != OP_OK)
-            break;
-        if (rank == 0) {
-            double el = MPI_Wtime() - t0;
-            char eta[32] = "-";
-            if (builds_done > 0)
-                snprintf(eta, sizeof eta, "%.0fs",
-                         el / builds_done * (builds_left - builds_done));
-            fprintf(stderr, "[overparam] kernels %d/%d: depth %d (%s%s), "
-                    "n=%d: build, %d ridge%s, eigen; elapsed %.0fs ETA %s\n",
-                    builds_done + 1, builds_left, kc.depth,
-                    todo[0] == OP_KERNEL_NTK ? "ntk" : "nngp",
-                    n_todo > 1 ? "+ntk" : "", train->n, kc.n_ridge,
-                    kc.n_ridge == 1 ? "" : "s", el, eta);
-            fflush(stderr);
+        int n = base->n_n_train > 0 ? base->n_trains[ni] : train->n;
+        op_dataset ctr, cte;
+        const op_dataset *tr = train, *te = test;
+        int own = n != train->n;
+        if (own) {
+            s = curve_data(job, n, &ctr, &cte, comm);
+            if (s != OP_OK)
+                break;
+            tr = &ctr;
+            te = &cte;
         }
-        op_kernel_result res[2];
-        kp.depth = kc.depth;
-        kp.n_todo = n_todo;
-        kp.todo = todo;
-        s = op_pkernel_run(&grid, &spec, &kc, n_todo, todo, train, test, res);
-        kp.work_before += op_pkernel_work(&kc, n_todo, train->n, test->n,
-                                          train->d, train->k);
-        builds_done++;
-        if (s != OP_OK)
-            break;
-        for (int j = 0; j < n_todo; j++) {
-            if (s != OP_OK) {
-                op_kernel_result_free(&res[j]);
-                continue;
+        for (int di = 0; di < base->n_depths && s == OP_OK; di++) {
+            /* A stop request (walltime warning) is honoured between
+             * depths: what is written and journaled stays, the rest is
+             * computed on resume. Inside a depth, once the stop margin has
+             * passed, the depth is abandoned at the next step boundary
+             * (kphase_progress); a step itself (one ScaLAPACK call)
+             * cannot be interrupted. */
+            int stop = op_sched_stop_requested();
+            OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT,
+                                       MPI_MAX, comm), "sharing the stop flag");
+            if (stop) {
+                s = OP_ERR_STOPPED;
+                break;
             }
-            op_kernel_kind kind = todo[j];
-            char id[64];
-            kernel_id(id, sizeof id, kind, base, di);
-            /* A group left unfinished by a kill (recover_kernels kept
-             * every sealed one): write anew. */
-            char path[96];
-            snprintf(path, sizeof path, "kernels/%s", id);
-            htri_t exists = H5Lexists(file, "kernels", H5P_DEFAULT) > 0
-                                ? H5Lexists(file, path, H5P_DEFAULT)
-                                : 0;
-            if (exists > 0)
-                OP_H5_CHECK(H5Ldelete(file, path, H5P_DEFAULT),
-                            "removing a half-written kernel group");
-            s = op_kernel_io_write(file, id, &kc, &spec, &res[j]);
-            /* Empirical NTKs of finite widths beside the analytic NTK
-             * (entk.h), inside the group before it is flushed and
-             * journaled. */
-            if (s == OP_OK && kind == OP_KERNEL_NTK && kc.n_empirical > 0)
-                s = op_entk_write(job, &kc, &grid, train, test, file, path);
-            /* Data on disk, then its checksum sealed and flushed, then
-             * the journal record: a resume without the record still
-             * knows a sealed group as finished (recover_kernels). */
-            if (s == OP_OK)
-                s = op_archive_flush(ar);
-            if (s == OP_OK)
-                s = op_kernel_io_seal(file, id, comm);
-            if (s == OP_OK)
-                s = op_archive_flush(ar);
-            if (s == OP_OK && rank == 0)
-                s = op_archive_put_kernel(ar, idx[j]);
-            if (rank == 0 && s == OP_OK)
-                fprintf(stderr, "[overparam] kernel %s: n=%d, %.1fs (build "
-                        "%.1fs%s, ridge %.1fs, eig %.1fs)\n", id, train->n,
-                        res[j].t_total, res[j].t_kernel,
-                        n_todo > 1 ? " for both kinds" : "", res[j].t_ridge,
-                        res[j].t_eig64 + res[j].t_eig32);
-            op_kernel_result_free(&res[j]);
-            int st = s;
-            OP_MPI_CHECK(MPI_Bcast(&st, 1, MPI_INT, 0, comm), "kernel status");
-            s = (op_status)st;
-            if (s == OP_OK)
-                (*n_done)++;
+            op_kernel_kind todo[2];
+            int idx[2], n_todo = 0;
+            for (int ki = 0; ki < n_kinds; ki++)
+                if (!done[ni * per + di * n_kinds + ki]) {
+                    idx[n_todo] = ni * per + di * n_kinds + ki;
+                    todo[n_todo++] = kinds[ki];
+                }
+            if (n_todo == 0)
+                continue;
+            op_kernel_cfg kc = *base;
+            kc.depth = base->depths[di];
+            kc.sigma_w2 = base->inst_w2[di];
+            kc.sigma_b2 = base->inst_b2[di];
+            /* ELPA cannot run when a process row or column holds no part
+             * of the matrix (n_train below a block or two): ScaLAPACK
+             * then, and the archive records the solver that ran. */
+            kc.eigensolver = op_pkernel_solver_for(&grid, solver, tr->n);
+            op_kernel_spec spec;
+            /* The standard parameterization's NTK depends on the hidden
+             * width: the job's [model] width is the network it is the
+             * limit of. */
+            s = op_kernel_spec_init(&spec, &kc, kc.depth,
+                                    job->base.model.width, tr->d);
+            if (s != OP_OK)
+                break;
+            if (rank == 0) {
+                double el = MPI_Wtime() - t0;
+                char eta[32] = "-";
+                if (builds_done > 0 && kp.work_before > 0)
+                    snprintf(eta, sizeof eta, "%.0fs",
+                             el / kp.work_before *
+                                 (kp.work_total - kp.work_before));
+                fprintf(stderr, "[overparam] kernels %d/%d: depth %d (%s%s), "
+                        "n=%d: build, %d ridge%s, eigen; elapsed %.0fs ETA "
+                        "%s\n", builds_done + 1, builds_left, kc.depth,
+                        todo[0] == OP_KERNEL_NTK ? "ntk" : "nngp",
+                        n_todo > 1 ? "+ntk" : "", tr->n, kc.n_ridge,
+                        kc.n_ridge == 1 ? "" : "s", el, eta);
+                fflush(stderr);
+            }
+            op_kernel_result res[2];
+            kp.depth = kc.depth;
+            kp.n_todo = n_todo;
+            kp.todo = todo;
+            s = op_pkernel_run(&grid, &spec, &kc, n_todo, todo, tr, te, res);
+            kp.work_before += op_pkernel_work(&kc, n_todo, tr->n, te->n,
+                                              tr->d, tr->k);
+            builds_done++;
+            if (s != OP_OK)
+                break;
+            for (int j = 0; j < n_todo; j++) {
+                if (s != OP_OK) {
+                    op_kernel_result_free(&res[j]);
+                    continue;
+                }
+                op_kernel_kind kind = todo[j];
+                char id[64];
+                kernel_id(id, sizeof id, kind, base, di, tr->n);
+                /* A group left unfinished by a kill (recover_kernels kept
+                 * every sealed one): write anew. */
+                char path[96];
+                snprintf(path, sizeof path, "kernels/%s", id);
+                htri_t exists = H5Lexists(file, "kernels", H5P_DEFAULT) > 0
+                                    ? H5Lexists(file, path, H5P_DEFAULT)
+                                    : 0;
+                if (exists > 0)
+                    OP_H5_CHECK(H5Ldelete(file, path, H5P_DEFAULT),
+                                "removing a half-written kernel group");
+                s = op_kernel_io_write(file, id, &kc, &spec, &res[j]);
+                /* Empirical NTKs of finite widths beside the analytic NTK
+                 * (entk.h), inside the group before it is flushed and
+                 * journaled. */
+                if (s == OP_OK && kind == OP_KERNEL_NTK && kc.n_empirical > 0)
+                    s = op_entk_write(job, &kc, &grid, tr, te, file, path);
+                /* Data on disk, then its checksum sealed and flushed, then
+                 * the journal record: a resume without the record still
+                 * knows a sealed group as finished (recover_kernels). */
+                if (s == OP_OK)
+                    s = op_archive_flush(ar);
+                if (s == OP_OK)
+                    s = op_kernel_io_seal(file, id, comm);
+                if (s == OP_OK)
+                    s = op_archive_flush(ar);
+                if (s == OP_OK && rank == 0)
+                    s = op_archive_put_kernel(ar, idx[j]);
+                if (rank == 0 && s == OP_OK)
+                    fprintf(stderr, "[overparam] kernel %s: n=%d, %.1fs "
+                            "(build %.1fs%s, ridge %.1fs, eig %.1fs)\n", id,
+                            tr->n, res[j].t_total, res[j].t_kernel,
+                            n_todo > 1 ? " for both kinds" : "",
+                            res[j].t_ridge, res[j].t_eig64 + res[j].t_eig32);
+                op_kernel_result_free(&res[j]);
+                int st = s;
+                OP_MPI_CHECK(MPI_Bcast(&st, 1, MPI_INT, 0, comm),
+                             "kernel status");
+                s = (op_status)st;
+                if (s == OP_OK)
+                    (*n_done)++;
+                /* A kill point between one finished kernel and the next
+                 * (tests kill a learning curve here and resume it). */
+                if (s == OP_OK)
+                    op_fault_point("kernel");
+            }
+        }
+        if (own) {
+            op_data_free(&ctr);
+            op_data_free(&cte);
         }
     }
     op_pkernel_set_progress(NULL, NULL);
@@ -398,7 +490,7 @@ static double bytes_with(const op_job *job, int ranks, int solver)
         return 0;
     int d, k;
     op_data_shape(&job->base, &d, &k);
-    double n = job->base.data.n_train, nt = job->base.data.n_test;
+    double n = op_kphase_max_n(job), nt = job->base.data.n_test;
     double p = ranks;
     const op_kernel_cfg *kc = &job->base.kernel;
     op_kernel_kind kinds[2];
@@ -410,6 +502,10 @@ static double bytes_with(const op_job *job, int ranks, int solver)
         words += nk * nt * n / p + 1024.0 * n / p;
         int elpa = solver != OP_EIGEN_SCALAPACK && op_pkernel_have_elpa();
         words += nk * n * n / p;
+        /* compare: the float32 copy of K + eps I beside K while a ridge is
+         * solved in both precisions. */
+        if (kc->precision == OP_KPREC_COMPARE)
+            words += 0.5 * n * n / p;
         if (kc->n_time > 0)
             words += (elpa ? 4.0 : 3.0) * n * n / p;
         else if (kc->eig64)
@@ -481,7 +577,7 @@ op_status op_kphase_check_memory(const op_job *job, MPI_Comm comm)
                         "%.2f GiB per rank on %d ranks, but only %.2f GiB "
                         "is available per rank: use more ranks (memory per "
                         "rank falls as 1/P) or a smaller n_train",
-                        job->file, job->base.data.n_train, need / 1073741824.0,
+                        job->file, op_kphase_max_n(job), need / 1073741824.0,
                         size, have / 1073741824.0);
     return OP_OK;
 }

@@ -71,6 +71,13 @@ extern void pspotrs_(const char *uplo, const int *n, const int *nrhs,
                      const float *a, const int *ia, const int *ja,
                      const int *desca, float *b, const int *ib,
                      const int *jb, const int *descb, int *info, size_t);
+extern void pdsymm_(const char *side, const char *uplo, const int *m,
+                    const int *n, const double *alpha, const double *a,
+                    const int *ia, const int *ja, const int *desca,
+                    const double *b, const int *ib, const int *jb,
+                    const int *descb, const double *beta, double *c,
+                    const int *ic, const int *jc, const int *descc, size_t,
+                    size_t);
 
 #ifdef OP_HAVE_ELPA
 #include <elpa/elpa.h>
@@ -128,6 +135,11 @@ double op_pkernel_work(const op_kernel_cfg *cfg, int n_kinds, int n, int nt,
     int steps = cfg->n_ridge + (cfg->n_time > 0 || cfg->eig64) + cfg->eig32;
     double per_kind = cfg->n_ridge * work_ridge(n, nt, k) +
                       (steps > 1 ? steps - 1 : 0) * work_rebuild(n, d);
+    /* compare: each ridge's float32 solve (Cholesky at twice the rate) and
+     * the rebuild for float64's residual */
+    if (cfg->precision == OP_KPREC_COMPARE)
+        per_kind += cfg->n_ridge * (work_ridge(n, nt, k) / 2 +
+                                    work_rebuild(n, d));
     if (cfg->n_time > 0 || cfg->eig64)
         per_kind += work_eig64(cfg, n);
     if (cfg->n_time > 0)
@@ -708,6 +720,104 @@ static void nan_fill(double *out, size_t len)
             out[i] = NAN;
 }
 
+/* ---- float32 against float64 ([kernel] precision = compare) --------- */
+
+/* |A X - Y|_F / |Y|_F for the square A of which only the lower triangle
+ * is read (pdsymm), X and Y n x k in the same layout; every rank gets the
+ * value. NaN where X holds a NaN. */
+static double rel_residual(const op_pkernel_grid *g, const op_pmatrix *A,
+                           const op_pmatrix *X, const op_pmatrix *Y)
+{
+    int n = A->m, k = X->n;
+    op_pmatrix R;
+    op_pmatrix_alloc(g, &R, n, k);
+    size_t len = (size_t)R.lld * (R.nloc > 0 ? R.nloc : 0);
+    if (len)
+        memcpy(R.a, Y->a, sizeof(double) * len);
+    double one = 1.0, mone = -1.0;
+    pdsymm_("L", "L", &n, &k, &one, A->a, &I1, &I1, A->desc, X->a, &I1, &I1,
+            X->desc, &mone, R.a, &I1, &I1, R.desc, 1, 1);
+    double s[2] = {0, 0};
+    for (int lj = 0; lj < R.nloc; lj++)
+        for (int li = 0; li < R.mloc; li++) {
+            double r = R.a[li + (size_t)lj * R.lld];
+            double y = Y->a[li + (size_t)lj * Y->lld];
+            s[0] += r * r;
+            s[1] += y * y;
+        }
+    OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, s, 2, MPI_DOUBLE, MPI_SUM,
+                               g->comm), "residual");
+    op_pmatrix_free(&R);
+    return s[1] > 0 ? sqrt(s[0] / s[1]) : NAN;
+}
+
+/* The ridge's system K + eps I (K's lower triangle, eps on its diagonal,
+ * float64 and intact) solved in float32 alone, as a float32 kernel code
+ * would: narrowed into Kf (n^2/P floats), pspotrf, pspotrs of float32 y,
+ * no refinement. The coefficients a are widened to float64 for the
+ * predictions K(test, train) a and the residual |(K + eps I) a - y|/|y|,
+ * so both measure the float32 solve alone. A factorization that fails
+ * (info > 0) is status OP_KSTATUS_NOT_PD, coefficients or predictions
+ * that are not finite OP_KSTATUS_NONFINITE: metrics and residual NaN
+ * there, the status says why. */
+static void ridge_float32(const op_pkernel_grid *g, const op_pmatrix *K,
+                          const op_pmatrix *Kt, const op_pmatrix *Y,
+                          const op_dataset *test, float *Kf, int r,
+                          op_kernel_result *res)
+{
+    int n = K->m, k = Y->n, nt = Kt->m, info = 0, ginfo = 0;
+    size_t len = (size_t)K->lld * (K->nloc > 0 ? K->nloc : 0);
+    for (size_t i = 0; i < len; i++)
+        Kf[i] = (float)K->a[i];
+    res->ridge_mse32[r] = res->ridge_acc32[r] = res->ridge_res32[r] = NAN;
+    pspotrf_("L", &n, Kf, &I1, &I1, K->desc, &info, 1);
+    if (info < 0)
+        OP_INFO_CHECK("pspotrf", info, "bad argument");
+    OP_MPI_CHECK(MPI_Allreduce(&info, &ginfo, 1, MPI_INT, MPI_MAX, g->comm),
+                 "pspotrf info");
+    if (ginfo > 0) {
+        res->ridge_status32[r] = OP_KSTATUS_NOT_PD;
+        return;
+    }
+    size_t ylen = (size_t)Y->lld * (Y->nloc > 0 ? Y->nloc : 0);
+    float *bf = OP_XMALLOC(sizeof(float) * (ylen ? ylen : 1));
+    for (size_t i = 0; i < ylen; i++)
+        bf[i] = (float)Y->a[i];
+    pspotrs_("L", &n, &k, Kf, &I1, &I1, K->desc, bf, &I1, &I1, Y->desc,
+             &info, 1);
+    OP_INFO_CHECK("pspotrs", info, "bad argument");
+    op_pmatrix A;
+    op_pmatrix_alloc(g, &A, n, k);
+    int finite = 1;
+    for (size_t i = 0; i < ylen; i++) {
+        A.a[i] = bf[i];
+        finite &= isfinite(bf[i]) != 0;
+    }
+    free(bf);
+    OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &finite, 1, MPI_INT, MPI_MIN,
+                               g->comm), "float32 solution");
+    if (!finite) {
+        res->ridge_status32[r] = OP_KSTATUS_NONFINITE;
+        op_pmatrix_free(&A);
+        return;
+    }
+    res->ridge_res32[r] = rel_residual(g, K, &A, Y);
+    op_pmatrix P;
+    op_pmatrix_alloc(g, &P, nt, k);
+    if (nt > 0)
+        pgemm('N', Kt, &A, &P);
+    double *out = g->rank == 0 ? OP_XMALLOC(sizeof(double) *
+                                            ((size_t)nt * k + 1))
+                               : NULL;
+    collect_predictions(g, &P, test, out, &res->ridge_mse32[r],
+                        &res->ridge_acc32[r], &res->ridge_status32[r]);
+    if (res->ridge_status32[r] != OP_KSTATUS_OK)
+        res->ridge_mse32[r] = res->ridge_acc32[r] = NAN;
+    free(out);
+    op_pmatrix_free(&P);
+    op_pmatrix_free(&A);
+}
+
 void op_pkernel_gd_predict(const op_pkernel_grid *g, const op_pmatrix *V,
                            const double *w, const op_pmatrix *Kt,
                            const op_pmatrix *Y, int n_time,
@@ -778,6 +888,11 @@ static void pkernel_analyze(const op_pkernel_grid *g, int ki,
     if (g->rank == 0 && cfg->n_ridge > 0)
         res->pred_ridge =
             OP_XMALLOC(sizeof(double) * (size_t)cfg->n_ridge * nt * k);
+    int compare = cfg->precision == OP_KPREC_COMPARE;
+    float *Kf = compare ? OP_XMALLOC(sizeof(float) *
+                                     ((size_t)K->lld * K->nloc + 1))
+                        : NULL;
+    res->has_f32 = compare;
     for (int r = 0; r < cfg->n_ridge; r++) {
         double eps = cfg->ridge_relative ? cfg->ridge[r] * res->mean_diag
                                          : cfg->ridge[r];
@@ -786,6 +901,9 @@ static void pkernel_analyze(const op_pkernel_grid *g, int ki,
             fill_lower_kind(g, spec, kind, train->x, n, K);
         fresh = 0;
         add_diag(g, K, eps);
+        /* compare: the same system in float32 first, while K is whole */
+        if (compare)
+            ridge_float32(g, K, Kt, Y, test, Kf, r, res);
         int info = 0, ginfo = 0;
         pdpotrf_("L", &n, K->a, &I1, &I1, K->desc, &info, 1);
         if (info < 0)
@@ -795,13 +913,15 @@ static void pkernel_analyze(const op_pkernel_grid *g, int ki,
                                    g->comm), "pdpotrf info");
         double *out = res->pred_ridge ? res->pred_ridge + (size_t)r * nt * k
                                       : NULL;
-        double work = work_ridge(n, nt, k) + (r > 0 ? work_rebuild(n, d) : 0);
+        double work = work_ridge(n, nt, k) + (r > 0 ? work_rebuild(n, d) : 0) +
+                      (compare ? work_ridge(n, nt, k) / 2 + work_rebuild(n, d)
+                               : 0); /* as op_pkernel_work */
         if (ginfo > 0) {
             res->ridge_status[r] = OP_KSTATUS_NOT_PD;
             res->ridge_mse[r] = res->ridge_acc[r] = NAN;
             nan_fill(out, (size_t)nt * k);
             if (progress(g, "ridge", ki, r + 1, cfg->n_ridge, work))
-                return;
+                break;
             continue;
         }
         op_pmatrix B, P;
@@ -814,11 +934,21 @@ static void pkernel_analyze(const op_pkernel_grid *g, int ki,
             pgemm('N', Kt, &B, &P);
         collect_predictions(g, &P, test, out, &res->ridge_mse[r],
                             &res->ridge_acc[r], &res->ridge_status[r]);
+        /* compare: float64's own residual, K + eps I rebuilt (the factor
+         * took its place); the next ridge rebuilds K anyway. */
+        if (compare) {
+            fill_lower_kind(g, spec, kind, train->x, n, K);
+            add_diag(g, K, eps);
+            res->ridge_res64[r] = rel_residual(g, K, &B, Y);
+        }
         op_pmatrix_free(&B);
         op_pmatrix_free(&P);
         if (progress(g, "ridge", ki, r + 1, cfg->n_ridge, work))
-            return;
+            break;
     }
+    free(Kf);
+    if (g_abandon)
+        return;
     res->t_ridge = wtime_max(g, MPI_Wtime() - t);
 
     /* float64 spectrum, with eigenvectors only when gradient flow needs
@@ -1277,7 +1407,8 @@ op_status op_pkernel_run(const op_pkernel_grid *g, const op_kernel_spec *spec,
         r->mean_diag = mean_diag(spec, kinds[i], train->x, n);
         r->t_kernel = t_kernel;
         for (int j = 0; j < OP_LIST_MAX; j++)
-            r->ridge_berr[j] = NAN;
+            r->ridge_berr[j] = r->ridge_res64[j] = r->ridge_res32[j] =
+                r->ridge_mse32[j] = r->ridge_acc32[j] = NAN;
         r->precision = cfg->precision;
         r->eigensolver = cfg->eigensolver;
         if (g_abandon)

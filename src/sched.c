@@ -871,6 +871,11 @@ op_status op_sched_run(const op_job *job, const op_sched_opts *opts,
                 grown = 1;
             }
     }
+    /* and the largest [kernel] n_train of a learning curve */
+    if (op_kphase_count(job) > 0 && op_kphase_max_n(job) > big.data.n_train) {
+        big.data.n_train = op_kphase_max_n(job);
+        grown = 1;
+    }
     s = grown ? op_run_data(&w, &big) : OP_OK;
     if (s == OP_OK)
         s = op_run_data(&w, &base);

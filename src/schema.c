@@ -111,6 +111,13 @@ const int op_kernel_ridge_ncols =
 const op_column_def op_kernel_time_cols[] = {OP_KERNEL_TIME(X_TIME)};
 const int op_kernel_time_ncols =
     (int)(sizeof op_kernel_time_cols / sizeof op_kernel_time_cols[0]);
+#define X_RIDGE32(name, type, units, role, desc, value)                       \
+    {#name, OP_COL_##type, units, role, NAN, 0, desc,                         \
+     offsetof(op_kernel_ridge32_row, name)},
+const op_column_def op_kernel_ridge32_cols[] = {OP_KERNEL_RIDGE32(X_RIDGE32)};
+const int op_kernel_ridge32_ncols =
+    (int)(sizeof op_kernel_ridge32_cols / sizeof op_kernel_ridge32_cols[0]);
+#undef X_RIDGE32
 #undef X_RIDGE
 #undef X_TIME
 
@@ -137,6 +144,11 @@ void op_schema_describe_kernel_dataset(hid_t dset, const char *name)
     } else if (!strcmp(name, "metrics_time")) {
         op_schema_describe_columns(dset, op_kernel_time_cols,
                                    op_kernel_time_ncols);
+        op_h5_attr_strings(dset, "status_labels", klabels,
+                           (int)(sizeof klabels / sizeof klabels[0]));
+    } else if (!strcmp(name, "metrics_ridge32")) {
+        op_schema_describe_columns(dset, op_kernel_ridge32_cols,
+                                   op_kernel_ridge32_ncols);
         op_h5_attr_strings(dset, "status_labels", klabels,
                            (int)(sizeof klabels / sizeof klabels[0]));
     }

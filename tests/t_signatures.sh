@@ -24,7 +24,7 @@ run() { # job.ini archive
 # robustness:1, whose slope over 3 octave-spaced widths was -0.22 before
 # the sqrt(2) grid in the fit window; double_descent:4, whose 0-1 error had
 # no classical minimum left of a threshold at m = K before 7x7 inputs.
-for spec in random_labels condensation frequency_principle:4 kernel_spectrum quick robustness:1 \
+for spec in random_labels condensation frequency_principle:4 kernel_spectrum precision quick robustness:1 \
     random_labels_noise width_curve double_descent:4 double_descent_rf finite_vs_infinite \
     ensemble_centering learning_rate_l2 nngp_vs_ntk zca; do
     job=${spec%%:*}

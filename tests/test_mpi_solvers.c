@@ -2,7 +2,9 @@
  * 2 and 4 ranks over every grid shape: ELPA's two-stage eigenvalues and
  * eigenvectors against ScaLAPACK's (pdsyevd; values-only pdsyev), and
  * op_pkernel_run in mixed precision (float32 K and Cholesky, float64
- * refinement) against float64, including a ridge it cannot refine.
+ * refinement) against float64, including a ridge it cannot refine, and
+ * precision = compare: a float32 solve that fails is a status, the float64
+ * numbers are those of a float64 run.
  *
  * Runs under mpirun with CK_FORK=no: every rank runs every test; rank 0's
  * verdicts on gathered data are broadcast before asserting. */
@@ -282,6 +284,89 @@ START_TEST(mixed_matches_float64)
 }
 END_TEST
 
+/* precision = compare on every grid: twins 1e-4 apart (|x| ~ 3, angle
+ * ~3e-5) make the NNGP singular in float32 only (1 - k ~ angle^2: its
+ * smallest eigenvalues ~1e-9 of the largest, below float32's 6e-8): at
+ * ridge 0 pspotrf fails, a status with NaN metrics, while float64 solves
+ * it (relative residual ~1e-6, cond x eps64); exact duplicates fail both,
+ * each with its status; a ridge of 1e-1 agrees; float64's numbers equal a
+ * float64 run's. */
+START_TEST(compare_float32_status)
+{
+    const int n = 96, nt = 30;
+    op_dataset tr, te, dup;
+    make_set(&tr, 51, n, 0);
+    make_set(&te, 52, nt, 0);
+    make_set(&dup, 53, n, 24);
+    op_rng r;
+    op_rng_derive(&r, 54, OP_STREAM_DATA, 1, 0);
+    for (int i = n / 2; i < n; i++)
+        for (int c = 0; c < DIM; c++)
+            tr.x[i * DIM + c] = tr.x[(i - n / 2) * DIM + c] +
+                                1e-4 * op_rng_normal(&r);
+    int shapes[8][2], ns = grid_shapes(shapes);
+    int bad = 0;
+    double gap = 0, res64 = 0;
+    const op_kernel_kind kk[1] = {OP_KERNEL_NNGP};
+    for (int s = 0; s < ns; s++) {
+        op_pkernel_grid g;
+        ck_assert_int_eq(op_pkernel_grid_init(&g, MPI_COMM_WORLD, shapes[s][0],
+                                              shapes[s][1], NB), OP_OK);
+        op_kernel_cfg c64 = make_cfg(), ccmp;
+        c64.ntk = 0;
+        c64.n_ridge = 2;
+        c64.ridge[0] = 0;
+        c64.ridge[1] = 1e-1;
+        ccmp = c64;
+        ccmp.precision = OP_KPREC_COMPARE;
+        op_kernel_spec spec;
+        ck_assert_int_eq(op_kernel_spec_init(&spec, &c64, 1, 0, DIM), OP_OK);
+        op_kernel_result a, b;
+        ck_assert_int_eq(op_pkernel_run(&g, &spec, &c64, 1, kk, &tr, &te, &a),
+                         OP_OK);
+        ck_assert_int_eq(op_pkernel_run(&g, &spec, &ccmp, 1, kk, &tr, &te, &b),
+                         OP_OK);
+        bad |= !b.has_f32 || a.has_f32;
+        bad |= b.ridge_status32[0] != OP_KSTATUS_NOT_PD ||
+               !isnan(b.ridge_mse32[0]) || !isnan(b.ridge_res32[0]);
+        bad |= b.ridge_status[0] != OP_KSTATUS_OK ||
+               !isfinite(b.ridge_mse[0]) || !(b.ridge_res64[0] < 1e-4);
+        bad |= b.ridge_status32[1] != OP_KSTATUS_OK ||
+               !(b.ridge_res32[1] < 1e-4) || !(b.ridge_res64[1] < 1e-12);
+        for (int q = 0; q < 2; q++) {
+            bad |= a.ridge_mse[q] != b.ridge_mse[q] ||
+                   a.ridge_status[q] != b.ridge_status[q];
+            res64 = fmax(res64, b.ridge_res64[q]);
+        }
+        gap = fmax(gap, fabs(b.ridge_mse32[1] / b.ridge_mse[1] - 1));
+        if (g_rank == 0)
+            bad |= memcmp(a.pred_ridge, b.pred_ridge,
+                          sizeof(double) * 2 * nt * K_OUT) != 0;
+        op_kernel_result_free(&a);
+        op_kernel_result_free(&b);
+        /* exact duplicates: singular in float64 too */
+        ck_assert_int_eq(op_pkernel_run(&g, &spec, &ccmp, 1, kk, &dup, &te,
+                                        &b), OP_OK);
+        bad |= b.ridge_status[0] != OP_KSTATUS_NOT_PD ||
+               b.ridge_status32[0] != OP_KSTATUS_NOT_PD ||
+               !isnan(b.ridge_res64[0]);
+        op_kernel_result_free(&b);
+        op_pkernel_grid_free(&g);
+    }
+    if (g_rank == 0)
+        printf("np=%d compare (%d grids): twins 1e-4 apart, ridge 0: float32 "
+               "not_positive_definite, float64 ok (residual <= %.1e); ridge "
+               "1e-1 gap %.1e; float64 numbers identical to a float64 run\n",
+               g_size, ns, res64, gap);
+    bad = (int)op_test_from_root(bad);
+    ck_assert(!bad);
+    ck_assert(gap < 1e-4);
+    free_set(&tr);
+    free_set(&te);
+    free_set(&dup);
+}
+END_TEST
+
 static Suite *mpi_solvers_suite(void)
 {
     Suite *s = suite_create("mpi_solvers");
@@ -290,6 +375,7 @@ static Suite *mpi_solvers_suite(void)
     tcase_add_test(tc, elpa_matches_scalapack);
     tcase_add_test(tc, elpa_small_matrix_falls_back);
     tcase_add_test(tc, mixed_matches_float64);
+    tcase_add_test(tc, compare_float32_status);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -12,7 +12,8 @@
  * before the flush), journal (a record appended, its row not yet
  * written), arrays (a batch's per-run arrays written, its /runs rows not),
  * row (all of a batch written), close (before the final attributes),
- * layout (the file created, its layout not yet written). row and arrays
+ * layout (the file created, its layout not yet written), kernel (a kernel
+ * group sealed and journaled, the next not begun). row and arrays
  * count once per run of the batch, so N still means "the Nth run's row". */
 void op_fault_point(const char *point);
 

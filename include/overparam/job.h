@@ -158,6 +158,12 @@ typedef struct {
     int n_empirical;
     int save_empirical;     /* store each width's empirical NTK matrix */
     int empirical_train;    /* train each width ([train]): drift, f_lin */
+    /* [kernel] n_train: a learning curve, one kernel per training-set size
+     * (nested subsets, see kphase.h); default the single [data] n_train.
+     * curve: the key was written, so group ids end in _n<n>. */
+    int n_trains[OP_LIST_MAX];
+    int n_n_train;
+    int curve;
 } op_kernel_cfg;
 
 /* [kernel] eigensolver: ELPA's two-stage solver, ScaLAPACK's
@@ -166,8 +172,10 @@ typedef struct {
  * decides, op_kphase_bytes_per_rank). */
 enum { OP_EIGEN_ELPA = 0, OP_EIGEN_SCALAPACK = 1, OP_EIGEN_AUTO = 2 };
 /* [kernel] precision: float64 throughout, or mixed (float32 K and
- * Cholesky, float64 residuals and iterative refinement; regression only). */
-enum { OP_KPREC_F64 = 0, OP_KPREC_MIXED = 1 };
+ * Cholesky, float64 residuals and iterative refinement; regression only),
+ * or compare (float64 throughout, and every ridge solved again in float32
+ * alone: its test error, residual and status beside float64's). */
+enum { OP_KPREC_F64 = 0, OP_KPREC_MIXED = 1, OP_KPREC_COMPARE = 2 };
 
 typedef struct {
     int lipschitz;          /* lower/upper Lipschitz bounds */

@@ -22,7 +22,10 @@
  *               (descending; when computed), pred_ridge
  *               [n_ridge][n_test][k], pred_time [n_time][n_test][k],
  *               metrics_ridge [n_ridge] {ridge, epsilon, mse, acc, status},
- *               metrics_time [n_time] {time, mse, acc, status} (status:
+ *               metrics_time [n_time] {time, mse, acc, status},
+ *               metrics_ridge32 [n_ridge] {ridge, epsilon, mse, acc,
+ *               residual, residual64, status} (precision = compare only:
+ *               the float32 solve beside float64's residual) (status:
  *               0 ok, 1 not positive definite, 2 non-finite; columns,
  *               units, roles and status_labels from schema.h's
  *               OP_KERNEL_RIDGE / OP_KERNEL_TIME), and matrix

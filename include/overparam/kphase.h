@@ -17,8 +17,16 @@
 #include "overparam/data.h"
 #include "overparam/job.h"
 
-/* Number of kernel computations the job asks for (0 without [kernel]). */
+/* Number of kernel computations the job asks for (0 without [kernel]):
+ * sizes x depths x kinds. A learning curve ([kernel] n_train = n1 < n2 <
+ * ...) computes every kernel at every size; size n's training set is the
+ * one [data] n_train = n would draw (nested in the larger ones, each
+ * class-balanced where asked; the same test set) and its groups are
+ * /kernels/<kind>_<act>_d<depth>_n<n>, journaled and kept on resume one
+ * by one like the others. */
 int op_kphase_count(const op_job *job);
+/* The largest training set of the kernel phase. */
+int op_kphase_max_n(const op_job *job);
 
 /* Estimated peak bytes per rank of the job's largest kernel on `ranks`. */
 double op_kphase_bytes_per_rank(const op_job *job, int ranks);

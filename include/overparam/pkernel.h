@@ -50,6 +50,14 @@
  *    error |r|_F / (|K + eps I|_F |x|_F + |y|_F) <= 1e-10 (ridge_berr);
  *    where it stalls, status OP_KSTATUS_NO_REFINE with the best iterate's
  *    predictions; a float32 factorization that fails is OP_KSTATUS_NOT_PD.
+ *  - float32 against float64 (cfg->precision = OP_KPREC_COMPARE): float64
+ *    throughout as above, and before each ridge's pdpotrf the same K + eps
+ *    I narrowed to float32 (n^2/P floats more) and solved by pspotrf/
+ *    pspotrs alone, no refinement: res->ridge_mse32/acc32/res32/status32
+ *    (status OP_KSTATUS_NOT_PD when pspotrf fails, OP_KSTATUS_NONFINITE
+ *    when the solution or predictions are not finite: a status, with NaN
+ *    metrics), and float64's residual ridge_res64 (K rebuilt once more per
+ *    ridge for it). Residuals |(K + eps I) a - y|_F / |y|_F in float64.
  *  - Results: predictions live on grid rank 0 only (NULL elsewhere);
  *    eigenvalues, fits, metrics and timings are identical on every rank. */
 #ifndef OVERPARAM_PKERNEL_H
@@ -98,6 +106,13 @@ typedef struct {
     double ridge_mse[OP_LIST_MAX], ridge_acc[OP_LIST_MAX];
     double ridge_berr[OP_LIST_MAX];      /* mixed: backward error, else NaN */
     int ridge_iters[OP_LIST_MAX];        /* mixed: refinement solves */
+    /* compare (has_f32): each ridge's system solved in float32 alone:
+     * test loss, accuracy, |(K + eps I) a - y|_F/|y|_F and status (NaN
+     * metrics where the status is not ok), and float64's residual. */
+    int has_f32;
+    double ridge_mse32[OP_LIST_MAX], ridge_acc32[OP_LIST_MAX];
+    double ridge_res32[OP_LIST_MAX], ridge_res64[OP_LIST_MAX];
+    int ridge_status32[OP_LIST_MAX];
     int precision, eigensolver;          /* as cfg's */
     double *pred_ridge;                  /* rank 0: [n_ridge][n_test][k] */
     int n_time;

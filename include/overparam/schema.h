@@ -198,6 +198,28 @@ const op_dataset_def *op_schema_dataset(op_dataset_id id);
       (res)->time_mse[i])                                                     \
     X(acc, F64, "fraction", "metric", "test accuracy", (res)->time_acc[i])    \
     X(status, I32, "", "status", "outcome", (res)->time_status[i])
+/* metrics_ridge32 ([kernel] precision = compare): each ridge's system
+ * solved again in float32 alone (pkernel.h), beside float64's residual;
+ * float64's test error is metrics_ridge's. */
+#define OP_KERNEL_RIDGE32(X)                                                  \
+    X(ridge, F64, "", "coordinate",                                           \
+      "ridge as given (relative to the mean diagonal when ridge_relative)",  \
+      (res)->ridge[i])                                                        \
+    X(epsilon, F64, "", "coordinate", "absolute ridge added to K",            \
+      (res)->epsilon[i])                                                      \
+    X(mse, F64, "loss", "metric",                                             \
+      "test loss of the float32 solve, 0.5 mean squared error (NaN unless "  \
+      "status is ok)", (res)->ridge_mse32[i])                                 \
+    X(acc, F64, "fraction", "metric", "test accuracy of the float32 solve",   \
+      (res)->ridge_acc32[i])                                                  \
+    X(residual, F64, "", "metric",                                            \
+      "|(K + eps I) a - y|_F / |y|_F of the float32 solution a, in float64", \
+      (res)->ridge_res32[i])                                                  \
+    X(residual64, F64, "", "metric",                                          \
+      "the same residual of the float64 solution", (res)->ridge_res64[i])    \
+    X(status, I32, "", "status",                                              \
+      "outcome of the float32 solve (not_positive_definite: pspotrf failed)", \
+      (res)->ridge_status32[i])
 /* Labels of a kernel metric's status codes. */
 #define OP_KERNEL_STATUS_LABELS(X) X(ok) X(not_positive_definite) X(non_finite)
 
@@ -205,12 +227,15 @@ const op_dataset_def *op_schema_dataset(op_dataset_id id);
 #define OP_X_MEMBER(name, type, units, role, desc, value) OP_CT_##type name;
 typedef struct { OP_KERNEL_RIDGE(OP_X_MEMBER) } op_kernel_ridge_row;
 typedef struct { OP_KERNEL_TIME(OP_X_MEMBER) } op_kernel_time_row;
+typedef struct { OP_KERNEL_RIDGE32(OP_X_MEMBER) } op_kernel_ridge32_row;
 #undef OP_X_MEMBER
 
 extern const op_column_def op_kernel_ridge_cols[];
 extern const int op_kernel_ridge_ncols;
 extern const op_column_def op_kernel_time_cols[];
 extern const int op_kernel_time_ncols;
+extern const op_column_def op_kernel_ridge32_cols[];
+extern const int op_kernel_ridge32_ncols;
 
 /* Kernel datasets: X(name, units, role, description). */
 #define OP_KERNEL_DATASETS(X)                                                 \
@@ -224,6 +249,8 @@ extern const int op_kernel_time_ncols;
       "[n_time][n_test][outputs]")                                            \
     X(metrics_ridge, "", "metrics", "kernel regression per ridge")            \
     X(metrics_time, "", "metrics", "gradient flow per time")                  \
+    X(metrics_ridge32, "", "precision", "kernel regression per ridge solved " \
+      "in float32 alone, beside float64's residual")                          \
     X(matrix, "", "matrix", "K(train, train), float64")                   \
     X(empirical_ntk_rel_error, "relative", "metric", "|Theta_hat - "         \
       "Theta|_F / |Theta|_F per empirical width, Theta_hat the empirical "   \
