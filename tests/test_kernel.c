@@ -49,14 +49,6 @@ static op_kernel_spec make_spec(op_activation act, op_parameterization param,
     return s;
 }
 
-static double dot(const double *a, const double *b, int d)
-{
-    double s = 0;
-    for (int i = 0; i < d; i++)
-        s += a[i] * b[i];
-    return s;
-}
-
 /* Degree-1 arc-cosine kernel written from Cho & Saul's form with the angle
  * from atan2 (independent of the implementation's acos path). */
 static double arccos1(double q1, double q2, double c)
@@ -77,9 +69,9 @@ START_TEST(relu_one_layer_closed_form)
     double maxd = 0, maxt = 0;
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) {
-            double q1 = sw2 * dot(x + i * d, x + i * d, d) / d + sb2;
-            double q2 = sw2 * dot(x + j * d, x + j * d, d) / d + sb2;
-            double c = sw2 * dot(x + i * d, x + j * d, d) / d + sb2;
+            double q1 = sw2 * op_test_dot(x + i * d, x + i * d, d) / d + sb2;
+            double q2 = sw2 * op_test_dot(x + j * d, x + j * d, d) / d + sb2;
+            double c = sw2 * op_test_dot(x + i * d, x + j * d, d) / d + sb2;
             double want = sw2 * arccos1(q1, q2, c) + sb2;
             double th = atan2(sqrt(fmax(q1 * q2 - c * c, 0.0)), c);
             double want_ntk = want + sw2 * c * (PI - th) / (2 * PI);
@@ -103,9 +95,9 @@ START_TEST(erf_one_layer_closed_form)
     op_kernel_ref(&s, x, n, x, n, K, T);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) {
-            double q1 = sw2 * dot(x + i * d, x + i * d, d) / d + sb2;
-            double q2 = sw2 * dot(x + j * d, x + j * d, d) / d + sb2;
-            double c = sw2 * dot(x + i * d, x + j * d, d) / d + sb2;
+            double q1 = sw2 * op_test_dot(x + i * d, x + i * d, d) / d + sb2;
+            double q2 = sw2 * op_test_dot(x + j * d, x + j * d, d) / d + sb2;
+            double c = sw2 * op_test_dot(x + i * d, x + j * d, d) / d + sb2;
             double want = sw2 * 2 / PI *
                               asin(2 * c / sqrt((1 + 2 * q1) * (1 + 2 * q2))) +
                           sb2;
@@ -135,9 +127,9 @@ START_TEST(standard_param_ntk_depth1)
     op_kernel_ref(&s, x, n, x, n, K, T);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) {
-            double q1 = sw2 * dot(x + i * d, x + i * d, d) / d + sb2;
-            double q2 = sw2 * dot(x + j * d, x + j * d, d) / d + sb2;
-            double g = dot(x + i * d, x + j * d, d);
+            double q1 = sw2 * op_test_dot(x + i * d, x + i * d, d) / d + sb2;
+            double q2 = sw2 * op_test_dot(x + j * d, x + j * d, d) / d + sb2;
+            double g = op_test_dot(x + i * d, x + j * d, d);
             double c = sw2 * g / d + sb2;
             double th = atan2(sqrt(fmax(q1 * q2 - c * c, 0.0)), c);
             double t = arccos1(q1, q2, c), td = (PI - th) / (2 * PI);
@@ -207,7 +199,7 @@ static double mc_check(op_activation a, int depth, int N, int R, int P,
                 w[c] = sdw * op_rng_normal(&rng);
             double b = sdb * op_rng_normal(&rng);
             for (int p = 0; p < P; p++)
-                h[(size_t)p * N + j] = act(a, dot(w, x + p * d, d) + b);
+                h[(size_t)p * N + j] = act(a, op_test_dot(w, x + p * d, d) + b);
         }
         for (int l = 1; l < depth; l++) {
             double sd = sqrt(sw2 / N);
@@ -217,7 +209,7 @@ static double mc_check(op_activation a, int depth, int N, int R, int P,
                 double b = sdb * op_rng_normal(&rng);
                 for (int p = 0; p < P; p++)
                     h2[(size_t)p * N + j] =
-                        act(a, dot(w, h + (size_t)p * N, N) + b);
+                        act(a, op_test_dot(w, h + (size_t)p * N, N) + b);
             }
             double *t = h;
             h = h2;
@@ -225,7 +217,7 @@ static double mc_check(op_activation a, int depth, int N, int R, int P,
         }
         for (int p = 0; p < P; p++)
             for (int q = 0; q < P; q++) {
-                double k = sw2 * dot(h + (size_t)p * N, h + (size_t)q * N, N) /
+                double k = sw2 * op_test_dot(h + (size_t)p * N, h + (size_t)q * N, N) /
                                N + sb2;
                 sum[p * P + q] += k;
                 sum2[p * P + q] += k * k;
@@ -295,7 +287,7 @@ START_TEST(column_matches_elem)
                     memcpy(q + i * (L + 1), qr, sizeof qr);
                 op_kernel_factors(&spec, q, M, f, M);
                 op_kernel_factors(&spec, qc, 1, fc, 1);
-                double norm = sqrt(dot(xr, xr, D) * dot(xc, xc, D)) / D;
+                double norm = sqrt(op_test_dot(xr, xr, D) * op_test_dot(xc, xc, D)) / D;
                 for (int i = 0; i < M; i++)
                     S[i] = (-1.0 + 2.0 * i / (M - 1)) * norm;
                 double k0[M];
@@ -505,14 +497,14 @@ START_TEST(relu_near_collinear_accuracy)
             double xc[D], qc[L + 1], qr[NE][L + 1], k0[NE], g[NE];
             memcpy(xc, x, sizeof xc);
             op_kernel_diag(&spec, xc, 1, D, qc);
-            double gc = dot(xc, xc, D) / D;
+            double gc = op_test_dot(xc, xc, D) / D;
             for (int e = 0; e < NE; e++) {
                 double eps = pow(10.0, -2.0 - e), xr[D];
                 for (int c = 0; c < D; c++)
                     xr[c] = x[c] + eps * x[D + c];
                 op_kernel_diag(&spec, xr, 1, D, qr[e]);
-                k0[e] = dot(xr, xc, D) / D;
-                g[e] = dot(xr, xr, D) / D;
+                k0[e] = op_test_dot(xr, xc, D) / D;
+                g[e] = op_test_dot(xr, xr, D) / D;
             }
             double f[OP_KERNEL_NFACT * L * NE], fc[OP_KERNEL_NFACT * L];
             double S[NE], T[NE], q[NE * (L + 1)];

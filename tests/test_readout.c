@@ -41,14 +41,6 @@ static double *rand_x(uint64_t seed, int n, int d)
     return x;
 }
 
-static double dot(const double *a, const double *b, int d)
-{
-    double s = 0;
-    for (int i = 0; i < d; i++)
-        s += a[i] * b[i];
-    return s;
-}
-
 static op_kernel_spec arch_spec(const arch *a, op_parameterization param,
                                 int depth, int width, int d)
 {
@@ -89,9 +81,9 @@ static void closed_depth1(const arch *a, op_parameterization param,
     int B0 = a->bias == OP_BIAS_ON || (a->bias == OP_BIAS_AUTO && a->sb2 > 0);
     int BL = a->bias == OP_BIAS_ON || (a->bias == OP_BIAS_AUTO && a->bl > 0);
     double b0 = B0 ? a->sb2 : 0, bl = BL ? a->bl : 0;
-    double k0 = dot(x1, x2, d) / d;
-    double q1 = a->sw2 * dot(x1, x1, d) / d + b0;
-    double q2 = a->sw2 * dot(x2, x2, d) / d + b0;
+    double k0 = op_test_dot(x1, x2, d) / d;
+    double q1 = a->sw2 * op_test_dot(x1, x1, d) / d + b0;
+    double q2 = a->sw2 * op_test_dot(x2, x2, d) / d + b0;
     double c = a->sw2 * k0 + b0;
     /* a point with itself: the angle is exactly 0 (the square root's
      * singularity at cos = 1 would turn rounding into 1e-9 errors) */
@@ -136,7 +128,7 @@ START_TEST(closed_form_depth1)
                 op_kernel_factors(&s, q + j * 2, 1, fc, 1);
                 double S[N], Tc[N];
                 for (int i = 0; i < N; i++)
-                    S[i] = dot(x + i * D, x + j * D, D) / D;
+                    S[i] = op_test_dot(x + i * D, x + j * D, D) / D;
                 op_kernel_column(&s, N, f, N, fc, S, Tc);
                 for (int i = 0; i < N; i++) {
                     double nngp, ntk;

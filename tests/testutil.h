@@ -52,6 +52,15 @@ static inline int op_test_mpi_run(int *argc, char ***argv,
         return op_test_mpi_run(&argc, &argv, suite_fn, &(rank), &(size));     \
     }
 
+/* a . b over d entries (the closed-form kernels' inner products). */
+static inline double op_test_dot(const double *a, const double *b, int d)
+{
+    double s = 0;
+    for (int i = 0; i < d; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
 /* Broadcasts rank 0's value: MPI tests decide on data only rank 0 gathered,
  * and every rank must assert the same verdict (no collective left waiting). */
 static inline double op_test_from_root(double v)
