@@ -4,6 +4,7 @@
  * (schema.h), the summary's columns from schema.h's table. */
 #include "overparam/archive_read.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,13 +34,43 @@ static op_status open_archive_serial(const char *path, hid_t *f)
     return s;
 }
 
-/* One line per kernel group: test accuracy and loss at each ridge. */
-static void print_kernel(hid_t kernels, hsize_t i, FILE *out)
+/* Kernel group names in natural order: a learning curve's groups
+ * (ntk_d2_n500, ntk_d2_n1000, ...) by n, not by character (HDF5's name
+ * index puts _n1000 before _n500). Runs of digits compare as numbers. */
+static int natural_cmp(const void *pa, const void *pb)
 {
-    char name[128];
-    if (H5Lget_name_by_idx(kernels, ".", H5_INDEX_NAME, H5_ITER_INC, i, name,
-                           sizeof name, H5P_DEFAULT) < 0)
-        return;
+    const char *a = *(const char *const *)pa, *b = *(const char *const *)pb;
+    while (*a && *b) {
+        if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+            while (*a == '0' && isdigit((unsigned char)a[1]))
+                a++;
+            while (*b == '0' && isdigit((unsigned char)b[1]))
+                b++;
+            size_t la = 0, lb = 0;
+            while (isdigit((unsigned char)a[la]))
+                la++;
+            while (isdigit((unsigned char)b[lb]))
+                lb++;
+            if (la != lb)
+                return la < lb ? -1 : 1;
+            int c = strncmp(a, b, la);
+            if (c)
+                return c;
+            a += la;
+            b += lb;
+        } else {
+            if (*a != *b)
+                return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+            a++;
+            b++;
+        }
+    }
+    return (unsigned char)*a - (unsigned char)*b;
+}
+
+/* One line per kernel group: test accuracy and loss at each ridge. */
+static void print_kernel(hid_t kernels, const char *name, FILE *out)
+{
     char path[160];
     snprintf(path, sizeof path, "%s/metrics_ridge", name);
     hid_t d = -1;
@@ -279,8 +310,22 @@ op_status op_archive_info(const char *path, FILE *out)
         if (g >= 0 && H5Gget_info(g, &gi) >= 0 && gi.nlinks > 0) {
             fprintf(out, "\nkernels   %llu in /kernels\n",
                     (unsigned long long)gi.nlinks);
-            for (hsize_t i = 0; i < gi.nlinks; i++)
-                print_kernel(g, i, out);
+            char **kn = calloc(gi.nlinks, sizeof *kn);
+            hsize_t nk = 0;
+            for (hsize_t i = 0; kn && i < gi.nlinks; i++) {
+                char name[128];
+                if (H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i,
+                                       name, sizeof name, H5P_DEFAULT) >= 0 &&
+                    (kn[nk] = strdup(name)) != NULL)
+                    nk++;
+            }
+            if (kn)
+                qsort(kn, nk, sizeof *kn, natural_cmp);
+            for (hsize_t i = 0; i < nk; i++) {
+                print_kernel(g, kn[i], out);
+                free(kn[i]);
+            }
+            free(kn);
         }
         if (g >= 0)
             H5Gclose(g);

@@ -13,6 +13,7 @@
 
 #include "overparam/error.h"
 #include "overparam/h5attr.h"
+#include "overparam/pkernel.h"
 #include "overparam/result.h"
 
 #include <zlib.h>
@@ -136,6 +137,9 @@ void op_schema_describe_kernel_dataset(hid_t dset, const char *name)
         OP_KERNEL_STATUS_LABELS(X)
 #undef X
     };
+    _Static_assert(sizeof klabels / sizeof klabels[0] ==
+                       OP_KSTATUS_NO_REFINE + 1,
+                   "a label for every OP_KSTATUS_* code");
     if (!strcmp(name, "metrics_ridge")) {
         op_schema_describe_columns(dset, op_kernel_ridge_cols,
                                    op_kernel_ridge_ncols);

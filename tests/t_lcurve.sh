@@ -136,6 +136,11 @@ assert len(lc) == 4 * 3 * (3 + 3)
 print("curve ntk_relu_d1 ridge 0:", ", ".join(f"n={n} mse {m:.4f}" for n, m in zip(r0["n_train"], r0["test_mse"])))
 PYEOF
 tail -1 "$T/out"
+# overparam info lists a curve's groups by n (HDF5's name order would put
+# _n120 and _n250 before _n60)
+$B info "$T/lc.h5" >"$T/info.txt" 2>&1
+check "l5: info lists ntk_relu_d1's groups by n" 0 sh -c \
+    "grep -o 'ntk_relu_d1_n[0-9]*' '$T/info.txt' | tr '\n' ' ' | grep -qx 'ntk_relu_d1_n60 ntk_relu_d1_n120 ntk_relu_d1_n250 '"
 
 # l6. [grid] n_train for finite networks
 cat >"$T/g.ini" <<'JOB'

@@ -220,8 +220,10 @@ const op_dataset_def *op_schema_dataset(op_dataset_id id);
     X(status, I32, "", "status",                                              \
       "outcome of the float32 solve (not_positive_definite: pspotrf failed)", \
       (res)->ridge_status32[i])
-/* Labels of a kernel metric's status codes. */
-#define OP_KERNEL_STATUS_LABELS(X) X(ok) X(not_positive_definite) X(non_finite)
+/* Labels of a kernel metric's status codes, in the order of pkernel.h's
+ * OP_KSTATUS_* values (schema.c checks the count at compile time). */
+#define OP_KERNEL_STATUS_LABELS(X)                                            \
+    X(ok) X(not_positive_definite) X(non_finite) X(refinement_stalled)
 
 /* The rows, generated: one member per column. */
 #define OP_X_MEMBER(name, type, units, role, desc, value) OP_CT_##type name;
