@@ -29,7 +29,7 @@ robustness overview,robustness overview_curves,robustness
 frequency_principle overview,frequency overview_curves,frequency
 condensation overview,condensation overview_curves,condensation_directions,condensation_phase
 kernel_spectrum kernels kernel_spectra,kernel_regularization
-precision kernels kernel_regularization
+precision kernels,curves kernel_regularization,kernel_precision,kernel_learning_curves
 finite_vs_infinite overview,width_limit,kernels overview_curves,width_limit,kernel_spectra,kernel_regularization
 EOF2
 while read -r job sections figures; do

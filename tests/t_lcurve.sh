@@ -142,6 +142,18 @@ $B info "$T/lc.h5" >"$T/info.txt" 2>&1
 check "l5: info lists ntk_relu_d1's groups by n" 0 sh -c \
     "grep -o 'ntk_relu_d1_n[0-9]*' '$T/info.txt' | tr '\n' ' ' | grep -qx 'ntk_relu_d1_n60 ntk_relu_d1_n120 ntk_relu_d1_n250 '"
 
+# the report draws each curve (figure kernel_learning_curves), a row per n
+check "l5: report draws the learning curves" 0 $PY -m analysis.report "$T/lc.h5" -o "$T/rep" --strict
+check "l5: kernel_learning_curves figure, one row per n" 0 $PY - "$T/rep" <<'PYEOF'
+import json, os, sys
+d = sys.argv[1]
+rep = json.load(open(os.path.join(d, "report.json")))
+assert "kernel_learning_curves" in rep["figures"], rep["figures"]
+md = open(os.path.join(d, "report.md")).read()
+ns = [int(l.split("|")[3]) for l in md.splitlines() if l.startswith("| ntk_relu_d1 | ridge |")]
+assert ns == [60, 120, 250], ns
+PYEOF
+
 # l6. [grid] n_train for finite networks
 cat >"$T/g.ini" <<'JOB'
 [job]

@@ -12,7 +12,9 @@
 #       other than ok, an ok one is finite;
 #   p3. without compare, no metrics_ridge32 and metrics_ridge unchanged;
 #   p4. the float32 residual of a well-conditioned system is ~eps32, its
-#       float64 residual ~eps64.
+#       float64 residual ~eps64;
+#   p5. the report draws the comparison (figure kernel_precision) and its
+#       table names the failed float32 solve by its status.
 . tests/lib.sh
 export OPENBLAS_NUM_THREADS=1
 [ -x "$B" ] || { echo "FAIL $B not built"; exit 1; }
@@ -138,6 +140,21 @@ assert m["status"][0] == 0
 assert 1e-9 < m["residual"][0] < 1e-5, m
 assert m["residual64"][0] < 1e-13, m
 print(f"residual float32 {m['residual'][0]:.1e}, float64 {m['residual64'][0]:.1e}")
+PYEOF
+tail -1 "$T/out"
+
+# p5. the report of the engine's archive
+check "p5: report draws float32 vs float64" 0 $PY -m analysis.report "$T/p.h5" -o "$T/prep" --strict
+check "p5: kernel_precision figure, failed solve named" 0 $PY - "$T/prep" <<'PYEOF'
+import json, os, sys
+d = sys.argv[1]
+rep = json.load(open(os.path.join(d, "report.json")))
+assert "kernel_precision" in rep["figures"], rep["figures"]
+assert os.path.getsize(os.path.join(d, "kernel_precision.png")) > 10000
+md = open(os.path.join(d, "report.md")).read()
+rows = [l for l in md.splitlines() if l.startswith("| nngp") and "not_positive_definite" in l]
+assert rows, md[-2000:]
+print(rows[0])
 PYEOF
 tail -1 "$T/out"
 finish t_precision

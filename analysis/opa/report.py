@@ -11,7 +11,7 @@ import traceback
 import warnings
 
 from . import (render, sec_condensation, sec_descent, sec_frequency, sec_kernels,
-               sec_lazy, sec_memorization, sec_overview, sec_robustness)
+               sec_curves, sec_lazy, sec_memorization, sec_overview, sec_robustness)
 from ..loader import open_archive
 from ..signatures import CHECKS, check
 from .archive import Archive
@@ -19,7 +19,7 @@ from .section import Section
 
 BUILDERS = [sec_overview.build, sec_descent.build, sec_descent.build_width_limit,
             sec_memorization.build, sec_robustness.build, sec_frequency.build,
-            sec_condensation.build, sec_lazy.build, sec_kernels.build]
+            sec_condensation.build, sec_lazy.build, sec_kernels.build, sec_curves.build]
 
 
 def _verdicts(a):
