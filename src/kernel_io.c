@@ -59,53 +59,38 @@ static void write_small(hid_t loc, const char *name, hid_t ftype,
     H5C(H5Sclose(fs));
 }
 
-/* metrics_ridge and metrics_time: their columns, row structs and the
- * value of each column are schema.h's OP_KERNEL_RIDGE / OP_KERNEL_TIME. */
+/* metrics_ridge, metrics_ridge32 and metrics_time: their columns, row
+ * structs and the value of each column are schema.h's OP_KERNEL_RIDGE /
+ * OP_KERNEL_RIDGE32 / OP_KERNEL_TIME; one table of n rows each. */
+#define WRITE_TABLE(dname, n, cols, ncols, row_t, LIST)                       \
+    do {                                                                      \
+        hid_t t = op_schema_compound(cols, ncols, sizeof(row_t));             \
+        row_t rows[OP_LIST_MAX];                                              \
+        for (int i = 0; i < (n); i++) {                                       \
+            LIST(X_ROW)                                                       \
+        }                                                                     \
+        hsize_t dim = (hsize_t)(n);                                           \
+        write_small(grp, dname, t, t, 1, &dim, rows, writer);                 \
+        H5C(H5Tclose(t));                                                     \
+    } while (0)
+#define X_ROW(name, type, units, role, desc, value) rows[i].name = value;
+
 static void write_metrics(hid_t grp, const op_kernel_result *res, int writer)
 {
-    if (res->n_ridge > 0) {
-        hid_t t = op_schema_compound(op_kernel_ridge_cols,
-                                     op_kernel_ridge_ncols,
-                                     sizeof(op_kernel_ridge_row));
-        op_kernel_ridge_row rows[OP_LIST_MAX];
-        for (int i = 0; i < res->n_ridge; i++) {
-#define X(name, type, units, role, desc, value) rows[i].name = value;
-            OP_KERNEL_RIDGE(X)
-#undef X
-        }
-        hsize_t dim = (hsize_t)res->n_ridge;
-        write_small(grp, "metrics_ridge", t, t, 1, &dim, rows, writer);
-        H5C(H5Tclose(t));
-    }
-    if (res->n_ridge > 0 && res->has_f32) {
-        hid_t t = op_schema_compound(op_kernel_ridge32_cols,
-                                     op_kernel_ridge32_ncols,
-                                     sizeof(op_kernel_ridge32_row));
-        op_kernel_ridge32_row rows[OP_LIST_MAX];
-        for (int i = 0; i < res->n_ridge; i++) {
-#define X(name, type, units, role, desc, value) rows[i].name = value;
-            OP_KERNEL_RIDGE32(X)
-#undef X
-        }
-        hsize_t dim = (hsize_t)res->n_ridge;
-        write_small(grp, "metrics_ridge32", t, t, 1, &dim, rows, writer);
-        H5C(H5Tclose(t));
-    }
-    if (res->n_time > 0) {
-        hid_t t = op_schema_compound(op_kernel_time_cols,
-                                     op_kernel_time_ncols,
-                                     sizeof(op_kernel_time_row));
-        op_kernel_time_row rows[OP_LIST_MAX];
-        for (int i = 0; i < res->n_time; i++) {
-#define X(name, type, units, role, desc, value) rows[i].name = value;
-            OP_KERNEL_TIME(X)
-#undef X
-        }
-        hsize_t dim = (hsize_t)res->n_time;
-        write_small(grp, "metrics_time", t, t, 1, &dim, rows, writer);
-        H5C(H5Tclose(t));
-    }
+    if (res->n_ridge > 0)
+        WRITE_TABLE("metrics_ridge", res->n_ridge, op_kernel_ridge_cols,
+                    op_kernel_ridge_ncols, op_kernel_ridge_row,
+                    OP_KERNEL_RIDGE);
+    if (res->n_ridge > 0 && res->has_f32)
+        WRITE_TABLE("metrics_ridge32", res->n_ridge, op_kernel_ridge32_cols,
+                    op_kernel_ridge32_ncols, op_kernel_ridge32_row,
+                    OP_KERNEL_RIDGE32);
+    if (res->n_time > 0)
+        WRITE_TABLE("metrics_time", res->n_time, op_kernel_time_cols,
+                    op_kernel_time_ncols, op_kernel_time_row, OP_KERNEL_TIME);
 }
+#undef X_ROW
+#undef WRITE_TABLE
 
 /* The global indices one process row (or column) owns in a block-cyclic
  * distribution with source 0, as a regular run of full blocks plus the
