@@ -251,7 +251,7 @@ static const op_key op_keys[] = {
  {"kernel", "save_matrix", K_BOOL, OFF(kernel.save_matrix), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
   "store the full train kernel matrix"},
  {"kernel", "eigensolver", K_ENUM, OFF(kernel.eigensolver), NOCOUNT, 0, 0, "auto", eigen_names, eigen_values, 0,
-  "elpa (two-stage), scalapack (pdsyevd; pdsyev for values only), or auto: elpa when built with it and its workspace fits in memory, else scalapack"},
+  "elpa (two-stage), scalapack (pdsyevd; pdsyev for values only), or auto: elpa for eigenvalues alone (no [kernel] time) when built with it and its workspace fits in memory, else scalapack"},
  {"kernel", "precision", K_ENUM, OFF(kernel.precision), NOCOUNT, 0, 0, "float64", kprec_names, NULL, 0,
   "float64, or mixed: float32 K and Cholesky refined to the float64 solution (ridge regression only), "
   "or compare: float64, and each ridge solved again in float32 alone (pspotrf/pspotrs): its test error, "

@@ -540,14 +540,20 @@ double op_kphase_rank_share(MPI_Comm comm)
     return have;
 }
 
-/* eigensolver = auto: ELPA (faster) when built and its workspace fits in
- * `have` bytes per rank (unknown: fits), else ScaLAPACK. */
+/* eigensolver = auto: ELPA when built, when only eigenvalues are needed
+ * and its workspace fits in `have` bytes per rank (unknown: fits), else
+ * ScaLAPACK. Why not ELPA for eigenvectors (the gradient-flow predictor,
+ * [kernel] time): Debian's ELPA ships only its generic two-stage kernels,
+ * and with vectors pdsyevd was faster here at every size measured
+ * (bench/RESULTS.md: n = 2048, 0.90 s against 2.41 s on 2 ranks; n =
+ * 3000, 18.4 s against 33.4 s), while for values only ELPA was ~3x faster
+ * than pdsyev. */
 static int resolve_solver(const op_job *job, int ranks, double have)
 {
     int s = job->base.kernel.eigensolver;
     if (s != OP_EIGEN_AUTO)
         return s;
-    if (!op_pkernel_have_elpa())
+    if (!op_pkernel_have_elpa() || job->base.kernel.n_time > 0)
         return OP_EIGEN_SCALAPACK;
     return have <= 0 || bytes_with(job, ranks, OP_EIGEN_ELPA) <= 0.9 * have
                ? OP_EIGEN_ELPA
