@@ -256,10 +256,18 @@ void op_pmatrix_free(op_pmatrix *A)
     memset(A, 0, sizeof *A);
 }
 
-/* Local columns per Gram GEMM: wide enough that re-packing the row slice
- * for each panel costs ~1% of the GEMM, narrow enough that the panel's
- * slice of X (PANEL x d) stays a small reused buffer. */
-#define PANEL 512
+/* Bytes of the buffer a panel's columns of X are copied into (npcol > 1):
+ * the panel is as many local columns as fit, whole blocks, so the lower
+ * build's GEMMs over it are wide (see lower_gemms), while the buffer stays
+ * a small fraction of the n^2/P matrices it fills (16 MiB: 2,624 columns
+ * at d = 784). */
+#define PANEL_BYTES ((size_t)16 << 20)
+static size_t g_panel_bytes = PANEL_BYTES;
+
+void op_pkernel_set_panel_bytes(size_t bytes)
+{
+    g_panel_bytes = bytes ? bytes : PANEL_BYTES;
+}
 /* Global columns per panel of the lean symmetrization. */
 #define SYM_PANEL 1024
 
@@ -271,6 +279,56 @@ static int first_lower_row(const op_pkernel_grid *g, int bj, int mloc)
     int lb = bj > g->myrow ? (bj - g->myrow + g->nprow - 1) / g->nprow : 0;
     long li = (long)lb * g->nb;
     return li < mloc ? (int)li : mloc;
+}
+
+/* The Gram GEMMs of the lower triangle's part of a panel: local column
+ * blocks [a, b) of the panel (block k: local columns c0 + k nb ... within
+ * [c0, c1)), block k from its first lower row r0(k) (non-decreasing in k)
+ * down to row R. One GEMM per block column would be mloc x nb x d each,
+ * a shape OpenBLAS runs ~20% below a wide one; instead the staircase is
+ * cut recursively: rows [r0(mid), R) of the left half's blocks form one
+ * rectangle, and each half's remaining staircase is cut the same way. The
+ * top rectangles are (mloc/2) x (panel/2), and narrow GEMMs are left only
+ * near the diagonal (~6% of the entries at n = 8192). Each entry is still
+ * one dot product over d in OpenBLAS's kernel order. */
+typedef struct {
+    const op_pkernel_grid *g;
+    const double *xrows, *xcols; /* row slice (mloc x d); panel's columns */
+    double *G;                   /* column c0 of the panel's output */
+    int d, lld, mloc, c0, c1;
+} stair_ctx;
+
+static int stair_r0(const stair_ctx *s, int k)
+{
+    int lj = s->c0 + k * s->g->nb;
+    return first_lower_row(s->g, op_pmatrix_gcol(s->g, lj) / s->g->nb,
+                           s->mloc);
+}
+
+static void stair_gemm(const stair_ctx *s, int r_lo, int r_hi, int ka,
+                       int kb)
+{
+    int nb = s->g->nb, lo = s->c0 + ka * nb, hi = s->c0 + kb * nb;
+    hi = hi < s->c1 ? hi : s->c1;
+    if (r_lo >= r_hi || lo >= hi)
+        return;
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, r_hi - r_lo,
+                hi - lo, s->d, 1.0 / s->d, s->xrows + (size_t)r_lo * s->d,
+                s->d, s->xcols + (size_t)(lo - s->c0) * s->d, s->d, 0.0,
+                s->G + (size_t)(lo - s->c0) * s->lld + r_lo, s->lld);
+}
+
+static void lower_gemms(const stair_ctx *s, int a, int b, int R)
+{
+    if (b - a == 1) {
+        stair_gemm(s, stair_r0(s, a), R, a, b);
+        return;
+    }
+    int mid = a + (b - a) / 2, rm = stair_r0(s, mid);
+    rm = rm < R ? rm : R;
+    stair_gemm(s, rm, R, a, mid);
+    lower_gemms(s, a, mid, rm);
+    lower_gemms(s, mid, b, R);
 }
 
 /* The build behind op_pkernel_fill and op_pkernel_fill_lower; `lower`
@@ -290,7 +348,7 @@ static void pkernel_fill(const op_pkernel_grid *g, const op_kernel_spec *spec,
         return;
     /* Rows: with one process row every row is local and in order, so the
      * GEMM reads X itself; otherwise this rank's rows are copied once
-     * (m*d/nprow). Columns go through a PANEL x d buffer. */
+     * (m*d/nprow). Columns go through a panel buffer (g_panel_bytes). */
     const double *xrows = xr;
     double *xrl = NULL;
     if (g->nprow > 1) {
@@ -300,7 +358,13 @@ static void pkernel_fill(const op_pkernel_grid *g, const op_kernel_spec *spec,
                    xr + (size_t)op_pmatrix_grow(g, li) * d, sizeof(double) * d);
         xrows = xrl;
     }
-    int pw = nloc < PANEL ? nloc : PANEL;
+    size_t pcols = g_panel_bytes / (sizeof(double) * (size_t)d);
+    int span = lj_hi - lj_lo, pw = span;
+    if (pcols < (size_t)span) { /* whole blocks, at least one */
+        pw = (int)pcols / g->nb * g->nb;
+        pw = pw < g->nb ? g->nb : pw;
+        pw = span < pw ? span : pw;
+    }
     double *xpanel = g->npcol > 1
                          ? OP_XMALLOC(sizeof(double) * (size_t)pw * d)
                          : NULL;
@@ -339,54 +403,50 @@ static void pkernel_fill(const op_pkernel_grid *g, const op_kernel_spec *spec,
         }
         /* Gram panel x_r . x_c / d, column-major (the ScaLAPACK layout);
          * the row-major slices are column-major d x rows, hence Trans.
-         * Lower only: one GEMM per block column (local column blocks are
-         * whole global block columns), from its first lower row. */
-        for (int c0 = j0; c0 < j0 + w;) {
-            int c1 = j0 + w;
-            int r0 = 0;
-            if (lower) {
-                int cb = (c0 / g->nb + 1) * g->nb;
-                c1 = cb < c1 ? cb : c1;
-                r0 = first_lower_row(g, op_pmatrix_gcol(g, c0) / g->nb, mloc);
-            }
-            double *G = nngp_a ? nngp_a : ntk_a;
+         * Lower only: the blocks on or below the diagonal (local column
+         * blocks are whole global block columns, j0 and w whole blocks). */
+        double *G = nngp_a ? nngp_a : ntk_a;
+        if (lower) {
+            stair_ctx s = {g, xrows, xcols, G + (size_t)(j0 - lj_lo) * lld,
+                           d, lld, mloc, j0, j0 + w};
+            lower_gemms(&s, 0, (w + g->nb - 1) / g->nb, mloc);
+        } else {
+            cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, mloc, w, d,
+                        1.0 / d, xrows, d, xcols, d, 0.0,
+                        G + (size_t)(j0 - lj_lo) * lld, lld);
+        }
+        for (int lj = j0; lj < j0 + w; lj++) {
+            int r0 = lower ? first_lower_row(
+                                 g, op_pmatrix_gcol(g, lj) / g->nb, mloc)
+                           : 0;
+            size_t off = (size_t)(lj - lj_lo) * lld;
+            double *S = nngp_a ? nngp_a + off : scratch;
+            double *T = ntk_a ? ntk_a + off : scratch;
+            if (!nngp_a) /* the Gram column landed in ntk: move it */
+                memcpy(S + r0, T + r0, sizeof(double) * (mloc - r0));
+            for (int l = 0; l < NF * L; l++)
+                fj[l] = fc[(size_t)l * nloc + lj];
             if (r0 < mloc)
-                cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans,
-                            mloc - r0, c1 - c0, d, 1.0 / d,
-                            xrows + (size_t)r0 * d, d,
-                            xcols + (size_t)(c0 - j0) * d, d, 0.0,
-                            G + (size_t)(c0 - lj_lo) * lld + r0, lld);
-            for (int lj = c0; lj < c1; lj++) {
-                size_t off = (size_t)(lj - lj_lo) * lld;
-                double *S = nngp_a ? nngp_a + off : scratch;
-                double *T = ntk_a ? ntk_a + off : scratch;
-                if (!nngp_a) /* the Gram column landed in ntk: move it */
-                    memcpy(S + r0, T + r0, sizeof(double) * (mloc - r0));
-                for (int l = 0; l < NF * L; l++)
-                    fj[l] = fc[(size_t)l * nloc + lj];
-                if (r0 < mloc)
-                    op_kernel_column(spec, mloc - r0, fr + r0, mloc, fj,
-                                     S + r0, T + r0);
-                /* Diagonal entries of K(X, X): exactly the self-kernel,
-                 * from the diagonal recursion's own Gram value (the GEMM's
-                 * sum order differs by an ulp, and the ReLU derivative
-                 * kernel is singular at cos = 1). Only blocks on the
-                 * global diagonal hold such entries. */
-                int gj = op_pmatrix_gcol(g, lj);
-                if (xr != xc || (gj / g->nb) % g->nprow != g->myrow)
-                    continue;
-                int li = (gj / g->nb) / g->nprow * g->nb + gj % g->nb;
-                if (li >= mloc)
-                    continue;
-                const double *xi = xc + (size_t)gj * d;
-                double sq = 0.0;
-                for (int c = 0; c < d; c++)
-                    sq += xi[c] * xi[c];
-                op_kernel_elem(spec, sq / d, qr + (size_t)li * L1,
-                               qc + (size_t)lj * L1, nngp_a ? S + li : NULL,
-                               ntk_a ? T + li : NULL);
-            }
-            c0 = c1;
+                op_kernel_column(spec, mloc - r0, fr + r0, mloc, fj, S + r0,
+                                 T + r0);
+            /* Diagonal entries of K(X, X): exactly the self-kernel, from
+             * the diagonal recursion's own Gram value (the GEMM's sum
+             * order differs by an ulp, and the ReLU derivative kernel is
+             * singular at cos = 1). Only blocks on the global diagonal
+             * hold such entries. */
+            int gj = op_pmatrix_gcol(g, lj);
+            if (xr != xc || (gj / g->nb) % g->nprow != g->myrow)
+                continue;
+            int li = (gj / g->nb) / g->nprow * g->nb + gj % g->nb;
+            if (li >= mloc)
+                continue;
+            const double *xi = xc + (size_t)gj * d;
+            double sq = 0.0;
+            for (int c = 0; c < d; c++)
+                sq += xi[c] * xi[c];
+            op_kernel_elem(spec, sq / d, qr + (size_t)li * L1,
+                           qc + (size_t)lj * L1, nngp_a ? S + li : NULL,
+                           ntk_a ? T + li : NULL);
         }
     }
     free(xrl);

@@ -152,8 +152,9 @@ END_TEST
 /* The lower-triangle build equals the full one on every block on or below
  * the diagonal, leaves the blocks above untouched (the sentinel), and
  * mirrored equals the full matrix everywhere; both kinds from one pass and
- * each alone, on every grid. n = 37 with nb = 8 leaves a partial last
- * block. */
+ * each alone, on every grid, in one panel and in panels of one and two
+ * blocks (the staircase of GEMMs cut at each panel). n = 37 with nb = 8
+ * leaves a partial last block. */
 START_TEST(lower_build_matches_full)
 {
     op_dataset tr;
@@ -183,10 +184,15 @@ START_TEST(lower_build_matches_full)
                     Ln.a[i] = Lt.a[i] = -12345.0;
                 op_pkernel_fill(&g, &spec, tr.x, N_TRAIN, tr.x, N_TRAIN, &Fn,
                                 &Ft);
+                /* The lower build in panels of 1 or 2 blocks (one GEMM
+                 * staircase each) or in one panel of all columns. */
+                op_pkernel_set_panel_bytes(
+                    a ? sizeof(double) * DIM * NB * (both + 1) : 0);
                 op_pkernel_fill_lower(&g, &spec, tr.x, N_TRAIN,
                                       both ? &Ln : NULL, &Lt);
                 if (!both)
                     op_pkernel_fill_lower(&g, &spec, tr.x, N_TRAIN, &Ln, NULL);
+                op_pkernel_set_panel_bytes(0);
                 for (int lj = 0; lj < Ln.nloc; lj++)
                     for (int li = 0; li < Ln.mloc; li++) {
                         int bi = op_pmatrix_grow(&g, li) / NB;

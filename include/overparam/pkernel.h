@@ -158,10 +158,19 @@ void op_pkernel_fill(const op_pkernel_grid *g, const op_kernel_spec *spec,
 /* K(x, x) for x[n][d], only the blocks on or below the global diagonal
  * (what pdpotrf/pdsyevd/pdsyev with uplo "L" read): half the GEMM and half
  * the recursion of op_pkernel_fill. Entries strictly above the diagonal's
- * blocks are left as they were; blocks on the diagonal are whole. */
+ * blocks are left as they were; blocks on the diagonal are whole. The
+ * staircase of blocks is cut into wide GEMMs, not one per block column
+ * (pkernel.c, lower_gemms); every entry equals op_pkernel_fill's bit for
+ * bit. */
 void op_pkernel_fill_lower(const op_pkernel_grid *g,
                            const op_kernel_spec *spec, const double *x, int n,
                            op_pmatrix *nngp, op_pmatrix *ntk);
+
+/* The size of the panel of X's columns a build handles at a time (copied
+ * into a buffer of this many bytes when the grid has several process
+ * columns): 16 MiB by default, 0 restores it. The panel bounds the GEMMs'
+ * width; tests set a small one to cut a build into many panels. */
+void op_pkernel_set_panel_bytes(size_t bytes);
 
 /* Mirrors the lower triangle of the square matrix A onto its upper one
  * (one pdtran into a temporary n^2/P matrix), e.g. before K is written. */
