@@ -259,9 +259,10 @@ void op_pmatrix_free(op_pmatrix *A)
 /* Bytes of the buffer a panel's columns of X are copied into (npcol > 1):
  * the panel is as many local columns as fit, whole blocks, so the lower
  * build's GEMMs over it are wide (see lower_gemms), while the buffer stays
- * a small fraction of the n^2/P matrices it fills (16 MiB: 2,624 columns
- * at d = 784). */
-#define PANEL_BYTES ((size_t)16 << 20)
+ * a small fraction of the n^2/P matrices it fills (32 MiB: 5,349 columns
+ * at d = 784, all of a rank's at n = 8192 on 2 ranks, where the matrices
+ * are 256 MiB each). */
+#define PANEL_BYTES ((size_t)32 << 20)
 static size_t g_panel_bytes = PANEL_BYTES;
 
 void op_pkernel_set_panel_bytes(size_t bytes)
@@ -358,12 +359,16 @@ static void pkernel_fill(const op_pkernel_grid *g, const op_kernel_spec *spec,
                    xr + (size_t)op_pmatrix_grow(g, li) * d, sizeof(double) * d);
         xrows = xrl;
     }
+    /* Panels of equal width in whole blocks, as few as the buffer allows
+     * (one process column reads X's columns in place: one panel). */
     size_t pcols = g_panel_bytes / (sizeof(double) * (size_t)d);
     int span = lj_hi - lj_lo, pw = span;
-    if (pcols < (size_t)span) { /* whole blocks, at least one */
-        pw = (int)pcols / g->nb * g->nb;
-        pw = pw < g->nb ? g->nb : pw;
-        pw = span < pw ? span : pw;
+    if (g->npcol > 1 && pcols < (size_t)span) {
+        int nb = g->nb, most = (int)pcols / nb * nb;
+        most = most < nb ? nb : most;
+        int panels = (span + most - 1) / most;
+        pw = ((span + panels - 1) / panels + nb - 1) / nb * nb;
+        pw = pw > most ? most : pw;
     }
     double *xpanel = g->npcol > 1
                          ? OP_XMALLOC(sizeof(double) * (size_t)pw * d)

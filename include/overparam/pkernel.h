@@ -22,6 +22,9 @@
  *    K(test, train): n^2/P floats (half a matrix) for the one ridge in
  *    flight, 256-column float64 strips (256 n/P) from which the residuals
  *    and the predictions are computed, and x, r, y of n x k on every rank.
+ *    A build holds, while it runs, this rank's rows of X when the grid has
+ *    several process rows (m d/nprow) and a panel of X's columns of at
+ *    most 32 MiB when it has several process columns.
  *    op_kphase_bytes_per_rank states the sum.
  *  - Grid: rows x cols must equal the communicator size; 0 x 0 picks the
  *    near-square factorization (rows = largest divisor <= sqrt(P)). Grid
@@ -166,10 +169,10 @@ void op_pkernel_fill_lower(const op_pkernel_grid *g,
                            const op_kernel_spec *spec, const double *x, int n,
                            op_pmatrix *nngp, op_pmatrix *ntk);
 
-/* The size of the panel of X's columns a build handles at a time (copied
- * into a buffer of this many bytes when the grid has several process
- * columns): 16 MiB by default, 0 restores it. The panel bounds the GEMMs'
- * width; tests set a small one to cut a build into many panels. */
+/* The size of the panel of X's columns a build handles at a time when the
+ * grid has several process columns (they are copied into a buffer of this
+ * many bytes): 32 MiB by default, 0 restores it. The panel bounds the
+ * GEMMs' width; tests set a small one to cut a build into many panels. */
 void op_pkernel_set_panel_bytes(size_t bytes);
 
 /* Mirrors the lower triangle of the square matrix A onto its upper one
