@@ -16,7 +16,8 @@
  *    op_pkernel_run pays, page faults included), and each time's thread
  *    CPU time too (max over ranks, best of rounds: what the build costs
  *    when other processes share the cores). ROUNDS: env
- *    BENCH_KERNEL_ROUNDS, default 4;
+ *    BENCH_KERNEL_ROUNDS, default 4 (BENCH_KERNEL_BUILD_ONLY set: these
+ *    and the memory line only);
  *  - peak resident memory (ru_maxrss) per rank right after the first build
  *    (both n x n matrices alive) vs its share of both + the data set;
  *  - PDPOTRF of K + eps I on the grid vs DPOTRF of the same matrix in one
@@ -274,6 +275,16 @@ int main(int argc, char **argv)
                        all[4 * p] * 1024.0, all[4 * p + 1] * 1024.0,
                        all[4 * p + 2] * 1024.0, all[4 * p + 3],
                        8.0 * (double)n * D);
+    }
+
+    /* BENCH_KERNEL_BUILD_ONLY=1: the builds alone (quick comparisons of
+     * two versions of the build on a loaded machine). */
+    if (getenv("BENCH_KERNEL_BUILD_ONLY")) {
+        op_pmatrix_free(&K);
+        free(x);
+        op_pkernel_grid_free(&g);
+        MPI_Finalize();
+        return 0;
     }
 
     /* Cholesky: K + eps I, eps = 1e-3 mean diag (an NTK Gram is PD, the
