@@ -519,7 +519,13 @@ static double bytes_with(const op_job *job, int ranks, int solver)
         emp = fmax(emp, op_entk_phase_bytes_per_rank(&at, d, k, (int)n,
                                                      (int)nt, ranks));
     }
-    return fmax(8 * words, emp) + 8 * (n + nt) * (d + k);
+    /* A build's transients (pkernel.h): this rank's rows of X when the
+     * grid has several process rows (at most (n + nt) d / nprow, nprow ~
+     * sqrt(P) on the default grid) and a panel of X's columns of at most
+     * 32 MiB. */
+    double build = p > 1 ? 8 * (n + nt) * d / floor(sqrt(p)) + 32.0 * 1048576
+                         : 0;
+    return fmax(8 * words + build, emp) + 8 * (n + nt) * (d + k);
 }
 
 /* The memory this node's ranks share, per rank, the smallest over the
