@@ -66,6 +66,7 @@ static const char *const same_names[] = {"same", NULL};
 static const int same_values[] = {-1};
 static const char *const bias_names[] = {"auto", "on", "off", NULL};
 static const char *const tconv_names[] = {"per_sample", "neural_tangents", NULL};
+static const char *const wdscale_names[] = {"uniform", "layerwise", NULL};
 
 #define OFF(f) offsetof(op_config, f)
 #define NOCOUNT 0
@@ -186,6 +187,11 @@ static const op_key op_keys[] = {
   "epochs between decays; 0 = constant"},
  {"train", "weight_decay", K_DOUBLE, OFF(train.weight_decay), NOCOUNT, 0, 1e6, "0", NULL, NULL, 1,
   "L2 coefficient added to the gradient"},
+ {"train", "weight_decay_scaling", K_ENUM, OFF(train.weight_decay_scaling), NOCOUNT, 0, 0, "uniform", wdscale_names, NULL, 1,
+  "uniform: weight_decay * p on every trained parameter; layerwise: the L2 "
+  "penalty on the effective weights, weight_decay * wmul^2 * p per layer "
+  "(ntk: sigma_w2/fan_in on W, sigma_b2 on b; standard: the same as uniform), "
+  "Lee et al. 2020's layer-wise scaling; does not change the run's random streams"},
  {"train", "target_loss", K_DOUBLE, OFF(train.target_loss), NOCOUNT, 0, 1e30, "0", NULL, NULL, 1,
   "stop when the training loss falls to this (0 = off)"},
  {"train", "stop_at_fit", K_BOOL, OFF(train.stop_at_fit), NOCOUNT, 0, 1, "false", NULL, NULL, 1,
@@ -1816,7 +1822,8 @@ static double key_number(const op_key *k, const op_config *cfg)
 uint64_t op_job_stream_key(const op_config *cfg)
 {
     /* FNV-1a over (name, value) of every key a [grid] may sweep in [data]
-     * [model] [train], each value as its exact bits (+0 for -0). */
+     * [model] [train] (weight_decay_scaling aside, below), each value as
+     * its exact bits (+0 for -0). */
     uint64_t h = 0xcbf29ce484222325ULL;
     /* The readout keys count only where they change the network (the
      * readout's effective variances, or which layers have biases), so a
@@ -1844,6 +1851,12 @@ uint64_t op_job_stream_key(const op_config *cfg)
         if (!key->sweep || (strcmp(key->section, "data") &&
                             strcmp(key->section, "model") &&
                             strcmp(key->section, "train")))
+            continue;
+        /* weight_decay_scaling changes neither the data, the init nor the
+         * batch order, only the optimizer's L2 term: runs that differ in it
+         * alone share their draws (a paired comparison, and uniform keeps
+         * the streams it had before the key existed). */
+        if (!strcmp(key->name, "weight_decay_scaling"))
             continue;
         double v = key_number(key, cfg);
         if (!strcmp(key->section, "model")) {

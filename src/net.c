@@ -273,6 +273,11 @@ void op_net_backward_skip0(op_net *net, const double *gout, int n,
              NI_PARAMS | NI_SKIP_W0 | (accumulate ? NI_ACCUMULATE : 0), 0.0);
 }
 
+void op_net_set_wd_scaling(op_net *net, op_wd_scaling s)
+{
+    net->wd_scaling = s;
+}
+
 void op_net_sgd_step(op_net *net, double lr, double momentum, double wd)
 {
     DISPATCH(net, sgd_step, net, lr, momentum, wd, NULL, NULL);

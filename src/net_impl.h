@@ -23,6 +23,40 @@ enum {
 };
 #endif
 
+/* The weight decay's segments of the trainable vector, in layout order:
+ * elements [off, off + len) get the L2 coefficient wd (net.h, "Weight
+ * decay"). Uniform decay (or wd == 0): one segment, every trainable
+ * element, wd itself, so the step is the single sweep it always was.
+ * Layerwise: W_l and b_l of every trained layer, wd * wmul_l^2 and
+ * wd * bmul_l^2: the gradient of (wd/2) |wmul_l W_l|^2, the penalty on
+ * the effective weights (standard: wmul = bmul = 1, factors exactly 1). */
+#ifndef NI_WD_DEFINED
+#define NI_WD_DEFINED
+typedef struct {
+    long off, len; /* trainable elements (grads/opt layout) */
+    double wd;     /* their L2 coefficient */
+} ni_wd_seg;
+
+static int ni_wd_segments(const op_net *net, double wd, ni_wd_seg *seg)
+{
+    if (net->wd_scaling != OP_WD_LAYERWISE || wd == 0) {
+        seg[0] = (ni_wd_seg){0, net->n_train, wd};
+        return 1;
+    }
+    int n = 0;
+    for (int l = net->freeze_first ? 1 : 0; l < net->n_layers; l++) {
+        seg[n++] = (ni_wd_seg){net->w_off[l] - net->train_off,
+                               (long)net->dims[l + 1] * net->dims[l],
+                               wd * net->wmul[l] * net->wmul[l]};
+        if (net->b_off[l] >= 0)
+            seg[n++] = (ni_wd_seg){net->b_off[l] - net->train_off,
+                                   net->dims[l + 1],
+                                   wd * net->bmul[l] * net->bmul[l]};
+    }
+    return n;
+}
+#endif
+
 static void FN(init_params)(op_net *net, op_rng *rng)
 {
     REAL *p = net->params;
@@ -384,8 +418,28 @@ static long FN(n_w0)(const op_net *net, const void *w0)
     return w0 && !net->freeze_first ? (long)net->dims[1] * net->dims[0] : 0;
 }
 
-/* The step, with layer 0's W (n0 elements) at w0/g0 when n0 > 0: element
- * by element the same operations, so splitting the sweep changes nothing. */
+/* sgd_sweep over trainable elements [off, off + len) with decay wd, the
+ * part below n0 at w0/g0 (the same elements, stored elsewhere). */
+static void FN(sgd_range)(REAL *p, REAL *v, const REAL *g, REAL *w0,
+                          const REAL *g0, long n0, long off, long len,
+                          REAL lr, REAL mu, REAL wd)
+{
+    if (off < n0) {
+        long k = len < n0 - off ? len : n0 - off;
+        FN(sgd_sweep)(w0 + off, v ? v + off : NULL, g0 ? g0 + off : NULL, lr,
+                      mu, wd, k);
+        off += k;
+        len -= k;
+    }
+    if (len > 0)
+        FN(sgd_sweep)(p + off, v ? v + off : NULL, g ? g + off : NULL, lr, mu,
+                      wd, len);
+}
+
+/* The step, with layer 0's W (n0 elements) at w0/g0 when n0 > 0, over the
+ * decay's segments (one for uniform decay, one per W_l and b_l for
+ * layerwise: ni_wd_segments): element by element the same operations, so
+ * splitting the sweep changes nothing. */
 static void FN(sgd_step)(op_net *net, double lr, double momentum, double wd,
                          REAL *w0, const REAL *g0)
 {
@@ -394,10 +448,11 @@ static void FN(sgd_step)(op_net *net, double lr, double momentum, double wd,
     REAL *v = mom ? (REAL *)net->opt1 : NULL;
     const REAL *g = net->grads;
     long n0 = FN(n_w0)(net, w0);
-    if (n0)
-        FN(sgd_sweep)(w0, v, g0, (REAL)lr, (REAL)momentum, (REAL)wd, n0);
-    FN(sgd_sweep)(p + n0, v ? v + n0 : NULL, g + n0, (REAL)lr,
-                  (REAL)momentum, (REAL)wd, net->n_train - n0);
+    ni_wd_seg seg[2 * OP_NET_LAYERS_MAX];
+    int ns = ni_wd_segments(net, wd, seg);
+    for (int s = 0; s < ns; s++)
+        FN(sgd_range)(p, v, g, w0, g0, n0, seg[s].off, seg[s].len, (REAL)lr,
+                      (REAL)momentum, (REAL)seg[s].wd);
     net->step++;
 }
 
@@ -406,8 +461,12 @@ static void FN(sgd_step)(op_net *net, double lr, double momentum, double wd,
  * same order as sgd_step, one sweep over v and p and none over grads. */
 static void FN(velocity_step)(op_net *net, double lr, double wd)
 {
-    FN(sgd_sweep)((REAL *)net->params + net->train_off, net->opt1, NULL,
-                  (REAL)lr, 0, (REAL)wd, net->n_train);
+    ni_wd_seg seg[2 * OP_NET_LAYERS_MAX];
+    int ns = ni_wd_segments(net, wd, seg);
+    for (int s = 0; s < ns; s++)
+        FN(sgd_range)((REAL *)net->params + net->train_off, net->opt1, NULL,
+                      NULL, NULL, 0, seg[s].off, seg[s].len, (REAL)lr, 0,
+                      (REAL)seg[s].wd);
     net->step++;
 }
 
@@ -431,12 +490,24 @@ static void FN(adam_step)(op_net *net, double lr, double b1, double b2,
     /* Bias corrections folded into the step size and epsilon. */
     double c1 = 1.0 - pow(b1, (double)t), c2 = 1.0 - pow(b2, (double)t);
     REAL step = (REAL)(lr * sqrt(c2) / c1), reps = (REAL)(eps * sqrt(c2));
-    REAL rb1 = (REAL)b1, rb2 = (REAL)b2, rwd = (REAL)wd;
+    REAL rb1 = (REAL)b1, rb2 = (REAL)b2;
     long n0 = FN(n_w0)(net, w0);
-    if (n0)
-        FN(adam_sweep)(w0, g0, m, v, n0, step, reps, rb1, rb2, rwd);
-    FN(adam_sweep)(p + n0, g + n0, m + n0, v + n0, net->n_train - n0, step,
-                   reps, rb1, rb2, rwd);
+    ni_wd_seg seg[2 * OP_NET_LAYERS_MAX];
+    int ns = ni_wd_segments(net, wd, seg);
+    for (int s = 0; s < ns; s++) {
+        long off = seg[s].off, len = seg[s].len;
+        REAL rwd = (REAL)seg[s].wd;
+        if (off < n0) {
+            long k = len < n0 - off ? len : n0 - off;
+            FN(adam_sweep)(w0 + off, g0 + off, m + off, v + off, k, step,
+                           reps, rb1, rb2, rwd);
+            off += k;
+            len -= k;
+        }
+        if (len > 0)
+            FN(adam_sweep)(p + off, g + off, m + off, v + off, len, step,
+                           reps, rb1, rb2, rwd);
+    }
 }
 
 static void FN(to_double)(const void *src, double *dst, long n)

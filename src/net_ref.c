@@ -1,7 +1,8 @@
 /* net_ref.c — naive reference of the network (hpcg style): triple loops in
  * double, one sample at a time, written straight from the equations in
  * net.h and sharing no numerical code with the GEMM version, so tests can
- * hold the fast path against it. Not for production use. */
+ * hold the fast path against it; and the weight decay's gradient per
+ * parameter (net.h, "Weight decay"). Not for production use. */
 #include "overparam/net.h"
 
 #include <math.h>
@@ -101,4 +102,30 @@ void op_net_reference(const op_net *net, const double *params,
     free(h);
     free(dl);
     free(dp);
+}
+
+double op_net_reference_decay(const op_net *net, const double *params,
+                              double wd, double *grad)
+{
+    int lw = net->wd_scaling == OP_WD_LAYERWISE;
+    double pen = 0;
+    for (int l = net->freeze_first ? 1 : 0; l < net->n_layers; l++) {
+        /* the effective weight is wmul * W: its squared norm */
+        double cw = lw ? wd * net->wmul[l] * net->wmul[l] : wd;
+        double cb = lw ? wd * net->bmul[l] * net->bmul[l] : wd;
+        long nw = (long)net->dims[l + 1] * net->dims[l];
+        for (long i = 0; i < nw; i++) {
+            double p = params[net->w_off[l] + i];
+            grad[net->w_off[l] - net->train_off + i] += cw * p;
+            pen += 0.5 * cw * p * p;
+        }
+        if (net->b_off[l] < 0)
+            continue;
+        for (int r = 0; r < net->dims[l + 1]; r++) {
+            double p = params[net->b_off[l] + r];
+            grad[net->b_off[l] - net->train_off + r] += cb * p;
+            pen += 0.5 * cb * p * p;
+        }
+    }
+    return pen;
 }

@@ -366,6 +366,9 @@ static op_status prepare(op_pack *p, op_pack_member *mem, int n, int *chunk)
                           op_train_opt_slots(&mem[j].cfg->train));
         if (st != OP_OK)
             return st;
+        /* its own decay rule, as op_train_run's networks have (net.h) */
+        op_net_set_wd_scaling(
+            net, (op_wd_scaling)mem[j].cfg->train.weight_decay_scaling);
         if (!same_layer0(net, &p->nets[0]))
             return op_error(OP_ERR_INPUT, "run %ld: first layer differs from "
                             "run %ld's in one pack", mem[j].run, mem[0].run);

@@ -362,6 +362,9 @@ static op_status prepare(op_trainer *t, run_ctx *rc, int d_in)
                                     opt_slots);
         if (st != OP_OK)
             return st;
+        /* every optimizer step of the run decays by this rule (net.h) */
+        op_net_set_wd_scaling(&t->nets[e],
+                              (op_wd_scaling)rc->cfg->train.weight_decay_scaling);
     }
     t->members = rc->members;
 

@@ -36,6 +36,11 @@ typedef enum { OP_BIAS_AUTO = 0, OP_BIAS_ON = 1, OP_BIAS_OFF = 2 } op_bias_mode;
  * over all n*k outputs (nt.predict.gradient_descent_mse), exp(-lambda
  * t/(n k)): its t is k times ours. */
 typedef enum { OP_TIME_PER_SAMPLE = 0, OP_TIME_NEURAL_TANGENTS = 1 } op_time_convention;
+/* [train] weight_decay_scaling: how weight_decay applies to each layer.
+ * uniform = (wd/2) |theta|^2 on the stored parameters; layerwise = (wd/2)
+ * sum_l (wmul_l^2 |W_l|^2 + bmul_l^2 |b_l|^2), the penalty on the
+ * effective weights (Lee et al. 2020, net.h). The zero value is uniform. */
+typedef enum { OP_WD_UNIFORM = 0, OP_WD_LAYERWISE = 1 } op_wd_scaling;
 typedef enum {
     OP_SRC_FASHION_MNIST,
     OP_SRC_GAUSSIAN, /* x ~ N(0, I/d) */
@@ -103,6 +108,7 @@ typedef struct {
     double lr_decay;    /* lr *= lr_decay every lr_step epochs */
     int lr_step;
     double weight_decay;
+    int weight_decay_scaling; /* op_wd_scaling */
     double target_loss; /* stop when train loss <= target (0 = off) */
     int stop_at_fit;    /* stop at 100% training accuracy */
     int precision;      /* 4 (float32) or 8 (float64) */
@@ -256,7 +262,9 @@ void op_job_free(op_job *job);
 /* The configuration of run `run` (0 <= run < n_runs). */
 void op_job_config(const op_job *job, long run, op_config *cfg);
 /* What a run's random streams derive from (run.c): a hash of every
- * sweepable scalar key of [data] [model] [train] in `cfg`. A run's numbers
+ * sweepable scalar key of [data] [model] [train] in `cfg` but [train]
+ * weight_decay_scaling (an optimizer option that touches no draw: runs
+ * differing only in it start alike). A run's numbers
  * thus depend on its configuration alone, not on where its grid point
  * falls in the run order: an extended sweep, or another job with the same
  * configuration, draws the same streams for it. */

@@ -74,6 +74,8 @@ typedef struct {
                            * caller's x when that already was contiguous
                            * REAL rows (then read in place, no copy) */
     long step;                               /* optimizer steps taken */
+    op_wd_scaling wd_scaling;                /* weight decay per layer:
+                                              * op_net_set_wd_scaling */
 } op_net;
 
 /* Number of trainable parameters (what the optimizer updates; with
@@ -145,11 +147,39 @@ void op_net_adam_step_w0(op_net *net, double lr, double beta1, double beta2,
                          double eps, double wd, void *w0, const void *g0);
 
 /* Optimizer steps on the trainable parameters, gradient g plus weight
- * decay wd*p (L2, coupled).
+ * decay c*p (L2, coupled: added to g before momentum or Adam's moments).
  * SGD (PyTorch convention): v = mu v + g; p -= lr v (mu = 0: no buffer).
  * Adam: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
- *       p -= lr mhat / (sqrt(vhat) + eps), bias-corrected at step t. */
+ *       p -= lr mhat / (sqrt(vhat) + eps), bias-corrected at step t.
+ *
+ * Weight decay. The coefficient c of a parameter depends on the net's
+ * wd_scaling (op_net_set_wd_scaling; op_net_setup leaves OP_WD_UNIFORM):
+ *     uniform:   c = wd for every parameter: the gradient of (wd/2)|p|^2
+ *                on the stored parameters;
+ *     layerwise: c = wd * wmul[l]^2 on W_l, wd * bmul[l]^2 on b_l: the
+ *                gradient of (wd/2) sum_l (|wmul_l W_l|^2 + |bmul_l b_l|^2),
+ *                the L2 penalty of the EFFECTIVE weights.
+ * In standard parameterization wmul = bmul = 1, so both are the same
+ * (bit for bit). In ntk parameterization the effective weights are
+ * sqrt(sigma_w2/fan_in) W and sqrt(sigma_b2) b, so uniform decay penalizes
+ * the N(0,1) raw weights (a penalty that grows with the width and treats
+ * the readout like the first layer), while layerwise decay multiplies
+ * layer l's term by sigma_w2/fan_in_l (sigma_b2 for its biases): the
+ * layer-wise weight-decay scaling of Lee et al. 2020 ("Finite versus
+ * infinite neural networks: an empirical study", arXiv:2007.15801, the
+ * section on L2 regularization in NTK parameterization, finding 5),
+ * chosen so that an NTK-parameterized network with it minimizes the same
+ * regularized objective, as a function of its effective weights, as a
+ * standard-parameterized network with plain L2. Biases: the same rule, b
+ * = sqrt(sigma_b2) beta gives sigma_b2 |beta|^2 (a bias with multiplier 0
+ * is not decayed: it never acts). Gradient descent on the two differs
+ * only by a per-layer learning rate: for an ntk net, W_eff = wmul W gives
+ * dW_eff = -lr wmul^2 (dL/dW_eff + wd W_eff), i.e. the standard net's step
+ * with lr * wmul_l^2 on layer l (tests/test_wdscale.c checks this). */
 void op_net_sgd_step(op_net *net, double lr, double momentum, double wd);
+/* Sets how weight decay applies per layer (above); lasts until the next
+ * op_net_setup. */
+void op_net_set_wd_scaling(op_net *net, op_wd_scaling s);
 void op_net_adam_step(op_net *net, double lr, double beta1, double beta2,
                       double eps, double wd);
 
@@ -185,5 +215,11 @@ void op_net_layer_copy(const op_net *net, int l, double *W, double *b);
 void op_net_reference(const op_net *net, const double *params,
                       const double *x, int n, double *out,
                       const double *gout, double *grad);
+/* Reference of the weight decay (the "Weight decay" rule above, written
+ * per parameter from wmul/bmul and the layout): adds the penalty's
+ * gradient c * p to grad[n_train] and returns the penalty
+ * sum c p^2 / 2 over the trainable parameters, for net->wd_scaling. */
+double op_net_reference_decay(const op_net *net, const double *params,
+                              double wd, double *grad);
 
 #endif

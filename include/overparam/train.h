@@ -10,7 +10,8 @@
  * sign(y) (f > 0 is the positive class); only samples with label >= 0
  * count, so a regression set (labels -1) has accuracy NaN.
  * Optimization: SGD with momentum or Adam (see op_net_sgd_step /
- * op_net_adam_step), L2 weight_decay added to the gradient; full batch
+ * op_net_adam_step), L2 weight_decay added to the gradient, per layer as
+ * weight_decay_scaling says (net.h, "Weight decay"); full batch
  * (batch 0 or >= n: one step per epoch, gradient summed over chunks) or
  * mini-batches of `batch` (the last may be smaller) in an order reshuffled
  * every epoch from op_rng_derive(seed, OP_STREAM_BATCH, run, 0); lr of
