@@ -1,8 +1,9 @@
 /* test_pack.c — packed training (pack.c) against the single-run trainer
  * (op_train_run) on the same runs: every activation, loss, optimizer and
- * parameterization, members that differ in learning rate, weight decay,
- * momentum, stopping rule, targets (label noise), batch and run index, and
- * members that stop early (fit, target loss, divergence) while the rest go
+ * parameterization, members that differ in learning rate, weight decay
+ * and its per-layer scaling (uniform, layerwise), momentum, stopping
+ * rule, targets (label noise), batch and run index, and members that
+ * stop early (fit, target loss, divergence) while the rest go
  * on. Rows, curves, final parameters and the networks the measurement hook
  * sees at every curve point must agree to <= 1e-12 relative in float64. Also: one block reused by the next pack, the compatibility rule,
  * bad packs refused, the hook and the stop poll. Data sets and layouts are
@@ -191,7 +192,11 @@ static void vary_members(op_config *c, op_pack_member *mem,
 {
     for (int j = 0; j < M; j++) {
         c[j].train.lr *= 1.0 + 0.3 * j;
-        c[j].train.weight_decay = j == 2 ? 1e-3 : 0;
+        c[j].train.weight_decay = j == 2 ? 1e-3 : j == 3 ? 1e-2 : 0;
+        /* member 3 decays layer-wise (in ntk its own factor per layer,
+         * W_0's applied in the pack's W_cat), member 1 too, at wd 0 */
+        c[j].train.weight_decay_scaling =
+            j == 3 || j == 1 ? OP_WD_LAYERWISE : OP_WD_UNIFORM;
         c[j].model.init_scale = 1.0 - 0.1 * j;
         mem[j].cfg = &c[j];
         mem[j].run = 10 + 7 * j;
