@@ -471,6 +471,56 @@ def learning_rate_l2(a, r):
             f"Spearman {rho_wd:.2f}, gap(wd {wds[-1]:g})/gap(wd {wds[0]:g}) {ratio_wd:.3g}", "Spearman >= 0.8, ratio > 2")
 
 
+# --- layer-wise weight decay (Lee et al. 2020, finding 5) -----------------
+def weight_decay_scaling(a, r):
+    """Lee et al. 2020, finding 5: L2 regularization helps a standard-
+    parameterized net more than an NTK-parameterized one, and the
+    layer-wise scaling ([train] weight_decay_scaling = layerwise: layer l's
+    penalty times sigma_w2/fan_in, i.e. L2 on the effective weights)
+    lets the NTK-parameterized net gain as much. acc(p, s, wd) = test
+    accuracy, mean over the grid's seeds, at the best learning rate of the
+    grid for that (parameterization, scaling, weight_decay) (a cell where a
+    seed diverged does not count); gain(p, s) = max over weight_decay of
+    acc - acc at weight_decay 0 (the benefit of tuned L2). Standard
+    parameterization has wmul = 1: there layerwise must equal uniform
+    exactly (same init, same arithmetic)."""
+    d = a.runs[a.runs["status"].isin(["done", "diverged"])].copy()
+    d["acc"] = np.where(d["status"] == "done", d["test_acc"], np.nan)
+    keys = ["parameterization", "weight_decay_scaling", "weight_decay", "lr"]
+    cell = d.groupby(keys, observed=True)["acc"].apply(lambda s: s.mean(skipna=False))
+    acc = cell.groupby(level=[0, 1, 2], observed=True).max()
+    std = a.runs[a.runs["parameterization"] == "standard"]
+    by = ["lr", "weight_decay", "seed"]
+    u = std[std["weight_decay_scaling"] == "uniform"].set_index(by)["test_loss"].sort_index()
+    w = std[std["weight_decay_scaling"] == "layerwise"].set_index(by)["test_loss"].sort_index()
+    if len(u) and len(w):
+        same = u.index.equals(w.index) and np.array_equal(u.to_numpy(float), w.to_numpy(float), equal_nan=True)
+        r.check("standard: layerwise equals uniform (wmul = 1)", same,
+                f"{len(u)} run pairs {'identical' if same else 'differ'}", "identical test losses")
+    gain, best = {}, {}
+    for (p, s), x in acc.groupby(level=[0, 1], observed=True):
+        x = x.droplevel([0, 1])
+        base = float(x.get(0.0, np.nan))
+        wbest = float(x.idxmax()) if x.notna().any() else np.nan
+        best[(p, s)] = float(x.max())
+        gain[(p, s)] = best[(p, s)] - base
+        r.say(f"  {p:>8} {s:>9}: acc at weight_decay " +
+              ", ".join(f"{wd:g}: {v:.3f}" for wd, v in x.items()) +
+              f"; best {best[(p, s)]:.3f} (wd {wbest:g}), gain over wd 0 {gain[(p, s)]:+.3f}")
+    gs = gain.get(("standard", "uniform"), np.nan)
+    gu = gain.get(("ntk", "uniform"), np.nan)
+    gl = gain.get(("ntk", "layerwise"), np.nan)
+    r.figures.update(gain_std=gs, gain_ntk_uniform=gu, gain_ntk_layerwise=gl,
+                     best_std=best.get(("standard", "uniform"), np.nan),
+                     best_ntk_uniform=best.get(("ntk", "uniform"), np.nan),
+                     best_ntk_layerwise=best.get(("ntk", "layerwise"), np.nan))
+    r.check("L2 helps the standard parameterization", gs > 0, f"gain {gs:+.3f}", "> 0")
+    r.check("it helps standard more than ntk with uniform decay", gs > gu,
+            f"{gs:+.3f} vs {gu:+.3f}", "standard >")
+    r.check("layer-wise decay: ntk gains as much as standard", gl >= gs,
+            f"{gl:+.3f} vs {gs:+.3f}", "ntk layerwise >=")
+
+
 # --- robustness (Bubeck & Sellke 2021) -------------------------------------
 def robustness(a, r):
     d = _done(a).copy()
@@ -622,7 +672,7 @@ def precision(a, r):
 
 CHECKS = {f.__name__: f for f in (random_labels, random_labels_noise, double_descent, double_descent_rf,
                                   width_limit, finite_vs_infinite, ensemble_centering, nngp_vs_ntk, zca, learning_rate_l2,
-                                  robustness, frequency_principle,
+                                  weight_decay_scaling, robustness, frequency_principle,
                                   condensation, kernel_spectrum, precision)}
 
 
