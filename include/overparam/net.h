@@ -167,10 +167,14 @@ void op_net_adam_step_w0(op_net *net, double lr, double beta1, double beta2,
  * layer l's term by sigma_w2/fan_in_l (sigma_b2 for its biases): the
  * layer-wise weight-decay scaling of Lee et al. 2020 ("Finite versus
  * infinite neural networks: an empirical study", arXiv:2007.15801, the
- * section on L2 regularization in NTK parameterization, finding 5),
- * chosen so that an NTK-parameterized network with it minimizes the same
+ * section on L2 regularization in NTK parameterization, finding 5):
+ * penalize (wd/2) (sigma_w2/n_l) |W_l|^2 (+ sigma_b2 |b_l|^2) instead of
+ * (wd/2) |W_l|^2, so that an NTK-parameterized network minimizes the same
  * regularized objective, as a function of its effective weights, as a
- * standard-parameterized network with plain L2. Biases: the same rule, b
+ * standard-parameterized network with plain L2. (The paper's aim, L2 in
+ * ntk equal to standard's, fixes the coefficient; the search tools here
+ * reached the paper's abstract, not its equation, so the factor is
+ * derived from the parameterization above.) Biases: the same rule, b
  * = sqrt(sigma_b2) beta gives sigma_b2 |beta|^2 (a bias with multiplier 0
  * is not decayed: it never acts). Gradient descent on the two differs
  * only by a per-layer learning rate: for an ntk net, W_eff = wmul W gives
