@@ -5,12 +5,15 @@
  *
  * A ReLU network of width 1024, depth 3, d = 784 inputs and K outputs
  * (ntk parameterization, sigma_w2 = 2, sigma_b2 = 0.1, float64) at its
- * initialization; Theta [N][N] by op_entk_build (forward/backward by row
- * slices, per-layer pdsyrk, both triangles) vs the analytic NNGP + NTK of
- * the same architecture by op_pkernel_fill (both kinds in one pass into
- * matrices allocated once, as bench_kernel's row 2 measures it), each the
- * best of ROUNDS (default 2) after a first, page-faulting round that is
- * reported apart, max over ranks.
+ * initialization; Theta [N][N] by op_entk_build_prec with float64 Grams
+ * and with float32 ones (forward/backward by row slices, per-layer local
+ * Gram GEMMs of exchanged rows, both triangles) vs the analytic NNGP + NTK
+ * of the same architecture by op_pkernel_fill (both kinds in one pass into
+ * matrices allocated once, as bench_kernel's row 2 measures it), all three
+ * in each round, each the best of ROUNDS (default 2) after a first,
+ * page-faulting round that is reported apart, max over ranks; with rank
+ * 0's breakdown of its best round (op_entk_last_timing) and the 1-minute
+ * load average at the end (the machine may be shared).
  *
  * Output: "key value" lines from rank 0, read by bench/table.py. */
 #include <math.h>
@@ -76,40 +79,86 @@ int main(int argc, char **argv)
     op_pmatrix K, Kn;
     op_pmatrix_alloc(&g, &K, n, n);
     op_pmatrix_alloc(&g, &Kn, n, n);
-    double t_ana = 1e30, t_ana_first = 0, t_emp = 1e30, t_emp_first = 0;
+    /* Per round: the analytic build, then the empirical NTK with float64
+     * Grams, then with float32 ones ([kernel] empirical_precision), in
+     * that order, so the ratios share the round's machine load. */
+    enum { NP = 2 };
+    static const int prec[NP] = {8, 4};
+    static const char *tag[NP] = {"", "_f32"};
+    double t_ana = 1e30, t_ana_first = 0;
+    double t_emp[NP] = {1e30, 1e30}, t_emp_first[NP] = {0, 0};
+    op_entk_timing best[NP];
+    op_pmatrix T64 = {0};
     for (int round = 0; round <= rounds; round++) {
         MPI_Barrier(MPI_COMM_WORLD);
         double t0 = MPI_Wtime();
         op_pkernel_fill(&g, &spec, x, n, x, n, &Kn, &K);
         double ta = wmax(MPI_Wtime() - t0);
-        MPI_Barrier(MPI_COMM_WORLD);
-        t0 = MPI_Wtime();
-        op_pmatrix T;
-        op_entk_build(&g, &net, x, n, &T);
-        double te = wmax(MPI_Wtime() - t0);
+        double te[NP];
+        for (int p = 0; p < NP; p++) {
+            MPI_Barrier(MPI_COMM_WORLD);
+            t0 = MPI_Wtime();
+            op_pmatrix T;
+            if (op_entk_build_prec(&g, &net, x, n, prec[p], &T) != OP_OK) {
+                fprintf(stderr, "bench_entk: %s\n", op_error_message());
+                MPI_Abort(MPI_COMM_WORLD, 1);
+            }
+            te[p] = wmax(MPI_Wtime() - t0);
+            if (round == 0) {
+                t_emp_first[p] = te[p];
+            } else if (te[p] < t_emp[p]) {
+                t_emp[p] = te[p];
+                op_entk_last_timing(&best[p]);
+            }
+            if (round == rounds && p == 0) {
+                double e = op_entk_rel_diff(&g, &T, &K);
+                if (rank == 0)
+                    printf("rel_error_vs_analytic %.6g\n", e);
+                T64 = T;
+                continue;
+            }
+            if (round == rounds && p == 1) {
+                double e = op_entk_rel_diff(&g, &T, &T64);
+                if (rank == 0)
+                    printf("f32_rel_diff_vs_f64 %.6g\n", e);
+                op_pmatrix_free(&T64);
+            }
+            op_pmatrix_free(&T);
+        }
         if (round == 0) {
             t_ana_first = ta;
-            t_emp_first = te;
         } else {
             t_ana = fmin(t_ana, ta);
-            t_emp = fmin(t_emp, te);
         }
-        if (round == rounds) {
-            double e = op_entk_rel_diff(&g, &T, &K);
-            if (rank == 0)
-                printf("rel_error_vs_analytic %.6g\n", e);
-        }
-        op_pmatrix_free(&T);
         if (rank == 0)
             fprintf(stderr, "[bench_entk] round %d: analytic %.2f s, "
-                    "empirical %.2f s\n", round, ta, te);
+                    "empirical %.2f s (float64), %.2f s (float32)\n",
+                    round, ta, te[0], te[1]);
     }
     if (rank == 0) {
         printf("n %d\nk %d\nwidth %d\ndepth %d\nranks %d\ngrid_rows %d\n"
                "grid_cols %d\n", n, k, WIDTH, DEPTH, size, g.nprow, g.npcol);
-        printf("t_analytic %.4f\nt_analytic_first %.4f\nt_empirical %.4f\n"
-               "t_empirical_first %.4f\n", t_ana, t_ana_first, t_emp,
-               t_emp_first);
+        printf("t_analytic %.4f\nt_analytic_first %.4f\n", t_ana,
+               t_ana_first);
+        double la[3] = {0, 0, 0};
+        FILE *f = fopen("/proc/loadavg", "r");
+        if (f) {
+            if (fscanf(f, "%lf %lf %lf", &la[0], &la[1], &la[2]) != 3)
+                la[0] = la[1] = la[2] = 0;
+            fclose(f);
+        }
+        printf("loadavg_1min %.2f\n", la[0]);
+        for (int p = 0; p < NP; p++) {
+            const op_entk_timing *b = &best[p];
+            printf("t_empirical%s %.4f\nt_empirical%s_first %.4f\n", tag[p],
+                   t_emp[p], tag[p], t_emp_first[p]);
+            /* rank 0's breakdown of its best round */
+            printf("empirical%s_passes %.4f\nempirical%s_exchange %.4f\n"
+                   "empirical%s_grams %.4f\nempirical%s_hadamard %.4f\n"
+                   "empirical%s_alloc %.4f\nempirical%s_mirror %.4f\n",
+                   tag[p], b->passes, tag[p], b->exchange, tag[p], b->grams,
+                   tag[p], b->hadamard, tag[p], b->alloc, tag[p], b->mirror);
+        }
     }
     op_pmatrix_free(&K);
     op_pmatrix_free(&Kn);

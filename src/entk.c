@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "overparam/h5attr.h"
 #include "overparam/kernel.h"
 #include "overparam/kernel_io.h"
 #include "overparam/result.h"
@@ -51,40 +52,34 @@ static int l2g(int l, int nb, int p, int np)
     return (l / nb * np + p) * nb + l % nb;
 }
 
+/* Where the last op_entk_build spent its time (this rank's, seconds). */
+static op_entk_timing g_timing;
+
+void op_entk_last_timing(op_entk_timing *t)
+{
+    *t = g_timing;
+}
+
 /* The rows of the row-major slices (each rank q holds global rows [q mb,
  * q mb + its rows), `ld` doubles a row) that this rank's blocks of an n x n
  * matrix need: R [mloc][cc] the rows of its process row, then C [nloc][cc]
  * those of its process column (both in local order, right after each
- * other in RC), columns [c0, c0 + cc) of each row. Packed by memcpy into
- * one contiguous piece per destination in sbuf (rows (nprow + npcol) cc
- * doubles) and moved by one MPI_Alltoallw whose receive types are two
- * long runs (Open MPI packing row by row through an indexed send type
- * was several times slower here). */
+ * other in RC), columns [c0, c0 + cc) of each row. Packed (memcpy, or
+ * converted to float with f32: half the bytes moved) into one contiguous
+ * piece per destination in sbuf (rows (nprow + npcol) cc elements) and
+ * moved by one MPI_Alltoallw whose receive types are two long runs (Open
+ * MPI packing row by row through an indexed send type was several times
+ * slower here). RC and sbuf hold doubles, or floats with f32. */
 static void exchange(const op_pkernel_grid *g, int mb, const double *slice,
                      int rows, int ld, int c0, int cc, int mloc, int nloc,
-                     double *RC, double *sbuf)
+                     void *RC, void *sbuf, int f32)
 {
     int P = g->size, nb = g->nb, r0 = g->rank * mb;
+    size_t es = f32 ? sizeof(float) : sizeof(double);
     int *scount = OP_XCALLOC((size_t)P, sizeof(int));
     int *sdisp = OP_XCALLOC((size_t)P + 1, sizeof(int));
     /* Send: for each q, the slice's rows in blocks owned by q's process
      * row, then by q's process column, ascending. */
-    size_t total = 0;
-    for (int q = 0; q < P; q++) {
-        int owner[2] = {q / g->npcol, q % g->npcol};
-        int np[2] = {g->nprow, g->npcol};
-        for (int part = 0; part < 2; part++)
-            for (int b = r0 / nb; rows > 0 && b * nb < r0 + rows; b++)
-                if (b % np[part] == owner[part]) {
-                    int lo = b * nb > r0 ? b * nb : r0;
-                    int hi = (b + 1) * nb < r0 + rows ? (b + 1) * nb
-                                                      : r0 + rows;
-                    if (hi > lo)
-                        scount[q] += hi - lo;
-                }
-        total += (size_t)scount[q];
-    }
-    (void)total;
     size_t at = 0;
     for (int q = 0; q < P; q++) {
         sdisp[q] = (int)at;
@@ -96,11 +91,19 @@ static void exchange(const op_pkernel_grid *g, int mb, const double *slice,
                     continue;
                 int lo = b * nb > r0 ? b * nb : r0;
                 int hi = (b + 1) * nb < r0 + rows ? (b + 1) * nb : r0 + rows;
-                for (int i = lo; i < hi; i++)
-                    memcpy(sbuf + (at++) * cc,
-                           slice + (size_t)(i - r0) * ld + c0,
-                           sizeof(double) * cc);
+                for (int i = lo; i < hi; i++, at++) {
+                    const double *src = slice + (size_t)(i - r0) * ld + c0;
+                    if (f32) {
+                        float *dst = (float *)sbuf + at * cc;
+                        for (int j = 0; j < cc; j++)
+                            dst[j] = (float)src[j];
+                    } else {
+                        memcpy((double *)sbuf + at * cc, src,
+                               sizeof(double) * cc);
+                    }
+                }
             }
+        scount[q] = (int)at - sdisp[q];
     }
     /* Receive: from q, the R rows then the C rows in q's range; in local
      * order they are consecutive runs of R and of C. */
@@ -117,7 +120,8 @@ static void exchange(const op_pkernel_grid *g, int mb, const double *slice,
     MPI_Datatype row, *rtype = OP_XMALLOC(sizeof(MPI_Datatype) * (size_t)P);
     int *rone = OP_XCALLOC((size_t)P, sizeof(int));
     int *sbytes = OP_XCALLOC((size_t)P, sizeof(int));
-    OP_MPI_CHECK(MPI_Type_contiguous(cc, MPI_DOUBLE, &row), "row type");
+    OP_MPI_CHECK(MPI_Type_contiguous(cc, f32 ? MPI_FLOAT : MPI_DOUBLE, &row),
+                 "row type");
     OP_MPI_CHECK(MPI_Type_commit(&row), "row type");
     MPI_Datatype *stype = OP_XMALLOC(sizeof(MPI_Datatype) * (size_t)P);
     for (int q = 0; q < P; q++) {
@@ -132,7 +136,7 @@ static void exchange(const op_pkernel_grid *g, int mb, const double *slice,
             rone[q] = 1;
         }
         stype[q] = row;
-        sbytes[q] = (int)((size_t)sdisp[q] * cc * sizeof(double));
+        sbytes[q] = (int)((size_t)sdisp[q] * cc * es);
     }
     int *zero = OP_XCALLOC((size_t)P, sizeof(int));
     OP_MPI_CHECK(MPI_Alltoallw(sbuf, scount, sbytes, stype, RC, rone, zero,
@@ -163,15 +167,52 @@ static int first_lower(const op_pkernel_grid *g, int lj0, int mloc)
     return li < mloc ? (int)li : mloc;
 }
 
-/* For each local block column: the block Gram alpha R C^T of its rows on
- * or below the diagonal's block (R [mloc][cc], C [nloc][cc] row-major),
- * column-major into out (ld lld) with `beta`, or, with theta != NULL,
- * into a panel buffer and then theta += (panel + b2) .* B (B == NULL:
- * theta += panel + b2). */
+/* One Gram factor pair: R [mloc][cc] and C [nloc][cc] row-major (doubles,
+ * or floats with f32), scaled by alpha. */
+typedef struct {
+    const void *R, *C;
+    int cc;
+    double alpha;
+} gram_op;
+
+/* panel [m][w] column-major (ld m) = alpha R(r0:, :) C(lj0:lj0+w, :)^T:
+ * dgemm, or sgemm into the float panel fp and then widened (alpha applied
+ * in float64). Timed into g_timing.grams. */
+static void gram_panel(const gram_op *o, int f32, int r0, int lj0, int m,
+                       int w, double *panel, float *fp)
+{
+    double t0 = MPI_Wtime();
+    if (!f32) {
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, w, o->cc,
+                    o->alpha, (const double *)o->R + (size_t)r0 * o->cc,
+                    o->cc, (const double *)o->C + (size_t)lj0 * o->cc, o->cc,
+                    0.0, panel, m);
+    } else {
+        cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, w, o->cc,
+                    1.0f, (const float *)o->R + (size_t)r0 * o->cc, o->cc,
+                    (const float *)o->C + (size_t)lj0 * o->cc, o->cc, 0.0f,
+                    fp, m);
+        double t1 = MPI_Wtime();
+        g_timing.grams += t1 - t0;
+        for (size_t i = 0; i < (size_t)m * w; i++)
+            panel[i] = o->alpha * (double)fp[i];
+        g_timing.hadamard += MPI_Wtime() - t1;
+        return;
+    }
+    g_timing.grams += MPI_Wtime() - t0;
+}
+
+/* For each local block column, over its rows on or below the diagonal's
+ * block (local lld-strided column-major matrices):
+ *  - theta == NULL: out = beta out + Gram(a) (B summed over output groups);
+ *  - else theta += (Gram(a) + b2) .* B, B the Gram of `b` computed in the
+ *    same block column (the signals' Gram while the strip is in cache,
+ *    never stored whole), or the stored Bm, or 1 (both NULL).
+ * The Hadamard product is taken on each GEMM's output strip while hot. */
 static void gram_lower(const op_pkernel_grid *g, int mloc, int nloc, int lld,
-                       const double *R, const double *C, int cc,
-                       double alpha, double beta, double *out, double *theta,
-                       const double *B, double b2, double *panel)
+                       int f32, const gram_op *a, double beta, double *out,
+                       double *theta, const gram_op *b, const double *Bm,
+                       double b2, double *panel, double *bpanel, float *fp)
 {
     int nb = g->nb;
     for (int lj0 = 0; lj0 < nloc; lj0 += nb) {
@@ -180,58 +221,81 @@ static void gram_lower(const op_pkernel_grid *g, int mloc, int nloc, int lld,
         if (r0 >= mloc)
             continue;
         int m = mloc - r0;
-        if (!theta) {
-            cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, w, cc,
-                        alpha, R + (size_t)r0 * cc, cc,
-                        C + (size_t)lj0 * cc, cc, beta,
-                        out + (size_t)lj0 * lld + r0, lld);
+        if (!theta && !f32) {
+            /* straight into out, as before the fused path (bitwise) */
+            double t0 = MPI_Wtime();
+            cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, w,
+                        a->cc, a->alpha,
+                        (const double *)a->R + (size_t)r0 * a->cc, a->cc,
+                        (const double *)a->C + (size_t)lj0 * a->cc, a->cc,
+                        beta, out + (size_t)lj0 * lld + r0, lld);
+            g_timing.grams += MPI_Wtime() - t0;
             continue;
         }
-        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, w, cc,
-                    alpha, R + (size_t)r0 * cc, cc, C + (size_t)lj0 * cc, cc,
-                    0.0, panel, m);
+        gram_panel(a, f32, r0, lj0, m, w, panel, fp);
+        if (b)
+            gram_panel(b, f32, r0, lj0, m, w, bpanel, fp);
+        double t0 = MPI_Wtime();
         for (int j = 0; j < w; j++) {
-            double *t = theta + (size_t)(lj0 + j) * lld + r0;
             const double *p = panel + (size_t)j * m;
-            if (B) {
-                const double *b = B + (size_t)(lj0 + j) * lld + r0;
+            if (!theta) {
+                double *t = out + (size_t)(lj0 + j) * lld + r0;
+                if (beta != 0.0)
+                    for (int i = 0; i < m; i++)
+                        t[i] = beta * t[i] + p[i];
+                else
+                    memcpy(t, p, sizeof(double) * m);
+                continue;
+            }
+            double *t = theta + (size_t)(lj0 + j) * lld + r0;
+            const double *bb = b    ? bpanel + (size_t)j * m
+                               : Bm ? Bm + (size_t)(lj0 + j) * lld + r0
+                                    : NULL;
+            if (bb) {
                 for (int i = 0; i < m; i++)
-                    t[i] += (p[i] + b2) * b[i];
+                    t[i] += (p[i] + b2) * bb[i];
             } else {
                 for (int i = 0; i < m; i++)
                     t[i] += p[i] + b2;
             }
         }
+        g_timing.hadamard += MPI_Wtime() - t0;
     }
 }
 
 /* op_entk_bytes_per_rank for layer widths dims[0..n_layers] (input ...
- * output), layers from l0 on trained. */
+ * output), layers from l0 on trained, Grams in float64 or (f32) float32. */
 static double bytes_for(const int *dims, int n_layers, int l0, int n,
-                        int ranks)
+                        int ranks, int f32)
 {
     double p = ranks > 0 ? ranks : 1, k = dims[n_layers];
-    double cols = 0, widest = 0;
+    double cols = 0, widest = 0, widest_sig = 0;
     for (int l = l0; l < n_layers; l++) {
         double a = dims[l];
         double d = l + 1 < n_layers - 1 ? k * dims[l + 1]
                    : l + 1 == n_layers - 1 ? dims[l + 1] : 0;
         cols += a + d;
         widest = fmax(widest, a);
+        widest_sig = fmax(widest_sig, d);
     }
-    double rows = ceil((double)n / p);
-    /* Theta and B; the slices; one exchange (the near-square grid's rows
-     * and columns, within ENTK_EXCHANGE_BYTES for the signals). */
-    double ex = 2.0 * n / sqrt(p) * widest * 8.0;
-    if (ex < (double)g_exchange_bytes)
-        ex = (double)g_exchange_bytes;
-    return 8.0 * (2.0 * (double)n * n / p + rows * cols) + ex;
+    double rows = ceil((double)n / p), es = f32 ? 4.0 : 8.0;
+    /* Theta (and B when the signals are exchanged in groups); the slices;
+     * one layer's exchange (the near-square grid's rows and columns:
+     * activations and signals together when the signals fit
+     * ENTK_EXCHANGE_BYTES, else in groups within it) and its send copy. */
+    double rc = 2.0 * n / sqrt(p);
+    int fused = rc * widest_sig * es <= (double)g_exchange_bytes;
+    double ex = fused ? rc * (widest + widest_sig) * es
+                      : fmax(rc * widest * es, (double)g_exchange_bytes);
+    ex += rows * 2.0 * sqrt(p) * fmax(widest, fused ? widest_sig : 0) * es;
+    return 8.0 * ((fused ? 1.0 : 2.0) * (double)n * n / p + rows * cols) +
+           ex;
 }
 
 double op_entk_bytes_per_rank(const op_net *net, int n, int ranks)
 {
     return bytes_for(net->dims, net->n_layers, net->freeze_first ? 1 : 0, n,
-                     ranks);
+                     ranks, 0);
 }
 
 double op_entk_phase_bytes_per_rank(const op_kernel_cfg *kc, int d, int k,
@@ -250,7 +314,8 @@ double op_entk_phase_bytes_per_rank(const op_kernel_cfg *kc, int d, int k,
         for (int l = 1; l < L; l++)
             dims[l] = kc->empirical_widths[i];
         dims[L] = k;
-        double b = bytes_for(dims, L, 0, N, ranks) +
+        double b = bytes_for(dims, L, 0, N, ranks,
+                             kc->empirical_precision == 4) +
                    8.0 * (double)n * n / (ranks > 0 ? ranks : 1);
         worst = fmax(worst, b);
     }
@@ -260,11 +325,25 @@ double op_entk_phase_bytes_per_rank(const op_kernel_cfg *kc, int d, int k,
 op_status op_entk_build(const op_pkernel_grid *g, op_net *net,
                         const double *x, int n, op_pmatrix *theta)
 {
+    return op_entk_build_prec(g, net, x, n, 8, theta);
+}
+
+op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
+                             const double *x, int n, int gram_precision,
+                             op_pmatrix *theta)
+{
     if (net->precision != 8)
         return op_error(OP_ERR_INPUT, "empirical NTK: the network must be "
                         "float64 (precision %d)", net->precision);
     if (n < 1)
         return op_error(OP_ERR_INPUT, "empirical NTK: n = %d", n);
+    if (gram_precision != 4 && gram_precision != 8)
+        return op_error(OP_ERR_INPUT, "empirical NTK: Gram precision %d "
+                        "(4 or 8)", gram_precision);
+    memset(&g_timing, 0, sizeof g_timing);
+    double t_start = MPI_Wtime(), t0 = t_start;
+    int f32 = gram_precision == 4;
+    size_t es = f32 ? sizeof(float) : sizeof(double);
     int L = net->n_layers - 1, k = net->d_out, d_in = net->d_in;
     int l0 = net->freeze_first ? 1 : 0;
 
@@ -277,18 +356,21 @@ op_status op_entk_build(const op_pkernel_grid *g, op_net *net,
 
     /* Slices, row-major [rows][cols]: a[l] the layer inputs, dl[l] the
      * signals for l < L (the last hidden layer's folded to dims[L]
-     * columns, see below). */
+     * columns, see below). Every element is written by the passes, so
+     * malloc, not calloc, except the folded sum. */
     double *a[OP_NET_LAYERS_MAX] = {0}, *dl[OP_NET_LAYERS_MAX] = {0};
     int dcols[OP_NET_LAYERS_MAX] = {0};
     for (int l = l0; l <= L; l++) {
-        a[l] = OP_XCALLOC((size_t)(rows > 0 ? rows : 1) * net->dims[l],
-                          sizeof(double));
+        a[l] = OP_XMALLOC(sizeof(double) * (size_t)(rows > 0 ? rows : 1) *
+                          net->dims[l]);
         if (l < L) {
             dcols[l] = l == L - 1 ? net->dims[l + 1] : k * net->dims[l + 1];
             dl[l] = OP_XCALLOC((size_t)(rows > 0 ? rows : 1) * dcols[l],
                                sizeof(double));
         }
     }
+    g_timing.alloc += MPI_Wtime() - t0;
+    t0 = MPI_Wtime();
     for (int s = 0; s < rows; s += net->batch_max) {
         int c = rows - s < net->batch_max ? rows - s : net->batch_max;
         op_net_forward(net, x + (size_t)(r0 + s) * d_in, NULL, c, NULL);
@@ -322,42 +404,51 @@ op_status op_entk_build(const op_pkernel_grid *g, op_net *net,
     if (L > l0)
         for (size_t i = 0; i < (size_t)rows * dcols[L - 1]; i++)
             dl[L - 1][i] = sqrt(dl[L - 1][i]);
+    g_timing.passes += MPI_Wtime() - t0;
+    t0 = MPI_Wtime();
 
-    /* Theta = sum_l (G_l + b2_l) .* B_l over the lower blocks: B_l summed
-     * over output groups into Bm, then G_l block column by block column
-     * multiplied in; B_L = 1. Mirrored at the end. */
+    /* Theta = sum_l (G_l + b2_l) .* B_l over the lower blocks, B_L = 1,
+     * mirrored at the end. When a layer's signals fit one exchange (the
+     * usual case) its activations and signals are exchanged together and
+     * B_l's strip is computed beside G_l's, block column by block column:
+     * no n^2/P matrix for B. Otherwise B_l is summed over output groups
+     * into Bm first. */
     op_pmatrix_alloc(g, theta, n, n);
     int mloc = theta->mloc, nloc = theta->nloc, lld = theta->lld;
-    op_pmatrix Bm = {0};
-    if (L > l0)
-        op_pmatrix_alloc(g, &Bm, n, n);
-    double *panel = OP_XMALLOC(sizeof(double) * ((size_t)mloc * g->nb + 1));
     size_t rc_rows = (size_t)mloc + nloc;
-    /* Output groups per layer (the exchanged rows within the budget) and
-     * the widest exchange: its buffers are allocated once (first-touch
-     * page faults are slow) and reused by every layer. */
-    int grp[OP_NET_LAYERS_MAX] = {0}, maxcc = 1;
+    /* Output groups per layer (the exchanged rows within the budget); a
+     * layer in one group is fused. The exchange buffers are sized for
+     * the widest layer and allocated once (first-touch page faults are
+     * slow) and reused by every layer. */
+    int grp[OP_NET_LAYERS_MAX] = {0}, fused[OP_NET_LAYERS_MAX] = {0};
+    int maxcc = 1, any_grouped = 0;
+    size_t maxrc = 1;
     for (int l = l0; l <= L; l++) {
-        maxcc = net->dims[l] > maxcc ? net->dims[l] : maxcc;
+        int fi = net->dims[l];
+        maxcc = fi > maxcc ? fi : maxcc;
+        size_t rcw = (size_t)fi;
         if (l < L) {
             int fo = l == L - 1 ? dcols[l] : net->dims[l + 1];
             int kk = l == L - 1 ? 1 : k;
-            size_t per = rc_rows * fo * sizeof(double);
+            size_t per = rc_rows * fo * es;
             int gq = (int)(g_exchange_bytes / per);
             grp[l] = gq < 1 ? 1 : gq > kk ? kk : gq;
             maxcc = grp[l] * fo > maxcc ? grp[l] * fo : maxcc;
+            fused[l] = grp[l] == kk;
+            any_grouped |= !fused[l];
+            rcw = fused[l] ? (size_t)fi + (size_t)kk * fo
+                           : (size_t)(grp[l] * fo > fi ? grp[l] * fo : fi);
         }
+        maxrc = rcw > maxrc ? rcw : maxrc;
     }
     /* MPI counts and byte displacements are ints: the widest layer's
      * exchange must stay below 2 GiB per rank (signals are grouped to
      * 256 MiB; activations wider than that need more ranks). */
-    double big = 8.0 * maxcc *
+    double big = (double)es * maxcc *
                  fmax((double)rc_rows, (double)rows * (g->nprow + g->npcol));
     OP_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &big, 1, MPI_DOUBLE, MPI_MAX,
                                g->comm), "exchange size");
     if (big >= 2147483647.0) {
-        free(panel);
-        op_pmatrix_free(&Bm);
         op_pmatrix_free(theta);
         for (int l = 0; l <= L; l++) {
             free(a[l]);
@@ -368,40 +459,68 @@ op_status op_entk_build(const op_pkernel_grid *g, op_net *net,
                         "exchange (at most 2): use more ranks", n, maxcc,
                         big / 1073741824.0);
     }
-    double *RC = OP_XMALLOC(sizeof(double) * (rc_rows * maxcc + 1));
-    double *sbuf = OP_XMALLOC(sizeof(double) *
-                              ((size_t)rows * (g->nprow + g->npcol) * maxcc + 1));
+    op_pmatrix Bm = {0};
+    if (L > l0 && any_grouped)
+        op_pmatrix_alloc(g, &Bm, n, n);
+    size_t pn = (size_t)mloc * g->nb + 1;
+    double *panel = OP_XMALLOC(sizeof(double) * pn);
+    double *bpanel = OP_XMALLOC(sizeof(double) * pn);
+    float *fp = f32 ? OP_XMALLOC(sizeof(float) * pn) : NULL;
+    char *RC = OP_XMALLOC(es * (rc_rows * maxrc + 1));
+    void *sbuf = OP_XMALLOC(es * ((size_t)rows * (g->nprow + g->npcol) *
+                                      maxcc + 1));
+    g_timing.alloc += MPI_Wtime() - t0;
     for (int l = l0; l <= L; l++) {
+        int fi = net->dims[l];
+        gram_op ga, gb;
+        int have_b = 0;
+        char *RCa = RC;
         if (l < L) {
             int fo = l == L - 1 ? dcols[l] : net->dims[l + 1];
             int kk = l == L - 1 ? 1 : k;
             for (int o0 = 0; o0 < kk; o0 += grp[l]) {
                 int cc = (kk - o0 < grp[l] ? kk - o0 : grp[l]) * fo;
+                t0 = MPI_Wtime();
                 exchange(g, mb, dl[l], rows, dcols[l], o0 * fo, cc, mloc,
-                         nloc, RC, sbuf);
-                gram_lower(g, mloc, nloc, lld, RC, RC + (size_t)mloc * cc,
-                           cc, 1.0 / k, o0 ? 1.0 : 0.0, Bm.a, NULL, NULL, 0,
-                           NULL);
+                         nloc, RC, sbuf, f32);
+                g_timing.exchange += MPI_Wtime() - t0;
+                gb = (gram_op){RC, RC + es * mloc * cc, cc, 1.0 / k};
+                if (fused[l]) {
+                    have_b = 1;
+                    RCa = RC + es * rc_rows * cc;
+                } else {
+                    gram_lower(g, mloc, nloc, lld, f32, &gb, o0 ? 1.0 : 0.0,
+                               Bm.a, NULL, NULL, NULL, 0, panel, bpanel, fp);
+                }
             }
         }
-        int fi = net->dims[l];
-        exchange(g, mb, a[l], rows, fi, 0, fi, mloc, nloc, RC, sbuf);
+        t0 = MPI_Wtime();
+        exchange(g, mb, a[l], rows, fi, 0, fi, mloc, nloc, RCa, sbuf, f32);
+        g_timing.exchange += MPI_Wtime() - t0;
+        ga = (gram_op){RCa, RCa + es * mloc * fi, fi,
+                       net->wmul[l] * net->wmul[l]};
         /* biases are per layer (net.h: the readout may differ) */
         double b2 = net->b_off[l] >= 0 ? net->bmul[l] * net->bmul[l] : 0.0;
-        gram_lower(g, mloc, nloc, lld, RC, RC + (size_t)mloc * fi, fi,
-                   net->wmul[l] * net->wmul[l], 0.0, NULL, theta->a,
-                   l < L ? Bm.a : NULL, b2, panel);
+        gram_lower(g, mloc, nloc, lld, f32, &ga, 0.0, NULL, theta->a,
+                   have_b ? &gb : NULL, l < L && !have_b ? Bm.a : NULL, b2,
+                   panel, bpanel, fp);
     }
+    t0 = MPI_Wtime();
     free(RC);
     free(sbuf);
     free(panel);
+    free(bpanel);
+    free(fp);
     op_pmatrix_free(&Bm);
-    op_pmatrix_symmetrize_lower(g, theta);
-
     for (int l = 0; l <= L; l++) {
         free(a[l]);
         free(dl[l]);
     }
+    g_timing.alloc += MPI_Wtime() - t0;
+    t0 = MPI_Wtime();
+    op_pmatrix_symmetrize_lower(g, theta);
+    g_timing.mirror += MPI_Wtime() - t0;
+    g_timing.total = MPI_Wtime() - t_start;
     return OP_OK;
 }
 
@@ -517,9 +636,9 @@ static void lin_collect(void *ctx, int it, const op_pmatrix *P)
 op_status op_entk_linearized(const op_pkernel_grid *g, op_net *net,
                              const double *p0, const double *pT,
                              const op_dataset *train, const op_dataset *test,
-                             int center, int solver, int n_time,
-                             const double *times, double *pred_lin,
-                             double *pred_net)
+                             int center, int solver, int gram_precision,
+                             int n_time, const double *times,
+                             double *pred_lin, double *pred_net)
 {
     int n = train->n, nt = test->n, k = train->k, d = train->d, N = n + nt;
     double *xa = OP_XMALLOC(sizeof(double) * (size_t)N * d);
@@ -537,7 +656,7 @@ op_status op_entk_linearized(const op_pkernel_grid *g, op_net *net,
         memset(f0, 0, sizeof(double) * (size_t)N * k);
     }
     op_pmatrix TA, K, Kt, V, Y;
-    op_status s = op_entk_build(g, net, xa, N, &TA);
+    op_status s = op_entk_build_prec(g, net, xa, N, gram_precision, &TA);
     free(xa);
     if (s != OP_OK) {
         free(f0);
@@ -603,7 +722,7 @@ static op_status linearized(const op_kernel_cfg *kc, const op_config *cfg,
         ft[it] = op_kernel_flow_time(kc->time_convention, tr->time[it], k);
     op_status s = op_entk_linearized(g, net, p0, pT, train, test,
                                      cfg->train.center, kc->eigensolver,
-                                     tr->T, ft, tr->pred_lin, tr->pred_net);
+                                     kc->empirical_precision, tr->T, ft, tr->pred_lin, tr->pred_net);
     if (s != OP_OK)
         return s;
     double m[2 * (OP_LIST_MAX + 1) + 3];
@@ -684,10 +803,12 @@ static op_status train_width(const op_job *job, const op_kernel_cfg *kc,
                      "trained parameters");
         op_pmatrix T0, TT;
         op_net_params_load(&shape, p0);
-        s = op_entk_build(g, &shape, train->x, train->n, &T0);
+        s = op_entk_build_prec(g, &shape, train->x, train->n,
+                               kc->empirical_precision, &T0);
         if (s == OP_OK) {
             op_net_params_load(&shape, pT);
-            s = op_entk_build(g, &shape, train->x, train->n, &TT);
+            s = op_entk_build_prec(g, &shape, train->x, train->n,
+                                   kc->empirical_precision, &TT);
             if (s == OP_OK) {
                 *drift = op_entk_rel_diff(g, &TT, &T0);
                 op_pmatrix_free(&TT);
@@ -771,7 +892,8 @@ op_status op_entk_write(const op_job *job, const op_kernel_cfg *kc,
                       (uint64_t)kc->depth, (uint64_t)w);
         op_net_init_params(&net, &r);
         op_pmatrix T, K;
-        s = op_entk_build(g, &net, train->x, n, &T);
+        s = op_entk_build_prec(g, &net, train->x, n,
+                               kc->empirical_precision, &T);
         if (s != OP_OK)
             break;
         double t_emp = MPI_Wtime() - t0;
@@ -853,6 +975,9 @@ op_status op_entk_write(const op_job *job, const op_kernel_cfg *kc,
         OP_H5_CHECK(H5Awrite(a, H5T_NATIVE_INT, kc->empirical_widths), what);
         OP_H5_CHECK(H5Aclose(a), what);
         OP_H5_CHECK(H5Sclose(as), what);
+        op_h5_attr_string(grp, "empirical_precision",
+                          kc->empirical_precision == 4 ? "float32"
+                                                       : "float64");
     }
     for (int i = 0; i < ne; i++) {
         free(tr[i].pred_lin);

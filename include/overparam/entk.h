@@ -27,20 +27,35 @@
  *    blocks of Theta need (those of its process row and of its process
  *    column) are sent to it (one MPI_Alltoallw), and it computes the Gram
  *    of its blocks on or below the diagonal with local GEMMs: G_l block
- *    column by block column straight into Theta, B_l into one n^2/P
- *    matrix first (summed over groups of outputs when the signals are
- *    wide, op_entk_set_exchange_bytes). Theta is mirrored at the end, so
- *    both triangles hold. Every rank must hold the same parameters (same
+ *    column by block column straight into Theta. When a layer's signals
+ *    fit one exchange (256 MiB, op_entk_set_exchange_bytes) they travel
+ *    with its activations, and B_l's block column is computed beside
+ *    G_l's and multiplied in while both strips are in cache (no n^2/P
+ *    matrix for B); wider signals are summed over groups of outputs into
+ *    one n^2/P matrix B first. Theta is mirrored at the end, so both
+ *    triangles hold. Every rank must hold the same parameters (same
  *    seed stream) and the whole x.
  *  - Work: n^2/2 (sum_l dims[l] + k sum_{l<L-1} dims[l+1] + dims[L])
  *    multiply-adds over P ranks (the last hidden layer's signals fold
  *    into dims[L] columns, entk.c), plus n (1 + k) forward costs over P.
- *  - Memory per rank (float64 words): Theta and B, 2 n^2/P; the row
- *    slices of every layer, (n/P) (sum_l dims[l] + k dims[l+1]); the
- *    exchanged rows of one layer, (n/nprow + n/npcol) x its width (the
- *    signals within 256 MiB), and their send copy (n/P)(nprow + npcol) x
- *    that width.
- *  - Precision: the network must be float64 (precision 8). */
+ *  - Memory per rank (float64 words): Theta, n^2/P (and B, n^2/P more,
+ *    when the signals are exchanged in groups); the row slices of every
+ *    layer, (n/P) (sum_l dims[l] + k dims[l+1]); the exchanged rows of
+ *    one layer, (n/nprow + n/npcol) x its width (activations and signals
+ *    together; grouped signals within 256 MiB), and their send copy
+ *    (n/P)(nprow + npcol) x that width (float words with float32 Grams).
+ *  - Precision: the network must be float64 (precision 8); its passes
+ *    run in float64. The Grams are float64 (op_entk_build, bitwise as
+ *    before the float32 option) or, with gram precision 4 ([kernel]
+ *    empirical_precision = float32), sgemm on float32 copies of the
+ *    exchanged rows (half the bytes moved, twice the GEMM rate with
+ *    AVX-512), each block's product widened and accumulated into Theta
+ *    in float64. Why that is enough: neural-tangents computes empirical
+ *    NTKs in float32 by default (JAX's default dtype), and a finite net's
+ *    eNTK fluctuates around its limit by O(1/sqrt(width)) -- 3e-2 at
+ *    width 1024 -- far above float32's ~1e-7 rounding per product and
+ *    the ~1e-6 relative error of a Gram summed over thousands of terms
+ *    (measured against the float64 build in tests/test_mpi_entk.c). */
 #ifndef OVERPARAM_ENTK_H
 #define OVERPARAM_ENTK_H
 
@@ -60,6 +75,22 @@
  * they were). */
 op_status op_entk_build(const op_pkernel_grid *g, op_net *net,
                         const double *x, int n, op_pmatrix *theta);
+/* op_entk_build with the Grams in gram_precision 8 (float64: the same
+ * as op_entk_build) or 4 (float32, the contract's Precision line);
+ * OP_ERR_INPUT for any other value. */
+op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
+                             const double *x, int n, int gram_precision,
+                             op_pmatrix *theta);
+
+/* Where this rank's last op_entk_build spent its wall time, seconds:
+ * the forward/backward passes; the row exchanges (packing included);
+ * the Gram GEMMs; the Hadamard accumulation into Theta (and float32
+ * panels widened); allocating and freeing buffers; mirroring the lower
+ * triangle; and the whole call. For the benchmark's breakdown. */
+typedef struct {
+    double passes, exchange, grams, hadamard, alloc, mirror, total;
+} op_entk_timing;
+void op_entk_last_timing(op_entk_timing *t);
 
 /* The signals of a layer are exchanged and multiplied in groups of outputs
  * whose received rows stay within `bytes` (default 256 MiB; 0 restores
@@ -90,21 +121,24 @@ double op_entk_rel_diff(const op_pkernel_grid *g, const op_pmatrix *A,
  * op_kernel_gd_gain). With
  * `center` the model is f - f0 (what [train] center trains), so f0 = 0.
  * Theta(test, X) and Theta(X, X) are blocks of one op_entk_build on
- * [X; test] ((n + nt)^2/P). On grid rank 0: pred_lin [n_time][nt][k] the
+ * [X; test] ((n + nt)^2/P), its Grams in gram_precision (8 or 4,
+ * op_entk_build_prec). On grid rank 0: pred_lin [n_time][nt][k] the
  * linearized test predictions, pred_net [nt][k] those of the network with
  * parameters pT (minus f0 with center); other ranks may pass NULL.
  * The net's parameters are left at p0. Collective. */
 op_status op_entk_linearized(const op_pkernel_grid *g, op_net *net,
                              const double *p0, const double *pT,
                              const op_dataset *train, const op_dataset *test,
-                             int center, int solver, int n_time,
-                             const double *times, double *pred_lin,
-                             double *pred_net);
+                             int center, int solver, int gram_precision,
+                             int n_time, const double *times,
+                             double *pred_lin, double *pred_net);
 
 /* The kernel phase's empirical NTKs ([kernel] empirical_widths), written
  * into the open group /kernels/<id> (`path`, the NTK of depth kc->depth)
  * of the parallel HDF5 `file` (collective over the grid):
- *  - attribute empirical_widths [n_empirical];
+ *  - attribute empirical_widths [n_empirical], and empirical_precision
+ *    ("float64" or "float32": the Grams' precision, kc->
+ *    empirical_precision, used for every empirical NTK below);
  *  - empirical_ntk_rel_error [n_empirical]: |Theta_hat - Theta|_F /
  *    |Theta|_F, Theta_hat the empirical NTK at init of the network of width
  *    w (the kernel's activation, parameterization, depth and variances,

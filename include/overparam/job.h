@@ -164,6 +164,7 @@ typedef struct {
     int n_empirical;
     int save_empirical;     /* store each width's empirical NTK matrix */
     int empirical_train;    /* train each width ([train]): drift, f_lin */
+    int empirical_precision; /* 8 or 4: float64 or float32 eNTK Grams */
     /* [kernel] n_train: a learning curve, one kernel per training-set size
      * (nested subsets, see kphase.h); default the single [data] n_train.
      * curve: the key was written, so group ids end in _n<n>. */
