@@ -154,10 +154,12 @@ int main(int argc, char **argv)
                    t_emp[p], tag[p], t_emp_first[p]);
             /* rank 0's breakdown of its best round */
             printf("empirical%s_passes %.4f\nempirical%s_exchange %.4f\n"
+                   "empirical%s_exchange_wait %.4f\n"
                    "empirical%s_grams %.4f\nempirical%s_hadamard %.4f\n"
                    "empirical%s_alloc %.4f\nempirical%s_mirror %.4f\n",
-                   tag[p], b->passes, tag[p], b->exchange, tag[p], b->grams,
-                   tag[p], b->hadamard, tag[p], b->alloc, tag[p], b->mirror);
+                   tag[p], b->passes, tag[p], b->exchange, tag[p], b->wait,
+                   tag[p], b->grams, tag[p], b->hadamard, tag[p], b->alloc,
+                   tag[p], b->mirror);
         }
     }
     op_pmatrix_free(&K);

@@ -8,7 +8,12 @@
 # same on 1 rank, on 2 ranks (1x2) and on a 2x1 grid; the trained nets
 # approach their linearizations (f_lin) as the width grows, and centered
 # nets' linearizations start at 0; neural-tangents' time convention gives
-# the same predictions at k times the time.
+# the same predictions at k times the time. [kernel] empirical_precision =
+# float32 (float32 Grams) reaches the archive as the group's
+# empirical_precision attribute ("float64" by default) and gives matrices
+# and errors within 1e-5 (drifts: 1e-3 relative, a difference of two
+# kernels) of float64's; an unknown value is refused (exit 2, the key
+# named).
 set -e
 . tests/lib.sh
 set +e
@@ -17,7 +22,10 @@ check "entk job, 1 rank" 0 $MPIRUN -np 1 $B run tests/jobs/entk.ini -o "$T/b.h5"
 check "entk job, 2x1 grid" 0 $MPIRUN -np 2 $B run tests/jobs/entk.ini -o "$T/c.h5" --quiet --set kernel.grid_rows=2
 check "entk job, centered, t = 0" 0 $MPIRUN -np 2 $B run tests/jobs/entk.ini -o "$T/d.h5" --quiet --set train.center=true --set kernel.time=0,inf
 check "entk job, neural-tangents times" 0 $MPIRUN -np 2 $B run tests/jobs/entk.ini -o "$T/e.h5" --quiet --set kernel.time_convention=neural_tangents --set kernel.time=30,inf
-check "archive checks" 0 "$PY" - "$T/a.h5" "$T/b.h5" "$T/c.h5" "$T/d.h5" "$T/e.h5" <<'PY'
+check "entk job, float32 Grams" 0 $MPIRUN -np 2 $B run tests/jobs/entk.ini -o "$T/f.h5" --quiet --set kernel.empirical_precision=float32
+check "empirical_precision = float16 refused" 2 $B run tests/jobs/entk.ini -o "$T/g.h5" --quiet --set kernel.empirical_precision=float16
+has "names the key" "empirical_precision"
+check "archive checks" 0 "$PY" - "$T/a.h5" "$T/b.h5" "$T/c.h5" "$T/d.h5" "$T/e.h5" "$T/f.h5" <<'PY'
 import sys
 import h5py
 import numpy as np
@@ -81,10 +89,23 @@ for h in f[1:3]:
     do = h["kernels/ntk_relu_d2/empirical_ntk_drift"][...]
     if abs(do - drift).max() > 1e-9 * abs(drift).max():
         bad.append("%s: drift differs %s vs %s" % (h.filename, do, drift))
+# float32 Grams: the attribute says which, and the numbers stay put
+gf = f[5]["kernels/ntk_relu_d2"]
+if g.attrs.get("empirical_precision") != "float64" or gf.attrs.get("empirical_precision") != "float32":
+    bad.append("empirical_precision attributes %r / %r" % (g.attrs.get("empirical_precision"), gf.attrs.get("empirical_precision")))
+E32 = gf["empirical_matrix"][...]
+d32 = abs(E32 - E).max() / abs(E).max()
+if not 0 < d32 < 1e-5:
+    bad.append("float32 empirical_matrix differs by %.3g (want (0, 1e-5))" % d32)
+if abs(gf["empirical_ntk_rel_error"][...] - err).max() > 1e-5:
+    bad.append("float32 errors %s vs %s" % (gf["empirical_ntk_rel_error"][...], err))
+dd = abs(gf["empirical_ntk_drift"][...] - drift) / drift
+if dd.max() > 1e-3:
+    bad.append("float32 drifts %s vs %s" % (gf["empirical_ntk_drift"][...], drift))
 if bad:
     print("\n".join(bad))
     sys.exit(1)
-print("entk: errors", err, "drifts", drift)
+print("entk: errors", err, "drifts", drift, "float32 matrices within %.3g" % d32)
 PY
 cat "$T/out"
 finish t_entk

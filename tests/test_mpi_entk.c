@@ -11,7 +11,11 @@
  *    grows (standard and ntk parameterizations);
  *  - the linearized network's predictions (op_entk_linearized) against
  *    J J^T and the serial gradient-flow predictor, with and without
- *    centering.
+ *    centering;
+ *  - float32 Grams (op_entk_build_prec 4, [kernel] empirical_precision):
+ *    against J J^T and against the float64 build within F32_TOL (1e-5) of
+ *    the largest entry, on every grid shape, fused and grouped; the
+ *    float64 build's J J^T bound (1e-13) is unchanged.
  * Every rank runs every test; verdicts on gathered data are broadcast
  * from rank 0 (testutil.h). */
 #include <math.h>
@@ -43,10 +47,11 @@ static op_model_cfg model(op_activation act, op_parameterization param,
     return m;
 }
 
-/* Theta[n][n] on every grid shape, gathered on rank 0; returns the largest
- * |Theta - ref| / max|ref| over the shapes (broadcast). */
-static double grid_error(op_net *net, const double *x, int n,
-                         const double *ref)
+/* Theta[n][n] with Grams in `prec` (8 or 4) on every grid shape, gathered
+ * on rank 0; returns the largest |Theta - ref| / max|ref| over the shapes
+ * (broadcast). */
+static double grid_error_prec(op_net *net, const double *x, int n,
+                              const double *ref, int prec)
 {
     int shapes[8][2];
     int ns = op_test_grid_shapes(shapes, g_size);
@@ -60,7 +65,7 @@ static double grid_error(op_net *net, const double *x, int n,
                                               shapes[s][0], shapes[s][1], NB),
                          OP_OK);
         op_pmatrix T;
-        ck_assert_int_eq(op_entk_build(&g, net, x, n, &T), OP_OK);
+        ck_assert_int_eq(op_entk_build_prec(&g, net, x, n, prec, &T), OP_OK);
         op_pmatrix_gather(&g, &T, full);
         if (g_rank == 0)
             for (int i = 0; i < n * n; i++)
@@ -71,6 +76,20 @@ static double grid_error(op_net *net, const double *x, int n,
     free(full);
     return op_test_from_root(worst);
 }
+
+static double grid_error(op_net *net, const double *x, int n,
+                         const double *ref)
+{
+    return grid_error_prec(net, x, n, ref, 8);
+}
+
+/* float32 Grams ([kernel] empirical_precision = float32) against float64
+ * references: each entry within this fraction of the largest one. The
+ * Grams here sum at most a few hundred float32 products (rounding ~6e-8
+ * each, accumulated in float32 within a GEMM): ~1e-6 at worst; a finite
+ * net's own fluctuation around its limit is O(1/sqrt(width)), 1e-2 and
+ * more. */
+#define F32_TOL 1e-5
 
 /* (1/k) sum_o J_o J_o^T from op_net_reference's per-sample gradients. */
 static void jjt_reference(op_net *net, const double *x, int n, double *ref)
@@ -169,8 +188,16 @@ START_TEST(test_against_jjt)
         op_entk_set_exchange_bytes(1);
         double err1 = grid_error(&net, ds.x, N, ref);
         op_entk_set_exchange_bytes(0);
+        /* float32 Grams, fused and in groups of outputs */
+        double e32 = grid_error_prec(&net, ds.x, N, ref, 4);
+        op_entk_set_exchange_bytes(1);
+        double e32g = grid_error_prec(&net, ds.x, N, ref, 4);
+        op_entk_set_exchange_bytes(0);
         if (g_rank == 0 && fmax(err, err1) > 1e-13)
             fprintf(stderr, "case %d: max error %.3g / %.3g\n", c, err, err1);
+        ck_assert_msg(e32 <= F32_TOL && e32g <= F32_TOL && e32 > 0,
+                      "case %d: float32 J J^T error %.3g / %.3g (grouped)", c,
+                      e32, e32g);
         ck_assert_msg(err <= 1e-13, "case %d: J J^T error %.3g", c, err);
         ck_assert_msg(err1 <= 1e-13, "case %d: J J^T error, one output per "
                       "exchange, %.3g", c, err1);
@@ -359,7 +386,7 @@ START_TEST(test_linearized)
                                                   shapes[sh][1], NB), OP_OK);
             ck_assert_int_eq(op_entk_linearized(&g, &net, p0, pT, &tr, &te,
                                                 center, OP_EIGEN_SCALAPACK,
-                                                3, times, lin, pn), OP_OK);
+                                                8, 3, times, lin, pn), OP_OK);
             double el = 0, en = 0, scale = 0;
             if (g_rank == 0) {
                 for (int i = 0; i < 3 * nt * k; i++) {
@@ -375,6 +402,19 @@ START_TEST(test_linearized)
             ck_assert_msg(el < 1e-10, "center %d grid %dx%d: f_lin error %.3g",
                           center, shapes[sh][0], shapes[sh][1], el);
             ck_assert_msg(en == 0, "pred_net differs by %.3g", en);
+            /* float32 Grams: the linearized predictions move by about
+             * the kernel's relative error (the eigenbasis is float64) */
+            ck_assert_int_eq(op_entk_linearized(&g, &net, p0, pT, &tr, &te,
+                                                center, OP_EIGEN_SCALAPACK,
+                                                4, 3, times, lin, pn), OP_OK);
+            el = 0;
+            if (g_rank == 0)
+                for (int i = 0; i < 3 * nt * k; i++)
+                    el = fmax(el, fabs(lin[i] - ref[i]));
+            el = op_test_from_root(el / scale);
+            ck_assert_msg(el < 1e-4, "center %d grid %dx%d: float32 f_lin "
+                          "error %.3g", center, shapes[sh][0], shapes[sh][1],
+                          el);
             op_pkernel_grid_free(&g);
         }
     }
@@ -383,6 +423,66 @@ START_TEST(test_linearized)
     free(fT); free(Yr); free(ref); free(lin); free(pn);
     free(tr.block_);
     free(te.block_);
+}
+END_TEST
+
+/* float32 Grams on a net wide enough for the Grams to sum thousands of
+ * products (width 512, depth 3, k = 3, n = 70 over several blocks): against
+ * the float64 build within F32_TOL of the largest entry and in Frobenius
+ * norm, on every grid shape, fused and in groups of outputs; not bitwise
+ * equal (the option does something); a precision other than 4 or 8 is
+ * refused on every rank. */
+START_TEST(test_float32_vs_float64)
+{
+    int n = 70, w = 512;
+    op_dataset ds;
+    op_test_random_set(&ds, 41, n, DIM, 1, 0);
+    op_model_cfg m = model(OP_ACT_RELU, OP_PARAM_NTK, w, 3, 0.1);
+    op_net net = {0};
+    ck_assert_int_eq(op_net_setup(&net, &m, DIM, 3, 8, 16, 0), OP_OK);
+    op_rng r;
+    op_rng_derive(&r, 13, OP_STREAM_KERNEL, 3, (uint64_t)w);
+    op_net_init_params(&net, &r);
+    int shapes[8][2];
+    int ns = op_test_grid_shapes(shapes, g_size);
+    double *f64 = malloc(sizeof(double) * n * n);
+    for (int sh = 0; sh < ns; sh++) {
+        op_pkernel_grid g;
+        ck_assert_int_eq(op_pkernel_grid_init(&g, MPI_COMM_WORLD,
+                                              shapes[sh][0], shapes[sh][1],
+                                              NB), OP_OK);
+        op_pmatrix T64;
+        ck_assert_int_eq(op_entk_build_prec(&g, &net, ds.x, n, 8, &T64),
+                         OP_OK);
+        op_pmatrix_gather(&g, &T64, f64);
+        MPI_Bcast(f64, n * n, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+        for (int grouped = 0; grouped < 2; grouped++) {
+            op_entk_set_exchange_bytes(grouped ? 1 : 0);
+            op_pmatrix T32;
+            ck_assert_int_eq(op_entk_build_prec(&g, &net, ds.x, n, 4, &T32),
+                             OP_OK);
+            double fro = op_entk_rel_diff(&g, &T32, &T64);
+            op_pmatrix_free(&T32);
+            double worst = grid_error_prec(&net, ds.x, n, f64, 4);
+            if (g_rank == 0 && sh == 0 && !grouped)
+                fprintf(stderr, "entk float32 vs float64 (width %d): max "
+                        "%.3g of the largest entry, Frobenius %.3g\n", w,
+                        worst, fro);
+            ck_assert_msg(fro < F32_TOL && worst < F32_TOL && fro > 0,
+                          "grid %dx%d grouped %d: float32 vs float64 %.3g "
+                          "(max %.3g)", shapes[sh][0], shapes[sh][1],
+                          grouped, fro, worst);
+        }
+        op_entk_set_exchange_bytes(0);
+        op_pmatrix T;
+        ck_assert_int_eq(op_entk_build_prec(&g, &net, ds.x, n, 2, &T),
+                         OP_ERR_INPUT);
+        op_pmatrix_free(&T64);
+        op_pkernel_grid_free(&g);
+    }
+    free(f64);
+    op_net_free(&net);
+    free(ds.block_);
 }
 END_TEST
 
@@ -395,6 +495,7 @@ static Suite *entk_suite(void)
     tcase_add_test(tc, test_against_finite_differences);
     tcase_add_test(tc, test_width_limit);
     tcase_add_test(tc, test_linearized);
+    tcase_add_test(tc, test_float32_vs_float64);
     suite_add_tcase(s, tc);
     return s;
 }

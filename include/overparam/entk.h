@@ -83,12 +83,13 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
                              op_pmatrix *theta);
 
 /* Where this rank's last op_entk_build spent its wall time, seconds:
- * the forward/backward passes; the row exchanges (packing included);
+ * the forward/backward passes; the row exchanges (packing included), of
+ * which `wait` is waiting for the other ranks to arrive;
  * the Gram GEMMs; the Hadamard accumulation into Theta (and float32
  * panels widened); allocating and freeing buffers; mirroring the lower
  * triangle; and the whole call. For the benchmark's breakdown. */
 typedef struct {
-    double passes, exchange, grams, hadamard, alloc, mirror, total;
+    double passes, exchange, wait, grams, hadamard, alloc, mirror, total;
 } op_entk_timing;
 void op_entk_last_timing(op_entk_timing *t);
 
