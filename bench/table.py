@@ -244,16 +244,36 @@ if "t_build" in k:
             "≥ 3", t / tb, ge(3.0), "numpy with %s OpenBLAS threads, one Gram, both kernels in one pass" % one(npy, "numpy_threads"))
 
 en = kv("entk.txt")
+
+
+def entk_parts(tag):
+    """bench_entk's breakdown of the best round (rank 0's seconds)."""
+    names = ("passes", "exchange", "exchange_wait", "grams", "hadamard", "alloc", "mirror")
+    if "empirical%s_grams" % tag not in en:
+        return ""
+    v = [float(one(en, "empirical%s_%s" % (tag, k))) for k in names]
+    return ("; best round: passes %.2f, exchange %.2f (waiting %.2f), Grams %.2f, Hadamard %.2f, "
+            "buffers %.2f, mirror %.2f s" % tuple(v))
+
+
 if "t_empirical" in en:
-    te, ta = float(one(en, "t_empirical")), float(one(en, "t_analytic"))
-    row("entk_vs_kernel_build", "2 empirical NTK ÷ analytic NNGP+NTK build (n=%s, width %s, depth %s, k=%s)"
-        % (one(en, "n"), one(en, "width"), one(en, "depth"), one(en, "k")),
-        "%.2f s / %.2f s" % (te, ta), "≤ 3", te / ta, le(3.0),
-        "%s ranks (grid %s×%s), entk.h: per-layer Gram products, no Jacobian; first round "
-        "(page faults) %.2f s / %.2f s; ‖Θ̂ − Θ‖/‖Θ‖ = %s"
-        % (one(en, "ranks"), one(en, "grid_rows"), one(en, "grid_cols"),
-           float(one(en, "t_empirical_first")), float(one(en, "t_analytic_first")),
-           one(en, "rel_error_vs_analytic")))
+    ta = float(one(en, "t_analytic"))
+    shape = "n=%s, width %s, depth %s, k=%s" % (one(en, "n"), one(en, "width"), one(en, "depth"), one(en, "k"))
+    load = " (load average %s)" % one(en, "loadavg_1min") if "loadavg_1min" in en else ""
+    for rid, tag, what in (("entk_vs_kernel_build", "", "float64 Grams"),
+                           ("entk_f32_vs_kernel_build", "_f32", "float32 Grams, [kernel] empirical_precision")):
+        if "t_empirical%s" % tag not in en:
+            continue
+        te = float(one(en, "t_empirical%s" % tag))
+        extra = ("‖Θ̂ − Θ‖/‖Θ‖ = %s" % one(en, "rel_error_vs_analytic") if not tag
+                 else "‖Θ̂₃₂ − Θ̂₆₄‖/‖Θ̂₆₄‖ = %s" % one(en, "f32_rel_diff_vs_f64"))
+        row(rid, "2 empirical NTK (%s) ÷ analytic NNGP+NTK build (%s)" % (what, shape),
+            "%.2f s / %.2f s" % (te, ta), "≤ 3", te / ta, le(3.0),
+            "%s ranks (grid %s×%s)%s, one bench_entk run, rounds interleaved, entk.h: per-layer Gram "
+            "products, no Jacobian; first round (page faults) %.2f s / %.2f s; %s%s"
+            % (one(en, "ranks"), one(en, "grid_rows"), one(en, "grid_cols"), load,
+               float(one(en, "t_empirical%s_first" % tag)), float(one(en, "t_analytic_first")),
+               extra, entk_parts(tag)))
 
 
 def makespan_ratio(d):

@@ -91,8 +91,11 @@ for h in f[1:3]:
         bad.append("%s: drift differs %s vs %s" % (h.filename, do, drift))
 # float32 Grams: the attribute says which, and the numbers stay put
 gf = f[5]["kernels/ntk_relu_d2"]
-if g.attrs.get("empirical_precision") != "float64" or gf.attrs.get("empirical_precision") != "float32":
-    bad.append("empirical_precision attributes %r / %r" % (g.attrs.get("empirical_precision"), gf.attrs.get("empirical_precision")))
+def sattr(grp, name):
+    v = grp.attrs.get(name)
+    return v.decode() if isinstance(v, bytes) else v
+if sattr(g, "empirical_precision") != "float64" or sattr(gf, "empirical_precision") != "float32":
+    bad.append("empirical_precision attributes %r / %r" % (sattr(g, "empirical_precision"), sattr(gf, "empirical_precision")))
 E32 = gf["empirical_matrix"][...]
 d32 = abs(E32 - E).max() / abs(E).max()
 if not 0 < d32 < 1e-5:
