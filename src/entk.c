@@ -61,21 +61,20 @@ void op_entk_last_timing(op_entk_timing *t)
 }
 
 /* The rows of the row-major slices (each rank q holds global rows [q mb,
- * q mb + its rows), `ld` doubles a row) that this rank's blocks of an n x n
- * matrix need: R [mloc][cc] the rows of its process row, then C [nloc][cc]
- * those of its process column (both in local order, right after each
- * other in RC), columns [c0, c0 + cc) of each row. Packed (memcpy, or
- * converted to float with f32: half the bytes moved) into one contiguous
- * piece per destination in sbuf (rows (nprow + npcol) cc elements) and
- * moved by one MPI_Alltoallw whose receive types are two long runs (Open
- * MPI packing row by row through an indexed send type was several times
- * slower here). RC and sbuf hold doubles, or floats with f32. */
-static void exchange(const op_pkernel_grid *g, int mb, const double *slice,
+ * q mb + its rows), `ld` elements a row, elements of es bytes: doubles, or
+ * floats with float32 Grams) that this rank's blocks of an n x n matrix
+ * need: R [mloc][cc] the rows of its process row, then C [nloc][cc] those
+ * of its process column (both in local order, right after each other in
+ * RC), columns [c0, c0 + cc) of each row. Packed by memcpy into one
+ * contiguous piece per destination in sbuf (rows (nprow + npcol) cc
+ * elements) and moved by one MPI_Alltoallw whose receive types are two
+ * long runs (Open MPI packing row by row through an indexed send type was
+ * several times slower here). */
+static void exchange(const op_pkernel_grid *g, int mb, const void *slice,
                      int rows, int ld, int c0, int cc, int mloc, int nloc,
-                     void *RC, void *sbuf, int f32)
+                     void *RC, void *sbuf, size_t es)
 {
     int P = g->size, nb = g->nb, r0 = g->rank * mb;
-    size_t es = f32 ? sizeof(float) : sizeof(double);
     int *scount = OP_XCALLOC((size_t)P, sizeof(int));
     int *sdisp = OP_XCALLOC((size_t)P + 1, sizeof(int));
     /* Send: for each q, the slice's rows in blocks owned by q's process
@@ -91,17 +90,11 @@ static void exchange(const op_pkernel_grid *g, int mb, const double *slice,
                     continue;
                 int lo = b * nb > r0 ? b * nb : r0;
                 int hi = (b + 1) * nb < r0 + rows ? (b + 1) * nb : r0 + rows;
-                for (int i = lo; i < hi; i++, at++) {
-                    const double *src = slice + (size_t)(i - r0) * ld + c0;
-                    if (f32) {
-                        float *dst = (float *)sbuf + at * cc;
-                        for (int j = 0; j < cc; j++)
-                            dst[j] = (float)src[j];
-                    } else {
-                        memcpy((double *)sbuf + at * cc, src,
-                               sizeof(double) * cc);
-                    }
-                }
+                for (int i = lo; i < hi; i++, at++)
+                    memcpy((char *)sbuf + at * cc * es,
+                           (const char *)slice +
+                               ((size_t)(i - r0) * ld + c0) * es,
+                           es * cc);
             }
         scount[q] = (int)at - sdisp[q];
     }
@@ -120,7 +113,9 @@ static void exchange(const op_pkernel_grid *g, int mb, const double *slice,
     MPI_Datatype row, *rtype = OP_XMALLOC(sizeof(MPI_Datatype) * (size_t)P);
     int *rone = OP_XCALLOC((size_t)P, sizeof(int));
     int *sbytes = OP_XCALLOC((size_t)P, sizeof(int));
-    OP_MPI_CHECK(MPI_Type_contiguous(cc, f32 ? MPI_FLOAT : MPI_DOUBLE, &row),
+    OP_MPI_CHECK(MPI_Type_contiguous(cc, es == sizeof(float) ? MPI_FLOAT
+                                                             : MPI_DOUBLE,
+                                     &row),
                  "row type");
     OP_MPI_CHECK(MPI_Type_commit(&row), "row type");
     MPI_Datatype *stype = OP_XMALLOC(sizeof(MPI_Datatype) * (size_t)P);
@@ -180,30 +175,24 @@ typedef struct {
     double alpha;
 } gram_op;
 
-/* panel [m][w] column-major (ld m) = alpha R(r0:, :) C(lj0:lj0+w, :)^T:
- * dgemm, or sgemm into the float panel fp and then widened (alpha applied
- * in float64). Timed into g_timing.grams. */
+/* panel [m][w] column-major (ld m) = R(r0:, :) C(lj0:lj0+w, :)^T: dgemm
+ * with alpha into the double panel, or (f32) sgemm without it into the
+ * float panel (alpha is applied in float64 where the panel is used).
+ * Timed into g_timing.grams. */
 static void gram_panel(const gram_op *o, int f32, int r0, int lj0, int m,
                        int w, double *panel, float *fp)
 {
     double t0 = MPI_Wtime();
-    if (!f32) {
+    if (!f32)
         cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, w, o->cc,
                     o->alpha, (const double *)o->R + (size_t)r0 * o->cc,
                     o->cc, (const double *)o->C + (size_t)lj0 * o->cc, o->cc,
                     0.0, panel, m);
-    } else {
+    else
         cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, w, o->cc,
                     1.0f, (const float *)o->R + (size_t)r0 * o->cc, o->cc,
                     (const float *)o->C + (size_t)lj0 * o->cc, o->cc, 0.0f,
                     fp, m);
-        double t1 = MPI_Wtime();
-        g_timing.grams += t1 - t0;
-        for (size_t i = 0; i < (size_t)m * w; i++)
-            panel[i] = o->alpha * (double)fp[i];
-        g_timing.hadamard += MPI_Wtime() - t1;
-        return;
-    }
     g_timing.grams += MPI_Wtime() - t0;
 }
 
@@ -213,11 +202,15 @@ static void gram_panel(const gram_op *o, int f32, int r0, int lj0, int m,
  *  - else theta += (Gram(a) + b2) .* B, B the Gram of `b` computed in the
  *    same block column (the signals' Gram while the strip is in cache,
  *    never stored whole), or the stored Bm, or 1 (both NULL).
- * The Hadamard product is taken on each GEMM's output strip while hot. */
+ * The Hadamard product is taken on each GEMM's output strip while hot;
+ * float32 strips (f32: fa, fb) are widened there, each product summed
+ * into Theta in float64. panel/bpanel (double) or fa/fb (float):
+ * mloc x nb each. */
 static void gram_lower(const op_pkernel_grid *g, int mloc, int nloc, int lld,
                        int f32, const gram_op *a, double beta, double *out,
                        double *theta, const gram_op *b, const double *Bm,
-                       double b2, double *panel, double *bpanel, float *fp)
+                       double b2, double *panel, double *bpanel, float *fa,
+                       float *fb)
 {
     int nb = g->nb;
     for (int lj0 = 0; lj0 < nloc; lj0 += nb) {
@@ -237,25 +230,36 @@ static void gram_lower(const op_pkernel_grid *g, int mloc, int nloc, int lld,
             g_timing.grams += MPI_Wtime() - t0;
             continue;
         }
-        gram_panel(a, f32, r0, lj0, m, w, panel, fp);
+        gram_panel(a, f32, r0, lj0, m, w, panel, fa);
         if (b)
-            gram_panel(b, f32, r0, lj0, m, w, bpanel, fp);
-        double t0 = MPI_Wtime();
+            gram_panel(b, f32, r0, lj0, m, w, bpanel, fb);
+        double t0 = MPI_Wtime(), al = a->alpha, bl = b ? b->alpha : 1.0;
         for (int j = 0; j < w; j++) {
-            const double *p = panel + (size_t)j * m;
-            if (!theta) {
-                double *t = out + (size_t)(lj0 + j) * lld + r0;
-                if (beta != 0.0)
-                    for (int i = 0; i < m; i++)
-                        t[i] = beta * t[i] + p[i];
-                else
-                    memcpy(t, p, sizeof(double) * m);
+            size_t pj = (size_t)j * m, oj = (size_t)(lj0 + j) * lld + r0;
+            if (!theta) { /* f32: B summed over output groups */
+                const float *p = fa + pj;
+                double *t = out + oj;
+                for (int i = 0; i < m; i++)
+                    t[i] = beta * t[i] + al * (double)p[i];
                 continue;
             }
-            double *t = theta + (size_t)(lj0 + j) * lld + r0;
-            const double *bb = b    ? bpanel + (size_t)j * m
-                               : Bm ? Bm + (size_t)(lj0 + j) * lld + r0
-                                    : NULL;
+            double *t = theta + oj;
+            const double *bm = Bm ? Bm + oj : NULL;
+            if (f32) {
+                const float *p = fa + pj, *q = fb + pj;
+                if (b)
+                    for (int i = 0; i < m; i++)
+                        t[i] += (al * (double)p[i] + b2) * (bl * (double)q[i]);
+                else if (bm)
+                    for (int i = 0; i < m; i++)
+                        t[i] += (al * (double)p[i] + b2) * bm[i];
+                else
+                    for (int i = 0; i < m; i++)
+                        t[i] += al * (double)p[i] + b2;
+                continue;
+            }
+            const double *p = panel + pj;
+            const double *bb = b ? bpanel + pj : bm;
             if (bb) {
                 for (int i = 0; i < m; i++)
                     t[i] += (p[i] + b2) * bb[i];
@@ -333,6 +337,59 @@ op_status op_entk_build(const op_pkernel_grid *g, op_net *net,
     return op_entk_build_prec(g, net, x, n, 8, theta);
 }
 
+/* The same network in float32 (precision 4) for the float32 mode's
+ * passes: a shape with the same layers and bias layout (op_model_layer:
+ * auto biases where `net` has them), then net's own multipliers and its
+ * parameters rounded to float. OP_ERR_INPUT when the layouts differ (the
+ * caller then runs the passes in float64). */
+static op_status twin32(const op_net *net, op_net *t)
+{
+    int L = net->n_layers - 1;
+    op_model_cfg m = {.activation = net->act, .param = net->param,
+                      .width = net->width, .depth = net->depth,
+                      .sigma_w2 = 1, .sigma_b2 = net->b_off[0] >= 0,
+                      .sigma_w2_last = 1,
+                      .sigma_b2_last = net->b_off[L] >= 0, .last_set = 1,
+                      .bias = OP_BIAS_AUTO, .init_scale = 1,
+                      .init_scale_first = 1, .init_scale_last = 1,
+                      .freeze_first = net->freeze_first};
+    op_status s = op_net_setup(t, &m, net->d_in, net->d_out, 4,
+                               net->batch_max, 0);
+    if (s == OP_OK && t->n_total != net->n_total)
+        s = OP_ERR_INPUT;
+    for (int l = 0; s == OP_OK && l <= L; l++) {
+        if (t->w_off[l] != net->w_off[l] || t->b_off[l] != net->b_off[l] ||
+            t->dims[l + 1] != net->dims[l + 1])
+            s = OP_ERR_INPUT;
+        t->wmul[l] = net->wmul[l];
+        t->bmul[l] = net->bmul[l];
+    }
+    if (s == OP_OK) {
+        double *p = OP_XMALLOC(sizeof(double) * (size_t)net->n_total);
+        op_net_params_copy(net, p);
+        op_net_params_load(t, p);
+        free(p);
+    } else {
+        op_net_free(t);
+    }
+    return s;
+}
+
+/* dst[i] = src[i] (i < count), each of its own precision (4 or 8). */
+static void copy_real(void *dst, int dst_f32, const void *src, int src_f32,
+                      size_t count)
+{
+    if (dst_f32 == src_f32) {
+        memcpy(dst, src, count * (dst_f32 ? sizeof(float) : sizeof(double)));
+    } else if (dst_f32) {
+        for (size_t i = 0; i < count; i++)
+            ((float *)dst)[i] = (float)((const double *)src)[i];
+    } else {
+        for (size_t i = 0; i < count; i++)
+            ((double *)dst)[i] = ((const float *)src)[i];
+    }
+}
+
 op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
                              const double *x, int n, int gram_precision,
                              op_pmatrix *theta)
@@ -351,6 +408,15 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
     size_t es = f32 ? sizeof(float) : sizeof(double);
     int L = net->n_layers - 1, k = net->d_out, d_in = net->d_in;
     int l0 = net->freeze_first ? 1 : 0;
+    /* float32 mode runs the passes in float32 too (half their GEMM time;
+     * the same rounding argument as the Grams', entk.h) on a float32 copy
+     * of the network, when one with the same layout can be made. */
+    op_net t32 = {0};
+    op_net *pn = net;
+    if (f32 && twin32(net, &t32) == OP_OK)
+        pn = &t32;
+    int pf32 = pn->precision == 4;
+    g_timing.passes_precision = pn->precision;
 
     /* Row slices: rank r runs the network on rows [r mb, r mb + rows). */
     int mb = (n + g->size - 1) / g->size;
@@ -359,56 +425,79 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
     if (rows < 0)
         rows = 0;
 
-    /* Slices, row-major [rows][cols]: a[l] the layer inputs, dl[l] the
-     * signals for l < L (the last hidden layer's folded to dims[L]
-     * columns, see below). Every element is written by the passes, so
-     * malloc, not calloc, except the folded sum. */
-    double *a[OP_NET_LAYERS_MAX] = {0}, *dl[OP_NET_LAYERS_MAX] = {0};
+    /* Slices, row-major [rows][cols] of es-byte elements (what is
+     * exchanged): a[l] the layer inputs, dl[l] the signals for l < L (the
+     * last hidden layer's folded to dims[L] columns, see below). The
+     * passes write every element of a[l], so malloc; the folded sum
+     * needs zeros. */
+    char *a[OP_NET_LAYERS_MAX] = {0}, *dl[OP_NET_LAYERS_MAX] = {0};
     int dcols[OP_NET_LAYERS_MAX] = {0};
+    size_t rows1 = (size_t)(rows > 0 ? rows : 1);
     for (int l = l0; l <= L; l++) {
-        a[l] = OP_XMALLOC(sizeof(double) * (size_t)(rows > 0 ? rows : 1) *
-                          net->dims[l]);
+        a[l] = OP_XMALLOC(es * rows1 * net->dims[l]);
         if (l < L) {
             dcols[l] = l == L - 1 ? net->dims[l + 1] : k * net->dims[l + 1];
-            dl[l] = OP_XCALLOC((size_t)(rows > 0 ? rows : 1) * dcols[l],
-                               sizeof(double));
+            dl[l] = OP_XCALLOC(rows1 * dcols[l], es);
         }
     }
     g_timing.alloc += MPI_Wtime() - t0;
     t0 = MPI_Wtime();
-    for (int s = 0; s < rows; s += net->batch_max) {
-        int c = rows - s < net->batch_max ? rows - s : net->batch_max;
-        op_net_forward(net, x + (size_t)(r0 + s) * d_in, NULL, c, NULL);
+    size_t pes = pf32 ? sizeof(float) : sizeof(double);
+    for (int s = 0; s < rows; s += pn->batch_max) {
+        int c = rows - s < pn->batch_max ? rows - s : pn->batch_max;
+        op_net_forward(pn, x + (size_t)(r0 + s) * d_in, NULL, c, NULL);
         for (int l = l0; l <= L; l++) {
-            const double *in = l == 0 ? net->in : net->a[l];
-            memcpy(a[l] + (size_t)s * net->dims[l], in,
-                   sizeof(double) * (size_t)c * net->dims[l]);
+            const void *in = l == 0 ? pn->in : pn->a[l];
+            copy_real(a[l] + (size_t)s * net->dims[l] * es, f32, in, pf32,
+                      (size_t)c * net->dims[l]);
         }
         for (int o = 0; o < k && L > l0; o++) {
-            op_net_output_deltas(net, o, c);
+            op_net_output_deltas(pn, o, c);
             for (int l = l0; l < L; l++) {
-                const double *del = net->d[l];
+                const char *del = pn->d[l];
                 int fo = net->dims[l + 1];
-                double *S = dl[l] + (size_t)s * dcols[l];
+                char *S = dl[l] + (size_t)s * dcols[l] * es;
                 if (l == L - 1) {
                     /* The last hidden layer's signal is delta^o_r =
                      * wmul_L W_L[o, r] phi'(h_r) with phi' >= 0 (ReLU,
                      * erf, tanh), so sum_o delta^o_r(x) delta^o_r(x') =
                      * E_r(x) E_r(x') with E_r = sqrt(sum_o (delta^o_r)^2):
                      * dims[L] columns instead of k dims[L]. */
-                    for (size_t i = 0; i < (size_t)c * fo; i++)
-                        S[i] += del[i] * del[i];
+                    size_t cnt = (size_t)c * fo;
+                    if (!f32)
+                        for (size_t i = 0; i < cnt; i++)
+                            ((double *)S)[i] += ((const double *)del)[i] *
+                                                ((const double *)del)[i];
+                    else if (pf32)
+                        for (size_t i = 0; i < cnt; i++)
+                            ((float *)S)[i] += ((const float *)del)[i] *
+                                               ((const float *)del)[i];
+                    else
+                        for (size_t i = 0; i < cnt; i++)
+                            ((float *)S)[i] += (float)(
+                                ((const double *)del)[i] *
+                                ((const double *)del)[i]);
                 } else {
                     for (int i = 0; i < c; i++)
-                        memcpy(S + (size_t)i * dcols[l] + (size_t)o * fo,
-                               del + (size_t)i * fo, sizeof(double) * fo);
+                        copy_real(S + ((size_t)i * dcols[l] +
+                                       (size_t)o * fo) * es, f32,
+                                  del + (size_t)i * fo * pes, pf32,
+                                  (size_t)fo);
                 }
             }
         }
     }
-    if (L > l0)
-        for (size_t i = 0; i < (size_t)rows * dcols[L - 1]; i++)
-            dl[L - 1][i] = sqrt(dl[L - 1][i]);
+    if (L > l0) {
+        size_t cnt = (size_t)rows * dcols[L - 1];
+        if (f32)
+            for (size_t i = 0; i < cnt; i++)
+                ((float *)dl[L - 1])[i] = sqrtf(((float *)dl[L - 1])[i]);
+        else
+            for (size_t i = 0; i < cnt; i++)
+                ((double *)dl[L - 1])[i] = sqrt(((double *)dl[L - 1])[i]);
+    }
+    if (pn == &t32)
+        op_net_free(&t32);
     g_timing.passes += MPI_Wtime() - t0;
     t0 = MPI_Wtime();
 
@@ -467,10 +556,11 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
     op_pmatrix Bm = {0};
     if (L > l0 && any_grouped)
         op_pmatrix_alloc(g, &Bm, n, n);
-    size_t pn = (size_t)mloc * g->nb + 1;
-    double *panel = OP_XMALLOC(sizeof(double) * pn);
-    double *bpanel = OP_XMALLOC(sizeof(double) * pn);
-    float *fp = f32 ? OP_XMALLOC(sizeof(float) * pn) : NULL;
+    size_t pnl = (size_t)mloc * g->nb + 1;
+    double *panel = f32 ? NULL : OP_XMALLOC(sizeof(double) * pnl);
+    double *bpanel = f32 ? NULL : OP_XMALLOC(sizeof(double) * pnl);
+    float *fa = f32 ? OP_XMALLOC(sizeof(float) * pnl) : NULL;
+    float *fb = f32 ? OP_XMALLOC(sizeof(float) * pnl) : NULL;
     char *RC = OP_XMALLOC(es * (rc_rows * maxrc + 1));
     void *sbuf = OP_XMALLOC(es * ((size_t)rows * (g->nprow + g->npcol) *
                                       maxcc + 1));
@@ -487,7 +577,7 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
                 int cc = (kk - o0 < grp[l] ? kk - o0 : grp[l]) * fo;
                 t0 = MPI_Wtime();
                 exchange(g, mb, dl[l], rows, dcols[l], o0 * fo, cc, mloc,
-                         nloc, RC, sbuf, f32);
+                         nloc, RC, sbuf, es);
                 g_timing.exchange += MPI_Wtime() - t0;
                 gb = (gram_op){RC, RC + es * mloc * cc, cc, 1.0 / k};
                 if (fused[l]) {
@@ -495,12 +585,13 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
                     RCa = RC + es * rc_rows * cc;
                 } else {
                     gram_lower(g, mloc, nloc, lld, f32, &gb, o0 ? 1.0 : 0.0,
-                               Bm.a, NULL, NULL, NULL, 0, panel, bpanel, fp);
+                               Bm.a, NULL, NULL, NULL, 0, panel, bpanel, fa,
+                               fb);
                 }
             }
         }
         t0 = MPI_Wtime();
-        exchange(g, mb, a[l], rows, fi, 0, fi, mloc, nloc, RCa, sbuf, f32);
+        exchange(g, mb, a[l], rows, fi, 0, fi, mloc, nloc, RCa, sbuf, es);
         g_timing.exchange += MPI_Wtime() - t0;
         ga = (gram_op){RCa, RCa + es * mloc * fi, fi,
                        net->wmul[l] * net->wmul[l]};
@@ -508,14 +599,15 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
         double b2 = net->b_off[l] >= 0 ? net->bmul[l] * net->bmul[l] : 0.0;
         gram_lower(g, mloc, nloc, lld, f32, &ga, 0.0, NULL, theta->a,
                    have_b ? &gb : NULL, l < L && !have_b ? Bm.a : NULL, b2,
-                   panel, bpanel, fp);
+                   panel, bpanel, fa, fb);
     }
     t0 = MPI_Wtime();
     free(RC);
     free(sbuf);
     free(panel);
     free(bpanel);
-    free(fp);
+    free(fa);
+    free(fb);
     op_pmatrix_free(&Bm);
     for (int l = 0; l <= L; l++) {
         free(a[l]);

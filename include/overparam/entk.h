@@ -43,19 +43,23 @@
  *    layer, (n/P) (sum_l dims[l] + k dims[l+1]); the exchanged rows of
  *    one layer, (n/nprow + n/npcol) x its width (activations and signals
  *    together; grouped signals within 256 MiB), and their send copy
- *    (n/P)(nprow + npcol) x that width (float words with float32 Grams).
- *  - Precision: the network must be float64 (precision 8); its passes
- *    run in float64. The Grams are float64 (op_entk_build, bitwise as
- *    before the float32 option) or, with gram precision 4 ([kernel]
- *    empirical_precision = float32), sgemm on float32 copies of the
- *    exchanged rows (half the bytes moved, twice the GEMM rate with
- *    AVX-512), each block's product widened and accumulated into Theta
- *    in float64. Why that is enough: neural-tangents computes empirical
- *    NTKs in float32 by default (JAX's default dtype), and a finite net's
- *    eNTK fluctuates around its limit by O(1/sqrt(width)) -- 3e-2 at
- *    width 1024 -- far above float32's ~1e-7 rounding per product and
- *    the ~1e-6 relative error of a Gram summed over thousands of terms
- *    (measured against the float64 build in tests/test_mpi_entk.c). */
+ *    (n/P)(nprow + npcol) x that width; in the float32 mode all but
+ *    Theta and B are float words.
+ *  - Precision: the network must be float64 (precision 8). The float64
+ *    mode (op_entk_build; [kernel] empirical_precision = float64, the
+ *    default) is float64 throughout, bitwise as before the float32
+ *    option. The float32 mode (op_entk_build_prec 4, empirical_precision
+ *    = float32) runs the passes on a float32 copy of the network (its
+ *    parameters rounded to float; float64 passes if no copy with the
+ *    same layout can be made) and keeps float32 slices, exchanges them
+ *    (half the bytes) and multiplies them by sgemm (twice the GEMM rate
+ *    with AVX-512); each block's product is widened and accumulated into
+ *    Theta in float64. Why that is enough: neural-tangents computes
+ *    empirical NTKs in float32 by default (JAX's default dtype), and a
+ *    finite net's eNTK fluctuates around its limit by O(1/sqrt(width)) --
+ *    3e-2 at width 1024 -- far above float32's ~6e-8 rounding and the
+ *    ~1e-7 relative error it leaves in Theta (tests/test_mpi_entk.c
+ *    bounds it by 1e-5 against J J^T and the float64 build). */
 #ifndef OVERPARAM_ENTK_H
 #define OVERPARAM_ENTK_H
 
@@ -90,6 +94,7 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
  * triangle; and the whole call. For the benchmark's breakdown. */
 typedef struct {
     double passes, exchange, wait, grams, hadamard, alloc, mirror, total;
+    int passes_precision; /* 4 or 8: the passes' network (entk.h) */
 } op_entk_timing;
 void op_entk_last_timing(op_entk_timing *t);
 
