@@ -337,44 +337,6 @@ op_status op_entk_build(const op_pkernel_grid *g, op_net *net,
     return op_entk_build_prec(g, net, x, n, 8, theta);
 }
 
-/* The same network in float32 (precision 4) for the float32 mode's
- * passes: a shape with the same layers and bias layout (op_model_layer:
- * auto biases where `net` has them), then net's own multipliers and its
- * parameters rounded to float. OP_ERR_INPUT when the layouts differ (the
- * caller then runs the passes in float64). */
-static op_status twin32(const op_net *net, op_net *t)
-{
-    int L = net->n_layers - 1;
-    op_model_cfg m = {.activation = net->act, .param = net->param,
-                      .width = net->width, .depth = net->depth,
-                      .sigma_w2 = 1, .sigma_b2 = net->b_off[0] >= 0,
-                      .sigma_w2_last = 1,
-                      .sigma_b2_last = net->b_off[L] >= 0, .last_set = 1,
-                      .bias = OP_BIAS_AUTO, .init_scale = 1,
-                      .init_scale_first = 1, .init_scale_last = 1,
-                      .freeze_first = net->freeze_first};
-    op_status s = op_net_setup(t, &m, net->d_in, net->d_out, 4,
-                               net->batch_max, 0);
-    if (s == OP_OK && t->n_total != net->n_total)
-        s = OP_ERR_INPUT;
-    for (int l = 0; s == OP_OK && l <= L; l++) {
-        if (t->w_off[l] != net->w_off[l] || t->b_off[l] != net->b_off[l] ||
-            t->dims[l + 1] != net->dims[l + 1])
-            s = OP_ERR_INPUT;
-        t->wmul[l] = net->wmul[l];
-        t->bmul[l] = net->bmul[l];
-    }
-    if (s == OP_OK) {
-        double *p = OP_XMALLOC(sizeof(double) * (size_t)net->n_total);
-        op_net_params_copy(net, p);
-        op_net_params_load(t, p);
-        free(p);
-    } else {
-        op_net_free(t);
-    }
-    return s;
-}
-
 /* dst[i] = src[i] (i < count), each of its own precision (4 or 8). */
 static void copy_real(void *dst, int dst_f32, const void *src, int src_f32,
                       size_t count)
@@ -408,15 +370,12 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
     size_t es = f32 ? sizeof(float) : sizeof(double);
     int L = net->n_layers - 1, k = net->d_out, d_in = net->d_in;
     int l0 = net->freeze_first ? 1 : 0;
-    /* float32 mode runs the passes in float32 too (half their GEMM time;
-     * the same rounding argument as the Grams', entk.h) on a float32 copy
-     * of the network, when one with the same layout can be made. */
-    op_net t32 = {0};
-    op_net *pn = net;
-    if (f32 && twin32(net, &t32) == OP_OK)
-        pn = &t32;
-    int pf32 = pn->precision == 4;
-    g_timing.passes_precision = pn->precision;
+    /* The passes run in float64 in both modes: on a float32 network a
+     * ReLU whose pre-activation is within rounding of 0 flips its phi',
+     * moving a whole row of Theta by O(1/width); at n = 4096, width 1024
+     * that left 7e-5 relative against float64 (vs 6e-8 with float64
+     * passes and float32 Grams), for about a quarter of the passes'
+     * time. */
 
     /* Row slices: rank r runs the network on rows [r mb, r mb + rows). */
     int mb = (n + g->size - 1) / g->size;
@@ -442,19 +401,18 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
     }
     g_timing.alloc += MPI_Wtime() - t0;
     t0 = MPI_Wtime();
-    size_t pes = pf32 ? sizeof(float) : sizeof(double);
-    for (int s = 0; s < rows; s += pn->batch_max) {
-        int c = rows - s < pn->batch_max ? rows - s : pn->batch_max;
-        op_net_forward(pn, x + (size_t)(r0 + s) * d_in, NULL, c, NULL);
+    for (int s = 0; s < rows; s += net->batch_max) {
+        int c = rows - s < net->batch_max ? rows - s : net->batch_max;
+        op_net_forward(net, x + (size_t)(r0 + s) * d_in, NULL, c, NULL);
         for (int l = l0; l <= L; l++) {
-            const void *in = l == 0 ? pn->in : pn->a[l];
-            copy_real(a[l] + (size_t)s * net->dims[l] * es, f32, in, pf32,
+            const void *in = l == 0 ? net->in : net->a[l];
+            copy_real(a[l] + (size_t)s * net->dims[l] * es, f32, in, 0,
                       (size_t)c * net->dims[l]);
         }
         for (int o = 0; o < k && L > l0; o++) {
-            op_net_output_deltas(pn, o, c);
+            op_net_output_deltas(net, o, c);
             for (int l = l0; l < L; l++) {
-                const char *del = pn->d[l];
+                const char *del = net->d[l];
                 int fo = net->dims[l + 1];
                 char *S = dl[l] + (size_t)s * dcols[l] * es;
                 if (l == L - 1) {
@@ -468,10 +426,6 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
                         for (size_t i = 0; i < cnt; i++)
                             ((double *)S)[i] += ((const double *)del)[i] *
                                                 ((const double *)del)[i];
-                    else if (pf32)
-                        for (size_t i = 0; i < cnt; i++)
-                            ((float *)S)[i] += ((const float *)del)[i] *
-                                               ((const float *)del)[i];
                     else
                         for (size_t i = 0; i < cnt; i++)
                             ((float *)S)[i] += (float)(
@@ -481,7 +435,7 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
                     for (int i = 0; i < c; i++)
                         copy_real(S + ((size_t)i * dcols[l] +
                                        (size_t)o * fo) * es, f32,
-                                  del + (size_t)i * fo * pes, pf32,
+                                  del + (size_t)i * fo * sizeof(double), 0,
                                   (size_t)fo);
                 }
             }
@@ -496,8 +450,6 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
             for (size_t i = 0; i < cnt; i++)
                 ((double *)dl[L - 1])[i] = sqrt(((double *)dl[L - 1])[i]);
     }
-    if (pn == &t32)
-        op_net_free(&t32);
     g_timing.passes += MPI_Wtime() - t0;
     t0 = MPI_Wtime();
 

@@ -270,7 +270,7 @@ static const op_key op_keys[] = {
  {"kernel", "save_empirical", K_BOOL, OFF(kernel.save_empirical), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
   "store each width's empirical NTK matrix (empirical_matrix [widths][n][n])"},
  {"kernel", "empirical_precision", K_ENUM, OFF(kernel.empirical_precision), NOCOUNT, 0, 0, "float64", prec_names, prec_values, 0,
-  "empirical NTK: float64, or float32 passes and Grams (sgemm, each product summed into float64 Theta; ~1e-7 relative, far below a finite net's O(1/sqrt(width)) fluctuation; neural-tangents' default dtype)"},
+  "empirical NTK: float64, or float32 Grams (sgemm on float32 copies of the float64 passes' rows, each product summed into float64 Theta; ~1e-7 relative, far below a finite net's O(1/sqrt(width)) fluctuation; neural-tangents' default dtype)"},
  {"kernel", "empirical_train", K_BOOL, OFF(kernel.empirical_train), NOCOUNT, 0, 1, "false", NULL, NULL, 0,
   "train each empirical_widths network with the [train] recipe: NTK drift and linearized predictions"},
 

@@ -190,10 +190,6 @@ START_TEST(test_against_jjt)
         op_entk_set_exchange_bytes(0);
         /* float32 Grams, fused and in groups of outputs */
         double e32 = grid_error_prec(&net, ds.x, N, ref, 4);
-        op_entk_timing tm;
-        op_entk_last_timing(&tm);
-        ck_assert_msg(tm.passes_precision == 4, "case %d: float32 passes "
-                      "not used (%d)", c, tm.passes_precision);
         op_entk_set_exchange_bytes(1);
         double e32g = grid_error_prec(&net, ds.x, N, ref, 4);
         op_entk_set_exchange_bytes(0);

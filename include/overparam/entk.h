@@ -49,12 +49,12 @@
  *    mode (op_entk_build; [kernel] empirical_precision = float64, the
  *    default) is float64 throughout, bitwise as before the float32
  *    option. The float32 mode (op_entk_build_prec 4, empirical_precision
- *    = float32) runs the passes on a float32 copy of the network (its
- *    parameters rounded to float; float64 passes if no copy with the
- *    same layout can be made) and keeps float32 slices, exchanges them
- *    (half the bytes) and multiplies them by sgemm (twice the GEMM rate
- *    with AVX-512); each block's product is widened and accumulated into
- *    Theta in float64. Why that is enough: neural-tangents computes
+ *    = float32) runs the passes in float64 (float32 passes flip ReLU
+ *    derivatives at pre-activations within rounding of 0: 7e-5 relative
+ *    at n = 4096, entk.c), keeps float32 copies of the slices, exchanges
+ *    them (half the bytes) and multiplies them by sgemm (twice the GEMM
+ *    rate with AVX-512); each block's product is widened and accumulated
+ *    into Theta in float64. Why that is enough: neural-tangents computes
  *    empirical NTKs in float32 by default (JAX's default dtype), and a
  *    finite net's eNTK fluctuates around its limit by O(1/sqrt(width)) --
  *    3e-2 at width 1024 -- far above float32's ~6e-8 rounding and the
@@ -94,7 +94,6 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
  * triangle; and the whole call. For the benchmark's breakdown. */
 typedef struct {
     double passes, exchange, wait, grams, hadamard, alloc, mirror, total;
-    int passes_precision; /* 4 or 8: the passes' network (entk.h) */
 } op_entk_timing;
 void op_entk_last_timing(op_entk_timing *t);
 
