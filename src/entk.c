@@ -60,12 +60,24 @@ void op_entk_last_timing(op_entk_timing *t)
     *t = g_timing;
 }
 
+/* Whether rank q's process column's rows (C) are among its process row's
+ * (R), in an order the Grams can read them from R: on a 1 x P grid R is
+ * every row in global order; on a square grid a diagonal rank's R and C
+ * are the same rows. Then C is not sent (on 2 ranks a third of the bytes
+ * of every exchange). */
+static int c_in_r(const op_pkernel_grid *g, int q)
+{
+    return g->nprow == 1 ||
+           (g->nprow == g->npcol && q / g->npcol == q % g->npcol);
+}
+
 /* The rows of the row-major slices (each rank q holds global rows [q mb,
  * q mb + its rows), `ld` elements a row, elements of es bytes: doubles, or
  * floats with float32 Grams) that this rank's blocks of an n x n matrix
  * need: R [mloc][cc] the rows of its process row, then C [nloc][cc] those
  * of its process column (both in local order, right after each other in
- * RC), columns [c0, c0 + cc) of each row. Packed by memcpy into one
+ * RC; C left out when c_in_r), columns [c0, c0 + cc) of each row.
+ * Packed by memcpy into one
  * contiguous piece per destination in sbuf (rows (nprow + npcol) cc
  * elements) and moved by one MPI_Alltoallw whose receive types are two
  * long runs (Open MPI packing row by row through an indexed send type was
@@ -84,7 +96,7 @@ static void exchange(const op_pkernel_grid *g, int mb, const void *slice,
         sdisp[q] = (int)at;
         int owner[2] = {q / g->npcol, q % g->npcol};
         int np[2] = {g->nprow, g->npcol};
-        for (int part = 0; part < 2; part++)
+        for (int part = 0; part < 2 - c_in_r(g, q); part++)
             for (int b = r0 / nb; rows > 0 && b * nb < r0 + rows; b++) {
                 if (b % np[part] != owner[part])
                     continue;
@@ -121,7 +133,8 @@ static void exchange(const op_pkernel_grid *g, int mb, const void *slice,
     MPI_Datatype *stype = OP_XMALLOC(sizeof(MPI_Datatype) * (size_t)P);
     for (int q = 0; q < P; q++) {
         /* the R rows and the C rows from q land in place: two runs */
-        int bl[2] = {offR[q + 1] - offR[q], offC[q + 1] - offC[q]};
+        int bl[2] = {offR[q + 1] - offR[q],
+                     c_in_r(g, g->rank) ? 0 : offC[q + 1] - offC[q]};
         int dp[2] = {offR[q], mloc + offC[q]};
         rtype[q] = row;
         if (bl[0] + bl[1] > 0) {
@@ -173,26 +186,39 @@ typedef struct {
     const void *R, *C;
     int cc;
     double alpha;
+    int cinr;        /* C read from R (c_in_r) */
 } gram_op;
+
+/* The first of the C rows of local block column lj0 (es-byte elements). */
+static const void *c_rows(const op_pkernel_grid *g, const gram_op *o,
+                          int lj0, size_t es)
+{
+    size_t r = (size_t)lj0;
+    if (!o->cinr)
+        return (const char *)o->C + r * o->cc * es;
+    if (g->nprow == 1) /* R holds every row in global order */
+        r = (size_t)l2g(lj0, g->nb, g->mycol, g->npcol);
+    return (const char *)o->R + r * o->cc * es;
+}
 
 /* panel [m][w] column-major (ld m) = R(r0:, :) C(lj0:lj0+w, :)^T: dgemm
  * with alpha into the double panel, or (f32) sgemm without it into the
  * float panel (alpha is applied in float64 where the panel is used).
  * Timed into g_timing.grams. */
-static void gram_panel(const gram_op *o, int f32, int r0, int lj0, int m,
-                       int w, double *panel, float *fp)
+static void gram_panel(const op_pkernel_grid *g, const gram_op *o, int f32,
+                       int r0, int lj0, int m, int w, double *panel,
+                       float *fp)
 {
     double t0 = MPI_Wtime();
+    const void *C = c_rows(g, o, lj0, f32 ? sizeof(float) : sizeof(double));
     if (!f32)
         cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, w, o->cc,
                     o->alpha, (const double *)o->R + (size_t)r0 * o->cc,
-                    o->cc, (const double *)o->C + (size_t)lj0 * o->cc, o->cc,
-                    0.0, panel, m);
+                    o->cc, (const double *)C, o->cc, 0.0, panel, m);
     else
         cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, w, o->cc,
                     1.0f, (const float *)o->R + (size_t)r0 * o->cc, o->cc,
-                    (const float *)o->C + (size_t)lj0 * o->cc, o->cc, 0.0f,
-                    fp, m);
+                    (const float *)C, o->cc, 0.0f, fp, m);
     g_timing.grams += MPI_Wtime() - t0;
 }
 
@@ -225,14 +251,15 @@ static void gram_lower(const op_pkernel_grid *g, int mloc, int nloc, int lld,
             cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, w,
                         a->cc, a->alpha,
                         (const double *)a->R + (size_t)r0 * a->cc, a->cc,
-                        (const double *)a->C + (size_t)lj0 * a->cc, a->cc,
+                        (const double *)c_rows(g, a, lj0, sizeof(double)),
+                        a->cc,
                         beta, out + (size_t)lj0 * lld + r0, lld);
             g_timing.grams += MPI_Wtime() - t0;
             continue;
         }
-        gram_panel(a, f32, r0, lj0, m, w, panel, fa);
+        gram_panel(g, a, f32, r0, lj0, m, w, panel, fa);
         if (b)
-            gram_panel(b, f32, r0, lj0, m, w, bpanel, fb);
+            gram_panel(g, b, f32, r0, lj0, m, w, bpanel, fb);
         double t0 = MPI_Wtime(), al = a->alpha, bl = b ? b->alpha : 1.0;
         for (int j = 0; j < w; j++) {
             size_t pj = (size_t)j * m, oj = (size_t)(lj0 + j) * lld + r0;
@@ -461,7 +488,8 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
      * into Bm first. */
     op_pmatrix_alloc(g, theta, n, n);
     int mloc = theta->mloc, nloc = theta->nloc, lld = theta->lld;
-    size_t rc_rows = (size_t)mloc + nloc;
+    int cinr = c_in_r(g, g->rank);
+    size_t rc_rows = (size_t)mloc + (cinr ? 0 : nloc);
     /* Output groups per layer (the exchanged rows within the budget); a
      * layer in one group is fused. The exchange buffers are sized for
      * the widest layer and allocated once (first-touch page faults are
@@ -476,7 +504,9 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
         if (l < L) {
             int fo = l == L - 1 ? dcols[l] : net->dims[l + 1];
             int kk = l == L - 1 ? 1 : k;
-            size_t per = rc_rows * fo * es;
+            /* (R and C rows counted as before c_in_r: the same groups,
+             * so float64 results stay bitwise what they were) */
+            size_t per = ((size_t)mloc + nloc) * fo * es;
             int gq = (int)(g_exchange_bytes / per);
             grp[l] = gq < 1 ? 1 : gq > kk ? kk : gq;
             maxcc = grp[l] * fo > maxcc ? grp[l] * fo : maxcc;
@@ -531,7 +561,7 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
                 exchange(g, mb, dl[l], rows, dcols[l], o0 * fo, cc, mloc,
                          nloc, RC, sbuf, es);
                 g_timing.exchange += MPI_Wtime() - t0;
-                gb = (gram_op){RC, RC + es * mloc * cc, cc, 1.0 / k};
+                gb = (gram_op){RC, RC + es * mloc * cc, cc, 1.0 / k, cinr};
                 if (fused[l]) {
                     have_b = 1;
                     RCa = RC + es * rc_rows * cc;
@@ -546,7 +576,7 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
         exchange(g, mb, a[l], rows, fi, 0, fi, mloc, nloc, RCa, sbuf, es);
         g_timing.exchange += MPI_Wtime() - t0;
         ga = (gram_op){RCa, RCa + es * mloc * fi, fi,
-                       net->wmul[l] * net->wmul[l]};
+                       net->wmul[l] * net->wmul[l], cinr};
         /* biases are per layer (net.h: the readout may differ) */
         double b2 = net->b_off[l] >= 0 ? net->bmul[l] * net->bmul[l] : 0.0;
         gram_lower(g, mloc, nloc, lld, f32, &ga, 0.0, NULL, theta->a,

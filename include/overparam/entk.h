@@ -25,7 +25,9 @@
  *  - Distribution: each rank runs the forward and k backward passes for a
  *    contiguous slice of ceil(n/P) rows; per layer, the rows each rank's
  *    blocks of Theta need (those of its process row and of its process
- *    column) are sent to it (one MPI_Alltoallw), and it computes the Gram
+ *    column, the latter left out where they are among the former: a 1 x P
+ *    grid's ranks, a square grid's diagonal) are sent to it (one
+ *    MPI_Alltoallw), and it computes the Gram
  *    of its blocks on or below the diagonal with local GEMMs: G_l block
  *    column by block column straight into Theta. When a layer's signals
  *    fit one exchange (256 MiB, op_entk_set_exchange_bytes) they travel
