@@ -267,6 +267,9 @@ if "t_empirical" in en:
         te = float(one(en, "t_empirical%s" % tag))
         extra = ("‖Θ̂ − Θ‖/‖Θ‖ = %s" % one(en, "rel_error_vs_analytic") if not tag
                  else "‖Θ̂₃₂ − Θ̂₆₄‖/‖Θ̂₆₄‖ = %s" % one(en, "f32_rel_diff_vs_f64"))
+        if "cpu_empirical%s" % tag in en:
+            ce, ca = float(one(en, "cpu_empirical%s" % tag)), float(one(en, "cpu_analytic"))
+            extra += "; CPU seconds %.2f / %.2f = %.2f" % (ce, ca, ce / ca)
         row(rid, "2 empirical NTK (%s) ÷ analytic NNGP+NTK build (%s)" % (what, shape),
             "%.2f s / %.2f s" % (te, ta), "≤ 3", te / ta, le(3.0),
             "%s ranks (grid %s×%s)%s, one bench_entk run, rounds interleaved, entk.h: per-layer Gram "
