@@ -299,6 +299,122 @@ static void gram_lower(const op_pkernel_grid *g, int mloc, int nloc, int lld,
     }
 }
 
+/* float32 tiles: rows per GEMM call and columns per panel. Each sgemm
+ * call packs its rows of R once for the whole panel (with one 64-column
+ * block column per call, repacking R cost about a third of the sgemm's
+ * time); a tile (ENTK_TILE_ROWS x ENTK_PANEL_COLS floats, twice) stays in
+ * L2 for the Hadamard product that follows. float64 keeps one block
+ * column per call: other GEMM shapes may round differently, and its
+ * results are bitwise what they were. */
+#define ENTK_TILE_ROWS 256
+#define ENTK_PANEL_COLS 256
+
+/* The C rows of local columns [cs, cs + wc) (floats, cc a row),
+ * contiguous: in place, or gathered into buf when they come from a 1 x P
+ * grid's R (c_in_r), whose rows are in global order. */
+static const float *c_panel(const op_pkernel_grid *g, const gram_op *o,
+                            int cs, int wc, float *buf)
+{
+    if (!o->cinr || g->nprow != 1)
+        return c_rows(g, o, cs, sizeof(float));
+    for (int j = 0; j < wc; j++)
+        memcpy(buf + (size_t)j * o->cc,
+               (const float *)o->R +
+                   (size_t)l2g(cs + j, g->nb, g->mycol, g->npcol) * o->cc,
+               sizeof(float) * o->cc);
+    return buf;
+}
+
+/* One tile of gram_lower in float32: rows [rs, rs + h) x local columns
+ * [cs, cs + wc), Ca/Cb the C rows of those columns. */
+static void tile_f32(const gram_op *a, const float *Ca, const gram_op *b,
+                     const float *Cb, int rs, int h, int cs, int wc, int lld,
+                     double beta, double *out, double *theta,
+                     const double *Bm, double b2, float *fa, float *fb)
+{
+    double t0 = MPI_Wtime();
+    cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, h, wc, a->cc, 1.0f,
+                (const float *)a->R + (size_t)rs * a->cc, a->cc, Ca, a->cc,
+                0.0f, fa, h);
+    if (b)
+        cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, h, wc, b->cc,
+                    1.0f, (const float *)b->R + (size_t)rs * b->cc, b->cc,
+                    Cb, b->cc, 0.0f, fb, h);
+    double t1 = MPI_Wtime();
+    g_timing.grams += t1 - t0;
+    double al = a->alpha, bl = b ? b->alpha : 1.0;
+    for (int j = 0; j < wc; j++) {
+        size_t pj = (size_t)j * h, oj = (size_t)(cs + j) * lld + rs;
+        const float *p = fa + pj;
+        if (!theta) { /* B summed over output groups */
+            double *t = out + oj;
+            for (int i = 0; i < h; i++)
+                t[i] = beta * t[i] + al * (double)p[i];
+            continue;
+        }
+        double *t = theta + oj;
+        if (b) {
+            const float *q = fb + pj;
+            for (int i = 0; i < h; i++)
+                t[i] += (al * (double)p[i] + b2) * (bl * (double)q[i]);
+        } else if (Bm) {
+            const double *bm = Bm + oj;
+            for (int i = 0; i < h; i++)
+                t[i] += (al * (double)p[i] + b2) * bm[i];
+        } else {
+            for (int i = 0; i < h; i++)
+                t[i] += al * (double)p[i] + b2;
+        }
+    }
+    g_timing.hadamard += MPI_Wtime() - t1;
+}
+
+/* gram_lower in float32 (same outputs), panel by panel of about
+ * ENTK_PANEL_COLS local columns: the staircase above the panel's last
+ * block column's first lower row block column by block column, the
+ * rectangle below it in tiles spanning the whole panel. fa/fb:
+ * ENTK_TILE_ROWS x max(ENTK_PANEL_COLS, nb) floats (and at least mloc x
+ * nb); ca/cb: as many columns x cc for c_panel. */
+static void gram_lower_f32(const op_pkernel_grid *g, int mloc, int nloc,
+                           int lld, const gram_op *a, double beta,
+                           double *out, double *theta, const gram_op *b,
+                           const double *Bm, double b2, float *fa, float *fb,
+                           float *ca, float *cb)
+{
+    int nb = g->nb, W = ENTK_PANEL_COLS / nb > 1 ? ENTK_PANEL_COLS / nb : 1;
+    for (int lj0 = 0; lj0 < nloc; lj0 += W * nb) {
+        int wtot = nloc - lj0 < W * nb ? nloc - lj0 : W * nb;
+        int nblk = (wtot + nb - 1) / nb;
+        int rlast = first_lower(g, lj0 + (nblk - 1) * nb, mloc);
+        /* the staircase: block column bk's rows [its first lower, rlast) */
+        for (int bk = 0; bk < nblk; bk++) {
+            int cs = lj0 + bk * nb, wc = wtot - bk * nb < nb ? wtot - bk * nb
+                                                             : nb;
+            int r0 = first_lower(g, cs, mloc);
+            if (r0 >= rlast)
+                continue;
+            const float *Ca = c_panel(g, a, cs, wc, ca);
+            const float *Cb = b ? c_panel(g, b, cs, wc, cb) : NULL;
+            for (int rs = r0; rs < rlast; rs += ENTK_TILE_ROWS) {
+                int h = rlast - rs < ENTK_TILE_ROWS ? rlast - rs
+                                                    : ENTK_TILE_ROWS;
+                tile_f32(a, Ca, b, Cb, rs, h, cs, wc, lld, beta, out, theta,
+                         Bm, b2, fa, fb);
+            }
+        }
+        if (rlast >= mloc)
+            continue;
+        /* the rectangle: rows [rlast, mloc) of every column of the panel */
+        const float *Ca = c_panel(g, a, lj0, wtot, ca);
+        const float *Cb = b ? c_panel(g, b, lj0, wtot, cb) : NULL;
+        for (int rs = rlast; rs < mloc; rs += ENTK_TILE_ROWS) {
+            int h = mloc - rs < ENTK_TILE_ROWS ? mloc - rs : ENTK_TILE_ROWS;
+            tile_f32(a, Ca, b, Cb, rs, h, lj0, wtot, lld, beta, out, theta,
+                     Bm, b2, fa, fb);
+        }
+    }
+}
+
 /* op_entk_bytes_per_rank for layer widths dims[0..n_layers] (input ...
  * output), layers from l0 on trained, Grams in float64 or (f32) float32. */
 static double bytes_for(const int *dims, int n_layers, int l0, int n,
@@ -541,8 +657,15 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
     size_t pnl = (size_t)mloc * g->nb + 1;
     double *panel = f32 ? NULL : OP_XMALLOC(sizeof(double) * pnl);
     double *bpanel = f32 ? NULL : OP_XMALLOC(sizeof(double) * pnl);
-    float *fa = f32 ? OP_XMALLOC(sizeof(float) * pnl) : NULL;
-    float *fb = f32 ? OP_XMALLOC(sizeof(float) * pnl) : NULL;
+    /* float32 tiles and gathered C rows (gram_lower_f32) */
+    int pcols = ENTK_PANEL_COLS > g->nb ? ENTK_PANEL_COLS : g->nb;
+    size_t tl = (size_t)ENTK_TILE_ROWS * pcols + 1;
+    float *fa = f32 ? OP_XMALLOC(sizeof(float) * tl) : NULL;
+    float *fb = f32 ? OP_XMALLOC(sizeof(float) * tl) : NULL;
+    float *ca = f32 ? OP_XMALLOC(sizeof(float) * ((size_t)pcols * maxcc + 1))
+                    : NULL;
+    float *cb = f32 ? OP_XMALLOC(sizeof(float) * ((size_t)pcols * maxcc + 1))
+                    : NULL;
     char *RC = OP_XMALLOC(es * (rc_rows * maxrc + 1));
     void *sbuf = OP_XMALLOC(es * ((size_t)rows * (g->nprow + g->npcol) *
                                       maxcc + 1));
@@ -566,9 +689,14 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
                     have_b = 1;
                     RCa = RC + es * rc_rows * cc;
                 } else {
-                    gram_lower(g, mloc, nloc, lld, f32, &gb, o0 ? 1.0 : 0.0,
-                               Bm.a, NULL, NULL, NULL, 0, panel, bpanel, fa,
-                               fb);
+                    if (f32)
+                        gram_lower_f32(g, mloc, nloc, lld, &gb,
+                                       o0 ? 1.0 : 0.0, Bm.a, NULL, NULL,
+                                       NULL, 0, fa, fb, ca, cb);
+                    else
+                        gram_lower(g, mloc, nloc, lld, 0, &gb,
+                                   o0 ? 1.0 : 0.0, Bm.a, NULL, NULL, NULL, 0,
+                                   panel, bpanel, NULL, NULL);
                 }
             }
         }
@@ -579,9 +707,15 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
                        net->wmul[l] * net->wmul[l], cinr};
         /* biases are per layer (net.h: the readout may differ) */
         double b2 = net->b_off[l] >= 0 ? net->bmul[l] * net->bmul[l] : 0.0;
-        gram_lower(g, mloc, nloc, lld, f32, &ga, 0.0, NULL, theta->a,
-                   have_b ? &gb : NULL, l < L && !have_b ? Bm.a : NULL, b2,
-                   panel, bpanel, fa, fb);
+        if (f32)
+            gram_lower_f32(g, mloc, nloc, lld, &ga, 0.0, NULL, theta->a,
+                           have_b ? &gb : NULL,
+                           l < L && !have_b ? Bm.a : NULL, b2, fa, fb, ca,
+                           cb);
+        else
+            gram_lower(g, mloc, nloc, lld, 0, &ga, 0.0, NULL, theta->a,
+                       have_b ? &gb : NULL, l < L && !have_b ? Bm.a : NULL,
+                       b2, panel, bpanel, NULL, NULL);
     }
     t0 = MPI_Wtime();
     free(RC);
@@ -590,6 +724,8 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
     free(bpanel);
     free(fa);
     free(fb);
+    free(ca);
+    free(cb);
     op_pmatrix_free(&Bm);
     for (int l = 0; l <= L; l++) {
         free(a[l]);

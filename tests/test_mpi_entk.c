@@ -427,14 +427,15 @@ START_TEST(test_linearized)
 END_TEST
 
 /* float32 Grams on a net wide enough for the Grams to sum thousands of
- * products (width 512, depth 3, k = 3, n = 70 over several blocks): against
+ * products (width 512, depth 3, k = 3, n = 600: several of entk.c's
+ * float32 panels of 256 local columns on most grids): against
  * the float64 build within F32_TOL of the largest entry and in Frobenius
  * norm, on every grid shape, fused and in groups of outputs; not bitwise
  * equal (the option does something); a precision other than 4 or 8 is
  * refused on every rank. */
 START_TEST(test_float32_vs_float64)
 {
-    int n = 70, w = 512;
+    int n = 600, w = 512;
     op_dataset ds;
     op_test_random_set(&ds, 41, n, DIM, 1, 0);
     op_model_cfg m = model(OP_ACT_RELU, OP_PARAM_NTK, w, 3, 0.1);
