@@ -201,42 +201,32 @@ static const void *c_rows(const op_pkernel_grid *g, const gram_op *o,
     return (const char *)o->R + r * o->cc * es;
 }
 
-/* panel [m][w] column-major (ld m) = R(r0:, :) C(lj0:lj0+w, :)^T: dgemm
- * with alpha into the double panel, or (f32) sgemm without it into the
- * float panel (alpha is applied in float64 where the panel is used).
- * Timed into g_timing.grams. */
-static void gram_panel(const op_pkernel_grid *g, const gram_op *o, int f32,
-                       int r0, int lj0, int m, int w, double *panel,
-                       float *fp)
+/* panel [m][w] column-major (ld m) = alpha R(r0:, :) C(lj0:lj0+w, :)^T
+ * (float64). Timed into g_timing.grams. */
+static void gram_panel(const op_pkernel_grid *g, const gram_op *o, int r0,
+                       int lj0, int m, int w, double *panel)
 {
     double t0 = MPI_Wtime();
-    const void *C = c_rows(g, o, lj0, f32 ? sizeof(float) : sizeof(double));
-    if (!f32)
-        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, w, o->cc,
-                    o->alpha, (const double *)o->R + (size_t)r0 * o->cc,
-                    o->cc, (const double *)C, o->cc, 0.0, panel, m);
-    else
-        cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, w, o->cc,
-                    1.0f, (const float *)o->R + (size_t)r0 * o->cc, o->cc,
-                    (const float *)C, o->cc, 0.0f, fp, m);
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, w, o->cc,
+                o->alpha, (const double *)o->R + (size_t)r0 * o->cc, o->cc,
+                (const double *)c_rows(g, o, lj0, sizeof(double)), o->cc,
+                0.0, panel, m);
     g_timing.grams += MPI_Wtime() - t0;
 }
 
 /* For each local block column, over its rows on or below the diagonal's
- * block (local lld-strided column-major matrices):
+ * block (local lld-strided column-major matrices), in float64:
  *  - theta == NULL: out = beta out + Gram(a) (B summed over output groups);
  *  - else theta += (Gram(a) + b2) .* B, B the Gram of `b` computed in the
  *    same block column (the signals' Gram while the strip is in cache,
  *    never stored whole), or the stored Bm, or 1 (both NULL).
- * The Hadamard product is taken on each GEMM's output strip while hot;
- * float32 strips (f32: fa, fb) are widened there, each product summed
- * into Theta in float64. panel/bpanel (double) or fa/fb (float):
- * mloc x nb each. */
+ * The Hadamard product is taken on each GEMM's output strip while hot.
+ * panel/bpanel: mloc x nb doubles each. One block column per GEMM, the
+ * shapes of the first version (results bitwise the same). */
 static void gram_lower(const op_pkernel_grid *g, int mloc, int nloc, int lld,
-                       int f32, const gram_op *a, double beta, double *out,
+                       const gram_op *a, double beta, double *out,
                        double *theta, const gram_op *b, const double *Bm,
-                       double b2, double *panel, double *bpanel, float *fa,
-                       float *fb)
+                       double b2, double *panel, double *bpanel)
 {
     int nb = g->nb;
     for (int lj0 = 0; lj0 < nloc; lj0 += nb) {
@@ -245,48 +235,25 @@ static void gram_lower(const op_pkernel_grid *g, int mloc, int nloc, int lld,
         if (r0 >= mloc)
             continue;
         int m = mloc - r0;
-        if (!theta && !f32) {
-            /* straight into out, as before the fused path (bitwise) */
+        if (!theta) {
             double t0 = MPI_Wtime();
             cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, w,
                         a->cc, a->alpha,
                         (const double *)a->R + (size_t)r0 * a->cc, a->cc,
                         (const double *)c_rows(g, a, lj0, sizeof(double)),
-                        a->cc,
-                        beta, out + (size_t)lj0 * lld + r0, lld);
+                        a->cc, beta, out + (size_t)lj0 * lld + r0, lld);
             g_timing.grams += MPI_Wtime() - t0;
             continue;
         }
-        gram_panel(g, a, f32, r0, lj0, m, w, panel, fa);
+        gram_panel(g, a, r0, lj0, m, w, panel);
         if (b)
-            gram_panel(g, b, f32, r0, lj0, m, w, bpanel, fb);
-        double t0 = MPI_Wtime(), al = a->alpha, bl = b ? b->alpha : 1.0;
+            gram_panel(g, b, r0, lj0, m, w, bpanel);
+        double t0 = MPI_Wtime();
         for (int j = 0; j < w; j++) {
             size_t pj = (size_t)j * m, oj = (size_t)(lj0 + j) * lld + r0;
-            if (!theta) { /* f32: B summed over output groups */
-                const float *p = fa + pj;
-                double *t = out + oj;
-                for (int i = 0; i < m; i++)
-                    t[i] = beta * t[i] + al * (double)p[i];
-                continue;
-            }
             double *t = theta + oj;
-            const double *bm = Bm ? Bm + oj : NULL;
-            if (f32) {
-                const float *p = fa + pj, *q = fb + pj;
-                if (b)
-                    for (int i = 0; i < m; i++)
-                        t[i] += (al * (double)p[i] + b2) * (bl * (double)q[i]);
-                else if (bm)
-                    for (int i = 0; i < m; i++)
-                        t[i] += (al * (double)p[i] + b2) * bm[i];
-                else
-                    for (int i = 0; i < m; i++)
-                        t[i] += al * (double)p[i] + b2;
-                continue;
-            }
             const double *p = panel + pj;
-            const double *bb = b ? bpanel + pj : bm;
+            const double *bb = b ? bpanel + pj : Bm ? Bm + oj : NULL;
             if (bb) {
                 for (int i = 0; i < m; i++)
                     t[i] += (p[i] + b2) * bb[i];
@@ -373,8 +340,8 @@ static void tile_f32(const gram_op *a, const float *Ca, const gram_op *b,
  * ENTK_PANEL_COLS local columns: the staircase above the panel's last
  * block column's first lower row block column by block column, the
  * rectangle below it in tiles spanning the whole panel. fa/fb:
- * ENTK_TILE_ROWS x max(ENTK_PANEL_COLS, nb) floats (and at least mloc x
- * nb); ca/cb: as many columns x cc for c_panel. */
+ * ENTK_TILE_ROWS x max(ENTK_PANEL_COLS, nb) floats; ca/cb: as many
+ * columns x cc for c_panel. */
 static void gram_lower_f32(const op_pkernel_grid *g, int mloc, int nloc,
                            int lld, const gram_op *a, double beta,
                            double *out, double *theta, const gram_op *b,
@@ -694,9 +661,8 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
                                        o0 ? 1.0 : 0.0, Bm.a, NULL, NULL,
                                        NULL, 0, fa, fb, ca, cb);
                     else
-                        gram_lower(g, mloc, nloc, lld, 0, &gb,
-                                   o0 ? 1.0 : 0.0, Bm.a, NULL, NULL, NULL, 0,
-                                   panel, bpanel, NULL, NULL);
+                        gram_lower(g, mloc, nloc, lld, &gb, o0 ? 1.0 : 0.0,
+                                   Bm.a, NULL, NULL, NULL, 0, panel, bpanel);
                 }
             }
         }
@@ -713,9 +679,9 @@ op_status op_entk_build_prec(const op_pkernel_grid *g, op_net *net,
                            l < L && !have_b ? Bm.a : NULL, b2, fa, fb, ca,
                            cb);
         else
-            gram_lower(g, mloc, nloc, lld, 0, &ga, 0.0, NULL, theta->a,
+            gram_lower(g, mloc, nloc, lld, &ga, 0.0, NULL, theta->a,
                        have_b ? &gb : NULL, l < L && !have_b ? Bm.a : NULL,
-                       b2, panel, bpanel, NULL, NULL);
+                       b2, panel, bpanel);
     }
     t0 = MPI_Wtime();
     free(RC);
