@@ -77,11 +77,10 @@ static int c_in_r(const op_pkernel_grid *g, int q)
  * need: R [mloc][cc] the rows of its process row, then C [nloc][cc] those
  * of its process column (both in local order, right after each other in
  * RC; C left out when c_in_r), columns [c0, c0 + cc) of each row.
- * Packed by memcpy into one
- * contiguous piece per destination in sbuf (rows (nprow + npcol) cc
- * elements) and moved by one MPI_Alltoallw whose receive types are two
- * long runs (Open MPI packing row by row through an indexed send type was
- * several times slower here). */
+ * Packed by memcpy into one contiguous piece per destination in sbuf
+ * (rows (nprow + npcol) cc elements) and moved by one MPI_Alltoallw whose
+ * receive types are two long runs (Open MPI packing row by row through an
+ * indexed send type was several times slower here). */
 static void exchange(const op_pkernel_grid *g, int mb, const void *slice,
                      int rows, int ld, int c0, int cc, int mloc, int nloc,
                      void *RC, void *sbuf, size_t es)
