@@ -1464,9 +1464,26 @@ op_status op_data_zca(op_dataset *train, op_dataset *test, double zeta)
         smax = eig[j] > smax ? eig[j] : smax;
     }
     smean /= d;
+    /* Scale c^2 = tr(Sigma) / sum_j s_j / (s_j + zeta m): the whitened
+     * inputs keep the total (mean) variance of the inputs at every zeta,
+     * so zeta only reshapes the spectrum. Without it (Sigma + zeta m
+     * I)^{-1/2} gives direction j the variance s_j / (s_j + zeta m): the
+     * inputs shrank towards 0 as zeta grew (1/11 of their variance at
+     * zeta = 10), and a sweep over zeta compared input scales, not
+     * whitening (jobs/zca.ini). With c, zeta -> inf tends to c -> sqrt(zeta
+     * m), W -> I: the unwhitened (centered) inputs; zeta = 0 gives the
+     * fully whitened inputs with variance m in every direction (1 for
+     * standardized inputs, up to the variance floor). */
+    double kept = 0.0;
     for (int j = 0; j < d; j++) {
         double v = eig[j] + zeta * smean;
-        double s = v > 1e-12 * smax && v > 0 ? 1.0 / sqrt(v) : 0.0;
+        if (v > 1e-12 * smax && v > 0)
+            kept += eig[j] / v;
+    }
+    double c = kept > 0 ? sqrt(smean * d / kept) : 1.0;
+    for (int j = 0; j < d; j++) {
+        double v = eig[j] + zeta * smean;
+        double s = v > 1e-12 * smax && v > 0 ? c / sqrt(v) : 0.0;
         for (int i = 0; i < d; i++)
             b[(size_t)j * (size_t)d + (size_t)i] =
                 u[(size_t)j * (size_t)d + (size_t)i] * s;

@@ -646,6 +646,34 @@ START_TEST(zca)
     for (int i = 0; i < n; i++)
         for (int j = 1; j < d; j++)
             tr.x[i * d + j] += 0.8 * tr.x[i * d + j - 1] + 0.3;
+    /* mv: the mean feature variance (tr Sigma / d), which whitening keeps;
+     * x0: the centered inputs, which zeta -> inf recovers. */
+    double *x0 = malloc((size_t)n * d * sizeof(double));
+    ck_assert_ptr_nonnull(x0);
+    double mv = 0;
+    for (int p = 0; p < d; p++) {
+        double mu = 0, v = 0;
+        for (int i = 0; i < n; i++)
+            mu += tr.x[i * d + p] / n;
+        for (int i = 0; i < n; i++) {
+            x0[i * d + p] = tr.x[i * d + p] - mu;
+            v += x0[i * d + p] * x0[i * d + p] / n;
+        }
+        mv += v / d;
+    }
+    double *x1 = malloc((size_t)n * d * sizeof(double));
+    ck_assert_ptr_nonnull(x1);
+    memcpy(x1, tr.x, (size_t)n * d * sizeof(double));
+    op_dataset big = tr;   /* a view of x1 for the zeta -> inf check */
+    big.x = x1;
+    op_dataset none = te;
+    none.n = 0;
+    ck_assert_int_eq(op_data_zca(&big, &none, 1e8), OP_OK);
+    for (int i = 0; i < n * d; i++)
+        ck_assert_msg(fabs(x1[i] - x0[i]) < 1e-6 * sqrt(mv), "zeta 1e8: x[%d] "
+                      "%g, centered %g", i, x1[i], x0[i]);
+    free(x1);
+    free(x0);
     double te0 = te.x[0];
     ck_assert_int_eq(op_data_zca(&tr, &te, 0.0), OP_OK);
     ck_assert(te.x[0] != te0);
@@ -659,16 +687,17 @@ START_TEST(zca)
             for (int i = 0; i < n; i++)
                 c += tr.x[i * d + p] * tr.x[i * d + q];
             c /= n;
-            ck_assert_msg(op_close(c, p == q ? 1.0 : 0.0, 0, 1e-9),
-                          "cov[%d][%d] = %g", p, q, c);
+            ck_assert_msg(op_close(c, p == q ? mv : 0.0, 0, 1e-9 * mv),
+                          "cov[%d][%d] = %g (m = %g)", p, q, c, mv);
         }
     }
-    /* zeta > 0 shrinks: variances below 1. */
+    /* Whitened data are isotropic: any zeta leaves them as they are (the
+     * total variance is kept; before the fix zeta = 1 halved it). */
     ck_assert_int_eq(op_data_zca(&tr, &te, 1.0), OP_OK);
     double v = 0;
     for (int i = 0; i < n; i++)
         v += tr.x[i * d] * tr.x[i * d];
-    ck_assert(op_close(v / n, 0.5, 1e-9, 0)); /* eigenvalues 1: 1/(1+1) */
+    ck_assert_msg(op_close(v / n, mv, 1e-9, 0), "var %g, m %g", v / n, mv);
     op_data_free(&tr);
     op_data_free(&te);
 

@@ -65,9 +65,13 @@ void op_data_cache_clear(void);
 op_status op_data_alloc(op_dataset *ds, int n, int d, int k);
 void op_data_free(op_dataset *ds);
 
-/* ZCA whitening with regularizer zeta (relative to the mean eigenvalue):
- * W = U (S + zeta*mean(S))^{-1/2} U^T from the train covariance, applied to
- * both sets. */
+/* Regularized ZCA whitening, zeta relative to the mean eigenvalue m of the
+ * train covariance Sigma = U S U^T (inputs centered by the train mean):
+ * W = c U (S + zeta m I)^{-1/2} U^T, applied to both sets, with c chosen
+ * so that the whitened training inputs keep tr(Sigma) (their mean feature
+ * variance): zeta = 0 is full whitening to covariance m I, zeta -> inf
+ * tends to W = I (the unwhitened inputs). Directions of zero variance
+ * (n <= d) get weight 0 at zeta = 0. */
 op_status op_data_zca(op_dataset *train, op_dataset *test, double zeta);
 
 /* Evaluates the 1-D sine target y[i] = sum_k amp[k] sin(freq[k] x[i]) at
