@@ -6,7 +6,8 @@
     a.curves      # long: run, epoch, train_loss, test_loss, train_acc, test_acc
     a.measures    # long: run, measure, epoch (NaN if none), index, value
     a.kernels     # long: one row per kernel x ridge or time (time_convention:
-                  # per_sample or neural_tangents, what the time means)
+                  # per_sample or neural_tangents, what the time means;
+                  # val_mse, val_acc: [kernel] n_val's held-out scores)
     a.spectra     # long: kernel, i, eigenvalue64, eigenvalue32
     a.learning_curve()  # a.kernels sorted into curves: n_train a column
     a.precision   # float32 vs float64 regression per kernel x n_train x ridge
@@ -349,9 +350,15 @@ class Archive:
                 roles = dict(zip(names, _strings(d.attrs.get("column_roles"))))
                 coords = [c for c in names if roles.get(c) == "coordinate"]
                 status = [c for c in names if roles.get(c) == "status"]
-                for r in d[:]:
+                # [kernel] n_val: the same ridges scored on held-out
+                # training points (role "validation"), to choose a ridge by
+                val = (g["metrics_ridge_val"][:] if dsn == "metrics_ridge" and "metrics_ridge_val" in g
+                       else None)
+                for i, r in enumerate(d[:]):
                     row = dict(base, by=coords[0] if coords else dsn,
-                               ridge=np.nan, epsilon=np.nan, time=np.nan)
+                               ridge=np.nan, epsilon=np.nan, time=np.nan, val_mse=np.nan, val_acc=np.nan)
+                    if val is not None and i < len(val):
+                        row.update(val_mse=2 * float(val[i]["mse"]), val_acc=float(val[i]["acc"]))
                     row.update({c: float(r[c]) for c in coords})
                     row.update(test_mse=2 * float(r["mse"]), test_acc=float(r["acc"]),
                                status="done" if not status or int(r[status[0]]) == 0 else "failed")
@@ -368,7 +375,7 @@ class Archive:
                                           "eigenvalue64": e64, "eigenvalue32": e32}))
         cols = ["kernel", "curve", "kind", "activation", "depth", "parameterization", "n_train",
                 "by", "ridge", "epsilon", "time", "time_convention", "test_mse", "test_acc",
-                "status"]
+                "val_mse", "val_acc", "status"]
         self.kernels = pd.DataFrame(rows, columns=cols)
         if len(self.kernels):
             self.kernels["status"] = self.kernels["status"].astype("category")

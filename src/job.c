@@ -265,6 +265,10 @@ static const op_key op_keys[] = {
  {"kernel", "n_train", K_ILIST, OFF(kernel.n_trains), OFF(kernel.n_n_train), 1, 10000000, "", NULL, NULL, 0,
   "a learning curve: one kernel per training-set size, increasing (nested subsets: each is the "
   "subset [data] n_train = n would draw, drawn from the same stream); default: [data] n_train"},
+ {"kernel", "n_val", K_INT, OFF(kernel.n_val), NOCOUNT, 0, 10000000, "0", NULL, NULL, 0,
+  "hold out the last n_val training points (a random subset) to choose the ridge: each kernel is fitted again on the rest, scored on them (metrics_ridge_val)"},
+ {"kernel", "zca", K_DLIST, OFF(kernel.zcas), OFF(kernel.n_zca), -1, 1e6, "", NULL, NULL, 0,
+  "kernels for each ZCA regularizer zeta (< 0: off; see [data] zca), one data set each; default: [data] zca"},
  {"kernel", "empirical_widths", K_ILIST, OFF(kernel.empirical_widths), OFF(kernel.n_empirical), 1, 1 << 20, "", NULL, NULL, 0,
   "widths of finite networks whose empirical NTK at init is stored"},
  {"kernel", "save_empirical", K_BOOL, OFF(kernel.save_empirical), NOCOUNT, 0, 1, "false", NULL, NULL, 0,

@@ -89,6 +89,17 @@ static void write_metrics(hid_t grp, const op_kernel_result *res, int writer)
         WRITE_TABLE("metrics_time", res->n_time, op_kernel_time_cols,
                     op_kernel_time_ncols, op_kernel_time_row, OP_KERNEL_TIME);
 }
+
+/* [kernel] n_val's scores: metrics_ridge's columns, of the fit whose
+ * "test" set was the held-out training points. */
+static void write_val_metrics(hid_t grp, const op_kernel_result *res,
+                              int writer)
+{
+    if (res->n_ridge > 0)
+        WRITE_TABLE("metrics_ridge_val", res->n_ridge, op_kernel_ridge_cols,
+                    op_kernel_ridge_ncols, op_kernel_ridge_row,
+                    OP_KERNEL_RIDGE);
+}
 #undef X_ROW
 #undef WRITE_TABLE
 
@@ -349,6 +360,27 @@ op_status op_kernel_io_write(hid_t file, const char *id,
 
     H5C(H5Gclose(g));
     H5C(H5Gclose(top));
+    return OP_OK;
+}
+
+/* metrics_ridge_val: the validation scores of the kernel fitted on the
+ * training set less its last n_val points (val: the result of that fit,
+ * its "test" set the held-out points), the columns of metrics_ridge. */
+op_status op_kernel_io_write_val(hid_t file, const char *id,
+                                 const op_kernel_result *val, double zeta)
+{
+    int writer = file_rank(file) == 0;
+    char path[96];
+    snprintf(path, sizeof path, "/kernels/%s", id);
+    hid_t g = H5Gopen2(file, path, H5P_DEFAULT);
+    H5C(g);
+    op_h5_attr_double(g, "zca", zeta);
+    if (val) {
+        op_h5_attr_long(g, "n_val", val->n_test);
+        op_h5_attr_long(g, "n_fit_val", val->n_train);
+        write_val_metrics(g, val, writer);
+    }
+    H5C(H5Gclose(g));
     return OP_OK;
 }
 

@@ -33,12 +33,24 @@ static int kinds_of(const op_kernel_cfg *kc, op_kernel_kind *kinds)
     return n;
 }
 
+/* Data variants: each training-set size x each [kernel] zca (variant v:
+ * size v / zcas, zeta v % zcas); one when neither list is written. */
+static int zcas_of(const op_kernel_cfg *kc)
+{
+    return kc->n_zca > 0 ? kc->n_zca : 1;
+}
+
+static int variants_of(const op_kernel_cfg *kc)
+{
+    return (kc->n_n_train > 0 ? kc->n_n_train : 1) * zcas_of(kc);
+}
+
 int op_kphase_count(const op_job *job)
 {
     const op_kernel_cfg *kc = &job->base.kernel;
     op_kernel_kind kinds[2];
-    int sizes = kc->n_n_train > 0 ? kc->n_n_train : 1;
-    return kc->enabled ? sizes * kc->n_depths * kinds_of(kc, kinds) : 0;
+    return kc->enabled ? variants_of(kc) * kc->n_depths * kinds_of(kc, kinds)
+                       : 0;
 }
 
 /* The largest training set the kernels use (the last of the increasing
@@ -57,11 +69,12 @@ int op_kphase_max_n(const op_job *job)
  * grow with n, so the smaller sets are nested in the larger ones, each
  * class-balanced where [data] balanced = true, and the test set is the
  * same for every n. Collective: every rank loads the same sets. */
-static op_status curve_data(const op_job *job, int n, op_dataset *tr,
-                            op_dataset *te, MPI_Comm comm)
+static op_status curve_data(const op_job *job, int n, double zeta,
+                            op_dataset *tr, op_dataset *te, MPI_Comm comm)
 {
     op_config c = job->base;
     c.data.n_train = n;
+    c.data.zca = zeta;
     op_status s = op_data_load(&c, tr, te);
     if (s == OP_OK && c.data.zca >= 0)
         s = op_data_zca(tr, te, c.data.zca);
@@ -161,6 +174,15 @@ static void grid_shape(const op_kernel_cfg *kc, int size, int *rows,
 op_status op_kphase_check_grid(const op_job *job, MPI_Comm comm)
 {
     const op_kernel_cfg *kc = &job->base.kernel;
+    /* [kernel] n_val leaves at least as many points to fit as it holds
+     * out, at every training-set size. */
+    int n_min = kc->n_n_train > 0 ? kc->n_trains[0] : job->base.data.n_train;
+    if (op_kphase_count(job) > 0 && kc->n_val > 0 && 2 * kc->n_val > n_min)
+        return op_error(OP_ERR_INPUT, "%s:%d: [kernel] n_val = %d: holds out "
+                        "more than half of n_train = %d (the ridge's "
+                        "validation fit needs the rest); nothing was run",
+                        job->file, key_line(job->text, "kernel", "n_val"),
+                        kc->n_val, n_min);
     if (op_kphase_count(job) == 0 || (kc->grid_rows <= 0 && kc->grid_cols <= 0))
         return OP_OK;
     int size, rows, cols;
@@ -179,10 +201,12 @@ op_status op_kphase_check_grid(const op_job *job, MPI_Comm comm)
 static int resolve_solver(const op_job *job, int ranks, double have);
 
 /* The group of kernel `kind` of instance i: /kernels/<id>; the variances
- * join the id when [kernel] sweeps them (ntk_relu_d2_w2_b0.05), and on a
- * learning curve ([kernel] n_train written) <id> ends in _n<n_train>. */
+ * join the id when [kernel] sweeps them (ntk_relu_d2_w2_b0.05), with
+ * [kernel] zca the regularizer (_z0.1, _z-1 for off), and on a learning
+ * curve ([kernel] n_train written) <id> ends in _n<n_train>. */
 static void kernel_id(char *id, size_t len, op_kernel_kind kind,
-                      const op_kernel_cfg *base, int i, int n_train)
+                      const op_kernel_cfg *base, int i, int n_train,
+                      double zeta)
 {
     int n = snprintf(id, len, "%s_%s_d%d",
                      kind == OP_KERNEL_NTK ? "ntk" : "nngp",
@@ -190,17 +214,21 @@ static void kernel_id(char *id, size_t len, op_kernel_kind kind,
     if (base->var_swept && n > 0 && (size_t)n < len)
         n += snprintf(id + n, len - (size_t)n, "_w%g_b%g", base->inst_w2[i],
                       base->inst_b2[i]);
+    if (base->n_zca > 0 && n > 0 && (size_t)n < len)
+        n += snprintf(id + n, len - (size_t)n, "_z%g", zeta);
     if (base->curve && n > 0 && (size_t)n < len)
         snprintf(id + n, len - (size_t)n, "_n%d", n_train);
 }
 
-/* Kernel index i's size, instance and kind (see kinds_of). */
+/* Kernel index i's size, ZCA regularizer, instance and kind (see
+ * kinds_of; variant i / per: size slowest, then zeta). */
 static void kernel_of(const op_kernel_cfg *kc, const op_kernel_kind *kinds,
-                      int n_kinds, int i, int *n, int *inst,
+                      int n_kinds, int i, int *n, double *zeta, int *inst,
                       op_kernel_kind *kind)
 {
-    int per = kc->n_depths * n_kinds;
-    *n = kc->n_n_train > 0 ? kc->n_trains[i / per] : 0;
+    int per = kc->n_depths * n_kinds, v = i / per;
+    *n = kc->n_n_train > 0 ? kc->n_trains[v / zcas_of(kc)] : 0;
+    *zeta = kc->n_zca > 0 ? kc->zcas[v % zcas_of(kc)] : 0;
     *inst = (i % per) / n_kinds;
     *kind = kinds[i % n_kinds];
 }
@@ -220,16 +248,16 @@ static op_status recover_kernels(op_archive *ar, MPI_Comm comm, int rank,
     H5Fget_name(file, where, sizeof where);
     op_status s = OP_OK;
     int kept = 0;
-    int total = base->n_depths * n_kinds *
-                (base->n_n_train > 0 ? base->n_n_train : 1);
+    int total = base->n_depths * n_kinds * variants_of(base);
     for (int i = 0; i < total && s == OP_OK; i++) {
         if (done[i])
             continue;
         char id[64];
         int kn, ki;
+        double kz;
         op_kernel_kind kk;
-        kernel_of(base, kinds, n_kinds, i, &kn, &ki, &kk);
-        kernel_id(id, sizeof id, kk, base, ki, kn);
+        kernel_of(base, kinds, n_kinds, i, &kn, &kz, &ki, &kk);
+        kernel_id(id, sizeof id, kk, base, ki, kn, kz);
         int v = op_kernel_io_verify(file, id, comm);
         if (v == 1) {
             done[i] = 1;
@@ -254,6 +282,35 @@ static op_status recover_kernels(op_archive *ar, MPI_Comm comm, int rank,
                 "from /kernels (verified by checksum, not in the journal)\n",
                 where, kept, kept == 1 ? "" : "s");
     return s;
+}
+
+/* [kernel] n_val: the ridge is chosen on held-out training points, never
+ * on the test set (Lee et al. 2020 choose theirs on a validation split).
+ * The training set is drawn in a random order, so its last n_val points
+ * are a random subset; each kind is fitted on the others at every ridge
+ * of kc (regression only: no times, spectra or matrix) and scored on
+ * them (vres[j]'s "test" metrics). The input preprocessing was fitted on
+ * the whole training set (labels unused). */
+static op_status validation_fit(const op_pkernel_grid *g,
+                                const op_kernel_spec *spec,
+                                const op_kernel_cfg *kc, int n_todo,
+                                const op_kernel_kind *todo,
+                                const op_dataset *tr, op_kernel_result *vres)
+{
+    op_kernel_cfg vc = *kc;
+    vc.n_time = 0;
+    vc.eig32 = vc.eig64 = 0;
+    vc.save_matrix = 0;
+    vc.n_empirical = 0;
+    if (vc.precision == OP_KPREC_COMPARE)
+        vc.precision = OP_KPREC_F64;
+    op_dataset fit = *tr, held = *tr;
+    fit.n = tr->n - kc->n_val;
+    held.n = kc->n_val;
+    held.x = tr->x + (size_t)fit.n * (size_t)tr->d;
+    held.y = tr->y + (size_t)fit.n * (size_t)tr->k;
+    held.label = tr->label + fit.n;
+    return op_pkernel_run(g, spec, &vc, n_todo, todo, &fit, &held, vres);
 }
 
 op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
@@ -288,8 +345,8 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
     }
     hid_t file = op_archive_file(ar);
     int solver = resolve_solver(job, size, op_kphase_rank_share(comm));
-    int n_sizes = base->n_n_train > 0 ? base->n_n_train : 1;
-    int per = base->n_depths * n_kinds; /* kernels of one size */
+    int n_sizes = variants_of(base); /* data variants: size x zeta */
+    int per = base->n_depths * n_kinds; /* kernels of one variant */
     /* Progress: the elapsed time over the modelled work done so far
      * (op_pkernel_work: n^3 in the size, so a learning curve's last sizes
      * weigh most) times the work left is the ETA, of each build's line
@@ -298,7 +355,8 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
     double t0 = MPI_Wtime();
     kprogress kp = {.rank = rank, .t0 = t0, .last = t0};
     for (int ni = 0; ni < n_sizes; ni++) {
-        int n = base->n_n_train > 0 ? base->n_trains[ni] : train->n;
+        int n = base->n_n_train > 0 ? base->n_trains[ni / zcas_of(base)]
+                                    : train->n;
         for (int di = 0; di < base->n_depths; di++) {
             int pending = 0;
             for (int ki = 0; ki < n_kinds; ki++)
@@ -310,22 +368,25 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
         }
     }
     op_pkernel_set_progress(kphase_progress, &kp);
-    /* Per size, its training set (curve_data: the job's own when the size
-     * is [data] n_train); per depth, every kind not yet done comes from
-     * one build; each is then written, flushed and journaled on its own,
-     * in index order. */
+    /* Per variant, its training set (curve_data: the job's own when the
+     * size is [data] n_train and [kernel] zca is not written); per depth,
+     * every kind not yet done comes from one build; each is then written,
+     * flushed and journaled on its own, in index order. */
     for (int ni = 0; ni < n_sizes && s == OP_OK; ni++) {
         int pend = 0;
         for (int j = 0; j < per; j++)
             pend += !done[ni * per + j];
         if (pend == 0)
             continue;
-        int n = base->n_n_train > 0 ? base->n_trains[ni] : train->n;
+        int n = base->n_n_train > 0 ? base->n_trains[ni / zcas_of(base)]
+                                    : train->n;
+        double zeta = base->n_zca > 0 ? base->zcas[ni % zcas_of(base)]
+                                      : job->base.data.zca;
         op_dataset ctr, cte;
         const op_dataset *tr = train, *te = test;
-        int own = n != train->n;
+        int own = n != train->n || base->n_zca > 0;
         if (own) {
-            s = curve_data(job, n, &ctr, &cte, comm);
+            s = curve_data(job, n, zeta, &ctr, &cte, comm);
             if (s != OP_OK)
                 break;
             tr = &ctr;
@@ -395,14 +456,26 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
             builds_done++;
             if (s != OP_OK)
                 break;
+            op_kernel_result vres[2];
+            int has_val = base->n_val > 0;
+            if (has_val) {
+                s = validation_fit(&grid, &spec, &kc, n_todo, todo, tr, vres);
+                if (s != OP_OK) {
+                    for (int j = 0; j < n_todo; j++)
+                        op_kernel_result_free(&res[j]);
+                    break;
+                }
+            }
             for (int j = 0; j < n_todo; j++) {
                 if (s != OP_OK) {
                     op_kernel_result_free(&res[j]);
+                    if (has_val)
+                        op_kernel_result_free(&vres[j]);
                     continue;
                 }
                 op_kernel_kind kind = todo[j];
                 char id[64];
-                kernel_id(id, sizeof id, kind, base, di, tr->n);
+                kernel_id(id, sizeof id, kind, base, di, tr->n, zeta);
                 /* A group left unfinished by a kill (recover_kernels kept
                  * every sealed one): write anew. */
                 char path[96];
@@ -414,6 +487,9 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
                     OP_H5_CHECK(H5Ldelete(file, path, H5P_DEFAULT),
                                 "removing a half-written kernel group");
                 s = op_kernel_io_write(file, id, &kc, &spec, &res[j]);
+                if (s == OP_OK && (has_val || base->n_zca > 0))
+                    s = op_kernel_io_write_val(file, id,
+                                               has_val ? &vres[j] : NULL, zeta);
                 /* Empirical NTKs of finite widths beside the analytic NTK
                  * (entk.h), inside the group before it is flushed and
                  * journaled. */
@@ -437,6 +513,8 @@ op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
                             n_todo > 1 ? " for both kinds" : "",
                             res[j].t_ridge, res[j].t_eig64 + res[j].t_eig32);
                 op_kernel_result_free(&res[j]);
+                if (has_val)
+                    op_kernel_result_free(&vres[j]);
                 int st = s;
                 OP_MPI_CHECK(MPI_Bcast(&st, 1, MPI_INT, 0, comm),
                              "kernel status");

@@ -140,7 +140,7 @@ void op_schema_describe_kernel_dataset(hid_t dset, const char *name)
     _Static_assert(sizeof klabels / sizeof klabels[0] ==
                        OP_KSTATUS_NO_REFINE + 1,
                    "a label for every OP_KSTATUS_* code");
-    if (!strcmp(name, "metrics_ridge")) {
+    if (!strcmp(name, "metrics_ridge") || !strcmp(name, "metrics_ridge_val")) {
         op_schema_describe_columns(dset, op_kernel_ridge_cols,
                                    op_kernel_ridge_ncols);
         op_h5_attr_strings(dset, "status_labels", klabels,

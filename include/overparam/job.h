@@ -171,6 +171,16 @@ typedef struct {
     int n_trains[OP_LIST_MAX];
     int n_n_train;
     int curve;
+    /* [kernel] n_val: the last n_val training points (a random subset:
+     * the set is drawn in a random order) held out to choose the ridge
+     * without the test set: each kernel is fitted again on the rest and
+     * scored on them (metrics_ridge_val, kphase.h); 0 = none. */
+    int n_val;
+    /* [kernel] zca: kernels for each ZCA regularizer (zeta < 0: off), one
+     * data set each as [data] zca = zeta would load; n_zca = 0: [data]
+     * zca only (group ids then carry no _z<zeta>). */
+    double zcas[OP_LIST_MAX];
+    int n_zca;
 } op_kernel_cfg;
 
 /* [kernel] eigensolver: ELPA's two-stage solver, ScaLAPACK's

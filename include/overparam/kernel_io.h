@@ -62,6 +62,16 @@ op_status op_kernel_io_write(hid_t file, const char *id,
                              const op_kernel_spec *spec,
                              const op_kernel_result *res);
 
+/* Into the written group /kernels/<id> (before its seal): attribute zca
+ * (the ZCA regularizer of its data, < 0 off) and, when val is not NULL
+ * ([kernel] n_val), the ridge choice's data: attributes n_val (held-out
+ * points) and n_fit_val (the points the validation fit used), dataset
+ * metrics_ridge_val [n_ridge] with metrics_ridge's columns, scored on the
+ * held-out points (role "validation", so a reader never takes it for test
+ * metrics). Collective. */
+op_status op_kernel_io_write_val(hid_t file, const char *id,
+                                 const op_kernel_result *val, double zeta);
+
 /* Writes the square block-cyclic A into dataset `name` of the open group
  * grp, collectively as `matrix` above: [m][n] when count == 0, else slice
  * `index` of a [count][m][n] stack that the call with index 0 creates

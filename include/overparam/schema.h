@@ -251,6 +251,10 @@ extern const int op_kernel_ridge32_ncols;
       "[n_time][n_test][outputs]")                                            \
     X(metrics_ridge, "", "metrics", "kernel regression per ridge")            \
     X(metrics_time, "", "metrics", "gradient flow per time")                  \
+    X(metrics_ridge_val, "", "validation", "kernel regression per ridge "    \
+      "fitted on the training set less its last n_val points and scored on " \
+      "those (the ridge is chosen here, never on the test set): mse and acc " \
+      "are of the held-out points")                                           \
     X(metrics_ridge32, "", "precision", "kernel regression per ridge solved " \
       "in float32 alone, beside float64's residual")                          \
     X(matrix, "", "matrix", "K(train, train), float64")                   \
