@@ -163,6 +163,9 @@ static void print_job(const op_job *job, FILE *out)
         fprintf(out, "; %d kernel %s%s", job->base.kernel.n_depths,
                 job->base.kernel.var_swept ? "architecture" : "depth",
                 job->base.kernel.n_depths == 1 ? "" : "s");
+    if (job->base.kernel.enabled && job->base.kernel.n_zca > 0)
+        fprintf(out, " x %d ZCA regularizer%s", job->base.kernel.n_zca,
+                job->base.kernel.n_zca == 1 ? "" : "s");
     if (job->base.kernel.enabled && job->base.kernel.curve)
         fprintf(out, " x %d training-set size%s", job->base.kernel.n_n_train,
                 job->base.kernel.n_n_train == 1 ? "" : "s");

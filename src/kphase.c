@@ -183,6 +183,15 @@ op_status op_kphase_check_grid(const op_job *job, MPI_Comm comm)
                         "validation fit needs the rest); nothing was run",
                         job->file, key_line(job->text, "kernel", "n_val"),
                         kc->n_val, n_min);
+    /* Two equal [kernel] zca values would name one archive group twice. */
+    for (int i = 0; i < kc->n_zca; i++)
+        for (int j = 0; j < i; j++)
+            if (op_kphase_count(job) > 0 && kc->zcas[i] == kc->zcas[j])
+                return op_error(OP_ERR_INPUT, "%s:%d: [kernel] zca lists %g "
+                                "twice (one kernel group each); nothing was "
+                                "run", job->file,
+                                key_line(job->text, "kernel", "zca"),
+                                kc->zcas[i]);
     if (op_kphase_count(job) == 0 || (kc->grid_rows <= 0 && kc->grid_cols <= 0))
         return OP_OK;
     int size, rows, cols;

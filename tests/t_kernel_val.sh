@@ -13,7 +13,8 @@
 #     (src/data.c keeps the inputs' variance; before, zeta = 1e6 shrank
 #     them 1000-fold and the kernel was the bias's constant), while full
 #     whitening (zeta = 0) changes them;
-#   - n_val above half of n_train is refused with exit 2, nothing written.
+#   - n_val above half of n_train, and a zca value listed twice, are
+#     refused with exit 2, nothing written.
 . tests/lib.sh
 [ -x "$B" ] || { echo "FAIL $B not built"; exit 1; }
 export OPENBLAS_NUM_THREADS=1
@@ -104,4 +105,7 @@ PYEOF
 job "$T/bad.ini" "n_val = 70"
 expect "n_val above half of n_train" 2 "[kernel] n_val = 70" $MPIRUN -np 2 $B run "$T/bad.ini" -o "$T/bad.h5" --quiet
 [ ! -e "$T/bad.h5" ] && pass "refused n_val: no archive" || failed "refused n_val left an archive"
+job "$T/dup.ini" "zca = 0.1, 1, 0.1"
+expect "a zca value twice" 2 "[kernel] zca lists 0.1 twice" $MPIRUN -np 2 $B run "$T/dup.ini" -o "$T/dup.h5" --quiet
+[ ! -e "$T/dup.h5" ] && pass "refused zca list: no archive" || failed "refused zca list left an archive"
 finish t_kernel_val

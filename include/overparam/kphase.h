@@ -18,7 +18,12 @@
 #include "overparam/job.h"
 
 /* Number of kernel computations the job asks for (0 without [kernel]):
- * sizes x depths x kinds. A learning curve ([kernel] n_train = n1 < n2 <
+ * sizes x zetas x depths x kinds. [kernel] zca = z1, z2, ... computes
+ * every kernel on the data [data] zca = z would load (groups end in
+ * _z<z>, before any _n<n>); [kernel] n_val = m fits each kernel again on
+ * its training set less the last m points and scores every ridge on those
+ * (metrics_ridge_val, kernel_io.h), to choose the ridge without the test
+ * set. A learning curve ([kernel] n_train = n1 < n2 <
  * ...) computes every kernel at every size; size n's training set is the
  * one [data] n_train = n would draw (nested in the larger ones, each
  * class-balanced where asked; the same test set) and its groups are
@@ -41,7 +46,9 @@ op_status op_kphase_check_memory(const op_job *job, MPI_Comm comm);
 
 /* Collective: OP_ERR_INPUT, naming the job file's line, when the
  * [kernel] grid_rows/grid_cols cannot tile the ranks (one of them alone
- * takes the other from the rank count). Called before anything starts. */
+ * takes the other from the rank count), when [kernel] n_val holds out
+ * more than half of the smallest training set, or when [kernel] zca
+ * lists a value twice. Called before anything starts. */
 op_status op_kphase_check_grid(const op_job *job, MPI_Comm comm);
 
 op_status op_kphase_run(const op_job *job, op_archive *ar, MPI_Comm comm,
