@@ -450,8 +450,11 @@ def nngp_vs_ntk(a, r):
     win_acc = float(np.mean(np.where(d_acc > 0, 1.0, np.where(d_acc == 0, 0.5, 0.0))))
     win_mse = float(np.mean(b[("mse", "nngp")] < b[("mse", "ntk")]))
     top_nngp, top_ntk = b[("acc", "nngp")].max(), b[("acc", "ntk")].max()
+    ratio = b[("mse", "nngp")] / b[("mse", "ntk")]
     r.figures.update(mean_acc_diff=mean_d, acc_diff_se=mean_se, nngp_wins_acc=win_acc, nngp_wins_mse=win_mse,
+                     mse_ratio_min=float(ratio.min()), mse_ratio_max=float(ratio.max()),
                      best_nngp=top_nngp, best_ntk=top_ntk, architectures=len(b))
+    r.say(f"  test MSE NNGP / NTK over the architectures: {ratio.min():.3f}..{ratio.max():.3f} (shown)")
     r.say(f"  {len(b)} distinct architectures; NNGP ahead in accuracy on {win_acc:.0%} (ties half, shown); "
           f"best over the grid NNGP {top_nngp:.3f} NTK {top_ntk:.3f} (shown)")
     r.check("NNGP's test accuracy above the NTK's, beyond the noise (mean paired difference > 2 SE)",
