@@ -9,6 +9,7 @@
                   # per_sample or neural_tangents, what the time means;
                   # val_mse, val_acc: [kernel] n_val's held-out scores)
     a.spectra     # long: kernel, i, eigenvalue64, eigenvalue32
+    a.pred_classes  # kernel id -> predicted test classes [n_ridge][n_test]
     a.learning_curve()  # a.kernels sorted into curves: n_train a column
     a.precision   # float32 vs float64 regression per kernel x n_train x ridge
     a.dataset()   # xarray.Dataset over the swept axes, curves along epoch
@@ -310,7 +311,13 @@ class Archive:
     # --- kernels --------------------------------------------------------
     def _read_kernels(self, f):
         rows, spec, info, prec = [], [], [], []
+        self.pred_classes = {}
         for kid, g in f.get("kernels", {}).items():
+            # the predicted test class (argmax over outputs) per ridge, in
+            # metrics_ridge's row order: paired comparisons of two kernels
+            # on the same test points need no more of pred_ridge
+            if "pred_ridge" in g and g["pred_ridge"].ndim == 3 and g["pred_ridge"].shape[2] > 1:
+                self.pred_classes[kid] = np.argmax(g["pred_ridge"][:], axis=-1).astype(np.int16)
             at = {k: _text(v) for k, v in g.attrs.items()}
             info.append(dict(id=kid, **{k: v for k, v in at.items() if not isinstance(v, list)}))
             curve = kid

@@ -464,21 +464,19 @@ def nngp_vs_ntk(a, r):
 
 
 def _ridge_predictions(a, sel):
-    """Predicted test classes (argmax) of each kernel in sel at its
-    accuracy ridge, from the archive's pred_ridge (kernel id -> array)."""
-    import h5py
+    """Predicted test classes of each kernel in sel at its accuracy ridge
+    (kernel id -> array; the loader's pred_classes, rows in metrics_ridge's
+    order)."""
     out = {}
-    path = getattr(a, "path", None)
-    if not path:
-        return out
-    with h5py.File(path, "r") as f:
-        for kid, x in sel.iterrows():
-            g = f.get(f"kernels/{kid}")
-            if g is None or "pred_ridge" not in g:
-                continue
-            ridges = np.asarray(g.attrs["ridge"], float)
-            i = int(np.argmin(np.abs(ridges - x["ridge_acc"])))
-            out[kid] = np.argmax(g["pred_ridge"][i], axis=-1)
+    pc = getattr(a, "pred_classes", {})
+    k = a.kernels[a.kernels["by"] == "ridge"]
+    for kid, x in sel.iterrows():
+        if kid not in pc:
+            continue
+        ridges = k.loc[k["kernel"] == kid, "ridge"].to_numpy(float)
+        if len(ridges) != len(pc[kid]):
+            continue
+        out[kid] = pc[kid][int(np.argmin(np.abs(ridges - x["ridge_acc"])))]
     return out
 
 
