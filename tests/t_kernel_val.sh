@@ -13,6 +13,7 @@
 #     (src/data.c keeps the inputs' variance; before, zeta = 1e6 shrank
 #     them 1000-fold and the kernel was the bias's constant), while full
 #     whitening (zeta = 0) changes them;
+#   - a job killed after a few groups resumes to the same archive;
 #   - n_val above half of n_train, and a zca value listed twice, are
 #     refused with exit 2, nothing written.
 . tests/lib.sh
@@ -79,6 +80,16 @@ a = open_archive(val)
 assert len(a.kernels) == 12 * 4, len(a.kernels)          # test rows only
 assert a.kernels["val_acc"].notna().all()
 PYEOF
+
+# Killed after the 5th sealed group (ids with _z, validation data inside),
+# resumed: 7 computed, 5 kept, the archive equal to the uninterrupted one.
+OVERPARAM_FAULT=kernel:5 $MPIRUN -np 2 -x OVERPARAM_FAULT $B run "$T/val.ini" -o "$T/k.h5" --quiet \
+    >/dev/null 2>&1 && failed "fault kernel:5 did not fire"
+$MPIRUN -np 2 $B run "$T/val.ini" -o "$T/k.h5" --resume 2>"$T/err" || { cat "$T/err"; failed "resume"; }
+again=$(grep -c '^\[overparam\] kernel [a-z]' "$T/err")
+[ "$again" = 7 ] && pass "resumed after 5 of 12 groups: 7 computed, 5 kept" ||
+    { cat "$T/err"; failed "$again groups computed on resume (want 7)"; }
+check "killed and resumed = uninterrupted" 0 $B compare "$T/val.h5" "$T/k.h5"
 
 # The ridge choice reads the validation columns only.
 cp "$T/val.h5" "$T/scrambled.h5"
