@@ -518,7 +518,9 @@ def zca(a, r):
         return
     kv = k[k["by"] == "ridge"].copy()
     kv["zeta"] = kv["kernel"].map(info["zca"].astype(float))
-    for kind, g in kv.groupby("kind", sort=False):
+    deep = kv["depth"].nunique() > 1
+    for (kind, depth), g in kv.groupby(["kind", "depth"], sort=False):
+        kind = f"{kind} depth {depth}" if deep else kind
         off = g[g["zeta"] < 0]
         on = g[g["zeta"] >= 0]
         zetas = sorted(on["zeta"].unique())

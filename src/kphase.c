@@ -296,7 +296,8 @@ static op_status recover_kernels(op_archive *ar, MPI_Comm comm, int rank,
 /* [kernel] n_val: the ridge is chosen on held-out training points, never
  * on the test set (Lee et al. 2020 choose theirs on a validation split).
  * The training set is drawn in a random order, so its last n_val points
- * are a random subset; each kind is fitted on the others at every ridge
+ * are a random subset (with balanced quotas, leaning slightly to the
+ * classes whose quota filled last); each kind is fitted on the others at every ridge
  * of kc (regression only: no times, spectra or matrix) and scored on
  * them (vres[j]'s "test" metrics). The input preprocessing was fitted on
  * the whole training set (labels unused). */
