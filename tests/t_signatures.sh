@@ -6,7 +6,9 @@
 # as the cheap variant of tests/small_job.sh and must give a verdict
 # (exit 0 or 1, never 2); OP_SIGNATURES_FULL=1 runs them at their default
 # too. nngp_vs_ntk and zca, whose findings do not reproduce at their small
-# defaults, always run cheap and must give a verdict. Also: `overparam info` gives the loader's statistics (sample std over
+# defaults, and weight_decay_scaling, whose default holds by margins within
+# the test set's noise (3 of 4 instances; another BLAS core may flip it),
+# always run cheap and must give a verdict. Also: `overparam info` gives the loader's statistics (sample std over
 # seeds, labels, never-fitted runs apart). jobs/README.md tables the
 # signatures on 5 [job] seed values.
 . tests/lib.sh
@@ -26,15 +28,16 @@ run() { # job.ini archive
 # no classical minimum left of a threshold at m = K before 7x7 inputs.
 for spec in random_labels condensation frequency_principle:4 kernel_spectrum precision quick robustness:1 \
     random_labels_noise width_curve double_descent:4 double_descent_rf finite_vs_infinite \
-    ensemble_centering learning_rate_l2 nngp_vs_ntk zca; do
+    ensemble_centering learning_rate_l2 nngp_vs_ntk zca weight_decay_scaling; do
     job=${spec%%:*}
     seed=${spec#*:}
     [ "$seed" = "$spec" ] && seed=
     full=1
     case $job in double_descent_rf | finite_vs_infinite) [ "${OP_SIGNATURES_FULL:-0}" = 1 ] || full=0 ;; esac
     # Lee et al.'s findings 2 and 10 do not reproduce at the small
-    # defaults (jobs/README.md): a verdict is required, not a yes
-    case $job in nngp_vs_ntk | zca) full=0 ;; esac
+    # defaults, finding 5 only within noise (jobs/README.md): a verdict is
+    # required, not a yes
+    case $job in nngp_vs_ntk | zca | weight_decay_scaling) full=0 ;; esac
     if [ $full = 1 ]; then
         awk -v seed="$seed" '/^\[/ { sec = $0 }
             sec == "[job]" && $1 == "seed" && seed != "" { print "seed = " seed; next } { print }' \
