@@ -128,6 +128,28 @@ static void out(const char *key, double v)
         printf("%s %.9g\n", key, v);
 }
 
+/* Seconds of one dsyevd (jobz "N" or "V", lower triangle) of the n x n
+ * column-major a (destroyed), workspace queried and allocated outside the
+ * timing; eigenvalues into w. */
+static double time_dsyevd(const char *jobz, int n, double *a, double *w)
+{
+    int lwork = -1, liwork = -1, iwq = 0, info = 0;
+    double wq[2];
+    dsyevd_(jobz, "L", &n, a, &n, w, wq, &lwork, &iwq, &liwork, &info, 1, 1);
+    lwork = (int)wq[0] + 1;
+    liwork = iwq + 1;
+    double *pw = malloc(sizeof(double) * (size_t)lwork);
+    int *piw = malloc(sizeof(int) * (size_t)liwork);
+    double t0 = MPI_Wtime();
+    dsyevd_(jobz, "L", &n, a, &n, w, pw, &lwork, piw, &liwork, &info, 1, 1);
+    double t = MPI_Wtime() - t0;
+    if (info != 0)
+        fprintf(stderr, "bench_kernel: dsyevd %s info %d\n", jobz, info);
+    free(pw);
+    free(piw);
+    return t;
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -382,43 +404,13 @@ int main(int argc, char **argv)
             double *cp = malloc(sizeof(double) * (size_t)neig * neig);
             memcpy(cp, full, sizeof(double) * (size_t)neig * neig);
             openblas_set_num_threads(size);
-            lwork = -1;
-            liwork = -1;
-            dsyevd_("N", "L", &neig, cp, &neig, w, wq, &lwork, &iwq,
-                    &liwork, &info, 1, 1);
-            lwork = (int)wq[0] + 1;
-            liwork = iwq + 1;
-            pw = malloc(sizeof(double) * (size_t)lwork);
-            piw = malloc(sizeof(int) * (size_t)liwork);
-            double t3 = MPI_Wtime();
-            dsyevd_("N", "L", &neig, cp, &neig, w, pw, &lwork, piw,
-                    &liwork, &info, 1, 1);
-            tlv = MPI_Wtime() - t3;
-            if (info != 0)
-                fprintf(stderr, "bench_kernel: dsyevd N info %d\n", info);
-            free(pw);
-            free(piw);
+            tlv = time_dsyevd("N", neig, cp, w);
             free(cp);
-            lwork = -1;
-            liwork = -1;
-            dsyevd_("V", "L", &neig, full, &neig, w, wq, &lwork, &iwq,
-                    &liwork, &info, 1, 1);
-            lwork = (int)wq[0] + 1;
-            liwork = iwq + 1;
-            pw = malloc(sizeof(double) * (size_t)lwork);
-            piw = malloc(sizeof(int) * (size_t)liwork);
-            double t1 = MPI_Wtime();
-            dsyevd_("V", "L", &neig, full, &neig, w, pw, &lwork, piw,
-                    &liwork, &info, 1, 1);
-            tl = MPI_Wtime() - t1;
+            tl = time_dsyevd("V", neig, full, w);
             openblas_set_num_threads(threads);
-            if (info != 0)
-                fprintf(stderr, "bench_kernel: dsyevd info %d\n", info);
             if (fabs(w[neig - 1] - wtop) > 1e-8 * fabs(wtop))
                 fprintf(stderr, "bench_kernel: eigenvalues differ %g %g\n",
                         w[neig - 1], wtop);
-            free(pw);
-            free(piw);
         }
         quiet_barrier();
         tl = wmax(tl);
