@@ -294,10 +294,10 @@ asin_small(double s, double z)
  * keeps its digits as |x| -> 1 where 1 - |x| would be the difference of
  * two nearly equal numbers. */
 static inline __attribute__((always_inline)) double
-acos_cs(double x, double hr)
+acos_cs(double x, double hr, int may_big)
 {
     double a = x < 0.0 ? -x : x;
-    int big = a > 0.5;
+    int big = may_big && a > 0.5; /* may_big 0 promises |x| <= 1/2 */
     double z = big ? 0.5 * hr : a * a; /* hr = sin^2 / (1 + |x|) */
     double sz = sqrt(z);
     double s = big ? sz : a;
@@ -374,6 +374,7 @@ column_relu(int m, const double *restrict u, const double *restrict v,
     /* cos, sin and sin^2/(1 + |cos|) of each entry's angle, the angle */
     double CS[OP_COL_CHUNK], SN[OP_COL_CHUNK], HR[OP_COL_CHUNK],
         TH[OP_COL_CHUNK];
+    int big = 0; /* any |cos| > 1/2 (acos_cs's half-angle branch) */
     for (int i = 0; i < m; i++) {
         double c = S[i];
         double w = v[i] * vc; /* 1 / norm, or 0 for a zero-variance point */
@@ -386,9 +387,14 @@ column_relu(int m, const double *restrict u, const double *restrict v,
         CS[i] = cs;
         SN[i] = sn;
         HR[i] = (sn * sn) / (1.0 + acs);
+        big |= acs > 0.5;
     }
-    for (int i = 0; i < m; i++)
-        TH[i] = acos_cs(CS[i], HR[i]);
+    if (big)
+        for (int i = 0; i < m; i++)
+            TH[i] = acos_cs(CS[i], HR[i], 1);
+    else /* no half-angle square root: the same bits */
+        for (int i = 0; i < m; i++)
+            TH[i] = acos_cs(CS[i], HR[i], 0);
     if (!next) {
         relu_out(m, u, uc, sw2, sb2, at, ct, CS, SN, HR, TH, S, T, G, 0, 0);
         return;
