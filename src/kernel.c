@@ -99,6 +99,13 @@ gram_det(double q1, double q2, double c)
     return d > 0.0 ? d : 0.0;
 }
 
+/* Where theta_minus_sin changes from its series to the difference (an
+ * angle), and the largest argument asin_small's fit covers (above it,
+ * acos_cs and asin_poly take the half-angle form): column_relu's chunk
+ * skips test the same bounds, so one name each. */
+#define TMS_SERIES_BELOW 0.5
+#define ASIN_SMALL_MAX 0.5
+
 /* theta - sin(theta), theta in [0, pi], sn = sin(theta): below 1/2 the
  * Taylor series th^3/3! - th^5/5! + ... to th^17 (truncation < 1e-20
  * relative), where the difference of the two would cancel; above, the
@@ -120,7 +127,7 @@ theta_minus_sin(double th, double sn, int series)
     p = 1.0 - z * (1.0 / 42.0) * p;
     p = 1.0 - z * (1.0 / 20.0) * p;
     double ser = th * z * (1.0 / 6.0) * p;
-    return th < 0.5 ? ser : th - sn;
+    return th < TMS_SERIES_BELOW ? ser : th - sn;
 }
 
 /* The next layer's q1' q2' - s'^2 for ReLU, from this layer's angle rather
@@ -297,7 +304,7 @@ static inline __attribute__((always_inline)) double
 acos_cs(double x, double hr, int may_big)
 {
     double a = x < 0.0 ? -x : x;
-    int big = may_big && a > 0.5; /* may_big 0 promises |x| <= 1/2 */
+    int big = may_big && a > ASIN_SMALL_MAX; /* may_big 0: |x| <= 1/2 */
     double z = big ? 0.5 * hr : a * a; /* hr = sin^2 / (1 + |x|) */
     double sz = sqrt(z);
     double s = big ? sz : a;
@@ -311,7 +318,7 @@ static inline __attribute__((always_inline)) double
 asin_poly(double x)
 {
     double a = x < 0.0 ? -x : x;
-    int big = a > 0.5;
+    int big = a > ASIN_SMALL_MAX;
     double z = big ? 0.5 * (1.0 - a) : a * a;
     double sz = sqrt(z);
     double s = big ? sz : a;
@@ -387,7 +394,7 @@ column_relu(int m, const double *restrict u, const double *restrict v,
         CS[i] = cs;
         SN[i] = sn;
         HR[i] = (sn * sn) / (1.0 + acs);
-        big |= acs > 0.5;
+        big |= acs > ASIN_SMALL_MAX;
     }
     if (big)
         for (int i = 0; i < m; i++)
@@ -401,7 +408,7 @@ column_relu(int m, const double *restrict u, const double *restrict v,
     }
     int small = 0; /* any angle below 1/2 (NaN: either path gives NaN) */
     for (int i = 0; i < m; i++)
-        small |= TH[i] < 0.5;
+        small |= TH[i] < TMS_SERIES_BELOW;
     if (small)
         relu_out(m, u, uc, sw2, sb2, at, ct, CS, SN, HR, TH, S, T, G, 1, 1);
     else
